@@ -1,0 +1,153 @@
+//! The carrier side of palera-voice: the [`Carrier`] trait every phone network implements, the
+//! events a network reports back, and the two implementations — the Twilio adapter (`twilio`) and
+//! the simulated carrier (`sim`) used by `demo`, `simulate` and the tests.
+//!
+//! The model is the one of DESIGN §3: every call is a conference of two legs, the contact leg
+//! (dialled to a phone number) and the agent leg (the agent's browser). A [`Carrier`] instance
+//! belongs to one client: it dials with that client's account and numbers.
+
+use async_trait::async_trait;
+use palera_core::phone::PhoneNumber;
+use serde::{Deserialize, Serialize};
+
+/// The carrier's id of a call leg (a Twilio Call SID, or a simulated one).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallSid(pub String);
+
+impl std::fmt::Display for CallSid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a machine-answered call gets (DESIGN §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MachineAction {
+    /// Leave the campaign's voicemail message after the beep.
+    LeaveMessage,
+    /// Hang up.
+    HangUp,
+}
+
+/// A request to dial a contact.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Dial {
+    /// Our call id, echoed back in every event (`palera_core::ids::CallId`).
+    pub call_id: i64,
+    pub to: PhoneNumber,
+    /// The client's number shown as caller ID.
+    pub from: PhoneNumber,
+    /// Answering-machine detection on or off.
+    pub amd: bool,
+    /// Seconds to ring before giving up (at least 15, DESIGN §2.1).
+    pub ring_timeout_seconds: u32,
+    /// Record the call once both parties are connected.
+    pub record: bool,
+}
+
+/// Audio to play: a URL the carrier can fetch (our own server serves uploaded audio).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Audio {
+    pub url: String,
+}
+
+/// Who answered a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnsweredBy {
+    Human,
+    Machine,
+    Unknown,
+}
+
+/// How a leg ended, in carrier terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegEnd {
+    Completed,
+    Busy,
+    NoAnswer,
+    Failed,
+    Canceled,
+}
+
+/// What the network reports about a call. Events may arrive twice (carriers retry); consumers
+/// must treat a repeated event as a no-op.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CarrierEvent {
+    Ringing {
+        call_id: i64,
+        sid: CallSid,
+    },
+    Answered {
+        call_id: i64,
+        sid: CallSid,
+        by: AnsweredBy,
+    },
+    /// The answering machine's greeting ended (the beep): a message can be left now.
+    MachineMessageEnd {
+        call_id: i64,
+        sid: CallSid,
+    },
+    AgentConnected {
+        call_id: i64,
+        agent_id: i64,
+    },
+    PlaybackFinished {
+        call_id: i64,
+    },
+    Ended {
+        call_id: i64,
+        sid: CallSid,
+        end: LegEnd,
+        duration_seconds: u32,
+    },
+    RecordingReady {
+        call_id: i64,
+        url: String,
+        duration_seconds: u32,
+    },
+    Transcript {
+        call_id: i64,
+        speaker: String,
+        text: String,
+        is_final: bool,
+    },
+}
+
+/// A carrier failure, with the carrier's own code when it gave one.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CarrierError {
+    #[error("the carrier refused the request ({code}): {message}")]
+    Rejected { code: i64, message: String },
+    #[error("the carrier is rate limiting requests")]
+    RateLimited,
+    #[error("the carrier could not be reached: {0}")]
+    Unavailable(String),
+    #[error("unknown call {0}")]
+    UnknownCall(String),
+    #[error("the client has no carrier credentials")]
+    NotConfigured,
+}
+
+/// One client's phone network. Commands return once the carrier accepted them; results arrive
+/// later as [`CarrierEvent`]s.
+#[async_trait]
+pub trait Carrier: Send + Sync {
+    /// Starts the contact leg of an outbound call.
+    async fn dial(&self, dial: Dial) -> Result<CallSid, CarrierError>;
+    /// Bridges the agent's browser (`agent_identity`) into the call's conference.
+    async fn connect_agent(&self, sid: &CallSid, agent_identity: &str) -> Result<(), CarrierError>;
+    /// Puts the contact on hold with music.
+    async fn hold(&self, sid: &CallSid, music: &Audio) -> Result<(), CarrierError>;
+    /// Takes the contact off hold.
+    async fn resume(&self, sid: &CallSid) -> Result<(), CarrierError>;
+    /// Releases the agent leg and plays `message` to the contact to its end, then hangs up
+    /// (voicemail drop, the identification message on abandon, a machine message).
+    async fn play_and_hang_up(&self, sid: &CallSid, message: &Audio) -> Result<(), CarrierError>;
+    /// Ends the call.
+    async fn hang_up(&self, sid: &CallSid) -> Result<(), CarrierError>;
+}
