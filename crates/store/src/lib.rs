@@ -1,1 +1,192 @@
-//! placeholder
+//! Persistence for palera-voice. One repository API over two backends chosen by the database URL:
+//! SQLite (embedded, the default, WAL mode) and PostgreSQL (multi-node). Queries are written once,
+//! at run time, with `$n` placeholders that both backends accept; the conformance suite in
+//! `tests/` proves them on both. Storage errors are translated here into [`StoreError`] so nothing
+//! above this crate ever matches on `sqlx::Error`.
+
+pub mod clients;
+mod crypto;
+mod migrate;
+pub mod sessions;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod users;
+
+pub use crypto::{SecretBox, SecretKeyError};
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::AnyPool;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The errors of the store layer, in domain words.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken: `field` names what is already taken.
+    #[error("{field}: {message}")]
+    Conflict { field: String, message: String },
+    #[error("the database URL is not usable: {0}")]
+    BadUrl(String),
+    #[error("stored data could not be decrypted: {0}")]
+    Crypto(String),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+}
+
+impl StoreError {
+    pub(crate) fn conflict(field: &str, message: &str) -> Self {
+        StoreError::Conflict {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+/// True when the error is a unique-constraint violation (the caller turns it into a conflict).
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The repository: a connection pool plus the key that seals stored secrets.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    secrets: SecretBox,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite://…` or `postgres://…`). SQLite files are created
+    /// when missing and run in WAL mode with foreign keys on.
+    pub async fn connect(url: &str, secrets: SecretBox) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::BadUrl(
+                "must start with sqlite:// or postgres://".into(),
+            ));
+        };
+        let url = match backend {
+            Backend::Sqlite => sqlite_url_with_defaults(url),
+            Backend::Postgres => url.to_string(),
+        };
+        let options =
+            AnyConnectOptions::from_str(&url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+        let max = match backend {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        use sqlx::Executor;
+                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        if backend == Backend::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+        }
+        Ok(Self {
+            pool,
+            backend,
+            secrets,
+        })
+    }
+
+    /// Applies the migrations this binary knows and the database lacks. Returns how many ran.
+    pub async fn migrate(&self) -> Result<usize> {
+        migrate::run(&self.pool, self.backend).await
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub(crate) fn secrets(&self) -> &SecretBox {
+        &self.secrets
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn sqlite_url_with_defaults(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// Reads a boolean column: PostgreSQL `BOOLEAN`, or SQLite's `INTEGER` 0/1.
+pub(crate) fn flag(r: &sqlx::any::AnyRow, col: &str) -> Result<bool> {
+    use sqlx::Row;
+    match r.try_get::<bool, _>(col) {
+        Ok(b) => Ok(b),
+        Err(_) => Ok(r.try_get::<i64, _>(col)? != 0),
+    }
+}
+
+/// Milliseconds since the Unix epoch: the one timestamp format of every table.
+pub fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// The inverse of [`millis`].
+pub fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
