@@ -52,7 +52,7 @@ pub struct ClientSettings {
 }
 
 /// Raw client fields as they arrive from a form, the API or the command line.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct ClientFields {
     pub name: String,
     pub time_zone: Option<String>,
@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn malformed_account_sid_names_the_field() {
         for bad in [
-            "AC123",
+            "AC123".to_string(),
             "XX".to_string() + &"a".repeat(32),
             format!("AC{}", "g".repeat(32)),
         ]

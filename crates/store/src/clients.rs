@@ -10,14 +10,14 @@ use serde::Serialize;
 use sqlx::Row;
 
 /// Whether a secret is stored, and its last four characters (what pages and the API may show).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SecretStatus {
     pub set: bool,
     pub last4: Option<String>,
 }
 
 /// A client as shown to users: no secret values.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Client {
     pub id: ClientId,
     pub name: String,
@@ -34,7 +34,7 @@ pub struct Client {
 }
 
 /// A phone number of a client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ClientNumber {
     pub id: NumberId,
     pub client_id: ClientId,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 /// A user as shown to admins and to the user.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: UserId,
     pub email: String,
@@ -32,7 +32,7 @@ pub struct NewUser {
 }
 
 /// One stored change of voice state.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct VoiceStateChange {
     pub state: VoiceState,
     pub source: String,

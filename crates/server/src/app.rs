@@ -1,0 +1,232 @@
+//! The running server: shared state ([`App`]), the router, health/readiness/metrics endpoints, and
+//! [`serve`], which runs the HTTP server and the background loops on a given listener until the
+//! shutdown future resolves (in-flight requests finish first).
+
+use crate::config::Settings;
+use crate::desktop::{DesktopEvent, Presence};
+use crate::{api, auth::LoginLimiter, desktop, pages};
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use palera_store::Store;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+
+/// The time source of the server; tests and the simulator substitute their own.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> chrono::DateTime<chrono::Utc>;
+}
+
+/// The wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
+}
+
+/// Counters exported at `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    pub http_requests: [AtomicU64; 5],
+    pub logins_ok: AtomicU64,
+    pub logins_failed: AtomicU64,
+    pub logins_throttled: AtomicU64,
+    pub desktop_connections: AtomicU64,
+    pub agents_timed_out: AtomicU64,
+}
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct App(Arc<AppInner>);
+
+pub struct AppInner {
+    pub store: Store,
+    pub settings: Settings,
+    pub limiter: LoginLimiter,
+    pub events: broadcast::Sender<DesktopEvent>,
+    pub presence: Presence,
+    pub metrics: Metrics,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::ops::Deref for App {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl App {
+    pub fn new(store: Store, settings: Settings) -> Self {
+        Self::with_clock(store, settings, Arc::new(SystemClock))
+    }
+
+    pub fn with_clock(store: Store, settings: Settings, clock: Arc<dyn Clock>) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        let limiter = LoginLimiter::new(
+            settings.login_attempts,
+            Duration::from_secs(settings.login_window_seconds),
+        );
+        App(Arc::new(AppInner {
+            store,
+            settings,
+            limiter,
+            events,
+            presence: Presence::default(),
+            metrics: Metrics::default(),
+            clock,
+        }))
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+}
+
+/// Opens the database named in `settings`, applies migrations, and serves until `shutdown`.
+pub async fn run(
+    settings: Settings,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    settings.require_for_serve()?;
+    let key = palera_store::SecretBox::from_base64(settings.secret_key.as_deref().unwrap_or(""))?;
+    let url = settings.database_url.clone().unwrap_or_default();
+    let store = Store::connect(&url, key).await?;
+    let applied = store.migrate().await?;
+    tracing::info!(applied, backend = ?store.backend(), "database ready");
+    serve(App::new(store, settings), listener, shutdown).await
+}
+
+/// Serves `app` on `listener` with its background loops until `shutdown` resolves.
+pub async fn serve(
+    app: App,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let loops = vec![tokio::spawn(desktop::presence_loop(
+        app.clone(),
+        stop_rx.clone(),
+    ))];
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
+    .await?;
+    let _ = stop_tx.send(true);
+    for l in loops {
+        let _ = l.await;
+    }
+    Ok(())
+}
+
+/// The whole HTTP surface.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(api::routes())
+        .merge(pages::routes())
+        .merge(desktop::routes())
+        .layer(middleware::from_fn_with_state(app.clone(), count_requests))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+async fn count_requests(State(app): State<App>, req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let class = (resp.status().as_u16() / 100).clamp(1, 5) as usize - 1;
+    app.metrics.http_requests[class].fetch_add(1, Ordering::Relaxed);
+    resp
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(app): State<App>) -> Response {
+    match app.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+async fn metrics(State(app): State<App>) -> Response {
+    use std::fmt::Write;
+    let m = &app.metrics;
+    let mut out = String::new();
+    out.push_str("# HELP palera_http_requests_total HTTP responses by status class.\n# TYPE palera_http_requests_total counter\n");
+    for (i, c) in m.http_requests.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "palera_http_requests_total{{class=\"{}xx\"}} {}",
+            i + 1,
+            c.load(Ordering::Relaxed)
+        );
+    }
+    out.push_str("# HELP palera_logins_total Login attempts by result.\n# TYPE palera_logins_total counter\n");
+    for (label, c) in [
+        ("ok", &m.logins_ok),
+        ("failed", &m.logins_failed),
+        ("throttled", &m.logins_throttled),
+    ] {
+        let _ = writeln!(
+            out,
+            "palera_logins_total{{result=\"{label}\"}} {}",
+            c.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(out, "# HELP palera_desktop_connections Open agent desktop WebSockets.\n# TYPE palera_desktop_connections gauge\npalera_desktop_connections {}", m.desktop_connections.load(Ordering::Relaxed));
+    let _ = writeln!(out, "# HELP palera_agents_timed_out_total Agents set offline after missing heartbeats.\n# TYPE palera_agents_timed_out_total counter\npalera_agents_timed_out_total {}", m.agents_timed_out.load(Ordering::Relaxed));
+    if let Ok(users) = app.store.users(None).await {
+        out.push_str("# HELP palera_agents Agents by voice state.\n# TYPE palera_agents gauge\n");
+        for state in ["ready", "standby", "offline"] {
+            let n = users
+                .iter()
+                .filter(|u| {
+                    u.role == palera_core::user::Role::Agent && u.voice_state.as_str() == state
+                })
+                .count();
+            let _ = writeln!(out, "palera_agents{{state=\"{state}\"}} {n}");
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

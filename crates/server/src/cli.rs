@@ -1,0 +1,203 @@
+//! The `palera-voice` command line (DESIGN §4). Each subcommand is a thin shell over the library;
+//! commands that create things print one JSON object so scripts can read the new id.
+
+use crate::config::{LogFormat, Settings};
+use clap::{Parser, Subcommand};
+use palera_core::ids::ClientId;
+use palera_core::tenant::ClientFields;
+use palera_core::user::Role;
+use palera_store::clients::SecretInput;
+use palera_store::{SecretBox, Store};
+use std::io::Read;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "palera-voice",
+    version,
+    about = "Contact-center voice: campaigns, routing, scripts, recordings."
+)]
+pub struct Cli {
+    /// Settings file (TOML); `PALERA_*` environment variables override it.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a complete demo: embedded SQLite, simulated carrier, seeded data.
+    Demo {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        #[arg(long, default_value = "palera-data")]
+        data: PathBuf,
+    },
+    /// Run the production server.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage clients.
+    Client {
+        #[command(subcommand)]
+        action: ClientAction,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientAction {
+    /// Add a client; prints {"id": N}.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        account_sid: Option<String>,
+        #[arg(long)]
+        auth_token: Option<String>,
+        #[arg(long = "number")]
+        numbers: Vec<String>,
+        #[arg(long)]
+        time_zone: Option<String>,
+        #[arg(long)]
+        country: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserAction {
+    /// Add a user; the password is read from standard input; prints {"id": N}.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long = "client")]
+        clients: Vec<i64>,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// The user takes no calls.
+        #[arg(long)]
+        no_voice: bool,
+    },
+}
+
+/// Sets up logging from the settings (JSON lines when `log_format = "json"`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let url = settings
+        .database_url
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("setting PALERA_DATABASE_URL is required"))?;
+    let key = settings.secret_key.as_deref().ok_or_else(|| {
+        anyhow::anyhow!("setting PALERA_SECRET_KEY is required (base64 of 32 random bytes)")
+    })?;
+    let store = Store::connect(&url, SecretBox::from_base64(key)?).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Runs a parsed command line. Errors are printed by `main` and exit with status 1.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    init_logging(settings.log_format);
+    let now = chrono::Utc::now().timestamp_millis();
+    match cli.command {
+        Command::Demo { port, data } => crate::demo::run(port, data).await,
+        Command::Serve => {
+            settings.require_for_serve()?;
+            let listener = tokio::net::TcpListener::bind(&settings.listen).await?;
+            crate::app::run(settings, listener, crate::app::shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let store = open_store(&settings).await?;
+            println!(
+                "{}",
+                serde_json::json!({ "migrated": true, "backend": format!("{:?}", store.backend()).to_lowercase() })
+            );
+            Ok(())
+        }
+        Command::Client {
+            action:
+                ClientAction::Add {
+                    name,
+                    account_sid,
+                    auth_token,
+                    numbers,
+                    time_zone,
+                    country,
+                },
+        } => {
+            let store = open_store(&settings).await?;
+            let fields = ClientFields {
+                name,
+                account_sid,
+                time_zone,
+                default_country: country,
+                ..Default::default()
+            };
+            let valid = fields.validate()?;
+            let numbers =
+                crate::api::parse_numbers(&numbers).map_err(|e| anyhow::anyhow!(e.message))?;
+            let client = store
+                .create_client(
+                    &valid,
+                    &SecretInput {
+                        auth_token,
+                        api_key_secret: None,
+                    },
+                    &numbers,
+                    now,
+                )
+                .await?;
+            println!("{}", serde_json::json!({ "id": client.id }));
+            Ok(())
+        }
+        Command::User {
+            action:
+                UserAction::Add {
+                    email,
+                    role,
+                    clients,
+                    name,
+                    no_voice,
+                },
+        } => {
+            let store = open_store(&settings).await?;
+            let role: Role = role
+                .parse()
+                .map_err(|r: String| anyhow::anyhow!("role: {r}"))?;
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let new = crate::api::new_user(crate::api::UserCreate {
+                email,
+                name,
+                role,
+                password: password.trim_end_matches(['\n', '\r']).to_string(),
+                voice_enabled: !no_voice,
+                clients: clients.into_iter().map(ClientId).collect(),
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+            let user = store.create_user(&new, now).await?;
+            println!("{}", serde_json::json!({ "id": user.id }));
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! The agent desktop's live channel: a WebSocket per open desktop that carries voice-state changes
+//! both ways and heartbeats from the page. A presence loop sets an agent offline when their
+//! desktops stop sending heartbeats for the configured timeout (closed tab, lost network).
+
+use crate::app::App;
+use crate::auth::Auth;
+use crate::error::ApiError;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use palera_core::ids::UserId;
+use palera_core::user::VoiceState;
+use palera_store::users::User;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Something a user's open desktops should know.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesktopEvent {
+    #[serde(skip)]
+    pub user: UserId,
+    #[serde(flatten)]
+    pub body: DesktopMessage,
+}
+
+/// Messages from the server to a desktop.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DesktopMessage {
+    State {
+        state: VoiceState,
+        label: &'static str,
+        since: i64,
+    },
+    Error {
+        field: Option<String>,
+        message: String,
+    },
+}
+
+/// Messages from a desktop to the server.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum FromDesktop {
+    Heartbeat,
+    SetState { state: String },
+}
+
+#[derive(Debug)]
+struct Seen {
+    connections: u32,
+    last_seen: Instant,
+}
+
+/// Which agents have a live desktop, and when each last sent a heartbeat.
+#[derive(Default)]
+pub struct Presence {
+    seen: Mutex<HashMap<UserId, Seen>>,
+}
+
+impl Presence {
+    fn connect(&self, user: UserId) {
+        let mut m = self.seen.lock().expect("presence lock");
+        let e = m.entry(user).or_insert(Seen {
+            connections: 0,
+            last_seen: Instant::now(),
+        });
+        e.connections += 1;
+        e.last_seen = Instant::now();
+    }
+    fn disconnect(&self, user: UserId) {
+        if let Some(e) = self.seen.lock().expect("presence lock").get_mut(&user) {
+            e.connections = e.connections.saturating_sub(1);
+        }
+    }
+    fn beat(&self, user: UserId) {
+        if let Some(e) = self.seen.lock().expect("presence lock").get_mut(&user) {
+            e.last_seen = Instant::now();
+        }
+    }
+    /// Whether `user` was heard from within `timeout`; first sightings start the clock.
+    fn alive(&self, user: UserId, timeout: Duration, now: Instant) -> bool {
+        let mut m = self.seen.lock().expect("presence lock");
+        let e = m.entry(user).or_insert(Seen {
+            connections: 0,
+            last_seen: now,
+        });
+        now.duration_since(e.last_seen) < timeout
+    }
+    /// Number of open desktops of `user`.
+    pub fn connections(&self, user: UserId) -> u32 {
+        self.seen
+            .lock()
+            .expect("presence lock")
+            .get(&user)
+            .map_or(0, |e| e.connections)
+    }
+}
+
+/// Changes a user's voice state, stores it with its source, and tells their desktops.
+pub async fn change_voice_state(
+    app: &App,
+    user: &User,
+    state: VoiceState,
+    source: &str,
+) -> Result<User, ApiError> {
+    if state == VoiceState::Ready && !user.voice_enabled {
+        return Err(ApiError::invalid(
+            "state",
+            "voice is not enabled for this user; an admin can enable it",
+        ));
+    }
+    let changed = app
+        .store
+        .set_voice_state(user.id, state, source, app.now_ms())
+        .await?;
+    let user = app.store.user(user.id).await?;
+    if changed {
+        tracing::info!(user = %user.id, state = state.as_str(), source, "voice state changed");
+        let _ = app.events.send(DesktopEvent {
+            user: user.id,
+            body: state_message(&user),
+        });
+    }
+    Ok(user)
+}
+
+fn state_message(user: &User) -> DesktopMessage {
+    DesktopMessage::State {
+        state: user.voice_state,
+        label: user.voice_state.label(),
+        since: user.voice_state_since,
+    }
+}
+
+pub fn routes() -> Router<App> {
+    Router::new().route("/ws/desktop", get(upgrade))
+}
+
+async fn upgrade(State(app): State<App>, auth: Auth, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| session(app, auth.user.id, socket))
+}
+
+async fn session(app: App, user_id: UserId, mut socket: WebSocket) {
+    let mut events = app.events.subscribe();
+    app.presence.connect(user_id);
+    app.metrics
+        .desktop_connections
+        .fetch_add(1, Ordering::Relaxed);
+    if let Ok(u) = app.store.user(user_id).await {
+        let _ = send(&mut socket, &state_message(&u)).await;
+    }
+    loop {
+        tokio::select! {
+            msg = socket.recv() => {
+                let Some(Ok(msg)) = msg else { break };
+                app.presence.beat(user_id);
+                if let Message::Text(text) = msg {
+                    if let Some(reply) = handle(&app, user_id, text.as_str()).await {
+                        if send(&mut socket, &reply).await.is_err() { break; }
+                    }
+                }
+            }
+            ev = events.recv() => match ev {
+                Ok(ev) if ev.user == user_id => {
+                    if send(&mut socket, &ev.body).await.is_err() { break; }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    // Missed events: resend the current state so the page is right again.
+                    if let Ok(u) = app.store.user(user_id).await {
+                        if send(&mut socket, &state_message(&u)).await.is_err() { break; }
+                    }
+                }
+                Err(_) => break,
+            },
+        }
+    }
+    app.presence.disconnect(user_id);
+    app.metrics
+        .desktop_connections
+        .fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn send(socket: &mut WebSocket, msg: &DesktopMessage) -> Result<(), axum::Error> {
+    let text = serde_json::to_string(msg).expect("desktop messages serialize");
+    socket.send(Message::Text(text.into())).await
+}
+
+async fn handle(app: &App, user_id: UserId, text: &str) -> Option<DesktopMessage> {
+    let msg: FromDesktop = match serde_json::from_str(text) {
+        Ok(m) => m,
+        Err(e) => {
+            return Some(DesktopMessage::Error {
+                field: None,
+                message: format!("unreadable message: {e}"),
+            })
+        }
+    };
+    match msg {
+        FromDesktop::Heartbeat => None,
+        FromDesktop::SetState { state } => {
+            let state: VoiceState = match state.parse() {
+                Ok(s) => s,
+                Err(reason) => {
+                    return Some(DesktopMessage::Error {
+                        field: Some("state".into()),
+                        message: reason,
+                    })
+                }
+            };
+            let user = app.store.user(user_id).await.ok()?;
+            match change_voice_state(app, &user, state, "desktop").await {
+                Ok(_) => None, // the broadcast carries the new state to every tab
+                Err(e) => Some(DesktopMessage::Error {
+                    field: e.field,
+                    message: e.message,
+                }),
+            }
+        }
+    }
+}
+
+/// Every tick, sets offline the agents who are not offline and whose desktops went silent.
+pub async fn presence_loop(app: App, mut stop: watch::Receiver<bool>) {
+    let timeout = Duration::from_secs(app.settings.heartbeat_timeout_seconds.max(1));
+    let mut tick = tokio::time::interval(
+        (timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(5)),
+    );
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = sweep(&app, timeout).await {
+                    tracing::error!(error = %e.message, "presence sweep failed");
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+async fn sweep(app: &App, timeout: Duration) -> Result<(), ApiError> {
+    let now = Instant::now();
+    for user in app.store.users(None).await? {
+        if user.voice_state != VoiceState::Offline && !app.presence.alive(user.id, timeout, now) {
+            change_voice_state(app, &user, VoiceState::Offline, "heartbeat_timeout").await?;
+            app.metrics.agents_timed_out.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
