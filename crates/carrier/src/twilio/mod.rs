@@ -1,0 +1,16 @@
+//! The Twilio adapter: everything palera-voice needs to run calls on Twilio Programmable Voice.
+//! Pure parts — webhook [`signature`] validation, [`twiml`] building, browser access [`token`]s
+//! and [`webhook`] payload parsing — are separate from the I/O parts: the typed REST [`client`]
+//! and [`TwilioCarrier`], which implements [`crate::Carrier`] with one conference per call.
+
+mod carrier;
+pub mod client;
+pub mod limiter;
+pub mod resources;
+pub mod signature;
+pub mod token;
+pub mod twiml;
+pub mod webhook;
+
+pub use carrier::{TwilioCarrier, TwilioConfig};
+pub use client::{Credentials, RestClient, RestConfig, RetryPolicy};
