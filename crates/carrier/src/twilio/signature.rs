@@ -77,6 +77,18 @@ pub fn validate_request(
     }
 }
 
+/// The URL Twilio signed for a webhook we received: our public base URL (`PALERA_PUBLIC_URL`,
+/// as configured, since a proxy may change scheme, host and port) joined with the request's
+/// path and raw query (`/twilio/7/status?call_id=42`).
+pub fn webhook_url(public_base_url: &str, path_and_query: &str) -> String {
+    let base = public_base_url.trim_end_matches('/');
+    if path_and_query.starts_with('/') {
+        format!("{base}{path_and_query}")
+    } else {
+        format!("{base}/{path_and_query}")
+    }
+}
+
 /// Checks a form-bodied request whose parameters are already decoded (repeated keys allowed).
 pub fn validate_form(
     auth_token: &str,
@@ -501,6 +513,18 @@ mod tests {
         assert_eq!(r, Err(SignatureError::Malformed));
         let r = validate_request("t", url, BodyKind::Form, b"", Some("AAAA"));
         assert_eq!(r, Err(SignatureError::Malformed));
+    }
+
+    #[test]
+    fn webhook_url_joins_the_public_base_and_the_request_target() {
+        assert_eq!(
+            webhook_url("https://p.example/", "/twilio/7/status?call_id=42"),
+            "https://p.example/twilio/7/status?call_id=42"
+        );
+        assert_eq!(
+            webhook_url("https://p.example/base", "twilio/7/amd"),
+            "https://p.example/base/twilio/7/amd"
+        );
     }
 
     #[test]

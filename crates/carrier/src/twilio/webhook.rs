@@ -56,6 +56,43 @@ fn invalid(field: &'static str, value: &str) -> WebhookError {
     }
 }
 
+/// Who is calling: an outside phone or one of our agents' browsers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// A phone number as Twilio gives it (E.164 for PSTN callers; may be anonymous).
+    Phone(String),
+    /// A browser softphone calling out (`client:{identity}`).
+    Client(String),
+}
+
+/// The TwiML request for a new call (`/twilio/{client}/voice`): an inbound call to one of the
+/// client's numbers, or a call placed from an agent's browser through the TwiML App.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingCall {
+    pub sid: CallSid,
+    pub from: Caller,
+    /// The dialled number, or the `To` parameter the browser passed to `device.connect`.
+    pub to: String,
+    pub status: Option<String>,
+    pub direction: Option<String>,
+}
+
+/// Parses the voice webhook of a new call.
+pub fn incoming_call(params: Params<'_>) -> Result<IncomingCall, WebhookError> {
+    let from = params.require("From")?;
+    let from = match from.strip_prefix("client:") {
+        Some(identity) => Caller::Client(identity.to_owned()),
+        None => Caller::Phone(from.to_owned()),
+    };
+    Ok(IncomingCall {
+        sid: params.call_sid()?,
+        from,
+        to: params.require("To")?.to_owned(),
+        status: params.get("CallStatus").map(str::to_owned),
+        direction: params.get("Direction").map(str::to_owned),
+    })
+}
+
 /// A call status callback (`/twilio/{client}/status`). Intermediate states we do not act on
 /// (`queued`, `initiated`) give `None`.
 pub fn call_status(call_id: i64, params: Params<'_>) -> Result<Option<CarrierEvent>, WebhookError> {
@@ -241,6 +278,37 @@ mod tests {
         list.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn inbound_call_from_a_phone() {
+        let p = form(&[
+            ("CallSid", "CA9"),
+            ("AccountSid", "AC1"),
+            ("From", "+14155550100"),
+            ("To", "+14155550199"),
+            ("CallStatus", "ringing"),
+            ("Direction", "inbound"),
+        ]);
+        let call = incoming_call(Params(&p)).unwrap();
+        assert_eq!(call.from, Caller::Phone("+14155550100".into()));
+        assert_eq!(call.to, "+14155550199");
+        assert_eq!(call.direction.as_deref(), Some("inbound"));
+    }
+
+    #[test]
+    fn browser_call_names_the_agent_identity() {
+        let p = form(&[
+            ("CallSid", "CA9"),
+            ("From", "client:agent-3"),
+            ("To", "+14155550100"),
+        ]);
+        assert_eq!(
+            incoming_call(Params(&p)).unwrap().from,
+            Caller::Client("agent-3".into())
+        );
+        let p = form(&[("CallSid", "CA9"), ("From", "client:agent-3")]);
+        assert_eq!(incoming_call(Params(&p)), Err(WebhookError::Missing("To")));
     }
 
     #[test]
