@@ -1,0 +1,315 @@
+//! [`TwilioCarrier`]: the [`Carrier`] of one client on its Twilio account. Owns the call model
+//! of DESIGN §3 on Twilio: the contact leg is dialled into conference `call-{call_id}`, the agent's
+//! browser joins it as a participant, hold is a participant hold with music, voicemail drop
+//! redirects the contact leg to `<Play>` + `<Hangup>`. Callbacks go to
+//! `{public}/twilio/{client_id}/{status,amd,conference,recording}?call_id={call_id}` (DESIGN §4).
+
+use super::client::{Credentials, RestClient, RestConfig, RetryPolicy, DEFAULT_BASE_URL};
+use super::resources::*;
+use super::twiml::{self, ConferenceEvent, Method};
+use super::webhook::AGENT_LABEL;
+use crate::{Audio, CallSid, Carrier, CarrierError, Dial};
+use async_trait::async_trait;
+use palera_core::phone::PhoneNumber;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The shortest ring we allow: DESIGN §2.1 lets unanswered calls ring at least 15 s.
+const MIN_RING_SECONDS: u32 = 15;
+/// How long the agent's browser rings before the participant dial gives up.
+const AGENT_RING_SECONDS: u32 = 30;
+
+/// Everything needed to run one client's calls on Twilio.
+#[derive(Debug, Clone)]
+pub struct TwilioConfig {
+    pub account_sid: String,
+    pub credentials: Credentials,
+    /// Twilio's API (`https://api.twilio.com`), or a mock in tests.
+    pub base_url: String,
+    /// Our server's public https base URL (`PALERA_PUBLIC_URL`), which Twilio calls back.
+    pub public_base_url: String,
+    pub client_id: i64,
+    pub calls_per_second: f64,
+}
+
+impl TwilioConfig {
+    pub fn new(
+        client_id: i64,
+        account_sid: impl Into<String>,
+        credentials: Credentials,
+        public_base_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            account_sid: account_sid.into(),
+            credentials,
+            base_url: DEFAULT_BASE_URL.into(),
+            public_base_url: public_base_url.into(),
+            client_id,
+            calls_per_second: 1.0,
+        }
+    }
+}
+
+/// What we remember about a call in flight, keyed by the contact leg's SID.
+#[derive(Debug, Clone)]
+struct Leg {
+    call_id: i64,
+    from: PhoneNumber,
+    conference_sid: Option<String>,
+    agent_call_sid: Option<CallSid>,
+}
+
+/// One client's Twilio carrier.
+#[derive(Debug)]
+pub struct TwilioCarrier {
+    rest: RestClient,
+    public_base_url: String,
+    client_id: i64,
+    legs: Mutex<HashMap<CallSid, Leg>>,
+}
+
+impl TwilioCarrier {
+    pub fn new(config: TwilioConfig) -> Result<Self, CarrierError> {
+        let rest = RestClient::new(RestConfig {
+            base_url: config.base_url,
+            account_sid: config.account_sid,
+            credentials: config.credentials,
+            calls_per_second: config.calls_per_second,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(15),
+        })?;
+        Ok(Self {
+            rest,
+            public_base_url: config.public_base_url.trim_end_matches('/').to_owned(),
+            client_id: config.client_id,
+            legs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The REST client, for operations beyond the [`Carrier`] trait (recordings, transcription,
+    /// credential checks).
+    pub fn rest(&self) -> &RestClient {
+        &self.rest
+    }
+
+    /// Re-attaches a call in flight after a restart (calls are reconciled from the store), so
+    /// later commands know its conference.
+    pub fn track(&self, sid: CallSid, call_id: i64, from: PhoneNumber) {
+        let leg = Leg {
+            call_id,
+            from,
+            conference_sid: None,
+            agent_call_sid: None,
+        };
+        self.legs().insert(sid, leg);
+    }
+
+    /// The URL Twilio calls for `kind` events of `call_id`.
+    pub fn callback_url(&self, kind: &str, call_id: i64) -> String {
+        format!(
+            "{}/twilio/{}/{kind}?call_id={call_id}",
+            self.public_base_url, self.client_id
+        )
+    }
+
+    /// The conference every call lives in.
+    pub fn conference_name(call_id: i64) -> String {
+        format!("call-{call_id}")
+    }
+
+    /// TwiML that puts the contact in the call's conference. The conference starts when the
+    /// agent joins, so a recording from the start covers exactly the connected conversation.
+    pub fn contact_twiml(&self, call_id: i64, record: bool) -> String {
+        let events = [
+            ConferenceEvent::Start,
+            ConferenceEvent::End,
+            ConferenceEvent::Join,
+            ConferenceEvent::Leave,
+            ConferenceEvent::Hold,
+        ];
+        let mut conf = twiml::Conference::new(Self::conference_name(call_id))
+            .start_conference_on_enter(false)
+            .end_conference_on_exit(true)
+            .beep(false)
+            // An empty waitUrl is Twilio's way to wait in silence instead of hold music.
+            .wait_url("", Method::Post)
+            .status_callback(self.callback_url("conference", call_id), &events);
+        if record {
+            conf = conf.record_from_start(self.callback_url("recording", call_id));
+        }
+        twiml::Response::new()
+            .dial(twiml::Dial::conference(conf))
+            .to_xml()
+    }
+
+    fn create_call(&self, dial: &Dial) -> CreateCall {
+        let mut c = CreateCall::new(
+            dial.to.as_str(),
+            dial.from.as_str(),
+            Instructions::Twiml(self.contact_twiml(dial.call_id, dial.record)),
+        );
+        c.status_callback = Some(self.callback_url("status", dial.call_id));
+        c.status_callback_events = ALL_CALL_EVENTS.to_vec();
+        c.timeout_seconds = Some(dial.ring_timeout_seconds.max(MIN_RING_SECONDS));
+        if dial.amd {
+            c.machine_detection = Some(MachineDetection {
+                detect_message_end: true,
+                async_callback: Some(self.callback_url("amd", dial.call_id)),
+                timeout_seconds: None,
+            });
+        }
+        c
+    }
+
+    fn agent_participant(&self, leg: &Leg, identity: &str) -> CreateParticipant {
+        let mut p = CreateParticipant::new(leg.from.as_str(), format!("client:{identity}"));
+        p.label = Some(AGENT_LABEL.into());
+        p.start_conference_on_enter = Some(true);
+        // The agent hanging up ends the call for the contact too.
+        p.end_conference_on_exit = Some(true);
+        p.beep = Some(false);
+        p.timeout_seconds = Some(AGENT_RING_SECONDS);
+        p.status_callback = Some(self.callback_url("status", leg.call_id) + "&leg=agent");
+        p.status_callback_events = ALL_CALL_EVENTS.to_vec();
+        p
+    }
+
+    fn legs(&self) -> std::sync::MutexGuard<'_, HashMap<CallSid, Leg>> {
+        // A panic elsewhere cannot leave the map half-updated: every update is one insert.
+        self.legs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn leg(&self, sid: &CallSid) -> Result<Leg, CarrierError> {
+        self.legs()
+            .get(sid)
+            .cloned()
+            .ok_or_else(|| CarrierError::UnknownCall(sid.0.clone()))
+    }
+
+    /// The conference SID of a call, asking Twilio when we have not seen it yet.
+    async fn conference_sid(&self, sid: &CallSid) -> Result<String, CarrierError> {
+        let leg = self.leg(sid)?;
+        if let Some(cf) = leg.conference_sid {
+            return Ok(cf);
+        }
+        let name = Self::conference_name(leg.call_id);
+        let found = self.rest.find_conferences(&name).await?;
+        let cf = found
+            .into_iter()
+            .next()
+            .ok_or_else(|| CarrierError::UnknownCall(format!("no running conference {name}")))?
+            .sid;
+        if let Some(l) = self.legs().get_mut(sid) {
+            l.conference_sid = Some(cf.clone());
+        }
+        Ok(cf)
+    }
+}
+
+/// Twilio answers 404 (error 20404) for calls and participants that no longer exist.
+fn not_found(e: &CarrierError) -> bool {
+    matches!(
+        e,
+        CarrierError::Rejected {
+            code: 20404 | 404,
+            ..
+        }
+    )
+}
+
+fn unknown_if_missing(sid: &CallSid) -> impl FnOnce(CarrierError) -> CarrierError + '_ {
+    move |e| {
+        if not_found(&e) {
+            CarrierError::UnknownCall(sid.0.clone())
+        } else {
+            e
+        }
+    }
+}
+
+#[async_trait]
+impl Carrier for TwilioCarrier {
+    async fn dial(&self, dial: Dial) -> Result<CallSid, CarrierError> {
+        let call = self.rest.create_call(&self.create_call(&dial)).await?;
+        self.track(call.sid.clone(), dial.call_id, dial.from);
+        Ok(call.sid)
+    }
+
+    async fn connect_agent(&self, sid: &CallSid, agent_identity: &str) -> Result<(), CarrierError> {
+        let leg = self.leg(sid)?;
+        let conference = leg
+            .conference_sid
+            .clone()
+            .unwrap_or_else(|| Self::conference_name(leg.call_id));
+        let request = self.agent_participant(&leg, agent_identity);
+        let p = self.rest.add_participant(&conference, &request).await?;
+        if let Some(l) = self.legs().get_mut(sid) {
+            l.conference_sid = Some(p.conference_sid);
+            l.agent_call_sid = Some(p.call_sid);
+        }
+        Ok(())
+    }
+
+    async fn hold(&self, sid: &CallSid, music: &Audio) -> Result<(), CarrierError> {
+        let cf = self.conference_sid(sid).await?;
+        let hold = UpdateParticipant::Hold {
+            url: music.url.clone(),
+            // GET lets Twilio cache static audio.
+            method: Method::Get,
+        };
+        self.rest
+            .update_participant(&cf, &sid.0, &hold)
+            .await
+            .map_err(unknown_if_missing(sid))
+            .map(drop)
+    }
+
+    async fn resume(&self, sid: &CallSid) -> Result<(), CarrierError> {
+        let cf = self.conference_sid(sid).await?;
+        self.rest
+            .update_participant(&cf, &sid.0, &UpdateParticipant::Resume)
+            .await
+            .map_err(unknown_if_missing(sid))
+            .map(drop)
+    }
+
+    async fn play_and_hang_up(&self, sid: &CallSid, message: &Audio) -> Result<(), CarrierError> {
+        // Redirect the contact first: it leaves the conference for the message. Removing the
+        // agent first would end the conference and hang the contact up before the message.
+        let xml = twiml::Response::new()
+            .play(twiml::Play::new(&message.url))
+            .hangup()
+            .to_xml();
+        let redirect = UpdateCall::Redirect(Instructions::Twiml(xml));
+        self.rest
+            .update_call(sid, &redirect)
+            .await
+            .map_err(unknown_if_missing(sid))?;
+        let leg = self.leg(sid).ok();
+        if let Some(Leg {
+            conference_sid: Some(cf),
+            agent_call_sid: Some(agent),
+            ..
+        }) = leg
+        {
+            // The conference usually ends with the contact leaving; a 404 here is that.
+            if let Err(e) = self.rest.remove_participant(&cf, &agent.0).await {
+                if !not_found(&e) {
+                    tracing::warn!(error = %e, call_sid = %sid, "could not release the agent leg");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn hang_up(&self, sid: &CallSid) -> Result<(), CarrierError> {
+        let result = self
+            .rest
+            .hang_up(sid)
+            .await
+            .map_err(unknown_if_missing(sid));
+        self.legs().remove(sid);
+        result.map(drop)
+    }
+}
