@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn malformed_account_sid_names_the_field() {
         for bad in [
-            "AC123",
+            "AC123".to_string(),
             "XX".to_string() + &"a".repeat(32),
             format!("AC{}", "g".repeat(32)),
         ]
