@@ -6,6 +6,8 @@
 //! (dialled to a phone number) and the agent leg (the agent's browser). A [`Carrier`] instance
 //! belongs to one client: it dials with that client's account and numbers.
 
+pub mod sim;
+
 use async_trait::async_trait;
 use palera_core::phone::PhoneNumber;
 use serde::{Deserialize, Serialize};

@@ -10,12 +10,15 @@ use crate::ids::{ContactId, UserId};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-/// One contact changing hands. `to == None` means back to the unassigned pool (no ready agent).
+/// One contact changing hands. `from == None` means from the unassigned pool (or, when `entering`,
+/// newly due); `to == None` means into the pool (no ready agent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Move {
     pub contact: ContactId,
     pub from: Option<UserId>,
     pub to: Option<UserId>,
+    /// The contact just became due and entered the distribution.
+    pub entering: bool,
 }
 
 /// The due contacts of a campaign and the ready agents holding them.
@@ -50,6 +53,11 @@ impl Distribution {
             .unwrap_or_default()
     }
 
+    /// Due contacts nobody holds, waiting for a ready agent.
+    pub fn pooled(&self) -> impl Iterator<Item = ContactId> + '_ {
+        self.pool.iter().copied()
+    }
+
     /// Due contacts nobody holds (there is no ready agent).
     pub fn unassigned(&self) -> usize {
         self.pool.len()
@@ -61,13 +69,18 @@ impl Distribution {
 
     /// An agent became ready: it takes its equal share from the pool and from the others.
     pub fn add_agent(&mut self, agent: UserId) -> Vec<Move> {
-        if self.holdings.contains_key(&agent) {
-            return Vec::new();
+        self.add_agents([agent])
+    }
+
+    /// Several agents became ready at once (e.g. the window opened): the pool is shared among
+    /// all of them, not handed to the first.
+    pub fn add_agents(&mut self, agents: impl IntoIterator<Item = UserId>) -> Vec<Move> {
+        for a in agents {
+            self.holdings.entry(a).or_default();
         }
-        self.holdings.insert(agent, VecDeque::new());
         let pooled: Vec<_> = self.pool.drain(..).collect();
         self.in_pool.clear();
-        let mut moves = self.place(pooled, None);
+        let mut moves = self.place(pooled, None, false);
         moves.extend(self.rebalance());
         moves
     }
@@ -80,7 +93,7 @@ impl Distribution {
         for c in &held {
             self.holder.remove(c);
         }
-        self.place(held.into_iter().collect(), Some(agent))
+        self.place(held.into_iter().collect(), Some(agent), false)
     }
 
     /// Newly due contacts: each goes to the agent holding fewest.
@@ -89,7 +102,7 @@ impl Distribution {
             .into_iter()
             .filter(|c| !self.holder.contains_key(c) && !self.in_pool.contains(c))
             .collect();
-        self.place(fresh, None)
+        self.place(fresh, None, true)
     }
 
     /// The agent's next contact that `callable` accepts; it leaves the holdings (it is being
@@ -123,7 +136,12 @@ impl Distribution {
         true
     }
 
-    fn place(&mut self, contacts: Vec<ContactId>, from: Option<UserId>) -> Vec<Move> {
+    fn place(
+        &mut self,
+        contacts: Vec<ContactId>,
+        from: Option<UserId>,
+        entering: bool,
+    ) -> Vec<Move> {
         let mut moves = Vec::with_capacity(contacts.len());
         for c in contacts {
             let to = self.smallest();
@@ -144,6 +162,7 @@ impl Distribution {
                 contact: c,
                 from,
                 to,
+                entering,
             });
         }
         moves
@@ -184,6 +203,7 @@ impl Distribution {
                 contact: c,
                 from: Some(max),
                 to: Some(min),
+                entering: false,
             });
         }
         moves
