@@ -367,11 +367,12 @@ impl<'a> Sim<'a> {
             .collect();
         for c in held {
             let holder = self.dist.holder(ContactId(i64::from(c)));
-            self.dist.release(ContactId(i64::from(c)));
+            let (_, moves) = self.dist.release(ContactId(i64::from(c)));
             self.zones[usize::from(zone)].held -= 1;
             if let Some(a) = holder {
                 self.unassigned(c, agent_index(a));
             }
+            self.apply_moves(&moves, false);
             self.zones[usize::from(zone)].ready.push_back(c);
         }
     }
@@ -441,6 +442,12 @@ impl<'a> Sim<'a> {
         self.agents[a as usize].engine_ready = false;
         let moves = self.dist.remove_agent(agent_id(a));
         self.apply_moves(&moves, redistribution);
+        if let AgentState::Previewing { contact, .. } = self.agents[a as usize].state {
+            // The preview was never acted on: the contact goes back to the others.
+            self.agents[a as usize].state = AgentState::Idle;
+            self.hand_out(vec![contact]);
+            self.n.redistributed += 1;
+        }
     }
 
     /// Agents are logged in whenever a due contact is inside its window (scenarios README).
@@ -449,6 +456,8 @@ impl<'a> Sim<'a> {
             .zones
             .iter()
             .any(|z| z.open && (z.held > 0 || !z.ready.is_empty()));
+        // Agents stay while lines still ring or people wait: logging out then would abandon them.
+        let quiet = self.ringing == 0 && self.waiting.is_empty();
         let mut joined = Vec::new();
         for a in 1..=self.s.agents {
             let ag = &self.agents[a as usize];
@@ -456,7 +465,7 @@ impl<'a> Sim<'a> {
                 if self.login(a) {
                     joined.push(agent_id(a));
                 }
-            } else if !staffed && ag.logged_in && ag.state == AgentState::Idle {
+            } else if !staffed && quiet && ag.logged_in && ag.state == AgentState::Idle {
                 self.logout(a);
             }
         }
@@ -648,6 +657,11 @@ impl<'a> Sim<'a> {
                 self.dial_reserved(a, contact);
                 continue;
             }
+            // The desktop must acknowledge the offer before a line is dialled for it; a silent
+            // desktop means the agent is gone, and its contacts go to the others now.
+            if self.agent_leg_fails(a) {
+                continue;
+            }
             let preview = self.s.campaign.dial_mode == DialMode::Preview;
             if !preview && !self.cps_free() {
                 return;
@@ -662,11 +676,13 @@ impl<'a> Sim<'a> {
         let taken = self.dist.take_next(agent_id(a), |c| {
             zones[usize::from(contacts[c.0 as usize].zone)]
         });
-        let Some(c) = taken.map(|c| c.0 as u32) else {
+        let Some((c, moves)) = taken else {
             return;
         };
+        let c = c.0 as u32;
         self.zones[usize::from(self.contacts[c as usize].zone)].held -= 1;
         self.unassigned(c, a);
+        self.apply_moves(&moves, false);
         if preview {
             self.agents[a as usize].state = AgentState::Previewing {
                 contact: c,
@@ -690,6 +706,9 @@ impl<'a> Sim<'a> {
     }
 
     fn preview_end(&mut self, a: u32) {
+        if self.agents[a as usize].away {
+            return; // nobody is there to click Call
+        }
         if let AgentState::Previewing { contact, .. } = self.agents[a as usize].state {
             self.agents[a as usize].state = AgentState::Previewing {
                 contact,

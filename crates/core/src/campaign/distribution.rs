@@ -106,34 +106,33 @@ impl Distribution {
     }
 
     /// The agent's next contact that `callable` accepts; it leaves the holdings (it is being
-    /// called) and shares are evened out again.
+    /// called) and shares are evened out again (the moves are returned with it).
     pub fn take_next(
         &mut self,
         agent: UserId,
         callable: impl Fn(ContactId) -> bool,
-    ) -> Option<ContactId> {
+    ) -> Option<(ContactId, Vec<Move>)> {
         let q = self.holdings.get_mut(&agent)?;
         let pos = q.iter().position(|c| callable(*c))?;
         let c = q.remove(pos)?;
         self.holder.remove(&c);
-        self.rebalance();
-        Some(c)
+        Some((c, self.rebalance()))
     }
 
     /// A contact stopped being due (DNC, window closed, left the list): nobody holds it any more.
-    pub fn release(&mut self, contact: ContactId) -> bool {
+    /// Returns whether it was in the distribution, and the moves that evened shares out.
+    pub fn release(&mut self, contact: ContactId) -> (bool, Vec<Move>) {
         if let Some(a) = self.holder.remove(&contact) {
             if let Some(q) = self.holdings.get_mut(&a) {
                 q.retain(|c| *c != contact);
             }
-            self.rebalance();
-            return true;
+            return (true, self.rebalance());
         }
         if !self.in_pool.remove(&contact) {
-            return false;
+            return (false, Vec::new());
         }
         self.pool.retain(|c| *c != contact);
-        true
+        (true, Vec::new())
     }
 
     fn place(
@@ -249,8 +248,14 @@ mod tests {
         d.add_contacts(contacts(0..10));
         assert!(spread(&d) <= 1);
         assert_eq!(d.shares().iter().map(|s| s.1).sum::<usize>(), 10);
-        d.take_next(UserId(1), |_| true).unwrap();
-        d.take_next(UserId(1), |_| true).unwrap();
+        // Shares 4/3/3; agent 1 calls three in a row: the third leaves it two behind.
+        for _ in 0..2 {
+            let (_, moves) = d.take_next(UserId(1), |_| true).unwrap();
+            assert!(moves.is_empty());
+        }
+        let (_, moves) = d.take_next(UserId(1), |_| true).unwrap();
+        assert_eq!(moves.len(), 1);
+        assert_eq!(moves[0].to, Some(UserId(1)));
         assert!(spread(&d) <= 1);
     }
 
