@@ -7,12 +7,14 @@
 //!   with serde_json for `--json`) or a [`scenario::ScenarioError`] whose `field()` names the bad
 //!   key (exit status 2).
 //! - `engine` — the discrete-event loop running the real core engine on a virtual clock.
+//! - [`realtime`] — [`realtime::SimCarrier`], the same network in real time behind the `Carrier` trait.
 //! - [`log`] and [`audit`] — the event log and the independent auditor that fills `violations`.
 
 pub mod audit;
 pub mod behaviour;
 mod engine;
 pub mod log;
+pub mod realtime;
 pub mod report;
 pub mod scenario;
 
