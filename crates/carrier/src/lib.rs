@@ -6,6 +6,7 @@
 //! (dialled to a phone number) and the agent leg (the agent's browser). A [`Carrier`] instance
 //! belongs to one client: it dials with that client's account and numbers.
 
+pub mod sim;
 pub mod twilio;
 
 use async_trait::async_trait;

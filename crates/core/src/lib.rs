@@ -2,6 +2,7 @@
 //! every function takes the state, the event and `now`, and returns a decision as data.
 //! Drivers in `palera-store`, `palera-carrier` and the server carry the decisions out.
 
+pub mod campaign;
 pub mod error;
 pub mod ids;
 pub mod phone;
