@@ -43,6 +43,15 @@ pub enum Command {
         #[command(subcommand)]
         action: ClientAction,
     },
+    /// Run the campaign engine against the simulated carrier on a virtual clock and print metrics.
+    Simulate {
+        /// The scenario file (TOML; see the scenarios README).
+        #[arg(long)]
+        scenario: PathBuf,
+        /// Print one JSON object instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -113,12 +122,44 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// Runs a parsed command line. Errors are printed by `main` and exit with status 1.
+/// An error that ends the program with a given exit status (2: invalid input).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    pub status: u8,
+    pub message: String,
+}
+
+fn simulate(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).map_err(|e| Exit {
+        status: 2,
+        message: format!("cannot read scenario {}: {e}", path.display()),
+    })?;
+    let report = palera_carrier::sim::run(&text).map_err(|e| Exit {
+        status: 2,
+        message: format!("invalid scenario: {}: {}", e.field(), e.reason()),
+    })?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        let v = serde_json::to_value(&report)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    }
+    Ok(())
+}
+
+/// Runs a parsed command line. Errors are printed by `main` and exit with status 1 (or the
+/// status of an [`Exit`]).
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Simulate { scenario, json } = &cli.command {
+        // Pure computation on a virtual clock: no settings, database or logging needed.
+        return simulate(scenario, *json);
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     init_logging(settings.log_format);
     let now = chrono::Utc::now().timestamp_millis();
     match cli.command {
+        Command::Simulate { .. } => unreachable!("handled above"),
         Command::Demo { port, data } => crate::demo::run(port, data).await,
         Command::Serve => {
             settings.require_for_serve()?;

@@ -9,7 +9,10 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("palera-voice: {e:#}");
-            std::process::ExitCode::FAILURE
+            match e.downcast_ref::<palera_server::cli::Exit>() {
+                Some(exit) => std::process::ExitCode::from(exit.status),
+                None => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }
