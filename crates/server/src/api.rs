@@ -305,11 +305,12 @@ async fn update_client(
         auth_token: req.auth_token,
         api_key_secret: req.api_key_secret,
     };
-    Ok(Json(
-        app.store
-            .update_client(c.client, &settings, &secrets)
-            .await?,
-    ))
+    let client = app
+        .store
+        .update_client(c.client, &settings, &secrets)
+        .await?;
+    app.carriers.invalidate(c.client);
+    Ok(Json(client))
 }
 
 #[utoipa::path(get, path = "/api/v1/clients/{client_id}/numbers", params(("client_id" = i64, Path)),

@@ -2,6 +2,7 @@
 //! [`serve`], which runs the HTTP server and the background loops on a given listener until the
 //! shutdown future resolves (in-flight requests finish first).
 
+use crate::carriers::CarrierHub;
 use crate::config::Settings;
 use crate::desktop::{DesktopEvent, Presence};
 use crate::{api, auth::LoginLimiter, desktop, pages};
@@ -56,6 +57,7 @@ pub struct AppInner {
     pub presence: Presence,
     pub metrics: Metrics,
     pub clock: Arc<dyn Clock>,
+    pub carriers: CarrierHub,
 }
 
 impl std::ops::Deref for App {
@@ -76,7 +78,9 @@ impl App {
             settings.login_attempts,
             Duration::from_secs(settings.login_window_seconds),
         );
+        let carriers = CarrierHub::new(&settings);
         App(Arc::new(AppInner {
+            carriers,
             store,
             settings,
             limiter,

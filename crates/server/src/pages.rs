@@ -483,7 +483,11 @@ async fn client_update(
             auth_token: secret("auth_token"),
             api_key_secret: secret("api_key_secret"),
         };
-        Ok::<_, ApiError>(app.store.update_client(id, &settings, &secrets).await?)
+        Ok::<_, ApiError>({
+            let c = app.store.update_client(id, &settings, &secrets).await?;
+            app.carriers.invalidate(id);
+            c
+        })
     }
     .await;
     match result {
