@@ -1,0 +1,165 @@
+//! Test harness: a real server on port 0 over a fresh SQLite or PostgreSQL database, and small
+//! HTTP helpers. Each test gets its own database and its own server.
+
+#![allow(dead_code)]
+
+use palera_core::user::{Email, Role};
+use palera_server::config::{CarrierMode, Settings};
+use palera_server::App;
+use palera_store::testing::{fresh, TestDb};
+use palera_store::users::NewUser;
+use palera_store::Backend;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub const PASSWORD: &str = "test-password-1";
+
+pub struct TestApp {
+    pub base: String,
+    pub app: App,
+    pub db: TestDb,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+pub fn test_settings(db_url: &str) -> Settings {
+    Settings {
+        database_url: Some(db_url.to_string()),
+        public_url: Some("https://voice.example.com".into()),
+        carrier: CarrierMode::Simulated,
+        heartbeat_timeout_seconds: 2,
+        ..Settings::default()
+    }
+}
+
+/// Starts a server on `backend`, or `None` when PostgreSQL is skipped.
+pub async fn spawn(backend: Backend) -> Option<TestApp> {
+    spawn_with(backend, |_| {}).await
+}
+
+pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    let db = fresh(backend).await?;
+    let mut settings = test_settings(&db.url);
+    tweak(&mut settings);
+    let app = App::new(db.store.clone(), settings);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = oneshot::channel::<()>();
+    let served = app.clone();
+    let task = tokio::spawn(async move {
+        palera_server::serve(served, listener, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    Some(TestApp {
+        base,
+        app,
+        db,
+        stop: Some(tx),
+        task: Some(task),
+    })
+}
+
+impl TestApp {
+    /// Stops the server and waits until in-flight requests finished.
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+    }
+
+    /// Creates a user directly in the store.
+    pub async fn user(
+        &self,
+        email: &str,
+        role: Role,
+        clients: Vec<palera_core::ids::ClientId>,
+    ) -> palera_store::users::User {
+        self.db
+            .store
+            .create_user(
+                &NewUser {
+                    email: Email::parse("email", email).unwrap(),
+                    name: email.split('@').next().unwrap().to_string(),
+                    role,
+                    password_hash: palera_server::auth::hash_password(PASSWORD),
+                    voice_enabled: true,
+                    clients,
+                },
+                1,
+            )
+            .await
+            .unwrap()
+    }
+
+    /// A cookie-keeping HTTP client logged in as `email`.
+    pub async fn login(&self, email: &str) -> reqwest::Client {
+        let c = client();
+        let r = c
+            .post(format!("{}/api/v1/session", self.base))
+            .json(&serde_json::json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "login as {email}");
+        c
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Sends and returns (status, JSON body or Null).
+pub async fn json(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Declares one `#[tokio::test]` per backend for a body taking a `TestApp`.
+#[macro_export]
+macro_rules! on_both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = common::spawn(palera_store::Backend::Sqlite).await.unwrap();
+                ($body)(app).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = common::spawn(palera_store::Backend::Postgres).await {
+                    ($body)(app).await;
+                }
+            }
+        }
+    };
+}

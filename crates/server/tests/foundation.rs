@@ -1,0 +1,620 @@
+//! The Foundation rules, one test each, on SQLite and PostgreSQL: validation with named fields and
+//! nothing stored, secrets never shown, client scoping (404), roles (403), authentication (401),
+//! the login rate limit, voice state with history, health endpoints and the OpenAPI document.
+
+mod common;
+
+use common::{json, TestApp};
+use palera_core::ids::ClientId;
+use palera_core::user::Role;
+use serde_json::json;
+
+const SID: &str = "AC0123456789abcdef0123456789abcdef";
+const TOKEN: &str = "auth-token-0123456789-SECRET-VALUE";
+
+async fn admin(app: &TestApp) -> reqwest::Client {
+    app.user("admin@x.io", Role::Admin, vec![]).await;
+    app.login("admin@x.io").await
+}
+
+async fn create_client(
+    app: &TestApp,
+    http: &reqwest::Client,
+    name: &str,
+    number: &str,
+) -> ClientId {
+    let (status, body) = json(http.post(app.url("/api/v1/clients")).json(&json!({
+        "name": name, "account_sid": SID, "auth_token": TOKEN, "numbers": [number]
+    })))
+    .await;
+    assert_eq!(status, 201, "{body}");
+    ClientId(body["id"].as_i64().unwrap())
+}
+
+async fn client_count(app: &TestApp) -> usize {
+    app.db
+        .store
+        .clients(&palera_store::clients::Scope::All)
+        .await
+        .unwrap()
+        .len()
+}
+
+on_both!(
+    malformed_account_sid_is_rejected_with_422_naming_the_field_and_nothing_is_stored,
+    |app: TestApp| async move {
+        let http = admin(&app).await;
+        for bad in [
+            "AC123",
+            "XY0123456789abcdef0123456789abcdef",
+            "AC0123456789abcdef0123456789abcdeZ",
+        ] {
+            let (status, body) = json(http.post(app.url("/api/v1/clients")).json(&json!({
+                "name": "Acme", "account_sid": bad, "numbers": ["+14155550100"]
+            })))
+            .await;
+            assert_eq!(status, 422, "{bad}: {body}");
+            assert_eq!(body["error"]["field"], "account_sid");
+            assert_eq!(body["error"]["code"], "invalid");
+        }
+        assert_eq!(client_count(&app).await, 0);
+    }
+);
+
+on_both!(
+    malformed_phone_number_is_rejected_with_422_naming_the_field_and_nothing_is_stored,
+    |app: TestApp| async move {
+        let http = admin(&app).await;
+        let (status, body) = json(http.post(app.url("/api/v1/clients")).json(&json!({
+            "name": "Acme", "account_sid": SID, "numbers": ["+14155550100", "555-0100"]
+        })))
+        .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["error"]["field"], "numbers[1]");
+        assert_eq!(client_count(&app).await, 0);
+        // Numbers added later are validated the same way.
+        let id = create_client(&app, &http, "Acme", "+14155550100").await;
+        let (status, body) = json(
+            http.post(app.url(&format!("/api/v1/clients/{id}/numbers")))
+                .json(&json!({"number": "12"})),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (422, Some("number"))
+        );
+        assert_eq!(app.db.store.numbers(id).await.unwrap().len(), 1);
+    }
+);
+
+on_both!(
+    a_number_of_another_client_is_a_conflict_naming_the_field,
+    |app: TestApp| async move {
+        let http = admin(&app).await;
+        create_client(&app, &http, "A", "+14155550100").await;
+        let (status, body) = json(http.post(app.url("/api/v1/clients")).json(&json!({
+            "name": "B", "numbers": ["+14155550100"]
+        })))
+        .await;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["error"]["field"], "numbers[0]");
+        assert_eq!(client_count(&app).await, 1);
+    }
+);
+
+on_both!(
+    auth_tokens_never_appear_in_api_responses_or_pages_and_are_stored_as_ciphertext,
+    |app: TestApp| async move {
+        let http = admin(&app).await;
+        let id = create_client(&app, &http, "Acme", "+14155550100").await;
+        for path in [
+            "/api/v1/clients".to_string(),
+            format!("/api/v1/clients/{id}"),
+            "/admin/clients".to_string(),
+            format!("/admin/clients/{id}"),
+            "/api/openapi.json".to_string(),
+        ] {
+            let text = http
+                .get(app.url(&path))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(!text.contains(TOKEN), "{path} shows the token");
+            assert!(
+                !text.contains("SECRET-VALUE"),
+                "{path} shows part of the token"
+            );
+        }
+        let (_, body) = json(http.get(app.url(&format!("/api/v1/clients/{id}")))).await;
+        assert_eq!(body["auth_token"], json!({"set": true, "last4": "ALUE"}));
+        let (raw,): (String,) = sqlx::query_as("SELECT auth_token_enc FROM clients WHERE id = $1")
+            .bind(id.0)
+            .fetch_one(app.db.store.pool())
+            .await
+            .unwrap();
+        assert!(raw.starts_with("v1:") && !raw.contains("SECRET"));
+    }
+);
+
+on_both!(
+    a_user_of_one_client_gets_404_for_another_clients_resources,
+    |app: TestApp| async move {
+        let http = admin(&app).await;
+        let a = create_client(&app, &http, "A", "+14155550100").await;
+        let b = create_client(&app, &http, "B", "+14155550101").await;
+        app.user("sup@a.io", Role::Supervisor, vec![a]).await;
+        let sup = app.login("sup@a.io").await;
+        let (status, _) = json(sup.get(app.url(&format!("/api/v1/clients/{a}")))).await;
+        assert_eq!(status, 200);
+        for path in [
+            format!("/api/v1/clients/{b}"),
+            format!("/api/v1/clients/{b}/numbers"),
+            "/api/v1/clients/999999".to_string(),
+        ] {
+            let (status, body) = json(sup.get(app.url(&path))).await;
+            assert_eq!(status, 404, "{path}");
+            assert_eq!(body["error"]["code"], "not_found");
+        }
+        // The same 404 for a client that exists and one that does not: no existence leak.
+        let (_, exists) = json(sup.get(app.url(&format!("/api/v1/clients/{b}")))).await;
+        let (_, missing) = json(sup.get(app.url("/api/v1/clients/999999"))).await;
+        assert_eq!(exists, missing);
+        let (_, list) = json(sup.get(app.url("/api/v1/clients"))).await;
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        assert_eq!(list[0]["id"], a.0);
+        // Pages follow the same rule.
+        let r = sup
+            .get(app.url(&format!("/admin/clients/{b}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+    }
+);
+
+on_both!(
+    an_agent_cannot_reach_admin_apis,
+    |app: TestApp| async move {
+        let http = admin(&app).await;
+        let a = create_client(&app, &http, "A", "+14155550100").await;
+        app.user("agent@a.io", Role::Agent, vec![a]).await;
+        let agent = app.login("agent@a.io").await;
+        let attempts = [
+            agent
+                .post(app.url("/api/v1/clients"))
+                .json(&json!({"name": "X"})),
+            agent
+                .put(app.url(&format!("/api/v1/clients/{a}")))
+                .json(&json!({"name": "X"})),
+            agent
+                .post(app.url(&format!("/api/v1/clients/{a}/numbers")))
+                .json(&json!({"number": "+14155550199"})),
+            agent.get(app.url("/api/v1/users")),
+            agent
+                .post(app.url("/api/v1/users"))
+                .json(&json!({"email": "x@y.io", "role": "admin", "password": "12345678"})),
+        ];
+        for req in attempts {
+            let (status, body) = json(req).await;
+            assert_eq!(status, 403, "{body}");
+            assert_eq!(body["error"]["code"], "forbidden");
+        }
+        assert_eq!(client_count(&app).await, 1);
+        assert_eq!(app.db.store.users(None).await.unwrap().len(), 2);
+    }
+);
+
+on_both!(
+    a_wrong_password_is_401_without_saying_which_part_was_wrong,
+    |app: TestApp| async move {
+        app.user("a@x.io", Role::Agent, vec![]).await;
+        let c = common::client();
+        let (s1, wrong_pw) = json(
+            c.post(app.url("/api/v1/session"))
+                .json(&json!({"email": "a@x.io", "password": "nope-nope"})),
+        )
+        .await;
+        let (s2, no_user) = json(
+            c.post(app.url("/api/v1/session"))
+                .json(&json!({"email": "b@x.io", "password": "nope-nope"})),
+        )
+        .await;
+        assert_eq!((s1, s2), (401, 401));
+        assert_eq!(wrong_pw, no_user, "both failures read the same");
+        assert_eq!(wrong_pw["error"]["code"], "invalid_credentials");
+    }
+);
+
+on_both!(
+    unauthenticated_api_calls_are_401,
+    |app: TestApp| async move {
+        let c = common::client();
+        for path in [
+            "/api/v1/me",
+            "/api/v1/clients",
+            "/api/v1/users",
+            "/api/v1/me/voice-state",
+            "/api/v1/clients/1",
+        ] {
+            let (status, body) = json(c.get(app.url(path))).await;
+            assert_eq!(status, 401, "{path}");
+            assert_eq!(body["error"]["code"], "unauthorized");
+        }
+        // A page sends the visitor to the login page instead.
+        let r = c.get(app.url("/admin/clients")).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/login");
+    }
+);
+
+on_both!(
+    logins_are_rate_limited_per_email_and_address,
+    |app: TestApp| async move {
+        app.user("a@x.io", Role::Agent, vec![]).await;
+        let c = common::client();
+        for _ in 0..5 {
+            let (s, _) = json(
+                c.post(app.url("/api/v1/session"))
+                    .json(&json!({"email": "a@x.io", "password": "wrong-one"})),
+            )
+            .await;
+            assert_eq!(s, 401);
+        }
+        // Even the right password is refused while the limit holds.
+        let (s, body) = json(
+            c.post(app.url("/api/v1/session"))
+                .json(&json!({"email": "a@x.io", "password": common::PASSWORD})),
+        )
+        .await;
+        assert_eq!(s, 429, "{body}");
+        assert_eq!(body["error"]["code"], "too_many_attempts");
+    }
+);
+
+on_both!(
+    session_cookies_are_http_only_and_logout_ends_the_session,
+    |app: TestApp| async move {
+        app.user("a@x.io", Role::Agent, vec![]).await;
+        let c = common::client();
+        let r = c
+            .post(app.url("/api/v1/session"))
+            .json(&json!({"email": "a@x.io", "password": common::PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
+        assert!(
+            cookie.contains("Secure"),
+            "the public URL is https: {cookie}"
+        );
+        assert_eq!(json(c.get(app.url("/api/v1/me"))).await.0, 200);
+        assert_eq!(
+            c.delete(app.url("/api/v1/session"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            204
+        );
+        assert_eq!(json(c.get(app.url("/api/v1/me"))).await.0, 401);
+    }
+);
+
+on_both!(
+    form_posts_without_the_csrf_token_are_refused,
+    |app: TestApp| async move {
+        let http = admin(&app).await;
+        let r = http
+            .post(app.url("/admin/clients"))
+            .form(&[("name", "Sneaky"), ("csrf", "forged")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        assert_eq!(client_count(&app).await, 0);
+        // With the session's token the same form works.
+        let (_, login) = json(http.get(app.url("/api/v1/me"))).await;
+        assert!(login["id"].is_i64());
+        let page = http
+            .get(app.url("/admin/clients"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        let r = http
+            .post(app.url("/admin/clients"))
+            .form(&[
+                ("name", "Proper"),
+                ("csrf", csrf.as_str()),
+                ("time_zone", "UTC"),
+                ("default_country", "US"),
+                ("numbers", "+14155550100"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(client_count(&app).await, 1);
+    }
+);
+
+on_both!(
+    a_rejected_client_form_names_the_field_and_keeps_the_input,
+    |app: TestApp| async move {
+        let http = admin(&app).await;
+        let page = http
+            .get(app.url("/admin/clients"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        let r = http
+            .post(app.url("/admin/clients"))
+            .form(&[
+                ("name", "Kept Name"),
+                ("csrf", csrf.as_str()),
+                ("account_sid", "AC1"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains("account_sid: must be AC followed by 32 hexadecimal digits"),
+            "{html}"
+        );
+        assert!(html.contains("value=\"Kept Name\""));
+        assert_eq!(client_count(&app).await, 0);
+    }
+);
+
+on_both!(
+    supervisors_see_only_their_clients_users,
+    |app: TestApp| async move {
+        let http = admin(&app).await;
+        let a = create_client(&app, &http, "A", "+14155550100").await;
+        let b = create_client(&app, &http, "B", "+14155550101").await;
+        app.user("sup@a.io", Role::Supervisor, vec![a]).await;
+        app.user("agent@a.io", Role::Agent, vec![a]).await;
+        app.user("agent@b.io", Role::Agent, vec![b]).await;
+        let sup = app.login("sup@a.io").await;
+        let (_, users) = json(sup.get(app.url("/api/v1/users"))).await;
+        let mut emails: Vec<&str> = users
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["email"].as_str().unwrap())
+            .collect();
+        emails.sort();
+        assert_eq!(emails, vec!["agent@a.io", "sup@a.io"]);
+        let other = app.db.store.user_for_login("agent@b.io").await.unwrap().0;
+        assert_eq!(
+            json(sup.get(app.url(&format!("/api/v1/users/{}", other.id))))
+                .await
+                .0,
+            404
+        );
+    }
+);
+
+on_both!(
+    users_are_created_with_validated_fields_and_client_assignments,
+    |app: TestApp| async move {
+        let http = admin(&app).await;
+        let a = create_client(&app, &http, "A", "+14155550100").await;
+        let (s, body) =
+            json(http.post(app.url("/api/v1/users")).json(
+                &json!({"email": "not-an-email", "role": "agent", "password": "long-enough"}),
+            ))
+            .await;
+        assert_eq!((s, body["error"]["field"].as_str()), (422, Some("email")));
+        let (s, body) = json(
+            http.post(app.url("/api/v1/users"))
+                .json(&json!({"email": "a@x.io", "role": "agent", "password": "short"})),
+        )
+        .await;
+        assert_eq!(
+            (s, body["error"]["field"].as_str()),
+            (422, Some("password"))
+        );
+        let (s, body) = json(
+            http.post(app.url("/api/v1/users"))
+                .json(&json!({"email": "a@x.io", "role": "boss", "password": "long-enough"})),
+        )
+        .await;
+        assert_eq!(
+            (s, body["error"]["field"].as_str()),
+            (422, Some("role")),
+            "{body}"
+        );
+        let (s, body) = json(http.post(app.url("/api/v1/users")).json(&json!({"email": "a@x.io", "role": "agent", "password": "long-enough", "clients": [a.0]}))).await;
+        assert_eq!(s, 201, "{body}");
+        assert_eq!(body["clients"], json!([a.0]));
+        assert!(body.get("password_hash").is_none());
+        let (s, body) = json(
+            http.post(app.url("/api/v1/users"))
+                .json(&json!({"email": "A@x.io", "role": "agent", "password": "long-enough"})),
+        )
+        .await;
+        assert_eq!((s, body["error"]["field"].as_str()), (409, Some("email")));
+    }
+);
+
+on_both!(
+    every_voice_state_change_is_stored_with_a_timestamp,
+    |app: TestApp| async move {
+        let u = app.user("agent@x.io", Role::Agent, vec![]).await;
+        let agent = app.login("agent@x.io").await;
+        for state in ["ready", "standby", "offline", "ready"] {
+            let (s, body) = json(
+                agent
+                    .put(app.url("/api/v1/me/voice-state"))
+                    .json(&json!({"state": state})),
+            )
+            .await;
+            assert_eq!(s, 200, "{body}");
+            assert_eq!(body["state"], state);
+        }
+        let (s, body) = json(
+            agent
+                .put(app.url("/api/v1/me/voice-state"))
+                .json(&json!({"state": "busy"})),
+        )
+        .await;
+        assert_eq!((s, body["error"]["field"].as_str()), (422, Some("state")));
+        let (_, history) =
+            json(agent.get(app.url(&format!("/api/v1/users/{}/voice-state-history", u.id)))).await;
+        let states: Vec<&str> = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, vec!["ready", "standby", "offline", "ready"]);
+        let times: Vec<i64> = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["at"].as_i64().unwrap())
+            .collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]) && times[0] > 0);
+    }
+);
+
+on_both!(
+    an_agent_without_voice_cannot_go_ready,
+    |app: TestApp| async move {
+        let u = app.user("agent@x.io", Role::Agent, vec![]).await;
+        app.db
+            .store
+            .update_user_access(u.id, "agent", Role::Agent, false, &[])
+            .await
+            .unwrap();
+        let agent = app.login("agent@x.io").await;
+        let (s, body) = json(
+            agent
+                .put(app.url("/api/v1/me/voice-state"))
+                .json(&json!({"state": "ready"})),
+        )
+        .await;
+        assert_eq!((s, body["error"]["field"].as_str()), (422, Some("state")));
+        assert!(app
+            .db
+            .store
+            .voice_state_history(u.id)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+);
+
+on_both!(
+    health_readiness_metrics_and_openapi_answer,
+    |app: TestApp| async move {
+        let c = common::client();
+        assert_eq!(
+            c.get(app.url("/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+            "ok"
+        );
+        assert_eq!(
+            c.get(app.url("/readyz")).send().await.unwrap().status(),
+            200
+        );
+        let metrics = c
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("palera_http_requests_total{class=\"2xx\"}"),
+            "{metrics}"
+        );
+        assert!(metrics.contains("palera_agents{state=\"offline\"}"));
+        let (s, doc) = json(c.get(app.url("/api/openapi.json"))).await;
+        assert_eq!(s, 200);
+        for path in [
+            "/api/v1/clients",
+            "/api/v1/clients/{client_id}",
+            "/api/v1/users",
+            "/api/v1/me/voice-state",
+            "/api/v1/session",
+        ] {
+            assert!(
+                doc["paths"].get(path).is_some(),
+                "{path} missing from OpenAPI"
+            );
+        }
+    }
+);
+
+on_both!(
+    readiness_fails_when_the_database_is_gone,
+    |app: TestApp| async move {
+        app.db.store.close().await;
+        let r = common::client()
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503);
+    }
+);
+
+on_both!(
+    graceful_shutdown_stops_the_server,
+    |app: TestApp| async move {
+        let base = app.base.clone();
+        assert_eq!(
+            common::client()
+                .get(format!("{base}/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        app.shutdown().await;
+        assert!(common::client()
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_err());
+    }
+);
