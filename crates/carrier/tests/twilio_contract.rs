@@ -34,6 +34,9 @@ fn prism_url(test: &str) -> Option<String> {
     match std::env::var("PRISM_URL") {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ => {
+            if std::env::var("PALERA_REQUIRE_PRISM").as_deref() == Ok("1") {
+                panic!("{test}: PRISM_URL is required (PALERA_REQUIRE_PRISM=1) but not set");
+            }
             say(&format!(
                 "SKIPPED {test}: PRISM_URL is not set (start scripts/prism.sh and export it)"
             ));
@@ -398,6 +401,10 @@ fn allowed_values(spec: &Value, property: &Value) -> Option<Vec<String>> {
 #[test]
 fn every_parameter_we_send_is_declared_in_the_spec_with_an_allowed_value() {
     let Some(path) = spec_path() else {
+        assert!(
+            std::env::var("PALERA_REQUIRE_PRISM").as_deref() != Ok("1"),
+            "the Twilio spec under ../shared/reference is required"
+        );
         say("SKIPPED spec parameter names: ../shared/reference/twilio-openapi not found");
         return;
     };
