@@ -22,9 +22,21 @@ impl Drop for Driver {
 
 fn chromedriver() -> Option<Driver> {
     let path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    match Command::new(&path).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
-        Ok(child) => Some(Driver { child, url: format!("http://127.0.0.1:{port}") }),
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    match Command::new(&path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => Some(Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }),
         Err(e) => {
             if std::env::var("PALERA_REQUIRE_BROWSER").as_deref() == Ok("1") {
                 panic!("chromedriver is required but could not start: {e}");
@@ -38,7 +50,11 @@ fn chromedriver() -> Option<Driver> {
 async fn browser(driver: &Driver) -> fantoccini::Client {
     // Two TLS back ends are linked in; WebDriver runs over plain HTTP but rustls wants one chosen.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let profile = std::env::temp_dir().join(format!("palera-chrome-{}-{}", std::process::id(), rand::random::<u32>()));
+    let profile = std::env::temp_dir().join(format!(
+        "palera-chrome-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -51,7 +67,12 @@ async fn browser(driver: &Driver) -> fantoccini::Client {
     );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        match ClientBuilder::rustls().unwrap().capabilities(caps.clone()).connect(&driver.url).await {
+        match ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(caps.clone())
+            .connect(&driver.url)
+            .await
+        {
             Ok(c) => return c,
             Err(e) if Instant::now() < deadline => {
                 let _ = e;
@@ -80,9 +101,24 @@ async fn wait_text(c: &fantoccini::Client, css: &str, want: &str) -> String {
 
 async fn login(c: &fantoccini::Client, base: &str, email: &str) {
     c.goto(&format!("{base}/login")).await.unwrap();
-    c.find(Locator::Css("input[name=email]")).await.unwrap().send_keys(email).await.unwrap();
-    c.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(palera_server::demo::DEMO_PASSWORD).await.unwrap();
-    c.find(Locator::Css("form.login button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("input[name=email]"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys(palera_server::demo::DEMO_PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.login button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,18 +128,51 @@ async fn a_demo_agent_logs_in_switches_to_ready_and_the_page_says_so() {
     palera_server::demo::seed(&app.db.store, 1).await.unwrap();
     let c = browser(&driver).await;
     login(&c, &app.base, "agent1@demo.test").await;
-    assert_eq!(wait_text(&c, "#link-status", "Connected").await, "Connected");
-    assert!(c.current_url().await.unwrap().as_str().ends_with("/desktop"));
-    assert_eq!(wait_text(&c, "#voice-state", "Offline for Voice").await, "Offline for Voice");
-    c.find(Locator::Css("button[data-set-state=ready]")).await.unwrap().click().await.unwrap();
-    assert_eq!(wait_text(&c, "#voice-state", "Ready for Voice").await, "Ready for Voice");
+    assert_eq!(
+        wait_text(&c, "#link-status", "Connected").await,
+        "Connected"
+    );
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .ends_with("/desktop"));
+    assert_eq!(
+        wait_text(&c, "#voice-state", "Offline for Voice").await,
+        "Offline for Voice"
+    );
+    c.find(Locator::Css("button[data-set-state=ready]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(
+        wait_text(&c, "#voice-state", "Ready for Voice").await,
+        "Ready for Voice"
+    );
     // The server agrees, and a reload shows the stored state.
-    let agent = app.db.store.user_for_login("agent1@demo.test").await.unwrap().0;
+    let agent = app
+        .db
+        .store
+        .user_for_login("agent1@demo.test")
+        .await
+        .unwrap()
+        .0;
     assert_eq!(agent.voice_state, palera_core::user::VoiceState::Ready);
     c.refresh().await.unwrap();
-    assert_eq!(wait_text(&c, "#voice-state", "Ready for Voice").await, "Ready for Voice");
+    assert_eq!(
+        wait_text(&c, "#voice-state", "Ready for Voice").await,
+        "Ready for Voice"
+    );
     // The keyboard shortcut switches to Standby.
-    c.find(Locator::Css("body")).await.unwrap().send_keys("\u{E00A}2").await.unwrap();
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("\u{E00A}2")
+        .await
+        .unwrap();
     assert_eq!(wait_text(&c, "#voice-state", "Standby").await, "Standby");
     c.close().await.unwrap();
 }
@@ -115,14 +184,35 @@ async fn a_wrong_password_shows_one_message_and_the_admin_reaches_the_clients_pa
     palera_server::demo::seed(&app.db.store, 1).await.unwrap();
     let c = browser(&driver).await;
     c.goto(&format!("{}/login", app.base)).await.unwrap();
-    c.find(Locator::Css("input[name=email]")).await.unwrap().send_keys("admin@demo.test").await.unwrap();
-    c.find(Locator::Css("input[name=password]")).await.unwrap().send_keys("not-the-password").await.unwrap();
-    c.find(Locator::Css("form.login button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("input[name=email]"))
+        .await
+        .unwrap()
+        .send_keys("admin@demo.test")
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys("not-the-password")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.login button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let msg = wait_text(&c, ".error", "the e-mail or password is wrong").await;
     assert_eq!(msg, "the e-mail or password is wrong");
     login(&c, &app.base, "admin@demo.test").await;
     assert_eq!(wait_text(&c, "h1", "Clients").await, "Clients");
-    let row = c.find(Locator::Css("tbody td a")).await.unwrap().text().await.unwrap();
+    let row = c
+        .find(Locator::Css("tbody td a"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(row, "Demo Outreach Co");
     c.close().await.unwrap();
 }

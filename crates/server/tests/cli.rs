@@ -16,13 +16,21 @@ fn bin() -> Command {
 }
 
 fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("palera-cli-{tag}-{}-{}", std::process::id(), rand_suffix()));
+    let d = std::env::temp_dir().join(format!(
+        "palera-cli-{tag}-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
 
 fn rand_suffix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 % 1_000_000_007
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        % 1_000_000_007
 }
 
 #[test]
@@ -35,7 +43,11 @@ fn serve_refuses_to_start_without_a_database_url_and_names_the_setting() {
 
 #[test]
 fn serve_refuses_to_start_without_a_secret_key() {
-    let out = bin().arg("serve").env("PALERA_DATABASE_URL", "sqlite://x.db").output().unwrap();
+    let out = bin()
+        .arg("serve")
+        .env("PALERA_DATABASE_URL", "sqlite://x.db")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("PALERA_SECRET_KEY"));
 }
@@ -57,20 +69,51 @@ fn client_and_user_add_print_json_ids_and_logs_never_show_the_token() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(!stderr.contains("SUPERSECRET"), "a log line shows the token: {stderr}");
+        assert!(
+            !stderr.contains("SUPERSECRET"),
+            "a log line shows the token: {stderr}"
+        );
         assert!(out.status.success(), "{args:?}: {stderr}");
         serde_json::from_slice::<Value>(&out.stdout).unwrap()
     };
     assert_eq!(run(&["migrate"], "")["migrated"], true);
     let client = run(
-        &["client", "add", "--name", "Acme", "--account-sid", "AC0123456789abcdef0123456789abcdef", "--auth-token", token, "--number", "+14155550100"],
+        &[
+            "client",
+            "add",
+            "--name",
+            "Acme",
+            "--account-sid",
+            "AC0123456789abcdef0123456789abcdef",
+            "--auth-token",
+            token,
+            "--number",
+            "+14155550100",
+        ],
         "",
     );
     let id = client["id"].as_i64().unwrap();
-    let user = run(&["user", "add", "--email", "agent@acme.io", "--role", "agent", "--client", &id.to_string()], "a-good-password\n");
+    let user = run(
+        &[
+            "user",
+            "add",
+            "--email",
+            "agent@acme.io",
+            "--role",
+            "agent",
+            "--client",
+            &id.to_string(),
+        ],
+        "a-good-password\n",
+    );
     assert!(user["id"].as_i64().unwrap() > 0);
     // A bad field is named and nothing is stored.
     let out = bin()
@@ -82,7 +125,10 @@ fn client_and_user_add_print_json_ids_and_logs_never_show_the_token() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("account_sid"));
     let db_bytes = std::fs::read(dir.join("p.sqlite")).unwrap();
-    assert!(!String::from_utf8_lossy(&db_bytes).contains("SUPERSECRET"), "the database file holds the token in clear");
+    assert!(
+        !String::from_utf8_lossy(&db_bytes).contains("SUPERSECRET"),
+        "the database file holds the token in clear"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -90,8 +136,17 @@ fn client_and_user_add_print_json_ids_and_logs_never_show_the_token() {
 fn simulate_exits_2_and_names_the_field_of_an_invalid_scenario() {
     let dir = temp_dir("sim");
     let f = dir.join("bad.toml");
-    std::fs::write(&f, "seed = 1\nstart = \"2026-03-02T13:00:00Z\"\ndays = 1\nfavourite = 3\n").unwrap();
-    let out = bin().args(["simulate", "--scenario"]).arg(&f).arg("--json").output().unwrap();
+    std::fs::write(
+        &f,
+        "seed = 1\nstart = \"2026-03-02T13:00:00Z\"\ndays = 1\nfavourite = 3\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["simulate", "--scenario"])
+        .arg(&f)
+        .arg("--json")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("favourite"));
     let _ = std::fs::remove_dir_all(&dir);
