@@ -24,6 +24,16 @@ impl std::fmt::Display for CallSid {
     }
 }
 
+/// The identity of an agent's browser softphone (Twilio Voice SDK `identity`, simulated softphone).
+pub fn agent_identity(user_id: i64) -> String {
+    format!("agent-{user_id}")
+}
+
+/// The agent a softphone identity names, if it is one of ours.
+pub fn parse_agent_identity(identity: &str) -> Option<i64> {
+    identity.strip_prefix("agent-")?.parse().ok()
+}
+
 /// What a machine-answered call gets (DESIGN §2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

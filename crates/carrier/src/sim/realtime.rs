@@ -166,10 +166,7 @@ impl Carrier for SimCarrier {
 
     async fn connect_agent(&self, sid: &CallSid, agent_identity: &str) -> Result<(), CarrierError> {
         let (call_id, fate) = self.leg(sid)?;
-        let agent_id = agent_identity
-            .trim_start_matches("agent-")
-            .parse()
-            .unwrap_or(0);
+        let agent_id = crate::parse_agent_identity(agent_identity).unwrap_or(0);
         self.emit(CarrierEvent::AgentConnected { call_id, agent_id });
         let talk = match fate {
             Fate::Human { talk, .. } => talk,
