@@ -5,7 +5,10 @@
 //! above this crate ever matches on `sqlx::Error`.
 
 pub mod clients;
+pub mod contacts;
 mod crypto;
+pub mod dnc;
+pub mod lists;
 mod migrate;
 pub mod sessions;
 #[cfg(any(test, feature = "testing"))]
