@@ -6,6 +6,7 @@ pub mod campaign;
 pub mod contact;
 pub mod error;
 pub mod ids;
+pub mod import;
 pub mod phone;
 pub mod tenant;
 pub mod user;

@@ -8,6 +8,8 @@ pub mod clients;
 pub mod contacts;
 mod crypto;
 pub mod dnc;
+pub mod export;
+pub mod import;
 pub mod lists;
 mod migrate;
 pub mod sessions;

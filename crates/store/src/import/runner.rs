@@ -1,0 +1,205 @@
+//! Runs an import job over a file: a reader thread streams and parses records (CPU work: CSV
+//! and phone-number parsing) while the async side writes the previous batch, with at most two
+//! batches in flight, so memory stays flat whatever the file size. Resuming a job skips the
+//! lines its committed batches already covered.
+
+use super::reader::{CsvRecords, RawRecord};
+use super::{ImportJob, JobStatus, ParsedRow, Progress, BATCH_ROWS};
+use crate::{Store, StoreError};
+use palera_core::contact::PropertySchema;
+use palera_core::import::{parse_row, BucketCounts, ColumnMapping, ImportSummary, Target};
+use std::io::Read;
+
+/// Why an import stopped before the end of the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("reading the file failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What the reader thread sends: a batch and how far it got, or a read error.
+type Batch = Result<(Vec<ParsedRow>, Progress), std::io::Error>;
+
+/// The header mapping of a file, for the import wizard's preview: the mapping and the first
+/// `rows` records as text.
+pub fn preview<R: Read>(
+    src: R,
+    overrides: &[Option<Target>],
+    schema: &PropertySchema,
+    rows: usize,
+) -> std::io::Result<(ColumnMapping, Vec<Vec<String>>)> {
+    let mut rec = CsvRecords::new(src)?;
+    let headers = match rec.next_record()? {
+        Some(RawRecord::Fields { fields, .. }) => fields.iter().map(|f| text(f)).collect(),
+        _ => Vec::new(),
+    };
+    let mapping = ColumnMapping::new(headers, overrides, schema);
+    let mut sample = Vec::new();
+    while sample.len() < rows {
+        match rec.next_record()? {
+            Some(RawRecord::Fields { fields, .. }) => {
+                sample.push(fields.iter().map(|f| text(f)).collect())
+            }
+            Some(RawRecord::TooLong { what, .. }) => sample.push(vec![format!("({what})")]),
+            None => break,
+        }
+    }
+    Ok((mapping, sample))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Turns one record into a parsed row (or its rejection).
+fn parse_record(
+    rec: RawRecord,
+    mapping: &ColumnMapping,
+    schema: &PropertySchema,
+    country: Option<&str>,
+) -> ParsedRow {
+    let line = rec.line();
+    let row = match rec {
+        RawRecord::TooLong { what, .. } => Err(what.to_string()),
+        RawRecord::Fields { fields, .. } => {
+            let decoded: Result<Vec<&str>, usize> = fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| std::str::from_utf8(f).map_err(|_| i + 1))
+                .collect();
+            match decoded {
+                Err(col) => Err(format!("invalid UTF-8 in column {col}")),
+                Ok(cells) => parse_row(mapping, &cells, schema, country),
+            }
+        }
+    };
+    ParsedRow { line, row }
+}
+
+/// Reads the file on this (blocking) thread and sends batches until the end or an error.
+fn read_batches<R: Read>(
+    src: R,
+    job: &ImportJob,
+    schema: &PropertySchema,
+    country: Option<&str>,
+    tx: &tokio::sync::mpsc::Sender<Batch>,
+) -> std::io::Result<()> {
+    let mut rec = CsvRecords::new(src)?;
+    let headers: Vec<String> = match rec.next_record()? {
+        Some(RawRecord::Fields { fields, .. }) => fields.iter().map(|f| text(f)).collect(),
+        Some(RawRecord::TooLong { .. }) => vec!["(header too long)".into()],
+        None => return Ok(()),
+    };
+    let mapping = ColumnMapping::new(headers, &job.mapping, schema);
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut last_line = 0;
+    while let Some(r) = rec.next_record()? {
+        if (r.line() as i64) <= job.last_line {
+            continue;
+        }
+        last_line = r.line();
+        batch.push(parse_record(r, &mapping, schema, country));
+        if batch.len() == BATCH_ROWS {
+            let progress = Progress {
+                last_line,
+                processed_bytes: rec.bytes_consumed(),
+            };
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+            if tx.blocking_send(Ok((full, progress))).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let progress = Progress {
+            last_line,
+            processed_bytes: rec.bytes_consumed(),
+        };
+        let _ = tx.blocking_send(Ok((batch, progress)));
+    }
+    Ok(())
+}
+
+/// Runs (or resumes) `job` over `src` to the end of the file and returns the job's summary
+/// (all its batches, including those committed by an earlier run). On a read or store error the
+/// job is marked failed; its committed batches stay, and running it again resumes after them.
+#[tracing::instrument(skip(store, src, now_ms), fields(job = job.id))]
+pub async fn run_import<R: Read + Send + 'static>(
+    store: &Store,
+    job: &ImportJob,
+    src: R,
+    now_ms: impl Fn() -> i64,
+) -> Result<ImportSummary, ImportError> {
+    let schema = store.property_schema(job.client_id).await?;
+    let client = store.client(job.client_id).await?;
+    store
+        .set_import_status(job.id, JobStatus::Running, None, now_ms())
+        .await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
+    let reader_job = job.clone();
+    let country = client.default_country.clone();
+    let reader = std::thread::spawn(move || {
+        let country = Some(country.as_str()).filter(|c| !c.is_empty());
+        if let Err(e) = read_batches(src, &reader_job, &schema, country, &tx) {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let result = write_batches(store, job, &mut rx, &now_ms).await;
+    drop(rx);
+    let _ = reader.join();
+    match result {
+        Ok(()) => {
+            store
+                .set_import_status(job.id, JobStatus::Done, None, now_ms())
+                .await?;
+            summary(store, job).await
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "import stopped");
+            let _ = store
+                .set_import_status(job.id, JobStatus::Failed, Some(&e.to_string()), now_ms())
+                .await;
+            Err(e)
+        }
+    }
+}
+
+async fn write_batches(
+    store: &Store,
+    job: &ImportJob,
+    rx: &mut tokio::sync::mpsc::Receiver<Batch>,
+    now_ms: &impl Fn() -> i64,
+) -> Result<(), ImportError> {
+    let mut counts = BucketCounts::default();
+    while let Some(batch) = rx.recv().await {
+        let (rows, progress) = batch?;
+        let c = store
+            .apply_import_batch(job, &rows, progress, now_ms())
+            .await?;
+        counts.merge(&c);
+    }
+    tracing::info!(
+        rows = counts.rows,
+        imported = counts.imported,
+        "import batches written"
+    );
+    Ok(())
+}
+
+/// The DESIGN §4 summary of a job, from its stored counters and rejections.
+pub async fn summary(store: &Store, job: &ImportJob) -> Result<ImportSummary, ImportError> {
+    let stored = store.import_job(job.client_id, job.id).await?;
+    let mut rejected = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store
+            .import_rejections(job.client_id, job.id, after, 10_000)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.line;
+        rejected.extend(page);
+    }
+    Ok(ImportSummary::new(stored.counts, rejected))
+}
