@@ -57,6 +57,33 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Import contacts from a CSV file into a list (created when missing); prints one JSON summary.
+    ImportContacts {
+        #[arg(long)]
+        client: i64,
+        #[arg(long)]
+        list: String,
+        /// Leave contacts found in another list where they are (default: move them here).
+        #[arg(long)]
+        keep_in_other_lists: bool,
+        /// Skip numbers on the client's DNC list (default: import them, counted as on_dnc).
+        #[arg(long)]
+        skip_dnc: bool,
+        /// Resume a stopped import job over the same file.
+        #[arg(long)]
+        resume: Option<i64>,
+        file: PathBuf,
+    },
+    /// Export contacts (a list, or all of a client's) as CSV.
+    ExportContacts {
+        #[arg(long)]
+        client: i64,
+        #[arg(long)]
+        list: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -239,6 +266,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let user = store.create_user(&new, now).await?;
             println!("{}", serde_json::json!({ "id": user.id }));
             Ok(())
+        }
+        Command::ImportContacts {
+            client,
+            list,
+            keep_in_other_lists,
+            skip_dnc,
+            resume,
+            file,
+        } => {
+            let store = open_store(&settings).await?;
+            let options = palera_core::import::ImportOptions {
+                move_from_other_lists: !keep_in_other_lists,
+                skip_dnc,
+            };
+            crate::contacts_cli::import(&store, ClientId(client), &list, &file, options, resume)
+                .await
+        }
+        Command::ExportContacts { client, list, out } => {
+            let store = open_store(&settings).await?;
+            crate::contacts_cli::export(&store, ClientId(client), list.as_deref(), out.as_deref())
+                .await
         }
     }
 }

@@ -8,6 +8,8 @@ pub mod auth;
 pub mod carriers;
 pub mod cli;
 pub mod config;
+pub mod contacts_api;
+pub mod contacts_cli;
 pub mod demo;
 pub mod desktop;
 pub mod error;
