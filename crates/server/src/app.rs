@@ -5,7 +5,7 @@
 use crate::carriers::CarrierHub;
 use crate::config::Settings;
 use crate::desktop::{DesktopEvent, Presence};
-use crate::{api, auth::LoginLimiter, contacts_api, desktop, pages};
+use crate::{api, auth::LoginLimiter, contacts_api, contacts_pages, desktop, pages};
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -147,6 +147,7 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(metrics))
         .merge(api::routes())
         .merge(contacts_api::routes())
+        .merge(contacts_pages::routes())
         .merge(pages::routes())
         .merge(desktop::routes())
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))

@@ -46,7 +46,9 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         get_dnc,
         add_dnc,
         remove_dnc,
+        import_dnc,
         start_import,
+        preview_import,
         get_import,
         get_rejections,
         export_csv
@@ -70,6 +72,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         MoveRequest,
         MoveResult,
         DncCreate,
+        DncImportResult,
+        ImportPreview,
         ContactPage
     ))
 )]
@@ -106,7 +110,9 @@ pub fn routes() -> Router<App> {
             &format!("{c}/dnc/{{number}}"),
             axum::routing::delete(remove_dnc),
         )
+        .route(&format!("{c}/dnc/import"), post(import_dnc))
         .route(&format!("{c}/imports"), post(start_import))
+        .route(&format!("{c}/imports/preview"), post(preview_import))
         .route(&format!("{c}/imports/{{job_id}}"), get(get_import))
         .route(
             &format!("{c}/imports/{{job_id}}/rejections"),
@@ -753,4 +759,135 @@ async fn export_csv(
         app.store.list(c.id(), l).await?;
     }
     export_response(&app, c.id(), filter).await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DncImportResult {
+    pub added: u64,
+    pub already_listed: u64,
+    pub rejected: Vec<Rejection>,
+}
+
+/// Reads the numbers of a DNC file: the column named number or phone, else the first; a first
+/// row that is not a number is taken as the header.
+fn read_dnc_file(
+    path: &std::path::Path,
+    country: Option<&str>,
+) -> std::io::Result<(Vec<PhoneNumber>, Vec<Rejection>)> {
+    use palera_store::import::reader::{CsvRecords, RawRecord};
+    let mut rec = CsvRecords::new(std::fs::File::open(path)?)?;
+    let mut numbers = Vec::new();
+    let mut rejected = Vec::new();
+    let mut column = 0;
+    let mut first = true;
+    while let Some(r) = rec.next_record()? {
+        let line = r.line();
+        let RawRecord::Fields { fields, .. } = r else {
+            rejected.push(Rejection {
+                line,
+                reason: "row longer than 1 MiB".into(),
+            });
+            continue;
+        };
+        let cells: Vec<String> = fields
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect();
+        if first {
+            first = false;
+            if let Some(i) = cells.iter().position(|c| {
+                let c = c.trim().trim_start_matches('\u{feff}').to_lowercase();
+                c == "number" || c == "phone"
+            }) {
+                column = i;
+                continue;
+            }
+            if cells
+                .first()
+                .is_some_and(|c| PhoneNumber::parse(c, country).is_err())
+            {
+                continue;
+            }
+        }
+        match cells.get(column).map(|c| PhoneNumber::parse(c, country)) {
+            Some(Ok(n)) => numbers.push(n),
+            Some(Err(reason)) => rejected.push(Rejection {
+                line,
+                reason: format!("bad number: {reason}"),
+            }),
+            None => rejected.push(Rejection {
+                line,
+                reason: "missing number column".into(),
+            }),
+        }
+    }
+    Ok((numbers, rejected))
+}
+
+#[utoipa::path(post, path = "/api/v1/clients/{client_id}/dnc/import", params(("client_id" = i64, Path)),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = DncImportResult), (status = 404, body = ErrorBody)))]
+async fn import_dnc(
+    State(app): State<App>,
+    c: StaffClient,
+    body: Body,
+) -> Result<Json<DncImportResult>, ApiError> {
+    let country = client_country(&app, c.id()).await?;
+    let path = upload_dir().join(format!("dnc-{}.csv", crate::auth::random_token()));
+    save_upload(body, &path).await?;
+    let read_path = path.clone();
+    let read = tokio::task::spawn_blocking(move || read_dnc_file(&read_path, country.as_deref()))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let _ = std::fs::remove_file(&path);
+    let (numbers, rejected) =
+        read.map_err(|e| ApiError::invalid("body", format!("cannot read the file: {e}")))?;
+    let added = app
+        .store
+        .add_dnc_many(c.id(), &numbers, "csv", app.now_ms())
+        .await?;
+    Ok(Json(DncImportResult {
+        added,
+        already_listed: numbers.len() as u64 - added,
+        rejected,
+    }))
+}
+
+/// The wizard's preview: the header, the column targets guessed, and the first rows.
+#[derive(Serialize, ToSchema)]
+pub struct ImportPreview {
+    pub headers: Vec<String>,
+    /// One per column: `phone`, `first_name`, `last_name`, `email`, `time_zone`,
+    /// `properties.<name>` or `ignore`.
+    pub targets: Vec<String>,
+    /// Why no row could be imported with this mapping, if so.
+    pub problem: Option<String>,
+    pub sample: Vec<Vec<String>>,
+}
+
+#[utoipa::path(post, path = "/api/v1/clients/{client_id}/imports/preview", params(("client_id" = i64, Path)),
+    request_body(content = String, content_type = "text/csv", description = "the start of the file (64 KB is plenty)"),
+    responses((status = 200, body = ImportPreview)))]
+async fn preview_import(
+    State(app): State<App>,
+    c: StaffClient,
+    body: axum::body::Bytes,
+) -> Result<Json<ImportPreview>, ApiError> {
+    let schema = app.store.property_schema(c.id()).await?;
+    let (mapping, sample) = palera_store::import::preview(&body[..], &[], &schema, 10)
+        .map_err(|e| ApiError::invalid("body", format!("cannot read the file: {e}")))?;
+    let targets = mapping
+        .targets
+        .iter()
+        .map(|t| match t {
+            palera_core::import::Target::Ignore => "ignore".to_string(),
+            other => other.label(),
+        })
+        .collect();
+    Ok(Json(ImportPreview {
+        headers: mapping.headers,
+        targets,
+        problem: mapping.problem,
+        sample,
+    }))
 }

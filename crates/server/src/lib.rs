@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod contacts_api;
 pub mod contacts_cli;
+pub mod contacts_pages;
 pub mod demo;
 pub mod desktop;
 pub mod error;

@@ -44,34 +44,34 @@ pub fn routes() -> Router<App> {
 }
 
 /// A posted form, keeping repeated keys (checkbox groups).
-struct FormData(Vec<(String, String)>);
+pub(crate) struct FormData(Vec<(String, String)>);
 
 impl FormData {
-    fn parse(body: &Bytes) -> Self {
+    pub(crate) fn parse(body: &Bytes) -> Self {
         FormData(url::form_urlencoded::parse(body).into_owned().collect())
     }
-    fn get(&self, name: &str) -> String {
+    pub(crate) fn get(&self, name: &str) -> String {
         self.0
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     }
-    fn opt(&self, name: &str) -> Option<String> {
+    pub(crate) fn opt(&self, name: &str) -> Option<String> {
         Some(self.get(name)).filter(|v| !v.trim().is_empty())
     }
-    fn all(&self, name: &str) -> Vec<String> {
+    pub(crate) fn all(&self, name: &str) -> Vec<String> {
         self.0
             .iter()
             .filter(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
             .collect()
     }
-    fn checked(&self, name: &str) -> bool {
+    pub(crate) fn checked(&self, name: &str) -> bool {
         self.0.iter().any(|(k, _)| k == name)
     }
     /// A 403 page unless the form carries the session's CSRF token.
-    fn csrf_failure(&self, auth: &Auth) -> Option<Response> {
+    pub(crate) fn csrf_failure(&self, auth: &Auth) -> Option<Response> {
         if auth::same_token(&self.get("csrf"), &auth.csrf) {
             None
         } else {
@@ -86,14 +86,14 @@ impl FormData {
     }
 }
 
-fn render(t: &impl Template, status: StatusCode) -> Response {
+pub(crate) fn render(t: &impl Template, status: StatusCode) -> Response {
     match t.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => ApiError::internal(&e).into_response(),
     }
 }
 
-fn page_error(e: ApiError) -> Response {
+pub(crate) fn page_error(e: ApiError) -> Response {
     let status = e.status;
     (
         status,

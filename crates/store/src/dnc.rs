@@ -54,6 +54,42 @@ impl Store {
         entry_from_row(&r)
     }
 
+    /// Adds many numbers at once (CSV upload); numbers already listed keep their entry.
+    /// Returns how many were new.
+    pub async fn add_dnc_many(
+        &self,
+        client: ClientId,
+        numbers: &[PhoneNumber],
+        source: &str,
+        now_ms: i64,
+    ) -> Result<u64> {
+        let mut added = 0;
+        for chunk in numbers.chunks(1000) {
+            let values = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "({})",
+                        crate::import::placeholders(self.backend(), i * 4 + 1, 4)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            let sql = format!(
+                "INSERT INTO dnc_numbers (client_id, number, source, created_at) VALUES {values} ON CONFLICT (client_id, number) DO NOTHING"
+            );
+            let mut q = sqlx::query(&sql);
+            for n in chunk {
+                q = q
+                    .bind(client.0)
+                    .bind(n.as_str())
+                    .bind(source.trim())
+                    .bind(now_ms);
+            }
+            added += q.execute(self.pool()).await?.rows_affected();
+        }
+        Ok(added)
+    }
+
     /// Takes a number off the client's DNC list; `NotFound` when it is not there.
     pub async fn remove_dnc(&self, client: ClientId, number: &PhoneNumber) -> Result<()> {
         let done = sqlx::query("DELETE FROM dnc_numbers WHERE client_id = $1 AND number = $2")

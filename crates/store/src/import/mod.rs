@@ -323,11 +323,12 @@ impl Store {
         let dnc = self.dnc_among(&mut tx, job.client_id, &phones).await?;
         let existing = self.existing_among(&mut tx, job.client_id, &phones).await?;
         let plan = plan_batch(job, rows, &dnc, &existing, now_ms);
-        if !insert_new(&mut tx, job, &plan.inserts, now_ms).await? {
+        let backend = self.backend();
+        if !insert_new(&mut tx, backend, job, &plan.inserts, now_ms).await? {
             return Ok(Attempt::Raced);
         }
-        write_updates(&mut tx, job, &plan, now_ms).await?;
-        write_rejections(&mut tx, job.id, &plan.rejections).await?;
+        write_updates(&mut tx, backend, job, &plan, now_ms).await?;
+        write_rejections(&mut tx, backend, job.id, &plan.rejections).await?;
         advance_job(&mut tx, job.id, &plan.counts, progress, now_ms).await?;
         tx.commit().await?;
         Ok(Attempt::Done(plan.counts))
@@ -344,8 +345,9 @@ impl Store {
             return Ok(out);
         }
         let sql = format!(
-            "SELECT number FROM dnc_numbers WHERE client_id = $1 AND number IN ({})",
-            placeholders(2, phones.len())
+            "SELECT number FROM dnc_numbers WHERE client_id = {} AND number IN ({})",
+            placeholders(self.backend(), 1, 1),
+            placeholders(self.backend(), 2, phones.len())
         );
         let mut q = sqlx::query(&sql).bind(client.0);
         for p in phones {
@@ -372,8 +374,9 @@ impl Store {
             Backend::Sqlite => "",
         };
         let sql = format!(
-            "SELECT {CONTACT_COLUMNS}, import_id FROM contacts WHERE client_id = $1 AND phone IN ({}){lock}",
-            placeholders(2, phones.len())
+            "SELECT {CONTACT_COLUMNS}, import_id FROM contacts WHERE client_id = {} AND phone IN ({}){lock}",
+            placeholders(self.backend(), 1, 1),
+            placeholders(self.backend(), 2, phones.len())
         );
         let mut q = sqlx::query(&sql).bind(client.0);
         for p in phones {
@@ -404,15 +407,23 @@ async fn backoff() {
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
 }
 
-/// `$start, $start+1, …` (`n` of them).
-pub(crate) fn placeholders(start: usize, n: usize) -> String {
+/// `n` bind placeholders numbered from `start`: `$start, $start+1, …` on PostgreSQL, and plain
+/// `?` on SQLite, where binding looks each numbered name up in a list (quadratic in a statement
+/// with thousands of values) while anonymous ones bind by position. A statement uses one style
+/// throughout and binds in order.
+pub(crate) fn placeholders(backend: Backend, start: usize, n: usize) -> String {
     let mut s = String::with_capacity(n * 6);
     for i in 0..n {
         if i > 0 {
             s.push(',');
         }
-        s.push('$');
-        s.push_str(&(start + i).to_string());
+        match backend {
+            Backend::Sqlite => s.push('?'),
+            Backend::Postgres => {
+                s.push('$');
+                s.push_str(&(start + i).to_string());
+            }
+        }
     }
     s
 }
@@ -571,9 +582,9 @@ fn bind_write<'q>(
         .bind(now_ms)
 }
 
-fn values_rows(n: usize, cols: usize) -> String {
+fn values_rows(backend: Backend, n: usize, cols: usize) -> String {
     (0..n)
-        .map(|i| format!("({})", placeholders(i * cols + 1, cols)))
+        .map(|i| format!("({})", placeholders(backend, i * cols + 1, cols)))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -581,6 +592,7 @@ fn values_rows(n: usize, cols: usize) -> String {
 /// Inserts the new contacts; false when another transaction inserted one of them first.
 async fn insert_new(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     job: &ImportJob,
     inserts: &[Write],
     now_ms: i64,
@@ -592,7 +604,7 @@ async fn insert_new(
     sorted.sort_by(|a, b| a.data.phone.cmp(&b.data.phone));
     let sql = format!(
         "INSERT INTO contacts ({INSERT_COLUMNS}) VALUES {} ON CONFLICT (client_id, phone) DO NOTHING RETURNING id",
-        values_rows(sorted.len(), 11)
+        values_rows(backend, sorted.len(), 11)
     );
     let mut q = sqlx::query(&sql);
     for w in sorted {
@@ -604,6 +616,7 @@ async fn insert_new(
 
 async fn write_updates(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     job: &ImportJob,
     plan: &Plan,
     now_ms: i64,
@@ -626,7 +639,7 @@ async fn write_updates(
          list_id = excluded.list_id, first_name = excluded.first_name, last_name = excluded.last_name, \
          email = excluded.email, time_zone = excluded.time_zone, properties = excluded.properties, \
          import_id = excluded.import_id, updated_at = excluded.updated_at",
-        values_rows(plan.updates.len(), 11)
+        values_rows(backend, plan.updates.len(), 11)
     );
     let mut q = sqlx::query(&sql);
     for (_, w, _) in &plan.updates {
@@ -642,7 +655,7 @@ async fn write_updates(
     for chunk in history.chunks(2000) {
         let sql = format!(
             "INSERT INTO contact_history (client_id, contact_id, field, old_value, new_value, user_id, source, at) VALUES {}",
-            values_rows(chunk.len(), 8)
+            values_rows(backend, chunk.len(), 8)
         );
         let mut q = sqlx::query(&sql);
         for (id, c) in chunk {
@@ -663,13 +676,14 @@ async fn write_updates(
 
 async fn write_rejections(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     job: i64,
     rejections: &[Rejection],
 ) -> Result<()> {
     for chunk in rejections.chunks(5000) {
         let sql = format!(
             "INSERT INTO import_rejections (job_id, line, reason) VALUES {} ON CONFLICT (job_id, line) DO NOTHING",
-            values_rows(chunk.len(), 3)
+            values_rows(backend, chunk.len(), 3)
         );
         let mut q = sqlx::query(&sql);
         for r in chunk {

@@ -1,0 +1,355 @@
+//! Contacts over HTTP and the command line (issue 4), on SQLite and PostgreSQL: 422 naming the
+//! field with nothing stored, 404 across clients, 403 for agents, imports as jobs with progress,
+//! streamed exports, DNC by API, and `import-contacts` printing the DESIGN §4 summary.
+
+mod common;
+
+use common::{json, TestApp};
+use palera_core::ids::ClientId;
+use palera_core::user::Role;
+use serde_json::{json, Value};
+
+async fn setup(app: &TestApp) -> (reqwest::Client, ClientId, ClientId) {
+    app.user("admin@x.io", Role::Admin, vec![]).await;
+    let http = app.login("admin@x.io").await;
+    let mut ids = Vec::new();
+    for name in ["Acme", "Other"] {
+        let (s, b) = json(
+            http.post(app.url("/api/v1/clients"))
+                .json(&json!({"name": name, "default_country": "US"})),
+        )
+        .await;
+        assert_eq!(s, 201, "{b}");
+        ids.push(ClientId(b["id"].as_i64().unwrap()));
+    }
+    (http, ids[0], ids[1])
+}
+
+fn path(c: ClientId, rest: &str) -> String {
+    format!("/api/v1/clients/{c}/{rest}")
+}
+
+async fn contact_count(app: &TestApp, c: ClientId) -> i64 {
+    app.db
+        .store
+        .count_contacts(c, &Default::default())
+        .await
+        .unwrap()
+}
+
+on_both!(
+    bad_contact_fields_get_422_naming_the_field_and_nothing_is_stored,
+    |app: TestApp| async move {
+        let (http, c, _) = setup(&app).await;
+        let (s, b) = json(
+            http.put(app.url(&path(c, "properties")))
+                .json(&json!({"name": "age", "kind": "number"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        let cases = [
+            (json!({"phone": "12"}), "phone"),
+            (json!({"phone": "+14155550100", "email": "nope"}), "email"),
+            (
+                json!({"phone": "+14155550100", "time_zone": "Mars/Base"}),
+                "time_zone",
+            ),
+            (
+                json!({"phone": "+14155550100", "properties": {"age": "old"}}),
+                "properties.age",
+            ),
+            (
+                json!({"phone": "+14155550100", "properties": {"color": "red"}}),
+                "properties.color",
+            ),
+            (json!({"first_name": "x"}), "phone"),
+        ];
+        for (body, field) in cases {
+            let (s, b) = json(http.post(app.url(&path(c, "contacts"))).json(&body)).await;
+            assert_eq!(s, 422, "{body}: {b}");
+            assert_eq!(b["error"]["field"], field, "{b}");
+        }
+        let (s, b) = json(
+            http.put(app.url(&path(c, "properties")))
+                .json(&json!({"name": "Bad Name", "kind": "text"})),
+        )
+        .await;
+        assert_eq!((s, b["error"]["field"].clone()), (422, json!("name")));
+        let (s, b) = json(
+            http.post(app.url(&path(c, "dnc")))
+                .json(&json!({"number": "abc"})),
+        )
+        .await;
+        assert_eq!((s, b["error"]["field"].clone()), (422, json!("number")));
+        assert_eq!(contact_count(&app, c).await, 0);
+        // A national number reads with the client's default country; the zone comes from it.
+        let (s, b) = json(
+            http.post(app.url(&path(c, "contacts")))
+                .json(&json!({"phone": "(212) 555-0100", "properties": {"age": 41}})),
+        )
+        .await;
+        assert_eq!(s, 201, "{b}");
+        assert_eq!(b["phone"], "+12125550100");
+        assert_eq!(b["time_zone"], "America/New_York");
+    }
+);
+
+on_both!(
+    another_clients_lists_contacts_and_imports_are_404,
+    |app: TestApp| async move {
+        let (http, c, other) = setup(&app).await;
+        app.user("sup@x.io", Role::Supervisor, vec![c]).await;
+        let sup = app.login("sup@x.io").await;
+        let (_, list) = json(
+            http.post(app.url(&path(other, "lists")))
+                .json(&json!({"name": "L"})),
+        )
+        .await;
+        let (_, contact) = json(
+            http.post(app.url(&path(other, "contacts")))
+                .json(&json!({"phone": "+14155550100"})),
+        )
+        .await;
+        for p in [
+            path(other, "lists"),
+            path(other, "contacts"),
+            path(other, &format!("contacts/{}", contact["id"])),
+            path(other, "dnc"),
+            path(other, "imports/1"),
+            path(other, "exports"),
+        ] {
+            let (s, _) = json(sup.get(app.url(&p))).await;
+            assert_eq!(s, 404, "{p}");
+        }
+        // Own client, but naming the other client's contact or list: still 404 / 422, no leak.
+        let (s, _) = json(sup.get(app.url(&path(c, &format!("contacts/{}", contact["id"]))))).await;
+        assert_eq!(s, 404);
+        let (s, b) = json(
+            sup.post(app.url(&path(c, "contacts")))
+                .json(&json!({"phone": "+14155550101", "list_id": list["id"]})),
+        )
+        .await;
+        assert_eq!((s, b["error"]["field"].clone()), (422, json!("list_id")));
+        let (s, _) =
+            json(sup.get(app.url(&path(c, &format!("exports?list_id={}", list["id"]))))).await;
+        assert_eq!(s, 404);
+    }
+);
+
+on_both!(
+    agents_get_403_on_lists_dnc_and_imports_but_may_read_contacts_of_their_clients,
+    |app: TestApp| async move {
+        let (http, c, _) = setup(&app).await;
+        let (_, contact) = json(
+            http.post(app.url(&path(c, "contacts")))
+                .json(&json!({"phone": "+14155550100"})),
+        )
+        .await;
+        app.user("agent@x.io", Role::Agent, vec![c]).await;
+        let agent = app.login("agent@x.io").await;
+        for p in ["lists", "dnc", "contacts", "exports"] {
+            let (s, _) = json(agent.get(app.url(&path(c, p)))).await;
+            assert_eq!(s, 403, "{p}");
+        }
+        let (s, _) = json(
+            agent
+                .post(app.url(&path(c, "imports?list=X")))
+                .body("phone\n+14155550101\n"),
+        )
+        .await;
+        assert_eq!(s, 403);
+        let (s, b) =
+            json(agent.get(app.url(&path(c, &format!("contacts/{}", contact["id"]))))).await;
+        assert_eq!((s, b["phone"].clone()), (200, json!("+14155550100")));
+    }
+);
+
+async fn wait_done(app: &TestApp, http: &reqwest::Client, c: ClientId, job: &Value) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (s, b) = json(http.get(app.url(&path(c, &format!("imports/{}", job["id"]))))).await;
+        assert_eq!(s, 200, "{b}");
+        if b["status"] == "done" || b["status"] == "failed" {
+            return b;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "import did not finish: {b}"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+on_both!(
+    an_api_import_runs_as_a_job_with_counts_and_the_export_streams_it_back,
+    |app: TestApp| async move {
+        let (http, c, _) = setup(&app).await;
+        let dnc = json!({"number": "+14155550102", "source": "complaint"});
+        let (s, _) = json(http.post(app.url(&path(c, "dnc"))).json(&dnc)).await;
+        assert_eq!(s, 201);
+        let csv = "Phone,First Name,Email\n+14155550100,=cmd(),a@b.io\n415-555-0101,Bob,\n+14155550100,Dup,\nbad,X,\n+14155550102,Dnc,\n";
+        let (s, job) = json(
+            http.post(app.url(&path(c, "imports?list=New%20leads")))
+                .body(csv),
+        )
+        .await;
+        assert_eq!(s, 202, "{job}");
+        let done = wait_done(&app, &http, c, &job).await;
+        assert_eq!(done["status"], "done", "{done}");
+        let counts = &done["counts"];
+        assert_eq!(counts["rows"], 5);
+        assert_eq!(
+            (
+                counts["imported"].clone(),
+                counts["duplicates_in_file"].clone(),
+                counts["on_dnc"].clone(),
+                counts["rejected"].clone()
+            ),
+            (json!(2), json!(1), json!(1), json!(1))
+        );
+        assert_eq!(done["processed_bytes"], csv.len());
+        let (_, rej) =
+            json(http.get(app.url(&path(c, &format!("imports/{}/rejections", job["id"]))))).await;
+        assert_eq!(rej[0]["line"], 5);
+        let (_, lists) = json(http.get(app.url(&path(c, "lists")))).await;
+        assert_eq!(lists[0]["name"], "New leads");
+        assert_eq!(lists[0]["contacts"], 3);
+        let r = http
+            .get(app.url(&path(c, &format!("exports?list_id={}", lists[0]["id"]))))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv"));
+        let text = r.text().await.unwrap();
+        assert!(
+            text.starts_with("phone,first_name,last_name,email,time_zone,list"),
+            "{text}"
+        );
+        assert!(text.contains("'=cmd()"), "{text}");
+        assert_eq!(text.lines().count(), 4, "{text}");
+        // Moving by filter empties the list into another, and records it.
+        let (_, follow) = json(
+            http.post(app.url(&path(c, "lists")))
+                .json(&json!({"name": "Follow-ups"})),
+        )
+        .await;
+        let (s, moved) = json(http.post(app.url(&path(c, "contacts/move"))).json(&json!({
+            "to_list_id": follow["id"], "filter": {"list_id": lists[0]["id"]}
+        })))
+        .await;
+        assert_eq!((s, moved["moved"].clone()), (200, json!(3)));
+        let (_, page) = json(http.get(app.url(&path(
+            c,
+            &format!("contacts?list_id={}&search=bob", follow["id"]),
+        ))))
+        .await;
+        let bob = &page["contacts"][0];
+        assert_eq!(bob["first_name"], "Bob");
+        let (_, hist) =
+            json(http.get(app.url(&path(c, &format!("contacts/{}/history", bob["id"]))))).await;
+        assert_eq!(hist[0]["field"], "list");
+        assert_eq!(hist[0]["new_value"], follow["id"].to_string());
+        let (s, _) = json(http.delete(app.url(&path(c, "dnc/+14155550102")))).await;
+        assert_eq!(s, 204);
+        let (s, _) = json(http.delete(app.url(&path(c, "dnc/+14155550102")))).await;
+        assert_eq!(s, 404);
+    }
+);
+
+on_both!(
+    the_openapi_document_lists_the_contact_endpoints,
+    |app: TestApp| async move {
+        let (s, doc) = json(common::client().get(app.url("/api/openapi.json"))).await;
+        assert_eq!(s, 200);
+        for p in [
+            "/api/v1/clients/{client_id}/lists",
+            "/api/v1/clients/{client_id}/contacts/{contact_id}",
+            "/api/v1/clients/{client_id}/imports",
+            "/api/v1/clients/{client_id}/dnc",
+            "/api/v1/clients/{client_id}/exports",
+        ] {
+            assert!(doc["paths"].get(p).is_some(), "{p} missing");
+        }
+    }
+);
+
+#[test]
+fn import_contacts_prints_one_summary_whose_buckets_add_up_to_the_rows() {
+    let dir = std::env::temp_dir().join(format!("palera-cli-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}", dir.join("p.sqlite").display());
+    let key = palera_store::SecretBox::generate_base64();
+    let run = |args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_palera-voice"));
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("PALERA_")) {
+            c.env_remove(k);
+        }
+        c.args(args)
+            .env("PALERA_DATABASE_URL", &db)
+            .env("PALERA_SECRET_KEY", &key)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["client", "add", "--name", "Acme", "--country", "US"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = id["id"].to_string();
+    let file = dir.join("c.csv");
+    std::fs::write(
+        &file,
+        "\u{feff}phone;first_name\r\n+14155550100;Ann\r\n(415) 555-0101;Bob\r\n+14155550100;Again\r\nxx;Bad\r\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let out = run(&["import-contacts", "--client", &id, "--list", "New leads", f]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<&str> = s.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    for k in [
+        "rows",
+        "imported",
+        "updated",
+        "moved_from_list",
+        "duplicates_in_file",
+        "on_dnc",
+        "rejected",
+    ] {
+        assert!(keys.contains(&k), "{k} missing in {s}");
+    }
+    assert_eq!(s["rows"], 4);
+    assert_eq!(
+        (s["imported"].clone(), s["duplicates_in_file"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(s["rejected"][0]["line"], 5);
+    assert!(s["rejected"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("bad number"));
+    let again = run(&["import-contacts", "--client", &id, "--list", "New leads", f]);
+    let s: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        (s["updated"].clone(), s["duplicates_in_file"].clone()),
+        (json!(2), json!(1))
+    );
+    let out = run(&["import-contacts", "--client", "999", "--list", "X", f]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("client"));
+    let out = run(&["export-contacts", "--client", &id, "--list", "New leads"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
