@@ -1,8 +1,17 @@
 //! `palera-voice demo`: a complete installation in one command. Creates (once) a data folder with
 //! its own secret key and SQLite file, seeds a demo client with agents, a supervisor and an admin,
-//! prints the URL and the logins, and serves with the simulated carrier.
+//! prints the URL and the logins, and serves with the simulated carrier. The demo client has a
+//! running progressive campaign over a list of 500 virtual contacts in US zones, so an agent who
+//! logs in and goes Ready gets calls from the simulated network.
 
-use crate::app::{serve, App};
+use crate::app::{serve, App, SystemClock};
+use crate::carriers::CarrierHub;
+use crate::engine::directory::MemoryDirectory;
+use chrono::NaiveTime;
+use palera_core::campaign::{CampaignSettings, MachineAction};
+use palera_core::ids::{ClientId, ListId};
+use palera_store::campaigns::{CampaignInput, CampaignStatus, EffectKind, NewDisposition};
+use std::sync::Arc;
 use crate::config::{CarrierMode, Settings};
 use palera_core::phone::PhoneNumber;
 use palera_core::tenant::ClientFields;
@@ -54,7 +63,7 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<bool> {
     .validate()?;
     let number = PhoneNumber::parse_e164("+15005550006").map_err(anyhow::Error::msg)?;
     let client = store
-        .create_client(&settings, &SecretInput::default(), &[number], now_ms)
+        .create_client(&settings, &SecretInput::default(), &[number.clone()], now_ms)
         .await?;
     let hash = crate::auth::hash_password(DEMO_PASSWORD);
     for (email, role, name) in DEMO_USERS {
@@ -76,7 +85,94 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<bool> {
             )
             .await?;
     }
+    seed_campaign(store, client.id, &number, now_ms).await?;
     Ok(true)
+}
+
+/// The demo list's id (the contacts live in the in-process directory until the contacts store
+/// is merged).
+pub const DEMO_LIST: ListId = ListId(1);
+/// Where the demo's "Follow-up" disposition moves contacts.
+pub const DEMO_FOLLOW_UP_LIST: ListId = ListId(2);
+
+/// A running progressive campaign over the demo list with the demo agents.
+async fn seed_campaign(
+    store: &Store,
+    client: ClientId,
+    number: &PhoneNumber,
+    now_ms: i64,
+) -> anyhow::Result<()> {
+    let agents = store
+        .users(Some(client))
+        .await?
+        .into_iter()
+        .filter(|u| u.role == Role::Agent)
+        .map(|u| u.id)
+        .collect();
+    let mut settings = CampaignSettings {
+        machine_action: MachineAction::HangUp,
+        ..Default::default()
+    };
+    // Open around the clock so the demo has calls at any hour (real campaigns keep 08:00–21:00).
+    settings.window.start = NaiveTime::from_hms_opt(0, 0, 0).expect("time");
+    settings.window.end = NaiveTime::from_hms_opt(23, 59, 0).expect("time");
+    let input = CampaignInput {
+        name: "Spring outreach (demo)".into(),
+        settings,
+        caller_id: number.as_str().into(),
+        voicemail_url: None,
+        hold_music_url: None,
+        recording: false,
+        transcription: false,
+        lists: vec![DEMO_LIST],
+        agents,
+    };
+    let c = store.create_campaign(client, &input, now_ms).await?;
+    let d = |label: &str, effect, target_list| NewDisposition {
+        label: label.into(),
+        effect,
+        target_list,
+    };
+    store
+        .replace_dispositions(
+            c.id,
+            &[
+                d("Interested", EffectKind::Final, None),
+                d("Not interested", EffectKind::Final, None),
+                d("Call back", EffectKind::Callback, None),
+                d("Try again", EffectKind::Retry, None),
+                d("Follow-up", EffectKind::MoveToList, Some(DEMO_FOLLOW_UP_LIST)),
+                d("Do not call", EffectKind::Dnc, None),
+            ],
+        )
+        .await?;
+    store
+        .set_campaign_status(client, c.id, CampaignStatus::Running, now_ms)
+        .await?;
+    Ok(())
+}
+
+/// The 500 virtual contacts of the demo list: 100 in each of five US zones.
+pub fn demo_directory(client: ClientId) -> MemoryDirectory {
+    let dir = MemoryDirectory::new();
+    let zones = [
+        ("212", "America/New_York"),
+        ("312", "America/Chicago"),
+        ("303", "America/Denver"),
+        ("415", "America/Los_Angeles"),
+        ("206", "America/Los_Angeles"),
+    ];
+    const FIRST: [&str; 10] = [
+        "Avery", "Blake", "Casey", "Drew", "Emery", "Finley", "Gray", "Harper", "Jordan", "Kai",
+    ];
+    for i in 0..500 {
+        let (area, zone) = zones[i / 100];
+        let phone = PhoneNumber::parse_e164(&format!("+1{area}55501{:02}", i % 100))
+            .expect("demo numbers are valid");
+        let name = format!("{} Demo-{:03}", FIRST[i % 10], i + 1);
+        dir.add(client, DEMO_LIST, phone, Some(zone), &name);
+    }
+    dir
 }
 
 /// Runs the demo on `port` with data in `data` until Ctrl-C.
@@ -112,10 +208,19 @@ pub async fn run(port: u16, data: PathBuf) -> anyhow::Result<()> {
         println!("    {role:<10} {email}");
     }
     println!("  carrier: simulated (no Twilio account needed). Stop with Ctrl-C.");
-    serve(
-        App::new(store, settings),
-        listener,
-        crate::app::shutdown_signal(),
-    )
-    .await
+    let client = store
+        .clients(&palera_store::clients::Scope::All)
+        .await?
+        .first()
+        .map(|c| c.id)
+        .unwrap_or(ClientId(1));
+    let carriers = CarrierHub::new(&settings);
+    let app = App::with_parts(
+        store,
+        settings,
+        Arc::new(SystemClock),
+        carriers,
+        Arc::new(demo_directory(client)),
+    );
+    serve(app, listener, crate::app::shutdown_signal()).await
 }

@@ -10,7 +10,9 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use palera_core::ids::UserId;
+use crate::engine::ContactSummary;
+use palera_core::ids::{CallId, UserId};
+use palera_store::campaigns::StoredDisposition;
 use palera_core::user::VoiceState;
 use palera_store::users::User;
 use serde::{Deserialize, Serialize};
@@ -42,6 +44,23 @@ pub enum DesktopMessage {
         field: Option<String>,
         message: String,
     },
+    /// A campaign call for this agent: a contact to preview (`preview`, no call yet) or a call
+    /// being dialled for them.
+    CallOffered {
+        call_id: Option<CallId>,
+        preview: bool,
+        contact: ContactSummary,
+    },
+    /// The contact answered and is bridged to the agent.
+    CallConnected { call_id: CallId },
+    /// The call ended: the agent is in wrap-up until a disposition is saved.
+    CallEnded {
+        call_id: CallId,
+        wrap_up_seconds: u32,
+        dispositions: Vec<StoredDisposition>,
+    },
+    /// Nothing is offered any more (disposition saved, machine answered, preview withdrawn).
+    CallCleared { call_id: Option<CallId> },
 }
 
 /// Messages from a desktop to the server.
@@ -93,6 +112,16 @@ impl Presence {
         });
         now.duration_since(e.last_seen) < timeout
     }
+    /// Whether `user` was heard from within `timeout` (a user never seen counts as active: the
+    /// presence loop starts their clock).
+    pub fn active_within(&self, user: UserId, timeout: Duration) -> bool {
+        self.seen
+            .lock()
+            .expect("presence lock")
+            .get(&user)
+            .is_none_or(|e| e.last_seen.elapsed() < timeout)
+    }
+
     /// Number of open desktops of `user`.
     pub fn connections(&self, user: UserId) -> u32 {
         self.seen

@@ -3,6 +3,8 @@
 //! tests start the server with [`app::serve`] on a listener bound to port 0.
 
 pub mod api;
+pub mod campaigns_api;
+pub mod campaigns_pages;
 pub mod app;
 pub mod auth;
 pub mod carriers;
@@ -10,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod desktop;
+pub mod engine;
 pub mod error;
 pub mod pages;
 

@@ -266,6 +266,25 @@ impl Store {
         cc_from_row(&r)
     }
 
+    /// Contacts of every campaign that are claimed by a call (restart reconciliation).
+    pub async fn claimed_contacts(&self) -> Result<Vec<CampaignContact>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CC_COLUMNS} FROM campaign_contacts WHERE in_flight_call_id IS NOT NULL ORDER BY campaign_id, contact_id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(cc_from_row).collect()
+    }
+
+    /// Nobody holds any contact of the campaign (its runner stopped or restarted).
+    pub async fn clear_holders(&self, campaign: CampaignId) -> Result<()> {
+        sqlx::query("UPDATE campaign_contacts SET holder_id = NULL WHERE campaign_id = $1 AND holder_id IS NOT NULL")
+            .bind(campaign.0)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Records which agent holds each contact (distribution moves).
     pub async fn set_holders(
         &self,

@@ -53,7 +53,7 @@ CREATE TABLE calls (
     agent_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
     direction TEXT NOT NULL,
     phone TEXT NOT NULL,
-    carrier_sid TEXT UNIQUE,
+    carrier_sid TEXT,
     status TEXT NOT NULL,
     outcome TEXT NOT NULL,
     answered_by TEXT,
@@ -67,6 +67,7 @@ CREATE TABLE calls (
 );
 CREATE INDEX calls_campaign_placed ON calls(campaign_id, placed_at);
 CREATE INDEX calls_open ON calls(ended_at);
+CREATE INDEX calls_carrier_sid ON calls(carrier_sid);
 
 CREATE TABLE campaign_contacts (
     campaign_id INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
