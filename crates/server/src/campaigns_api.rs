@@ -636,7 +636,8 @@ pub struct DispositionRequest {
     pub disposition_id: i64,
     #[serde(default)]
     pub notes: String,
-    /// Required for a callback disposition: when to call again.
+    /// Required for a callback disposition: when to call again (RFC 3339).
+    #[schema(value_type = Option<String>)]
     pub callback_at: Option<DateTime<Utc>>,
 }
 

@@ -232,7 +232,6 @@ struct EditPage {
     form: CampaignBody,
     numbers: Vec<String>,
     people: Vec<User>,
-    dispositions: Vec<StoredDisposition>,
     dispositions_text: String,
     error: Option<String>,
     error_field: String,
@@ -264,8 +263,29 @@ impl EditPage {
             ""
         }
     }
-    fn opt<T: ToString>(v: &Option<T>) -> String {
-        v.as_ref().map(|v| v.to_string()).unwrap_or_default()
+    fn is_caller(&self, n: &str) -> bool {
+        self.form.caller_id == n
+    }
+    /// The form's value of an optional field, as the input shows it.
+    fn v(&self, field: &str) -> String {
+        fn s<T: ToString>(v: &Option<T>) -> String {
+            v.as_ref().map(|v| v.to_string()).unwrap_or_default()
+        }
+        let f = &self.form;
+        match field {
+            "max_attempts" => s(&f.max_attempts),
+            "window_start" => s(&f.window_start),
+            "window_end" => s(&f.window_end),
+            "abandon_cap_pct" => s(&f.abandon_cap_pct),
+            "max_lines_per_agent" => s(&f.max_lines_per_agent),
+            "wrap_up_seconds" => s(&f.wrap_up_seconds),
+            "ring_timeout_seconds" => s(&f.ring_timeout_seconds),
+            "calls_per_second" => s(&f.calls_per_second),
+            "inactivity_timeout_seconds" => s(&f.inactivity_timeout_seconds),
+            "voicemail_url" => s(&f.voicemail_url),
+            "hold_music_url" => s(&f.hold_music_url),
+            _ => String::new(),
+        }
     }
     fn action(&self) -> String {
         match &self.campaign {
@@ -358,7 +378,6 @@ async fn edit_view(app: &App, auth: Auth, client: ClientId, st: EditState) -> Re
             dispositions_text: st
                 .dispositions_text
                 .unwrap_or_else(|| dispositions_text(&dispositions)),
-            dispositions,
             campaign: st.campaign,
             error_field: st
                 .error
@@ -568,11 +587,36 @@ struct LivePage {
     s: LiveStats,
 }
 
+/// One abandon-rate bar of the live page.
+struct RateBar {
+    label: &'static str,
+    pct: String,
+    width: String,
+    over: bool,
+}
+
 impl LivePage {
+    fn rates(&self) -> Vec<RateBar> {
+        [
+            ("Today", self.s.abandon_rate_today_pct),
+            ("Campaign life", self.s.abandon_rate_life_pct),
+        ]
+        .into_iter()
+        .map(|(label, pct)| RateBar {
+            label,
+            pct: self.fmt(pct),
+            width: self.bar(pct),
+            over: self.over(pct),
+        })
+        .collect()
+    }
     /// Width (of 300) of the abandon-rate bar; the scale ends at twice the cap.
     fn bar(&self, pct: f64) -> String {
         let full = (self.s.abandon_cap_pct * 2.0).max(1.0);
         format!("{:.0}", (pct / full).clamp(0.0, 1.0) * 300.0)
+    }
+    fn cap_text(&self) -> String {
+        self.fmt(self.s.abandon_cap_pct)
     }
     fn cap_x(&self) -> String {
         let full = (self.s.abandon_cap_pct * 2.0).max(1.0);

@@ -39,7 +39,6 @@ pub(super) enum Phase {
 pub(super) struct Live {
     pub id: CallId,
     pub campaign: CampaignId,
-    pub client: ClientId,
     pub contact: ContactSummary,
     pub agent: Option<UserId>,
     pub sid: CallSid,
@@ -54,7 +53,6 @@ impl Live {
     pub fn new(
         id: CallId,
         campaign: CampaignId,
-        client: ClientId,
         contact: ContactSummary,
         agent: Option<UserId>,
         sid: CallSid,
@@ -63,7 +61,6 @@ impl Live {
         Self {
             id,
             campaign,
-            client,
             contact,
             agent,
             sid,

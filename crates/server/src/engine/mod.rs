@@ -311,12 +311,11 @@ impl Engine {
         if campaign.status != palera_store::campaigns::CampaignStatus::Running {
             return Ok(());
         }
-        let dispositions = self.app.store.dispositions(id).await?;
         self.app.store.clear_holders(id).await?;
         tracing::info!(campaign = %id, mode = ?campaign.settings.dial_mode, "campaign runner started");
         let cps = self.app.store.client(campaign.client_id).await?.calls_per_second;
         self.runners
-            .insert(id, Runner::new(campaign, dispositions, cps));
+            .insert(id, Runner::new(campaign, cps));
         self.refresh_agents_now().await?;
         self.run_campaign(id).await
     }

@@ -17,7 +17,7 @@ use palera_core::ids::{CallId, CampaignId, ContactId, UserId};
 use palera_core::phone::PhoneNumber;
 use palera_core::user::VoiceState;
 use palera_store::calls::{CallUpdate, CampaignContact, Claim, Enrolment};
-use palera_store::campaigns::{Campaign, StoredDisposition};
+use palera_store::campaigns::Campaign;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -54,7 +54,6 @@ pub(super) fn contact_tz(cc: &CampaignContact) -> Tz {
 
 pub(super) struct Runner {
     pub c: Campaign,
-    pub dispositions: Vec<StoredDisposition>,
     pub dist: Distribution,
     /// Predictive mode: due contacts in calling order.
     pub pool: VecDeque<ContactId>,
@@ -72,11 +71,10 @@ pub(super) struct Runner {
 }
 
 impl Runner {
-    pub fn new(c: Campaign, dispositions: Vec<StoredDisposition>, client_cps: f64) -> Self {
+    pub fn new(c: Campaign, client_cps: f64) -> Self {
         Self {
             cps: client_cps.min(c.settings.calls_per_second),
             c,
-            dispositions,
             dist: Distribution::new(),
             pool: VecDeque::new(),
             due: HashMap::new(),
@@ -563,7 +561,7 @@ impl Engine {
         }
         self.calls.insert(
             call,
-            super::live::Live::new(call, id, client, summary, agent, sid, carrier),
+            super::live::Live::new(call, id, summary, agent, sid, carrier),
         );
         Ok(Some(call))
     }
