@@ -3,6 +3,7 @@
 //! Drivers in `palera-store`, `palera-carrier` and the server carry the decisions out.
 
 pub mod campaign;
+pub mod contact;
 pub mod error;
 pub mod ids;
 pub mod phone;

@@ -7,7 +7,10 @@
 pub mod calls;
 pub mod campaigns;
 pub mod clients;
+pub mod contacts;
 mod crypto;
+pub mod dnc;
+pub mod lists;
 mod migrate;
 pub mod sessions;
 #[cfg(any(test, feature = "testing"))]
