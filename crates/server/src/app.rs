@@ -5,7 +5,7 @@
 use crate::carriers::CarrierHub;
 use crate::config::Settings;
 use crate::desktop::{DesktopEvent, Presence};
-use crate::engine::directory::{ContactDirectory, MemoryDirectory};
+use crate::engine::directory::{ContactDirectory, StoreDirectory};
 use crate::engine::EngineHandle;
 use crate::{api, auth::LoginLimiter, desktop, pages};
 use axum::extract::{Request, State};
@@ -80,13 +80,8 @@ impl App {
 
     pub fn with_clock(store: Store, settings: Settings, clock: Arc<dyn Clock>) -> Self {
         let carriers = CarrierHub::new(&settings);
-        Self::with_parts(
-            store,
-            settings,
-            clock,
-            carriers,
-            Arc::new(MemoryDirectory::new()),
-        )
+        let contacts = Arc::new(StoreDirectory::new(store.clone(), clock.clone()));
+        Self::with_parts(store, settings, clock, carriers, contacts)
     }
 
     /// An app with every moving part given (tests: a fixed clock, a scripted network).

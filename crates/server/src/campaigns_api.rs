@@ -279,6 +279,14 @@ impl CampaignBody {
                 "is required in predictive mode: abandoned calls play it as the identification message",
             ));
         }
+        for l in &self.lists {
+            if app.store.list(client, *l).await.is_err() {
+                return Err(ApiError::invalid(
+                    "lists",
+                    format!("list {l} is not a list of this client"),
+                ));
+            }
+        }
         let people = app.store.users(Some(client)).await?;
         for a in &self.agents {
             if !people.iter().any(|u| u.id == *a) {
@@ -491,6 +499,25 @@ pub fn check_dispositions(set: &[NewDisposition]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Every target list of a disposition set is a list of the client.
+pub async fn check_targets(
+    app: &App,
+    client: ClientId,
+    set: &[NewDisposition],
+) -> Result<(), ApiError> {
+    for (i, d) in set.iter().enumerate() {
+        if let Some(l) = d.target_list {
+            if app.store.list(client, l).await.is_err() {
+                return Err(ApiError::invalid(
+                    format!("dispositions[{i}].target_list"),
+                    format!("list {l} is not a list of this client"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[utoipa::path(put, path = "/api/v1/clients/{client_id}/campaigns/{campaign_id}/dispositions", params(("client_id" = i64, Path), ("campaign_id" = i64, Path)),
     request_body = [NewDisposition], responses((status = 200, body = [StoredDisposition]), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn put_dispositions(
@@ -501,6 +528,7 @@ async fn put_dispositions(
 ) -> Result<Json<Vec<StoredDisposition>>, ApiError> {
     let camp = staff_campaign(&app, &c, campaign_id(&p)?).await?;
     check_dispositions(&set)?;
+    check_targets(&app, c.client, &set).await?;
     let stored = app.store.replace_dispositions(camp.id, &set).await?;
     app.engine.send(Command::Reload(camp.id));
     Ok(Json(stored))

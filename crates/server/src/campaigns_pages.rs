@@ -559,6 +559,7 @@ async fn dispositions(
     let text = f.get("dispositions");
     let result = async {
         let set = parse_dispositions(&text)?;
+        crate::campaigns_api::check_targets(&app, camp.client_id, &set).await?;
         app.store.replace_dispositions(camp.id, &set).await?;
         app.engine.send(crate::engine::Command::Reload(camp.id));
         Ok::<_, ApiError>(())

@@ -4,14 +4,13 @@
 //! running progressive campaign over a list of 500 virtual contacts in US zones, so an agent who
 //! logs in and goes Ready gets calls from the simulated network.
 
-use crate::app::{serve, App, SystemClock};
-use crate::carriers::CarrierHub;
-use crate::engine::directory::MemoryDirectory;
+use crate::app::{serve, App};
 use chrono::NaiveTime;
+use palera_core::contact::ContactData;
+use palera_store::contacts::Actor;
 use palera_core::campaign::{CampaignSettings, MachineAction};
 use palera_core::ids::{ClientId, ListId};
 use palera_store::campaigns::{CampaignInput, CampaignStatus, EffectKind, NewDisposition};
-use std::sync::Arc;
 use crate::config::{CarrierMode, Settings};
 use palera_core::phone::PhoneNumber;
 use palera_core::tenant::ClientFields;
@@ -85,21 +84,19 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<bool> {
             )
             .await?;
     }
-    seed_campaign(store, client.id, &number, now_ms).await?;
+    let leads = store.create_list(client.id, "New leads", now_ms).await?;
+    let follow_ups = store.create_list(client.id, "Follow-ups", now_ms).await?;
+    seed_contacts(store, client.id, leads.id, now_ms).await?;
+    seed_campaign(store, client.id, &number, [leads.id, follow_ups.id], now_ms).await?;
     Ok(true)
 }
-
-/// The demo list's id (the contacts live in the in-process directory until the contacts store
-/// is merged).
-pub const DEMO_LIST: ListId = ListId(1);
-/// Where the demo's "Follow-up" disposition moves contacts.
-pub const DEMO_FOLLOW_UP_LIST: ListId = ListId(2);
 
 /// A running progressive campaign over the demo list with the demo agents.
 async fn seed_campaign(
     store: &Store,
     client: ClientId,
     number: &PhoneNumber,
+    [leads, follow_ups]: [ListId; 2],
     now_ms: i64,
 ) -> anyhow::Result<()> {
     let agents = store
@@ -124,7 +121,7 @@ async fn seed_campaign(
         hold_music_url: None,
         recording: false,
         transcription: false,
-        lists: vec![DEMO_LIST],
+        lists: vec![leads],
         agents,
     };
     let c = store.create_campaign(client, &input, now_ms).await?;
@@ -141,7 +138,7 @@ async fn seed_campaign(
                 d("Not interested", EffectKind::Final, None),
                 d("Call back", EffectKind::Callback, None),
                 d("Try again", EffectKind::Retry, None),
-                d("Follow-up", EffectKind::MoveToList, Some(DEMO_FOLLOW_UP_LIST)),
+                d("Follow-up", EffectKind::MoveToList, Some(follow_ups)),
                 d("Do not call", EffectKind::Dnc, None),
             ],
         )
@@ -153,26 +150,39 @@ async fn seed_campaign(
 }
 
 /// The 500 virtual contacts of the demo list: 100 in each of five US zones.
-pub fn demo_directory(client: ClientId) -> MemoryDirectory {
-    let dir = MemoryDirectory::new();
+async fn seed_contacts(
+    store: &Store,
+    client: ClientId,
+    list: ListId,
+    now_ms: i64,
+) -> anyhow::Result<()> {
     let zones = [
-        ("212", "America/New_York"),
-        ("312", "America/Chicago"),
-        ("303", "America/Denver"),
-        ("415", "America/Los_Angeles"),
-        ("206", "America/Los_Angeles"),
+        ("212", chrono_tz::America::New_York),
+        ("312", chrono_tz::America::Chicago),
+        ("303", chrono_tz::America::Denver),
+        ("415", chrono_tz::America::Los_Angeles),
+        ("206", chrono_tz::America::Los_Angeles),
     ];
     const FIRST: [&str; 10] = [
         "Avery", "Blake", "Casey", "Drew", "Emery", "Finley", "Gray", "Harper", "Jordan", "Kai",
     ];
+    let actor = Actor::system("demo");
     for i in 0..500 {
         let (area, zone) = zones[i / 100];
-        let phone = PhoneNumber::parse_e164(&format!("+1{area}55501{:02}", i % 100))
-            .expect("demo numbers are valid");
-        let name = format!("{} Demo-{:03}", FIRST[i % 10], i + 1);
-        dir.add(client, DEMO_LIST, phone, Some(zone), &name);
+        let data = ContactData {
+            phone: PhoneNumber::parse_e164(&format!("+1{area}55501{:02}", i % 100))
+                .map_err(anyhow::Error::msg)?,
+            first_name: FIRST[i % 10].into(),
+            last_name: format!("Demo-{:03}", i + 1),
+            email: None,
+            time_zone: Some(zone),
+            properties: Default::default(),
+        };
+        store
+            .create_contact(client, Some(list), &data, &actor, now_ms)
+            .await?;
     }
-    dir
+    Ok(())
 }
 
 /// Runs the demo on `port` with data in `data` until Ctrl-C.
@@ -208,19 +218,10 @@ pub async fn run(port: u16, data: PathBuf) -> anyhow::Result<()> {
         println!("    {role:<10} {email}");
     }
     println!("  carrier: simulated (no Twilio account needed). Stop with Ctrl-C.");
-    let client = store
-        .clients(&palera_store::clients::Scope::All)
-        .await?
-        .first()
-        .map(|c| c.id)
-        .unwrap_or(ClientId(1));
-    let carriers = CarrierHub::new(&settings);
-    let app = App::with_parts(
-        store,
-        settings,
-        Arc::new(SystemClock),
-        carriers,
-        Arc::new(demo_directory(client)),
-    );
-    serve(app, listener, crate::app::shutdown_signal()).await
+    serve(
+        App::new(store, settings),
+        listener,
+        crate::app::shutdown_signal(),
+    )
+    .await
 }

@@ -32,7 +32,7 @@ async fn client(app: &TestApp, name: &str, number: &str) -> ClientId {
         .id
 }
 
-fn body(agent: i64) -> Value {
+fn body(agent: i64, list: i64) -> Value {
     json!({
         "name": "Spring",
         "caller_id": "+14155550100",
@@ -44,7 +44,7 @@ fn body(agent: i64) -> Value {
         "excluded_weekdays": ["Sun"],
         "voicemail_url": "https://media.test/vm.mp3",
         "recording": true,
-        "lists": [1],
+        "lists": [list],
         "agents": [agent]
     })
 }
@@ -54,6 +54,7 @@ on_both!(
     |app: TestApp| async move {
         let c = client(&app, "Acme", "+14155550100").await;
         let a = app.user("a@x.io", Role::Agent, vec![c]).await;
+        let list = app.db.store.create_list(c, "Leads", 1).await.unwrap().id.0;
         app.user("s@x.io", Role::Supervisor, vec![c]).await;
         let s = app.login("s@x.io").await;
         let url = app.url(&format!("/api/v1/clients/{c}/campaigns"));
@@ -67,16 +68,17 @@ on_both!(
             ("agents", json!([9999]), "agents"),
             ("excluded_weekdays", json!(["Someday"]), "window.excluded_weekdays"),
             ("name", json!(" "), "name"),
+            ("lists", json!([999]), "lists"),
         ];
         for (key, value, field) in cases {
-            let mut b = body(a.id.0);
+            let mut b = body(a.id.0, list);
             b[key] = value;
             let (status, e) = json(s.post(&url).json(&b)).await;
             assert_eq!(status, 422, "{key}: {e}");
             assert_eq!(e["error"]["field"].as_str(), Some(field), "{e}");
         }
         // Predictive needs the identification message.
-        let mut b = body(a.id.0);
+        let mut b = body(a.id.0, list);
         b["dial_mode"] = json!("predictive");
         b["voicemail_url"] = Value::Null;
         let (status, e) = json(s.post(&url).json(&b)).await;
@@ -84,7 +86,7 @@ on_both!(
         // Nothing half-written: no campaign exists.
         let (_, list) = json(s.get(&url)).await;
         assert_eq!(list.as_array().unwrap().len(), 0);
-        let (status, made) = json(s.post(&url).json(&body(a.id.0))).await;
+        let (status, made) = json(s.post(&url).json(&body(a.id.0, list))).await;
         assert_eq!(status, 201, "{made}");
         assert_eq!(made["settings"]["retry_after"], json!({"hours": 4}));
         assert_eq!(made["settings"]["max_attempts"], 2);
@@ -98,12 +100,13 @@ on_both!(
         let c = client(&app, "Acme", "+14155550100").await;
         let other = client(&app, "Other", "+14155550101").await;
         let a = app.user("a@x.io", Role::Agent, vec![c]).await;
+        let list = app.db.store.create_list(c, "Leads", 1).await.unwrap().id.0;
         app.user("s@x.io", Role::Supervisor, vec![c]).await;
         app.user("o@x.io", Role::Supervisor, vec![other]).await;
         let s = app.login("s@x.io").await;
         let (_, made) = json(
             s.post(app.url(&format!("/api/v1/clients/{c}/campaigns")))
-                .json(&body(a.id.0)),
+                .json(&body(a.id.0, list)),
         )
         .await;
         let id = made["id"].as_i64().unwrap();
@@ -128,11 +131,12 @@ on_both!(
     |app: TestApp| async move {
         let c = client(&app, "Acme", "+14155550100").await;
         let a = app.user("a@x.io", Role::Agent, vec![c]).await;
+        let list = app.db.store.create_list(c, "Leads", 1).await.unwrap().id.0;
         app.user("s@x.io", Role::Supervisor, vec![c]).await;
         let s = app.login("s@x.io").await;
         let (_, made) = json(
             s.post(app.url(&format!("/api/v1/clients/{c}/campaigns")))
-                .json(&body(a.id.0)),
+                .json(&body(a.id.0, list)),
         )
         .await;
         let path = format!("/api/v1/clients/{c}/campaigns/{}/status", made["id"]);
@@ -161,11 +165,12 @@ on_both!(
     |app: TestApp| async move {
         let c = client(&app, "Acme", "+14155550100").await;
         let a = app.user("a@x.io", Role::Agent, vec![c]).await;
+        let list = app.db.store.create_list(c, "Leads", 1).await.unwrap().id.0;
         app.user("s@x.io", Role::Supervisor, vec![c]).await;
         let s = app.login("s@x.io").await;
         let (_, made) = json(
             s.post(app.url(&format!("/api/v1/clients/{c}/campaigns")))
-                .json(&body(a.id.0)),
+                .json(&body(a.id.0, list)),
         )
         .await;
         let url = app.url(&format!(
@@ -190,13 +195,22 @@ on_both!(
             (st, e["error"]["field"].as_str()),
             (422, Some("dispositions[1].label"))
         );
+        let (st, e) = json(s.put(&url).json(&json!([
+            {"label": "Moved", "effect": "move_to_list", "target_list": 999}
+        ])))
+        .await;
+        assert_eq!(
+            (st, e["error"]["field"].as_str()),
+            (422, Some("dispositions[0].target_list"))
+        );
+        let later = app.db.store.create_list(c, "Later", 1).await.unwrap().id.0;
         let (st, set) = json(s.put(&url).json(&json!([
             {"label": "Sale", "effect": "final"},
-            {"label": "Follow-up", "effect": "move_to_list", "target_list": 2}
+            {"label": "Follow-up", "effect": "move_to_list", "target_list": later}
         ])))
         .await;
         assert_eq!(st, 200);
-        assert_eq!(set[1]["target_list"], 2);
+        assert_eq!(set[1]["target_list"], later);
     }
 );
 
@@ -211,6 +225,7 @@ on_both!(
     |app: TestApp| async move {
         let c = client(&app, "Acme", "+14155550100").await;
         let a = app.user("a@x.io", Role::Agent, vec![c]).await;
+        let list = app.db.store.create_list(c, "Leads", 1).await.unwrap().id.0;
         app.user("s@x.io", Role::Supervisor, vec![c]).await;
         let s = app.login("s@x.io").await;
         let list = s.get(app.url("/admin/campaigns")).send().await.unwrap();
@@ -237,7 +252,7 @@ on_both!(
                 ("name", "Spring".to_string()),
                 ("caller_id", "+14155550100".to_string()),
                 ("dial_mode", "progressive".to_string()),
-                ("lists", "1".to_string()),
+                ("lists", list.to_string()),
                 ("agents", a.id.to_string()),
                 ("amd", "on".to_string()),
             ]

@@ -14,7 +14,9 @@ use palera_core::tenant::ClientFields;
 use palera_core::user::{Email, Role, VoiceState};
 use palera_server::app::Clock;
 use palera_server::carriers::CarrierHub;
-use palera_server::engine::directory::{ContactDirectory, MemoryDirectory};
+use palera_core::contact::ContactData;
+use palera_server::engine::directory::StoreDirectory;
+use palera_store::contacts::Actor;
 use palera_server::App;
 use palera_store::calls::{Call, Claim};
 use palera_store::campaigns::{CampaignInput, CampaignStatus, EffectKind, NewDisposition};
@@ -27,7 +29,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-const LIST: ListId = ListId(1);
 const CALLER: &str = "+14155550100";
 
 /// Noon in New York, nine in Los Angeles: the default window is open in every US zone.
@@ -35,18 +36,30 @@ fn open_hours() -> DateTime<Utc> {
     "2026-03-02T17:00:00Z".parse().unwrap()
 }
 
-/// A clock the test moves by hand.
-struct TestClock(Mutex<DateTime<Utc>>);
+/// A clock that starts where the test says, runs at real speed, and jumps when told.
+struct TestClock {
+    base: DateTime<Utc>,
+    started: std::time::Instant,
+    jumped: Mutex<CDuration>,
+}
 
 impl Clock for TestClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
+        let ran = CDuration::from_std(self.started.elapsed()).unwrap();
+        self.base + ran + *self.jumped.lock().unwrap()
     }
 }
 
 impl TestClock {
+    fn at(base: DateTime<Utc>) -> Self {
+        Self {
+            base,
+            started: std::time::Instant::now(),
+            jumped: Mutex::new(CDuration::zero()),
+        }
+    }
     fn advance(&self, d: CDuration) {
-        *self.0.lock().unwrap() += d;
+        *self.jumped.lock().unwrap() += d;
     }
 }
 
@@ -101,11 +114,11 @@ impl Server {
         clock: Arc<TestClock>,
         behaviour: Behaviour,
         time_scale: f64,
-        dir: Arc<MemoryDirectory>,
     ) -> Server {
         let mut settings = common::test_settings(url);
         settings.heartbeat_timeout_seconds = 3600;
         let hub = CarrierHub::simulated(&settings, behaviour, 7, time_scale);
+        let dir = Arc::new(StoreDirectory::new(store.clone(), clock.clone()));
         let app = App::with_parts(store, settings, clock, hub, dir);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -168,7 +181,6 @@ struct Rig {
     server: Server,
     db: TestDb,
     clock: Arc<TestClock>,
-    dir: Arc<MemoryDirectory>,
     client: ClientId,
     agents: Vec<UserId>,
     contacts: Vec<ContactId>,
@@ -240,13 +252,23 @@ async fn rig(backend: Backend, s: Setup) -> Option<Rig> {
             .unwrap();
         agents.push(u.id);
     }
-    let dir = Arc::new(MemoryDirectory::new());
-    let contacts = (0..s.contacts)
-        .map(|i| {
-            let phone = PhoneNumber::parse_e164(&format!("+1212555{:04}", 100 + i)).unwrap();
-            dir.add(client, LIST, phone, Some("America/New_York"), &format!("C{i}"))
-        })
-        .collect();
+    let list = store.create_list(client, "Leads", 1).await.unwrap().id;
+    let mut contacts = Vec::new();
+    for i in 0..s.contacts {
+        let data = ContactData {
+            phone: PhoneNumber::parse_e164(&format!("+1212555{:04}", 100 + i)).unwrap(),
+            first_name: format!("C{i}"),
+            last_name: String::new(),
+            email: None,
+            time_zone: Some(chrono_tz::America::New_York),
+            properties: Default::default(),
+        };
+        let c = store
+            .create_contact(client, Some(list), &data, &Actor::system("test"), 1)
+            .await
+            .unwrap();
+        contacts.push(c.id);
+    }
     let input = CampaignInput {
         name: "Spring".into(),
         settings: s.settings,
@@ -255,25 +277,23 @@ async fn rig(backend: Backend, s: Setup) -> Option<Rig> {
         hold_music_url: None,
         recording: false,
         transcription: false,
-        lists: vec![LIST],
+        lists: vec![list],
         agents: agents.clone(),
     };
     let campaign = store.create_campaign(client, &input, 1).await.unwrap().id;
-    let clock = Arc::new(TestClock(Mutex::new(s.now)));
+    let clock = Arc::new(TestClock::at(s.now));
     let server = Server::start(
         store,
         &db.url,
         clock.clone(),
         s.behaviour,
         s.time_scale,
-        dir.clone(),
     )
     .await;
     Some(Rig {
         db,
         server,
         clock,
-        dir,
         client,
         agents,
         contacts,
@@ -520,7 +540,6 @@ rule!(
             r.clock.clone(),
             humans(3600.0),
             50.0,
-            r.dir.clone(),
         )
         .await;
         r.set_state(0, "ready").await;
@@ -570,7 +589,7 @@ rule!(
         })
         .await;
         let dnc = PhoneNumber::parse_e164("+12125550101").unwrap();
-        r.dir.add_dnc(r.client, &dnc).await.unwrap();
+        r.store().add_dnc(r.client, &dnc, "test", 1).await.unwrap();
         r.set_state(0, "ready").await;
         eventually("the other two dialled", || async {
             (r.calls().await.len() == 2).then_some(())
@@ -751,18 +770,19 @@ rule!(dispositions_apply_their_effects, |b| async move {
     else {
         return;
     };
+    let later = r.store().create_list(r.client, "Later", 1).await.unwrap().id;
     let ids = r
         .dispositions(&[
             ("Sale", EffectKind::Final, None),
             ("Do not call", EffectKind::Dnc, None),
-            ("Follow-up", EffectKind::MoveToList, Some(ListId(9))),
+            ("Follow-up", EffectKind::MoveToList, Some(later)),
             ("Call back", EffectKind::Callback, None),
         ])
         .await;
     r.set_state(0, "ready").await;
     r.start_campaign().await;
     let agent = r.server.login("agent0@x.io").await;
-    let callback_at = open_hours() + CDuration::hours(3);
+    let callback_at = palera_store::from_millis((open_hours() + CDuration::hours(3)).timestamp_millis());
     let mut done = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let call = wrapped(&r, i + 1).await;
@@ -803,12 +823,14 @@ rule!(dispositions_apply_their_effects, |b| async move {
     assert_eq!(status(0).await.status, ContactStatus::Completed);
     assert_eq!(status(1).await.status, ContactStatus::Dnc);
     let dnc = PhoneNumber::parse_e164(&done[1].phone).unwrap();
-    assert!(r.dir.is_on_dnc(r.client, &dnc).await.unwrap());
+    assert!(r.store().is_on_dnc(r.client, &dnc).await.unwrap());
     assert_eq!(status(2).await.status, ContactStatus::Moved);
-    assert_eq!(
-        r.dir.list_of(r.client, done[2].contact_id.unwrap()),
-        Some(ListId(9))
-    );
+    let moved = r
+        .store()
+        .contact(r.client, done[2].contact_id.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(moved.list_id, Some(later));
     let cb = status(3).await;
     assert_eq!((cb.status, cb.next_due), (ContactStatus::Active, callback_at));
     let stored = r.store().call(done[0].id).await.unwrap();
@@ -909,7 +931,6 @@ rule!(
             r.clock.clone(),
             humans(3600.0),
             50.0,
-            r.dir.clone(),
         )
         .await;
         for c in &connected {

@@ -1,15 +1,16 @@
 //! The engine's view of contacts, lists and the do-not-call list: the few questions the dialer
 //! asks (which contacts are in these lists, is this number on DNC) and the two effects a
 //! disposition has outside the campaign (join DNC, move to another list). Behind a trait so the
-//! engine does not depend on how contacts are stored; [`MemoryDirectory`] is the in-process
-//! implementation used until the contacts store is merged (and by the tests).
+//! engine depends on these four questions only; [`StoreDirectory`] answers them from the
+//! contacts store.
 
 use async_trait::async_trait;
 use palera_core::ids::{ClientId, ContactId, ListId};
 use palera_core::phone::PhoneNumber;
-use palera_store::StoreError;
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Mutex;
+use crate::app::Clock;
+use palera_store::contacts::{Actor, ContactSelection};
+use palera_store::{Store, StoreError};
+use std::sync::Arc;
 
 /// A contact as the dialer needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,61 +45,24 @@ pub trait ContactDirectory: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-#[derive(Default)]
-struct Book {
-    contacts: BTreeMap<(ClientId, ContactId), DirectoryContact>,
-    dnc: HashSet<(ClientId, PhoneNumber)>,
-    next_id: i64,
+/// The directory over the contacts store (lists, contacts, DNC of `palera_store`).
+pub struct StoreDirectory {
+    store: Store,
+    clock: Arc<dyn Clock>,
 }
 
-/// An in-process directory.
-#[derive(Default)]
-pub struct MemoryDirectory {
-    book: Mutex<Book>,
-}
-
-impl MemoryDirectory {
-    pub fn new() -> Self {
-        Self::default()
+impl StoreDirectory {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
     }
 
-    fn book(&self) -> std::sync::MutexGuard<'_, Book> {
-        self.book.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Adds a contact to `list`; returns its id.
-    pub fn add(
-        &self,
-        client: ClientId,
-        list: ListId,
-        phone: PhoneNumber,
-        time_zone: Option<&str>,
-        name: &str,
-    ) -> ContactId {
-        let mut b = self.book();
-        b.next_id += 1;
-        let id = ContactId(b.next_id);
-        b.contacts.insert(
-            (client, id),
-            DirectoryContact {
-                id,
-                list,
-                phone,
-                time_zone: time_zone.map(str::to_string),
-                name: name.to_string(),
-            },
-        );
-        id
-    }
-
-    /// The list a contact is in.
-    pub fn list_of(&self, client: ClientId, contact: ContactId) -> Option<ListId> {
-        self.book().contacts.get(&(client, contact)).map(|c| c.list)
+    fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
     }
 }
 
 #[async_trait]
-impl ContactDirectory for MemoryDirectory {
+impl ContactDirectory for StoreDirectory {
     async fn contacts_in_lists(
         &self,
         client: ClientId,
@@ -106,24 +70,31 @@ impl ContactDirectory for MemoryDirectory {
         after: Option<ContactId>,
         limit: usize,
     ) -> Result<Vec<DirectoryContact>, StoreError> {
-        let b = self.book();
-        let from = (client, ContactId(after.map_or(i64::MIN, |a| a.0 + 1)));
-        Ok(b.contacts
-            .range(from..=(client, ContactId(i64::MAX)))
-            .map(|(_, c)| c)
-            .filter(|c| lists.contains(&c.list))
-            .take(limit)
-            .cloned()
+        let rows = self
+            .store
+            .contacts_in_lists(client, lists, after, limit as i64)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|c| DirectoryContact {
+                id: c.id,
+                list: c.list_id,
+                name: format!("{} {}", c.first_name, c.last_name).trim().to_string(),
+                phone: c.phone,
+                time_zone: c.time_zone,
+            })
             .collect())
     }
 
     async fn is_on_dnc(&self, client: ClientId, phone: &PhoneNumber) -> Result<bool, StoreError> {
-        Ok(self.book().dnc.contains(&(client, phone.clone())))
+        self.store.is_on_dnc(client, phone).await
     }
 
     async fn add_dnc(&self, client: ClientId, phone: &PhoneNumber) -> Result<(), StoreError> {
-        self.book().dnc.insert((client, phone.clone()));
-        Ok(())
+        self.store
+            .add_dnc(client, phone, "disposition", self.now_ms())
+            .await
+            .map(|_| ())
     }
 
     async fn move_contact(
@@ -132,12 +103,15 @@ impl ContactDirectory for MemoryDirectory {
         contact: ContactId,
         list: ListId,
     ) -> Result<(), StoreError> {
-        match self.book().contacts.get_mut(&(client, contact)) {
-            Some(c) => {
-                c.list = list;
-                Ok(())
-            }
-            None => Err(StoreError::NotFound),
-        }
+        self.store
+            .move_contacts(
+                client,
+                &ContactSelection::Ids(vec![contact]),
+                Some(list),
+                &Actor::system("disposition"),
+                self.now_ms(),
+            )
+            .await
+            .map(|_| ())
     }
 }

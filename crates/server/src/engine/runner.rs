@@ -315,25 +315,24 @@ impl Engine {
     }
 
     /// The agent's next contact whose calling window is open now.
-    fn next_for(&mut self, id: CampaignId, agent: UserId) -> Option<Due> {
+    async fn next_for(&mut self, id: CampaignId, agent: UserId) -> Result<Option<Due>, ApiError> {
         let now = self.now();
-        let r = self.runners.get_mut(&id)?;
+        let Some(r) = self.runners.get_mut(&id) else {
+            return Ok(None);
+        };
         let window = r.c.settings.window.clone();
         let due = &r.due;
-        let (c, moves) = r.dist.take_next(agent, |c| {
+        let Some((c, moves)) = r.dist.take_next(agent, |c| {
             due.get(&c)
                 .is_some_and(|d| d.zones.window_open(&window, now))
-        })?;
-        let d = r.due.remove(&c)?;
+        }) else {
+            return Ok(None);
+        };
+        let d = r.due.remove(&c);
         let mut changes = holders(&moves);
         changes.push((c, None));
-        let store = self.app.store.clone();
-        tokio::spawn(async move {
-            if let Err(e) = store.set_holders(id, &changes).await {
-                tracing::error!(error = %e, "saving holders failed");
-            }
-        });
-        Some(d)
+        self.app.store.set_holders(id, &changes).await?;
+        Ok(d)
     }
 
     async fn dial_progressive(&mut self, id: CampaignId) -> Result<(), ApiError> {
@@ -341,7 +340,7 @@ impl Engine {
             if !self.cps_free(id) {
                 return Ok(());
             }
-            while let Some(d) = self.next_for(id, agent) {
+            while let Some(d) = self.next_for(id, agent).await? {
                 if self.dial(id, d, Some(agent)).await?.is_some() {
                     break;
                 }
@@ -352,7 +351,7 @@ impl Engine {
 
     async fn offer_previews(&mut self, id: CampaignId) -> Result<(), ApiError> {
         for agent in self.idle_ready(id) {
-            let Some(d) = self.next_for(id, agent) else {
+            let Some(d) = self.next_for(id, agent).await? else {
                 continue;
             };
             let r = self.runners.get_mut(&id).expect("runner");

@@ -16,7 +16,7 @@ CREATE INDEX campaigns_client ON campaigns(client_id);
 
 CREATE TABLE campaign_lists (
     campaign_id INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
-    list_id INTEGER NOT NULL,
+    list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
     PRIMARY KEY (campaign_id, list_id)
 );
 
@@ -32,7 +32,7 @@ CREATE TABLE dispositions (
     campaign_id INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
     label TEXT NOT NULL,
     effect TEXT NOT NULL,
-    target_list_id INTEGER,
+    target_list_id INTEGER REFERENCES lists(id) ON DELETE SET NULL,
     position INTEGER NOT NULL
 );
 CREATE INDEX dispositions_campaign ON dispositions(campaign_id);
@@ -49,7 +49,7 @@ CREATE TABLE calls (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     client_id INTEGER NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
     campaign_id INTEGER REFERENCES campaigns(id) ON DELETE SET NULL,
-    contact_id INTEGER,
+    contact_id INTEGER REFERENCES contacts(id) ON DELETE SET NULL,
     agent_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
     direction TEXT NOT NULL,
     phone TEXT NOT NULL,
@@ -71,7 +71,7 @@ CREATE INDEX calls_carrier_sid ON calls(carrier_sid);
 
 CREATE TABLE campaign_contacts (
     campaign_id INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
-    contact_id INTEGER NOT NULL,
+    contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
     client_id INTEGER NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
     phone TEXT NOT NULL,
     time_zone TEXT,
