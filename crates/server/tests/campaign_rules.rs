@@ -919,7 +919,7 @@ rule!(
                 agent: None,
                 phone: "+12125550199".into(),
                 max_attempts: 3,
-                now_ms: open_hours().timestamp_millis(),
+                now_ms: r.clock.now().timestamp_millis(),
                 cycle: "2026-03-02".into(),
             })
             .await
