@@ -84,8 +84,8 @@ on_both!(
         let (status, e) = json(s.post(&url).json(&b)).await;
         assert_eq!((status, e["error"]["field"].as_str()), (422, Some("voicemail_url")));
         // Nothing half-written: no campaign exists.
-        let (_, list) = json(s.get(&url)).await;
-        assert_eq!(list.as_array().unwrap().len(), 0);
+        let (_, listed) = json(s.get(&url)).await;
+        assert_eq!(listed.as_array().unwrap().len(), 0);
         let (status, made) = json(s.post(&url).json(&body(a.id.0, list))).await;
         assert_eq!(status, 201, "{made}");
         assert_eq!(made["settings"]["retry_after"], json!({"hours": 4}));
@@ -228,9 +228,9 @@ on_both!(
         let list = app.db.store.create_list(c, "Leads", 1).await.unwrap().id.0;
         app.user("s@x.io", Role::Supervisor, vec![c]).await;
         let s = app.login("s@x.io").await;
-        let list = s.get(app.url("/admin/campaigns")).send().await.unwrap();
-        assert_eq!(list.status(), 200);
-        let html = list.text().await.unwrap();
+        let page = s.get(app.url("/admin/campaigns")).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
         assert!(html.contains(&format!("/admin/clients/{c}/campaigns/new")));
         let form = s
             .get(app.url(&format!("/admin/clients/{c}/campaigns/new")))
