@@ -183,7 +183,9 @@ impl CampaignBody {
     fn settings(&self) -> Result<CampaignSettings, ApiError> {
         let mut s = CampaignSettings::default();
         if let Some(m) = self.dial_mode.as_deref().filter(|m| !m.is_empty()) {
-            s.dial_mode = m.parse().map_err(|r: String| ApiError::invalid("dial_mode", r))?;
+            s.dial_mode = m
+                .parse()
+                .map_err(|r: String| ApiError::invalid("dial_mode", r))?;
         }
         s.retry_after = match (self.retry_after_days, self.retry_after_hours) {
             (Some(_), Some(_)) => {
@@ -211,7 +213,10 @@ impl CampaignBody {
             .iter()
             .map(|d| {
                 d.parse::<Weekday>().map_err(|_| {
-                    ApiError::invalid("window.excluded_weekdays", format!("{d:?} is not a weekday"))
+                    ApiError::invalid(
+                        "window.excluded_weekdays",
+                        format!("{d:?} is not a weekday"),
+                    )
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -220,7 +225,10 @@ impl CampaignBody {
             .iter()
             .map(|d| {
                 d.parse::<NaiveDate>().map_err(|_| {
-                    ApiError::invalid("window.excluded_dates", format!("{d:?} is not a date (YYYY-MM-DD)"))
+                    ApiError::invalid(
+                        "window.excluded_dates",
+                        format!("{d:?} is not a date (YYYY-MM-DD)"),
+                    )
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -321,11 +329,7 @@ fn audio_url(field: &str, v: &Option<String>) -> Result<Option<String>, ApiError
 }
 
 /// A campaign of the scoped client for staff (agents 403, other clients 404).
-pub async fn staff_campaign(
-    app: &App,
-    c: &ScopedClient,
-    id: i64,
-) -> Result<Campaign, ApiError> {
+pub async fn staff_campaign(app: &App, c: &ScopedClient, id: i64) -> Result<Campaign, ApiError> {
     c.auth.require_staff()?;
     Ok(app.store.campaign(c.client, CampaignId(id)).await?)
 }
@@ -341,7 +345,10 @@ type Params = Path<std::collections::HashMap<String, String>>;
 
 #[utoipa::path(get, path = "/api/v1/clients/{client_id}/campaigns", params(("client_id" = i64, Path)),
     responses((status = 200, body = [Campaign]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn list_campaigns(State(app): State<App>, c: ScopedClient) -> Result<Json<Vec<Campaign>>, ApiError> {
+async fn list_campaigns(
+    State(app): State<App>,
+    c: ScopedClient,
+) -> Result<Json<Vec<Campaign>>, ApiError> {
     c.auth.require_staff()?;
     Ok(Json(app.store.campaigns(c.client).await?))
 }
@@ -420,7 +427,10 @@ pub async fn apply_action(app: &App, camp: &Campaign, action: &str) -> Result<Ca
     };
     if to == Running {
         if camp.agents.is_empty() {
-            return Err(ApiError::invalid("agents", "assign at least one agent first"));
+            return Err(ApiError::invalid(
+                "agents",
+                "assign at least one agent first",
+            ));
         }
         if camp.lists.is_empty() {
             return Err(ApiError::invalid("lists", "choose at least one list first"));
@@ -561,11 +571,12 @@ pub async fn live_stats(app: &App, camp: Campaign) -> Result<LiveStats, ApiError
     let client = app.store.client(camp.client_id).await?;
     let tz: chrono_tz::Tz = client.time_zone.parse().unwrap_or(chrono_tz::UTC);
     let now = app.clock.now();
-    let start = palera_core::campaign::start_of_local_day(
-        tz,
-        palera_core::campaign::local_date(tz, now),
-    );
-    let today = app.store.call_counts(camp.id, start.timestamp_millis()).await?;
+    let start =
+        palera_core::campaign::start_of_local_day(tz, palera_core::campaign::local_date(tz, now));
+    let today = app
+        .store
+        .call_counts(camp.id, start.timestamp_millis())
+        .await?;
     let life = app.store.call_counts(camp.id, 0).await?;
     let id = camp.id;
     let engine = app
@@ -611,16 +622,26 @@ pub async fn store_audio(
         _ => return Err(ApiError::not_found()),
     };
     if !content_type.starts_with("audio/") {
-        return Err(ApiError::invalid(field, "upload an audio file (audio/mpeg, audio/wav, …)"));
+        return Err(ApiError::invalid(
+            field,
+            "upload an audio file (audio/mpeg, audio/wav, …)",
+        ));
     }
     if data.is_empty() || data.len() > 10 * 1024 * 1024 {
-        return Err(ApiError::invalid(field, "the file must be between 1 byte and 10 MB"));
+        return Err(ApiError::invalid(
+            field,
+            "the file must be between 1 byte and 10 MB",
+        ));
     }
     app.store
         .put_campaign_audio(camp.id, kind, content_type, data)
         .await?;
     let base = app.settings.public_url.clone().unwrap_or_default();
-    let url = format!("{}/media/campaigns/{}/{kind}", base.trim_end_matches('/'), camp.id);
+    let url = format!(
+        "{}/media/campaigns/{}/{kind}",
+        base.trim_end_matches('/'),
+        camp.id
+    );
     let mut body = CampaignBody::from_campaign(camp);
     match kind {
         "voicemail" => body.voicemail_url = Some(url),
@@ -679,7 +700,10 @@ pub async fn save_disposition(
     let row = app.store.call(call).await?;
     auth.check_client(row.client_id)?;
     if req.notes.chars().count() > 10_000 {
-        return Err(ApiError::invalid("notes", "must be at most 10 000 characters"));
+        return Err(ApiError::invalid(
+            "notes",
+            "must be at most 10 000 characters",
+        ));
     }
     let staff = auth.user.role != palera_core::user::Role::Agent;
     let by = auth.user.id;

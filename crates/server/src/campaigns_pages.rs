@@ -27,7 +27,10 @@ pub fn routes() -> Router<App> {
     Router::new()
         .route("/admin/campaigns", get(list_page))
         .route(&format!("{base}/new"), get(new_page).post(create))
-        .route(&format!("{base}/{{campaign_id}}"), get(edit_page).post(update))
+        .route(
+            &format!("{base}/{{campaign_id}}"),
+            get(edit_page).post(update),
+        )
         .route(
             &format!("{base}/{{campaign_id}}/status/{{action}}"),
             post(status),
@@ -308,7 +311,12 @@ fn dispositions_text(set: &[StoredDisposition]) -> String {
 /// Reads "Label | effect | list id" lines.
 fn parse_dispositions(text: &str) -> Result<Vec<NewDisposition>, ApiError> {
     let mut out = Vec::new();
-    for (i, line) in text.lines().map(str::trim).filter(|l| !l.is_empty()).enumerate() {
+    for (i, line) in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
         let parts: Vec<&str> = line.split('|').map(str::trim).collect();
         let field = format!("dispositions[{i}]");
         let effect: EffectKind = parts
@@ -362,7 +370,10 @@ async fn edit_view(app: &App, auth: Auth, client: ClientId, st: EditState) -> Re
     let form = st.form.unwrap_or_else(|| match &st.campaign {
         Some(camp) => CampaignBody::from_campaign(camp),
         None => CampaignBody {
-            caller_id: numbers.first().map(|n| n.number.clone()).unwrap_or_default(),
+            caller_id: numbers
+                .first()
+                .map(|n| n.number.clone())
+                .unwrap_or_default(),
             ..CampaignBody::from_campaign(&placeholder(client))
         },
     });
@@ -448,14 +459,20 @@ async fn create(
         Ok(b) => {
             async {
                 let input = b.validate(&app, client).await?;
-                Ok::<_, ApiError>(app.store.create_campaign(client, &input, app.now_ms()).await?)
+                Ok::<_, ApiError>(
+                    app.store
+                        .create_campaign(client, &input, app.now_ms())
+                        .await?,
+                )
             }
             .await
         }
         Err(e) => Err(copy(e)),
     };
     match result {
-        Ok(c) => Redirect::to(&format!("/admin/clients/{client}/campaigns/{}", c.id)).into_response(),
+        Ok(c) => {
+            Redirect::to(&format!("/admin/clients/{client}/campaigns/{}", c.id)).into_response()
+        }
         Err(e) => {
             let st = EditState {
                 form: form.ok(),

@@ -5,17 +5,17 @@
 //! logs in and goes Ready gets calls from the simulated network.
 
 use crate::app::{serve, App};
-use chrono::NaiveTime;
-use palera_core::contact::ContactData;
-use palera_store::contacts::Actor;
-use palera_core::campaign::{CampaignSettings, MachineAction};
-use palera_core::ids::{ClientId, ListId};
-use palera_store::campaigns::{CampaignInput, CampaignStatus, EffectKind, NewDisposition};
 use crate::config::{CarrierMode, Settings};
+use chrono::NaiveTime;
+use palera_core::campaign::{CampaignSettings, MachineAction};
+use palera_core::contact::ContactData;
+use palera_core::ids::{ClientId, ListId};
 use palera_core::phone::PhoneNumber;
 use palera_core::tenant::ClientFields;
 use palera_core::user::{Email, Role};
+use palera_store::campaigns::{CampaignInput, CampaignStatus, EffectKind, NewDisposition};
 use palera_store::clients::SecretInput;
+use palera_store::contacts::Actor;
 use palera_store::users::NewUser;
 use palera_store::{SecretBox, Store};
 use std::path::{Path, PathBuf};
@@ -62,7 +62,12 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<bool> {
     .validate()?;
     let number = PhoneNumber::parse_e164("+15005550006").map_err(anyhow::Error::msg)?;
     let client = store
-        .create_client(&settings, &SecretInput::default(), &[number.clone()], now_ms)
+        .create_client(
+            &settings,
+            &SecretInput::default(),
+            std::slice::from_ref(&number),
+            now_ms,
+        )
         .await?;
     let hash = crate::auth::hash_password(DEMO_PASSWORD);
     for (email, role, name) in DEMO_USERS {

@@ -4,16 +4,16 @@
 
 use crate::app::App;
 use crate::auth::Auth;
+use crate::engine::ContactSummary;
 use crate::error::ApiError;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use crate::engine::ContactSummary;
 use palera_core::ids::{CallId, UserId};
-use palera_store::campaigns::StoredDisposition;
 use palera_core::user::VoiceState;
+use palera_store::campaigns::StoredDisposition;
 use palera_store::users::User;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -3,10 +3,10 @@
 //! tests start the server with [`app::serve`] on a listener bound to port 0.
 
 pub mod api;
-pub mod campaigns_api;
-pub mod campaigns_pages;
 pub mod app;
 pub mod auth;
+pub mod campaigns_api;
+pub mod campaigns_pages;
 pub mod carriers;
 pub mod cli;
 pub mod config;

@@ -66,7 +66,11 @@ on_both!(
             ("max_attempts", json!(0), "max_attempts"),
             ("voicemail_url", json!("ftp://x"), "voicemail_url"),
             ("agents", json!([9999]), "agents"),
-            ("excluded_weekdays", json!(["Someday"]), "window.excluded_weekdays"),
+            (
+                "excluded_weekdays",
+                json!(["Someday"]),
+                "window.excluded_weekdays",
+            ),
             ("name", json!(" "), "name"),
             ("lists", json!([999]), "lists"),
         ];
@@ -82,7 +86,10 @@ on_both!(
         b["dial_mode"] = json!("predictive");
         b["voicemail_url"] = Value::Null;
         let (status, e) = json(s.post(&url).json(&b)).await;
-        assert_eq!((status, e["error"]["field"].as_str()), (422, Some("voicemail_url")));
+        assert_eq!(
+            (status, e["error"]["field"].as_str()),
+            (422, Some("voicemail_url"))
+        );
         // Nothing half-written: no campaign exists.
         let (_, listed) = json(s.get(&url)).await;
         assert_eq!(listed.as_array().unwrap().len(), 0);
@@ -119,7 +126,9 @@ on_both!(
         let agent = app.login("a@x.io").await;
         assert_eq!(json(agent.get(app.url(&path))).await.0, 403);
         assert_eq!(
-            json(agent.post(app.url(&format!("{path}/status/start")))).await.0,
+            json(agent.post(app.url(&format!("{path}/status/start"))))
+                .await
+                .0,
             403
         );
         assert_eq!(json(s.get(app.url(&path))).await.0, 200);
@@ -263,7 +272,9 @@ on_both!(
         assert_eq!(r.status(), 422);
         let html = r.text().await.unwrap();
         assert!(html.contains("ring_timeout_seconds: must be at least 15 seconds"));
-        assert!(html.contains("name=\"ring_timeout_seconds\" inputmode=\"numeric\" value=\"5\" class=\"bad\""));
+        assert!(html.contains(
+            "name=\"ring_timeout_seconds\" inputmode=\"numeric\" value=\"5\" class=\"bad\""
+        ));
         let mut no_csrf = base();
         no_csrf[0].1 = "forged".into();
         assert_eq!(post(no_csrf).await.unwrap().status(), 403);

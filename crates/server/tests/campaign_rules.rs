@@ -8,19 +8,19 @@ mod common;
 use chrono::{DateTime, Duration as CDuration, Utc};
 use palera_carrier::sim::behaviour::{Behaviour, Seconds};
 use palera_core::campaign::{CampaignSettings, ContactStatus, DialMode, MachineAction, RetryAfter};
+use palera_core::contact::ContactData;
 use palera_core::ids::{CampaignId, ClientId, ContactId, ListId, UserId};
 use palera_core::phone::PhoneNumber;
 use palera_core::tenant::ClientFields;
 use palera_core::user::{Email, Role, VoiceState};
 use palera_server::app::Clock;
 use palera_server::carriers::CarrierHub;
-use palera_core::contact::ContactData;
 use palera_server::engine::directory::StoreDirectory;
-use palera_store::contacts::Actor;
 use palera_server::App;
 use palera_store::calls::{Call, Claim};
 use palera_store::campaigns::{CampaignInput, CampaignStatus, EffectKind, NewDisposition};
 use palera_store::clients::SecretInput;
+use palera_store::contacts::Actor;
 use palera_store::testing::{fresh, TestDb};
 use palera_store::users::NewUser;
 use palera_store::{Backend, Store};
@@ -282,14 +282,7 @@ async fn rig(backend: Backend, s: Setup) -> Option<Rig> {
     };
     let campaign = store.create_campaign(client, &input, 1).await.unwrap().id;
     let clock = Arc::new(TestClock::at(s.now));
-    let server = Server::start(
-        store,
-        &db.url,
-        clock.clone(),
-        s.behaviour,
-        s.time_scale,
-    )
-    .await;
+    let server = Server::start(store, &db.url, clock.clone(), s.behaviour, s.time_scale).await;
     Some(Rig {
         db,
         server,
@@ -559,7 +552,11 @@ rule!(
         contacts.sort();
         let before = contacts.len();
         contacts.dedup();
-        assert_eq!(before, contacts.len(), "a contact was dialled twice: {calls:?}");
+        assert_eq!(
+            before,
+            contacts.len(),
+            "a contact was dialled twice: {calls:?}"
+        );
         for c in r.store().campaign_contacts(r.campaign).await.unwrap() {
             assert!(c.attempts.attempts <= 1);
         }
@@ -609,35 +606,38 @@ rule!(
     }
 );
 
-rule!(outside_the_calling_window_nothing_is_dialled, |b| async move {
-    // 08:00 UTC: 03:00 in New York — the window (08:00–21:00 local) is closed.
-    let Some(r) = rig(
-        b,
-        Setup {
-            now: "2026-03-02T08:00:00Z".parse().unwrap(),
-            ..Default::default()
-        },
-    )
-    .await
-    else {
-        return;
-    };
-    r.set_state(0, "ready").await;
-    r.start_campaign().await;
-    eventually("contacts held by the agent", || async {
-        let cc = r.store().campaign_contacts(r.campaign).await.unwrap();
-        (cc.len() == 3 && cc.iter().all(|c| c.holder.is_some())).then_some(())
-    })
-    .await;
-    r.settle().await;
-    assert!(r.calls().await.is_empty(), "dialled outside the window");
-    // Once the window opens the same contacts are dialled.
-    r.clock.advance(CDuration::hours(6));
-    eventually("a call once the window opened", || async {
-        (!r.calls().await.is_empty()).then_some(())
-    })
-    .await;
-});
+rule!(
+    outside_the_calling_window_nothing_is_dialled,
+    |b| async move {
+        // 08:00 UTC: 03:00 in New York — the window (08:00–21:00 local) is closed.
+        let Some(r) = rig(
+            b,
+            Setup {
+                now: "2026-03-02T08:00:00Z".parse().unwrap(),
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        r.set_state(0, "ready").await;
+        r.start_campaign().await;
+        eventually("contacts held by the agent", || async {
+            let cc = r.store().campaign_contacts(r.campaign).await.unwrap();
+            (cc.len() == 3 && cc.iter().all(|c| c.holder.is_some())).then_some(())
+        })
+        .await;
+        r.settle().await;
+        assert!(r.calls().await.is_empty(), "dialled outside the window");
+        // Once the window opens the same contacts are dialled.
+        r.clock.advance(CDuration::hours(6));
+        eventually("a call once the window opened", || async {
+            (!r.calls().await.is_empty()).then_some(())
+        })
+        .await;
+    }
+);
 
 rule!(
     a_contact_is_never_dialled_more_than_max_attempts,
@@ -770,7 +770,12 @@ rule!(dispositions_apply_their_effects, |b| async move {
     else {
         return;
     };
-    let later = r.store().create_list(r.client, "Later", 1).await.unwrap().id;
+    let later = r
+        .store()
+        .create_list(r.client, "Later", 1)
+        .await
+        .unwrap()
+        .id;
     let ids = r
         .dispositions(&[
             ("Sale", EffectKind::Final, None),
@@ -782,7 +787,8 @@ rule!(dispositions_apply_their_effects, |b| async move {
     r.set_state(0, "ready").await;
     r.start_campaign().await;
     let agent = r.server.login("agent0@x.io").await;
-    let callback_at = palera_store::from_millis((open_hours() + CDuration::hours(3)).timestamp_millis());
+    let callback_at =
+        palera_store::from_millis((open_hours() + CDuration::hours(3)).timestamp_millis());
     let mut done = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let call = wrapped(&r, i + 1).await;
@@ -791,16 +797,25 @@ rule!(dispositions_apply_their_effects, |b| async move {
             // A callback needs its time.
             let (s, e) = common::json(
                 agent
-                    .post(r.server.url(&format!("/api/v1/calls/{}/disposition", call.id)))
+                    .post(
+                        r.server
+                            .url(&format!("/api/v1/calls/{}/disposition", call.id)),
+                    )
                     .json(&body),
             )
             .await;
-            assert_eq!((s, e["error"]["field"].as_str()), (422, Some("callback_at")));
+            assert_eq!(
+                (s, e["error"]["field"].as_str()),
+                (422, Some("callback_at"))
+            );
             body["callback_at"] = json!(callback_at);
         }
         let (s, e) = common::json(
             agent
-                .post(r.server.url(&format!("/api/v1/calls/{}/disposition", call.id)))
+                .post(
+                    r.server
+                        .url(&format!("/api/v1/calls/{}/disposition", call.id)),
+                )
                 .json(&body),
         )
         .await;
@@ -810,7 +825,10 @@ rule!(dispositions_apply_their_effects, |b| async move {
     // A second disposition of one call is refused; an unknown one names the field.
     let (s, _) = common::json(
         agent
-            .post(r.server.url(&format!("/api/v1/calls/{}/disposition", done[0].id)))
+            .post(
+                r.server
+                    .url(&format!("/api/v1/calls/{}/disposition", done[0].id)),
+            )
             .json(&json!({"disposition_id": ids[1]})),
     )
     .await;
@@ -832,7 +850,10 @@ rule!(dispositions_apply_their_effects, |b| async move {
         .unwrap();
     assert_eq!(moved.list_id, Some(later));
     let cb = status(3).await;
-    assert_eq!((cb.status, cb.next_due), (ContactStatus::Active, callback_at));
+    assert_eq!(
+        (cb.status, cb.next_due),
+        (ContactStatus::Active, callback_at)
+    );
     let stored = r.store().call(done[0].id).await.unwrap();
     assert_eq!(
         (stored.disposition.as_deref(), stored.notes.as_str()),
@@ -956,7 +977,10 @@ rule!(
             .await;
             assert_eq!(cc.attempts.attempts, 1, "the attempt is counted once");
         }
-        assert!(r.store().call(unplaced.id).await.is_err(), "unplaced dial removed");
+        assert!(
+            r.store().call(unplaced.id).await.is_err(),
+            "unplaced dial removed"
+        );
         r.set_state(0, "ready").await;
         r.set_state(1, "ready").await;
         eventually("the new engine dials the others", || async {
@@ -1089,5 +1113,100 @@ rule!(
         assert_eq!(calls[0].agent_id, Some(r.agents[0]));
         assert_eq!(body["call_id"], json!(calls[0].id));
         let _ = VoiceState::Ready;
+    }
+);
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens an agent's desktop socket (the presence the inactivity rule watches).
+async fn desktop(server: &Server, email: &str) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let r = common::client()
+        .post(server.url("/api/v1/session"))
+        .json(&json!({"email": email, "password": common::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let mut req = format!("{}/ws/desktop", server.base.replace("http", "ws"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    tokio_tungstenite::connect_async(req).await.unwrap().0
+}
+
+rule!(
+    an_inactive_agents_contacts_are_redistributed_after_the_inactivity_timeout,
+    |b| async move {
+        use futures::SinkExt;
+        let mut settings = Setup::default().settings;
+        settings.dial_mode = DialMode::Preview;
+        settings.inactivity_timeout_seconds = 2;
+        let Some(r) = rig(
+            b,
+            Setup {
+                agents: 2,
+                contacts: 6,
+                settings,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        // Both desktops beat; then agent 1's stays open but falls silent.
+        let beat = |mut ws: Ws| {
+            tokio::spawn(async move {
+                loop {
+                    let m = tokio_tungstenite::tungstenite::Message::Text(
+                        r#"{"type":"heartbeat"}"#.into(),
+                    );
+                    if ws.send(m).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            })
+        };
+        let beating0 = beat(desktop(&r.server, "agent0@x.io").await);
+        let beating1 = beat(desktop(&r.server, "agent1@x.io").await);
+        r.set_state(0, "ready").await;
+        r.set_state(1, "ready").await;
+        r.start_campaign().await;
+        let held = |a: UserId| {
+            let store = r.store().clone();
+            let camp = r.campaign;
+            async move {
+                store
+                    .campaign_contacts(camp)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .filter(|c| c.holder == Some(a))
+                    .count()
+            }
+        };
+        eventually("both agents hold contacts", || async {
+            (held(r.agents[0]).await == 2 && held(r.agents[1]).await == 2).then_some(())
+        })
+        .await;
+        beating1.abort();
+        let went_silent = std::time::Instant::now();
+        eventually("agent 0 holds every contact not previewed", || async {
+            (held(r.agents[1]).await == 0 && held(r.agents[0]).await == 5).then_some(())
+        })
+        .await;
+        assert!(
+            went_silent.elapsed() >= Duration::from_millis(1500),
+            "not before the timeout"
+        );
+        // Within the inactivity timeout plus 10 s, and the agent's voice state is untouched.
+        assert!(went_silent.elapsed() < Duration::from_secs(12));
+        let u = r.store().user(r.agents[1]).await.unwrap();
+        assert_eq!(u.voice_state, VoiceState::Ready);
+        beating0.abort();
     }
 );

@@ -343,7 +343,12 @@ impl Store {
 
     /// Undoes a claim whose dial never reached the carrier: the call is deleted and the attempt
     /// is given back, so nothing counts that did not happen.
-    pub async fn unclaim(&self, campaign: CampaignId, contact: ContactId, call: CallId) -> Result<()> {
+    pub async fn unclaim(
+        &self,
+        campaign: CampaignId,
+        contact: ContactId,
+        call: CallId,
+    ) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query("UPDATE campaign_contacts SET in_flight_call_id = NULL, attempts = attempts - 1 WHERE campaign_id = $1 AND contact_id = $2 AND in_flight_call_id = $3")
             .bind(campaign.0)
@@ -453,7 +458,13 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn add_call_event(&self, call: CallId, kind: &str, detail: &str, at: i64) -> Result<()> {
+    pub async fn add_call_event(
+        &self,
+        call: CallId,
+        kind: &str,
+        detail: &str,
+        at: i64,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO call_events (call_id, kind, detail, at) VALUES ($1,$2,$3,$4)")
             .bind(call.0)
             .bind(kind)

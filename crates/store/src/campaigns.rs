@@ -311,11 +311,12 @@ impl Store {
     }
 
     async fn load_members(&self, c: &mut Campaign) -> Result<()> {
-        let lists =
-            sqlx::query("SELECT list_id FROM campaign_lists WHERE campaign_id = $1 ORDER BY list_id")
-                .bind(c.id.0)
-                .fetch_all(self.pool())
-                .await?;
+        let lists = sqlx::query(
+            "SELECT list_id FROM campaign_lists WHERE campaign_id = $1 ORDER BY list_id",
+        )
+        .bind(c.id.0)
+        .fetch_all(self.pool())
+        .await?;
         c.lists = lists
             .iter()
             .map(|r| Ok(ListId(r.try_get("list_id")?)))

@@ -2,12 +2,12 @@
 //! disposition set, enrolment, and the atomic claim that keeps one contact to one dial at a time.
 
 use palera_core::campaign::{CampaignSettings, ContactStatus, Disposition};
+use palera_core::contact::ContactData;
 use palera_core::ids::{CampaignId, ClientId, ContactId, ListId};
 use palera_core::phone::PhoneNumber;
 use palera_core::tenant::ClientFields;
 use palera_store::calls::{Claim, Enrolment};
 use palera_store::campaigns::{CampaignInput, CampaignStatus, EffectKind, NewDisposition};
-use palera_core::contact::ContactData;
 use palera_store::clients::SecretInput;
 use palera_store::contacts::Actor;
 use palera_store::{conformance, Store, StoreError};
@@ -74,7 +74,10 @@ async fn campaign_with_contact(store: &Store) -> (ClientId, CampaignId, ContactI
     let c = client(store, "Acme", "+14155550100").await;
     let l = lists(store, c, &["Leads"]).await;
     let who = contact(store, c, l[0], "+14155550111").await;
-    let camp = store.create_campaign(c, &input("Spring", l), 10).await.unwrap();
+    let camp = store
+        .create_campaign(c, &input("Spring", l), 10)
+        .await
+        .unwrap();
     store
         .enrol_contacts(
             camp.id,
@@ -129,7 +132,10 @@ conformance!(
             Err(StoreError::NotFound)
         ));
         let changed = input("Summer", vec![l[2]]);
-        let up = store.update_campaign(a, camp.id, &changed, 12).await.unwrap();
+        let up = store
+            .update_campaign(a, camp.id, &changed, 12)
+            .await
+            .unwrap();
         assert_eq!((up.name.as_str(), up.lists.clone()), ("Summer", vec![l[2]]));
         store
             .set_campaign_status(a, camp.id, CampaignStatus::Running, 13)
@@ -164,7 +170,10 @@ conformance!(
         let stored = store.replace_dispositions(camp.id, &set).await.unwrap();
         assert_eq!(stored.len(), 2);
         assert_eq!(stored[1].target_list, Some(l[1]));
-        let stored = store.replace_dispositions(camp.id, &set[..1]).await.unwrap();
+        let stored = store
+            .replace_dispositions(camp.id, &set[..1])
+            .await
+            .unwrap();
         assert_eq!(stored.len(), 1);
         assert_eq!(stored[0].label, "Sale");
     }
@@ -178,9 +187,9 @@ conformance!(
         let mut tasks = Vec::new();
         for _ in 0..8 {
             let s = store.clone();
-            tasks.push(tokio::spawn(
-                async move { s.claim_contact(&claim(c, camp, who, 20)).await },
-            ));
+            tasks.push(tokio::spawn(async move {
+                s.claim_contact(&claim(c, camp, who, 20)).await
+            }));
         }
         let mut won = 0;
         for t in tasks {
@@ -193,7 +202,11 @@ conformance!(
         let cc = store.campaign_contact(camp, who).await.unwrap();
         assert!(cc.in_flight.is_some());
         assert_eq!(cc.attempts.attempts, 1);
-        assert!(store.due_contacts(camp, 30, 2, 10).await.unwrap().is_empty());
+        assert!(store
+            .due_contacts(camp, 30, 2, 10)
+            .await
+            .unwrap()
+            .is_empty());
     }
 );
 
@@ -209,7 +222,10 @@ conformance!(
         let tz = chrono_tz::America::New_York;
         let mut now = 1_772_463_600_000; // 2026-03-02T15:00Z
         for _ in 0..2 {
-            let call = store.claim_contact(&claim(c, camp, who, now)).await.unwrap();
+            let call = store
+                .claim_contact(&claim(c, camp, who, now))
+                .await
+                .unwrap();
             assert!(call.is_some());
             let mut cc = store.campaign_contact(camp, who).await.unwrap();
             cc.attempts.complete(
@@ -222,24 +238,33 @@ conformance!(
                 .save_attempts(camp, who, &cc.attempts, now)
                 .await
                 .unwrap();
-            assert!(store.claim_contact(&claim(c, camp, who, now)).await.unwrap().is_none());
+            assert!(store
+                .claim_contact(&claim(c, camp, who, now))
+                .await
+                .unwrap()
+                .is_none());
             now += 3_600_000;
         }
         let cc = store.campaign_contact(camp, who).await.unwrap();
         assert_eq!(cc.attempts.status, ContactStatus::Exhausted);
         assert_eq!(cc.attempts.attempts, 2);
-        assert!(store.claim_contact(&claim(c, camp, who, now)).await.unwrap().is_none());
+        assert!(store
+            .claim_contact(&claim(c, camp, who, now))
+            .await
+            .unwrap()
+            .is_none());
     }
 );
 
-conformance!(
-    an_unplaced_claim_is_given_back,
-    |store: Store| async move {
-        let (c, camp, who) = campaign_with_contact(&store).await;
-        let call = store.claim_contact(&claim(c, camp, who, 20)).await.unwrap().unwrap();
-        store.unclaim(camp, who, call.id).await.unwrap();
-        let cc = store.campaign_contact(camp, who).await.unwrap();
-        assert_eq!((cc.attempts.attempts, cc.in_flight), (0, None));
-        assert!(store.campaign_calls(camp).await.unwrap().is_empty());
-    }
-);
+conformance!(an_unplaced_claim_is_given_back, |store: Store| async move {
+    let (c, camp, who) = campaign_with_contact(&store).await;
+    let call = store
+        .claim_contact(&claim(c, camp, who, 20))
+        .await
+        .unwrap()
+        .unwrap();
+    store.unclaim(camp, who, call.id).await.unwrap();
+    let cc = store.campaign_contact(camp, who).await.unwrap();
+    assert_eq!((cc.attempts.attempts, cc.in_flight), (0, None));
+    assert!(store.campaign_calls(camp).await.unwrap().is_empty());
+});

@@ -4,10 +4,10 @@
 //! engine depends on these four questions only; [`StoreDirectory`] answers them from the
 //! contacts store.
 
+use crate::app::Clock;
 use async_trait::async_trait;
 use palera_core::ids::{ClientId, ContactId, ListId};
 use palera_core::phone::PhoneNumber;
-use crate::app::Clock;
 use palera_store::contacts::{Actor, ContactSelection};
 use palera_store::{Store, StoreError};
 use std::sync::Arc;
@@ -79,7 +79,9 @@ impl ContactDirectory for StoreDirectory {
             .map(|c| DirectoryContact {
                 id: c.id,
                 list: c.list_id,
-                name: format!("{} {}", c.first_name, c.last_name).trim().to_string(),
+                name: format!("{} {}", c.first_name, c.last_name)
+                    .trim()
+                    .to_string(),
                 phone: c.phone,
                 time_zone: c.time_zone,
             })

@@ -105,7 +105,10 @@ fn conflict(field: &str, message: &str) -> ApiError {
 }
 
 impl Engine {
-    async fn settings_of(&self, id: CampaignId) -> Result<(CampaignSettings, Option<String>), ApiError> {
+    async fn settings_of(
+        &self,
+        id: CampaignId,
+    ) -> Result<(CampaignSettings, Option<String>), ApiError> {
         if let Some(r) = self.runners.get(&id) {
             return Ok((r.c.settings.clone(), r.c.voicemail_url.clone()));
         }
@@ -147,7 +150,11 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) async fn on_answered(&mut self, call: CallId, by: AnsweredBy) -> Result<(), ApiError> {
+    pub(super) async fn on_answered(
+        &mut self,
+        call: CallId,
+        by: AnsweredBy,
+    ) -> Result<(), ApiError> {
         let Some(l) = self.calls.get(&call) else {
             return Ok(());
         };
@@ -188,7 +195,12 @@ impl Engine {
         };
         if let Some(a) = agent {
             self.set_idle(a);
-            self.tell(a, DesktopMessage::CallCleared { call_id: Some(call) });
+            self.tell(
+                a,
+                DesktopMessage::CallCleared {
+                    call_id: Some(call),
+                },
+            );
         }
         self.event(call, "machine_detected", "").await?;
         let (settings, _) = self.settings_of(campaign).await?;
@@ -298,10 +310,7 @@ impl Engine {
             ..Default::default()
         };
         self.app.store.update_call(call, &u).await?;
-        if let Err(e) = carrier
-            .connect_agent(&sid, &agent_identity(agent.0))
-            .await
-        {
+        if let Err(e) = carrier.connect_agent(&sid, &agent_identity(agent.0)).await {
             tracing::warn!(call = %call, agent = %agent, error = %e, "connecting the agent failed");
         }
         self.tell(agent, DesktopMessage::CallConnected { call_id: call });
@@ -314,7 +323,8 @@ impl Engine {
         call: CallId,
         agent: UserId,
     ) -> Result<(), ApiError> {
-        self.event(call, "agent_connected", &agent.to_string()).await
+        self.event(call, "agent_connected", &agent.to_string())
+            .await
     }
 
     /// Humans waiting for an agent: give them to agents who became free, and abandon those who
@@ -428,7 +438,12 @@ impl Engine {
             (Phase::Connected { .. }, agent) => {
                 if let Some(a) = agent {
                     self.set_idle(a);
-                    self.tell(a, DesktopMessage::CallCleared { call_id: Some(call) });
+                    self.tell(
+                        a,
+                        DesktopMessage::CallCleared {
+                            call_id: Some(call),
+                        },
+                    );
                 }
                 Ok(())
             }
@@ -445,7 +460,12 @@ impl Engine {
                     .await?;
                 if let Some(a) = agent {
                     self.set_idle(a);
-                    self.tell(a, DesktopMessage::CallCleared { call_id: Some(call) });
+                    self.tell(
+                        a,
+                        DesktopMessage::CallCleared {
+                            call_id: Some(call),
+                        },
+                    );
                 }
                 Ok(())
             }
@@ -500,14 +520,20 @@ impl Engine {
                     name: "wrap_up_limit".into(),
                     effect: DispositionEffect::Retry,
                 };
-                self.complete_attempt(campaign, contact, call, &auto).await?;
+                self.complete_attempt(campaign, contact, call, &auto)
+                    .await?;
                 self.app
                     .store
                     .set_call_disposition(call, None, &auto.name, "")
                     .await?;
             }
             self.set_idle(agent);
-            self.tell(agent, DesktopMessage::CallCleared { call_id: Some(call) });
+            self.tell(
+                agent,
+                DesktopMessage::CallCleared {
+                    call_id: Some(call),
+                },
+            );
         }
         Ok(())
     }
@@ -555,11 +581,17 @@ impl Engine {
             return Err(ApiError::invalid("call", "is not a campaign call"));
         };
         if row.disposition.is_some() {
-            return Err(conflict("disposition_id", "this call already has a disposition"));
+            return Err(conflict(
+                "disposition_id",
+                "this call already has a disposition",
+            ));
         }
         if let Some(l) = self.calls.get(&call) {
             if !matches!(l.phase, Phase::Connected { .. }) {
-                return Err(ApiError::invalid("call", "the call is not connected to an agent"));
+                return Err(ApiError::invalid(
+                    "call",
+                    "the call is not connected to an agent",
+                ));
             }
         }
         let set = self.app.store.dispositions(campaign).await?;
@@ -574,7 +606,8 @@ impl Engine {
             name: d.label.clone(),
             effect,
         };
-        self.complete_attempt(campaign, contact, call, &core).await?;
+        self.complete_attempt(campaign, contact, call, &core)
+            .await?;
         self.apply_outside(row.client_id, contact, &row.phone, effect)
             .await?;
         self.app
@@ -629,7 +662,10 @@ impl Engine {
                 self.app.contacts.add_dnc(client, &phone).await?;
             }
             DispositionEffect::MoveToList { list } => {
-                self.app.contacts.move_contact(client, contact, list).await?;
+                self.app
+                    .contacts
+                    .move_contact(client, contact, list)
+                    .await?;
             }
             _ => {}
         }
@@ -649,7 +685,12 @@ impl Engine {
         if let Some(a) = agent {
             if matches!(self.activity(a), Activity::WrapUp { call: c, .. } if c == call) {
                 self.set_idle(a);
-                self.tell(a, DesktopMessage::CallCleared { call_id: Some(call) });
+                self.tell(
+                    a,
+                    DesktopMessage::CallCleared {
+                        call_id: Some(call),
+                    },
+                );
             }
         }
     }
@@ -668,7 +709,12 @@ impl Engine {
                 tracing::info!(call = %call.id, "unplaced dial given back");
                 continue;
             };
-            if let Ok(carrier) = self.app.carriers.for_client(&self.app.store, call.client_id).await {
+            if let Ok(carrier) = self
+                .app
+                .carriers
+                .for_client(&self.app.store, call.client_id)
+                .await
+            {
                 let _ = carrier.hang_up(&CallSid(sid)).await; // it may be long gone
             }
             let outcome = match (call.connected_at, call.answered_by.as_deref()) {
@@ -683,7 +729,8 @@ impl Engine {
                 ..Default::default()
             };
             self.app.store.update_call(call.id, &u).await?;
-            self.event(call.id, "reconciled", outcome_str(outcome)).await?;
+            self.event(call.id, "reconciled", outcome_str(outcome))
+                .await?;
         }
         for cc in self.app.store.claimed_contacts().await? {
             let Some(call) = cc.in_flight else { continue };
@@ -708,27 +755,22 @@ impl Engine {
             return LiveSnapshot::default();
         };
         let (ringing, waiting) = self.lines(id);
-        let busy = self
-            .calls
-            .values()
-            .filter(|l| l.campaign == id)
-            .count();
-        let agents = r
-            .c
-            .agents
-            .iter()
-            .map(|a| {
-                let u = self.users.get(a);
-                AgentLive {
-                    id: *a,
-                    name: u.map_or_else(|| a.to_string(), |u| u.name.clone()),
-                    voice_state: u.map_or("offline", |u| u.voice_state.as_str()).into(),
-                    activity: self.activity(*a).label().into(),
-                    held: r.dist.held_by(*a).len(),
-                    ready_for_campaign: r.ready.contains(a),
-                }
-            })
-            .collect();
+        let busy = self.calls.values().filter(|l| l.campaign == id).count();
+        let agents =
+            r.c.agents
+                .iter()
+                .map(|a| {
+                    let u = self.users.get(a);
+                    AgentLive {
+                        id: *a,
+                        name: u.map_or_else(|| a.to_string(), |u| u.name.clone()),
+                        voice_state: u.map_or("offline", |u| u.voice_state.as_str()).into(),
+                        activity: self.activity(*a).label().into(),
+                        held: r.dist.held_by(*a).len(),
+                        ready_for_campaign: r.ready.contains(a),
+                    }
+                })
+                .collect();
         let _ = ringing;
         LiveSnapshot {
             running: true,

@@ -313,9 +313,13 @@ impl Engine {
         }
         self.app.store.clear_holders(id).await?;
         tracing::info!(campaign = %id, mode = ?campaign.settings.dial_mode, "campaign runner started");
-        let cps = self.app.store.client(campaign.client_id).await?.calls_per_second;
-        self.runners
-            .insert(id, Runner::new(campaign, cps));
+        let cps = self
+            .app
+            .store
+            .client(campaign.client_id)
+            .await?
+            .calls_per_second;
+        self.runners.insert(id, Runner::new(campaign, cps));
         self.refresh_agents_now().await?;
         self.run_campaign(id).await
     }
@@ -380,9 +384,7 @@ impl Engine {
             CarrierEvent::Answered { call_id, by, .. } => {
                 self.on_answered(CallId(call_id), by).await
             }
-            CarrierEvent::MachineMessageEnd { call_id, .. } => {
-                self.on_beep(CallId(call_id)).await
-            }
+            CarrierEvent::MachineMessageEnd { call_id, .. } => self.on_beep(CallId(call_id)).await,
             CarrierEvent::AgentConnected { call_id, agent_id } => {
                 self.on_agent_connected(CallId(call_id), UserId(agent_id))
                     .await

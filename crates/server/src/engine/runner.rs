@@ -36,7 +36,11 @@ impl Due {
         let own: Option<Tz> = cc.time_zone.as_deref().and_then(|z| z.parse().ok());
         let zones = TimeZoneSource::resolve(own, &phone);
         let tz = own
-            .or_else(|| palera_core::campaign::zones_for_number(&phone).first().copied())
+            .or_else(|| {
+                palera_core::campaign::zones_for_number(&phone)
+                    .first()
+                    .copied()
+            })
             .unwrap_or(chrono_tz::UTC);
         Some(Self {
             cc,
@@ -132,13 +136,12 @@ impl Engine {
         let ids: Vec<CampaignId> = self.runners.keys().copied().collect();
         for id in ids {
             let r = &self.runners[&id];
-            let now_ready: BTreeSet<UserId> = r
-                .c
-                .agents
-                .iter()
-                .copied()
-                .filter(|a| self.is_ready_for(*a, &r.c))
-                .collect();
+            let now_ready: BTreeSet<UserId> =
+                r.c.agents
+                    .iter()
+                    .copied()
+                    .filter(|a| self.is_ready_for(*a, &r.c))
+                    .collect();
             let left: Vec<UserId> = r.ready.difference(&now_ready).copied().collect();
             let joined: Vec<UserId> = now_ready.difference(&r.ready).copied().collect();
             for a in left {
@@ -506,8 +509,8 @@ impl Engine {
     ) -> Result<Option<CallId>, ApiError> {
         let r = &self.runners[&id];
         let (client, c) = (r.c.client_id, r.c.clone());
-        let from = PhoneNumber::parse_e164(&c.caller_id)
-            .map_err(|e| ApiError::invalid("caller_id", e))?;
+        let from =
+            PhoneNumber::parse_e164(&c.caller_id).map_err(|e| ApiError::invalid("caller_id", e))?;
         let placed = match self.app.carriers.for_client(&self.app.store, client).await {
             Ok(carrier) => carrier
                 .dial(Dial {
@@ -526,10 +529,7 @@ impl Engine {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(campaign = %id, call = %call, error = %e, "dial failed; claim given back");
-                self.app
-                    .store
-                    .unclaim(id, d.cc.contact_id, call)
-                    .await?;
+                self.app.store.unclaim(id, d.cc.contact_id, call).await?;
                 if let Some(a) = agent {
                     self.set_idle(a);
                 }
@@ -611,7 +611,10 @@ impl Engine {
         let c = d.cc.contact_id;
         r.due.insert(c, d);
         let moves = r.dist.add_contacts([c]);
-        self.app.store.set_holders(campaign, &holders(&moves)).await?;
+        self.app
+            .store
+            .set_holders(campaign, &holders(&moves))
+            .await?;
         Ok(())
     }
 }
