@@ -437,3 +437,35 @@ async fn write_members(
     }
     Ok(())
 }
+
+/// Leadership of one campaign's dialing. On PostgreSQL it is a session advisory lock held on a
+/// connection of its own, released when this value is dropped (the connection closes, the
+/// server ends the session). SQLite is single-node: leadership is always granted.
+pub struct Leadership {
+    // A mutex only to make the holder `Sync`; the connection is never used again.
+    _session: Option<std::sync::Mutex<sqlx::AnyConnection>>,
+}
+
+/// Namespace of the campaign advisory locks ("palera" in the high bytes).
+const LEAD_LOCK_BASE: i64 = 0x7061_6C65_0000_0000;
+
+impl Store {
+    /// Takes the lead of `campaign` unless another node holds it (`None`).
+    pub async fn try_lead_campaign(&self, campaign: CampaignId) -> Result<Option<Leadership>> {
+        if self.backend() == crate::Backend::Sqlite {
+            return Ok(Some(Leadership { _session: None }));
+        }
+        let mut conn = self.pool().acquire().await?.detach();
+        let r = sqlx::query("SELECT pg_try_advisory_lock($1) AS ok")
+            .bind(LEAD_LOCK_BASE | campaign.0)
+            .fetch_one(&mut conn)
+            .await?;
+        if flag(&r, "ok")? {
+            Ok(Some(Leadership {
+                _session: Some(std::sync::Mutex::new(conn)),
+            }))
+        } else {
+            Ok(None)
+        }
+    }
+}

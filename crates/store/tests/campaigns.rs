@@ -268,3 +268,31 @@ conformance!(an_unplaced_claim_is_given_back, |store: Store| async move {
     assert_eq!((cc.attempts.attempts, cc.in_flight), (0, None));
     assert!(store.campaign_calls(camp).await.unwrap().is_empty());
 });
+
+conformance!(
+    one_node_leads_a_campaign_at_a_time,
+    |store: Store| async move {
+        let (_, camp, _) = campaign_with_contact(&store).await;
+        let first = store.try_lead_campaign(camp).await.unwrap();
+        assert!(first.is_some());
+        let second = store.try_lead_campaign(camp).await.unwrap();
+        match store.backend() {
+            // Single-node: every engine may lead.
+            palera_store::Backend::Sqlite => assert!(second.is_some()),
+            palera_store::Backend::Postgres => {
+                assert!(second.is_none(), "two leaders");
+                drop(first);
+                // The lock goes with the leader's session.
+                let mut again = None;
+                for _ in 0..50 {
+                    again = store.try_lead_campaign(camp).await.unwrap();
+                    if again.is_some() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                assert!(again.is_some(), "leadership was not released");
+            }
+        }
+    }
+);

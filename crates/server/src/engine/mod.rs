@@ -14,9 +14,12 @@
 //! durations that only matter in real time (the 2 s grace, wrap-up limits, calls per second) are
 //! measured on the monotonic clock.
 //!
-//! Multi-node: only the claim is multi-node safe today (a conditional update in a transaction,
-//! on both backends). One leader per campaign (advisory lock), `FOR UPDATE SKIP LOCKED` work
-//! queues and cross-node events (LISTEN/NOTIFY) are not built: run one engine per database.
+//! Multi-node: the claim is safe on both backends (a conditional update in the transaction that
+//! creates the call), and on PostgreSQL one node leads each campaign through a session advisory
+//! lock (others retry every few seconds and take over when the leader goes). Not built yet:
+//! cross-node events (LISTEN/NOTIFY) — carrier webhooks and voice-state changes reach only the
+//! node that receives them, so calls of a campaign must be answered on its leader — and
+//! `FOR UPDATE SKIP LOCKED` work queues.
 
 pub mod directory;
 mod live;
@@ -311,6 +314,10 @@ impl Engine {
         if campaign.status != palera_store::campaigns::CampaignStatus::Running {
             return Ok(());
         }
+        let Some(lead) = self.app.store.try_lead_campaign(id).await? else {
+            tracing::debug!(campaign = %id, "another node leads this campaign");
+            return Ok(());
+        };
         self.app.store.clear_holders(id).await?;
         tracing::info!(campaign = %id, mode = ?campaign.settings.dial_mode, "campaign runner started");
         let cps = self
@@ -319,7 +326,7 @@ impl Engine {
             .client(campaign.client_id)
             .await?
             .calls_per_second;
-        self.runners.insert(id, Runner::new(campaign, cps));
+        self.runners.insert(id, Runner::new(campaign, cps, lead));
         self.refresh_agents_now().await?;
         self.run_campaign(id).await
     }

@@ -17,7 +17,7 @@ use palera_core::ids::{CallId, CampaignId, ContactId, UserId};
 use palera_core::phone::PhoneNumber;
 use palera_core::user::VoiceState;
 use palera_store::calls::{CallUpdate, CampaignContact, Claim, Enrolment};
-use palera_store::campaigns::Campaign;
+use palera_store::campaigns::{Campaign, Leadership};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -70,13 +70,16 @@ pub(super) struct Runner {
     pub calls_today: HashMap<UserId, (NaiveDate, u32)>,
     /// Calls per second allowed: the lower of the client's account limit and the campaign's.
     pub cps: f64,
+    /// Held while this node runs the campaign (released on drop).
+    _lead: Leadership,
     last_due: Option<Instant>,
     last_enrol: Option<Instant>,
 }
 
 impl Runner {
-    pub fn new(c: Campaign, client_cps: f64) -> Self {
+    pub fn new(c: Campaign, client_cps: f64, lead: Leadership) -> Self {
         Self {
+            _lead: lead,
             cps: client_cps.min(c.settings.calls_per_second),
             c,
             dist: Distribution::new(),
