@@ -185,6 +185,9 @@ async fn session(app: App, user_id: UserId, mut socket: WebSocket) {
     if let Ok(u) = app.store.user(user_id).await {
         let _ = send(&mut socket, &state_message(&u)).await;
     }
+    for msg in current_call(&app, user_id).await {
+        let _ = send(&mut socket, &msg).await;
+    }
     loop {
         tokio::select! {
             msg = socket.recv() => {
@@ -215,6 +218,17 @@ async fn session(app: App, user_id: UserId, mut socket: WebSocket) {
     app.metrics
         .desktop_connections
         .fetch_sub(1, Ordering::Relaxed);
+}
+
+/// The agent's call in progress, from the engine (nothing if it does not answer promptly).
+async fn current_call(app: &App, agent: UserId) -> Vec<DesktopMessage> {
+    let asked = app
+        .engine
+        .ask(|reply| crate::engine::Command::CurrentCall { agent, reply });
+    match tokio::time::timeout(Duration::from_secs(2), asked).await {
+        Ok(Ok(msgs)) => msgs,
+        _ => Vec::new(),
+    }
 }
 
 async fn send(socket: &mut WebSocket, msg: &DesktopMessage) -> Result<(), axum::Error> {

@@ -1214,3 +1214,47 @@ rule!(
         beating0.abort();
     }
 );
+
+rule!(
+    a_desktop_connecting_during_wrap_up_gets_the_disposition_picker,
+    |b| async move {
+        use futures::StreamExt;
+        let Some(r) = rig(
+            b,
+            Setup {
+                behaviour: humans(0.5),
+                contacts: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        r.dispositions(&[("Sale", EffectKind::Final, None)]).await;
+        r.set_state(0, "ready").await;
+        r.start_campaign().await;
+        let call = wrapped(&r, 1).await;
+        let mut ws = desktop(&r.server, "agent0@x.io").await;
+        let mut kinds = Vec::new();
+        let ended = loop {
+            let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+                .await
+                .expect("a message in time")
+                .unwrap()
+                .unwrap();
+            let tokio_tungstenite::tungstenite::Message::Text(t) = msg else {
+                continue;
+            };
+            let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+            kinds.push(v["type"].as_str().unwrap_or_default().to_string());
+            if v["type"] == "call_ended" {
+                break v;
+            }
+        };
+        assert_eq!(kinds[0], "state");
+        assert_eq!(ended["call_id"], json!(call.id));
+        assert_eq!(ended["dispositions"][0]["label"], "Sale");
+        assert!(ended["wrap_up_seconds"].as_u64().unwrap() <= 30);
+    }
+);

@@ -780,4 +780,55 @@ impl Engine {
             due_contacts: r.due.len(),
         }
     }
+
+    /// The agent's call as desktop messages (offer, connection, wrap-up), for a desktop that
+    /// connects mid-call.
+    pub(super) async fn current_call(&self, agent: UserId) -> Vec<DesktopMessage> {
+        let offered = |call: CallId| {
+            self.calls.get(&call).map(|l| DesktopMessage::CallOffered {
+                call_id: Some(call),
+                preview: false,
+                contact: l.contact.clone(),
+            })
+        };
+        match self.activity(agent) {
+            Activity::Idle { .. } => Vec::new(),
+            Activity::Previewing { campaign, .. } => self
+                .runners
+                .get(&campaign)
+                .and_then(|r| r.previews.get(&agent).map(|d| r.summary(d)))
+                .map(|contact| DesktopMessage::CallOffered {
+                    call_id: None,
+                    preview: true,
+                    contact,
+                })
+                .into_iter()
+                .collect(),
+            Activity::Dialing { call } => offered(call).into_iter().collect(),
+            Activity::OnCall { call, .. } => offered(call)
+                .into_iter()
+                .chain([DesktopMessage::CallConnected { call_id: call }])
+                .collect(),
+            Activity::WrapUp { call, until, .. } => {
+                let Ok(row) = self.app.store.call(call).await else {
+                    return Vec::new();
+                };
+                let Some(campaign) = row.campaign_id else {
+                    return Vec::new();
+                };
+                let dispositions = self
+                    .app
+                    .store
+                    .dispositions(campaign)
+                    .await
+                    .unwrap_or_default();
+                let left = until.saturating_duration_since(Instant::now()).as_secs() as u32;
+                vec![DesktopMessage::CallEnded {
+                    call_id: call,
+                    wrap_up_seconds: left,
+                    dispositions,
+                }]
+            }
+        }
+    }
 }

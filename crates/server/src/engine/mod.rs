@@ -77,6 +77,11 @@ pub enum Command {
         agent: UserId,
         reply: oneshot::Sender<Result<(), ApiError>>,
     },
+    /// The messages that bring a (re)connecting desktop up to date with the agent's call.
+    CurrentCall {
+        agent: UserId,
+        reply: oneshot::Sender<Vec<DesktopMessage>>,
+    },
     /// What the live campaign page shows.
     Snapshot {
         campaign: CampaignId,
@@ -378,6 +383,10 @@ impl Engine {
             }
             Command::PreviewSkip { agent, reply } => {
                 let _ = reply.send(self.preview_skip(agent).await);
+            }
+            Command::CurrentCall { agent, reply } => {
+                let msgs = self.current_call(agent).await;
+                let _ = reply.send(msgs);
             }
             Command::Snapshot { campaign, reply } => {
                 let _ = reply.send(self.snapshot(campaign));

@@ -98,7 +98,7 @@ impl Runner {
         self.c.settings.dial_mode
     }
 
-    fn summary(&self, d: &Due) -> ContactSummary {
+    pub fn summary(&self, d: &Due) -> ContactSummary {
         ContactSummary {
             contact_id: d.cc.contact_id,
             name: d.cc.name.clone(),
