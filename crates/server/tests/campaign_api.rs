@@ -296,3 +296,49 @@ on_both!(
         assert_eq!(r.status(), 303);
     }
 );
+
+on_both!(
+    uploaded_audio_becomes_the_campaign_message_and_is_served,
+    |app: TestApp| async move {
+        let c = client(&app, "Acme", "+14155550100").await;
+        let a = app.user("a@x.io", Role::Agent, vec![c]).await;
+        let list = app.db.store.create_list(c, "Leads", 1).await.unwrap().id.0;
+        app.user("s@x.io", Role::Supervisor, vec![c]).await;
+        let s = app.login("s@x.io").await;
+        let (_, made) = json(
+            s.post(app.url(&format!("/api/v1/clients/{c}/campaigns")))
+                .json(&body(a.id.0, list)),
+        )
+        .await;
+        let id = made["id"].as_i64().unwrap();
+        let url = app.url(&format!(
+            "/api/v1/clients/{c}/campaigns/{id}/audio/voicemail"
+        ));
+        let (st, e) = json(
+            s.put(&url)
+                .header("content-type", "text/plain")
+                .body("not audio"),
+        )
+        .await;
+        assert_eq!(
+            (st, e["error"]["field"].as_str()),
+            (422, Some("voicemail_url"))
+        );
+        let (st, updated) = json(
+            s.put(&url)
+                .header("content-type", "audio/mpeg")
+                .body(vec![1u8, 2, 3, 4]),
+        )
+        .await;
+        assert_eq!(st, 200, "{updated}");
+        let served = updated["voicemail_url"].as_str().unwrap().to_string();
+        assert!(served.ends_with(&format!("/media/campaigns/{id}/voicemail")));
+        let r = common::client()
+            .get(app.url(&format!("/media/campaigns/{id}/voicemail")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["content-type"], "audio/mpeg");
+        assert_eq!(r.bytes().await.unwrap().to_vec(), vec![1u8, 2, 3, 4]);
+    }
+);

@@ -82,6 +82,7 @@ pub struct CallCounts {
     pub live_answered: i64,
     pub abandoned_no_agent: i64,
     pub machine: i64,
+    pub voicemail_dropped: i64,
     pub no_answer: i64,
     pub busy: i64,
     pub failed: i64,
@@ -502,7 +503,8 @@ impl Store {
             }
             match outcome.as_str() {
                 "queued" | "ringing" | "in_progress" => c.in_flight += n,
-                "completed" | "voicemail_dropped" => c.answered += n,
+                "completed" => c.answered += n,
+                "voicemail_dropped" => c.voicemail_dropped += n,
                 "abandoned_no_agent" => c.abandoned_no_agent += n,
                 "machine" => c.machine += n,
                 "no_answer" => c.no_answer += n,

@@ -754,7 +754,7 @@ impl Engine {
         let Some(r) = self.runners.get(&id) else {
             return LiveSnapshot::default();
         };
-        let (ringing, waiting) = self.lines(id);
+        let (_, waiting) = self.lines(id);
         let busy = self.calls.values().filter(|l| l.campaign == id).count();
         let agents =
             r.c.agents
@@ -771,7 +771,6 @@ impl Engine {
                     }
                 })
                 .collect();
-        let _ = ringing;
         LiveSnapshot {
             running: true,
             agents,
