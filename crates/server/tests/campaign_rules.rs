@@ -1258,3 +1258,66 @@ rule!(
         assert!(ended["wrap_up_seconds"].as_u64().unwrap() <= 30);
     }
 );
+
+rule!(
+    a_paused_campaign_places_no_new_calls_until_resumed,
+    |b| async move {
+        let Some(r) = rig(
+            b,
+            Setup {
+                behaviour: nobody_answers(),
+                contacts: 20,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        r.set_state(0, "ready").await;
+        r.start_campaign().await;
+        eventually("dialing", || async {
+            (!r.calls().await.is_empty()).then_some(())
+        })
+        .await;
+        let sup = {
+            r.store()
+                .create_user(
+                    &NewUser {
+                        email: Email::parse("email", "sup@x.io").unwrap(),
+                        name: "Sup".into(),
+                        role: Role::Supervisor,
+                        password_hash: palera_server::auth::hash_password(common::PASSWORD),
+                        voice_enabled: false,
+                        clients: vec![r.client],
+                    },
+                    1,
+                )
+                .await
+                .unwrap();
+            r.server.login("sup@x.io").await
+        };
+        let status = |action: &str| {
+            sup.post(r.server.url(&format!(
+                "/api/v1/clients/{}/campaigns/{}/status/{action}",
+                r.client, r.campaign
+            )))
+        };
+        assert_eq!(common::json(status("pause")).await.0, 200);
+        let placed = eventually("the call in flight ended", || async {
+            let calls = r.calls().await;
+            calls
+                .iter()
+                .all(|c| c.ended_at.is_some())
+                .then_some(calls.len())
+        })
+        .await;
+        r.settle().await;
+        assert_eq!(r.calls().await.len(), placed, "dialled while paused");
+        assert_eq!(common::json(status("resume")).await.0, 200);
+        eventually("dialing again", || async {
+            (r.calls().await.len() > placed).then_some(())
+        })
+        .await;
+    }
+);
