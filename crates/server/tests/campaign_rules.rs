@@ -1321,3 +1321,46 @@ rule!(
         .await;
     }
 );
+
+rule!(
+    progressive_never_abandons_even_if_the_agent_steps_away_while_it_rings,
+    |b| async move {
+        let Some(r) = rig(
+            b,
+            Setup {
+                behaviour: Behaviour {
+                    ring_seconds: secs(2.0),
+                    ..humans(3600.0)
+                },
+                time_scale: 1.0,
+                contacts: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        r.set_state(0, "ready").await;
+        r.start_campaign().await;
+        eventually("the call placed", || async {
+            (!r.calls().await.is_empty()).then_some(())
+        })
+        .await;
+        r.set_state(0, "standby").await;
+        let call = eventually("the call answered", || async {
+            r.calls()
+                .await
+                .into_iter()
+                .find(|c| c.answered_at.is_some() && c.outcome != "ringing")
+        })
+        .await;
+        let call = eventually("the agent connected", || async {
+            let c = r.store().call(call.id).await.unwrap();
+            (c.connected_at.is_some() || c.outcome == "abandoned_no_agent").then_some(c)
+        })
+        .await;
+        assert_ne!(call.outcome, "abandoned_no_agent");
+        assert_eq!(call.agent_id, Some(r.agents[0]));
+    }
+);
