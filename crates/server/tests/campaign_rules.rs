@@ -195,6 +195,8 @@ struct Setup {
     settings: CampaignSettings,
     voicemail: bool,
     now: DateTime<Utc>,
+    /// The client's carrier limit.
+    client_cps: f64,
 }
 
 impl Default for Setup {
@@ -210,6 +212,7 @@ impl Default for Setup {
             },
             voicemail: true,
             now: open_hours(),
+            client_cps: 50.0,
         }
     }
 }
@@ -219,7 +222,7 @@ async fn rig(backend: Backend, s: Setup) -> Option<Rig> {
     let store = db.store.clone();
     let fields = ClientFields {
         name: "Acme".into(),
-        calls_per_second: Some(50.0),
+        calls_per_second: Some(s.client_cps),
         ..Default::default()
     }
     .validate()
@@ -1362,5 +1365,40 @@ rule!(
         .await;
         assert_ne!(call.outcome, "abandoned_no_agent");
         assert_eq!(call.agent_id, Some(r.agents[0]));
+    }
+);
+
+rule!(
+    dials_never_exceed_the_clients_calls_per_second,
+    |b| async move {
+        let Some(r) = rig(
+            b,
+            Setup {
+                behaviour: nobody_answers(),
+                agents: 4,
+                contacts: 8,
+                client_cps: 4.0,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        for i in 0..4 {
+            r.set_state(i, "ready").await;
+        }
+        r.start_campaign().await;
+        let calls = eventually("four agents dialled", || async {
+            let calls = r.calls().await;
+            (calls.len() >= 4).then_some(calls)
+        })
+        .await;
+        let mut at: Vec<i64> = calls.iter().map(|c| c.placed_at).collect();
+        at.sort();
+        // 4 calls per second: consecutive dials at least 250 ms apart (the clock runs in ms).
+        for w in at.windows(2) {
+            assert!(w[1] - w[0] >= 249, "dials {} ms apart: {at:?}", w[1] - w[0]);
+        }
     }
 );
