@@ -90,9 +90,9 @@ impl Form {
         let retry: Option<u32> = self.num("retry_after")?;
         let hours = self.get("retry_unit") == "hours";
         let ids = |k: &str| -> Result<Vec<i64>, ApiError> {
-            words(k)
+            self.all(k)
                 .iter()
-                .chain(self.all(&format!("{k}[]")).iter())
+                .flat_map(|v| v.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()))
                 .map(|v| {
                     v.parse()
                         .map_err(|_| ApiError::invalid(k, format!("{v:?} is not an id")))
@@ -235,6 +235,7 @@ struct EditPage {
     form: CampaignBody,
     numbers: Vec<String>,
     people: Vec<User>,
+    lists: Vec<palera_store::lists::ContactList>,
     dispositions_text: String,
     error: Option<String>,
     error_field: String,
@@ -245,12 +246,11 @@ impl EditPage {
     fn has_agent(&self, id: &UserId) -> bool {
         self.form.agents.contains(id)
     }
+    fn has_list(&self, id: &ListId) -> bool {
+        self.form.lists.contains(id)
+    }
     fn excluded(&self, day: &str) -> bool {
         self.form.excluded_weekdays.iter().any(|d| d == day)
-    }
-    fn lists_text(&self) -> String {
-        let v: Vec<String> = self.form.lists.iter().map(|l| l.to_string()).collect();
-        v.join(", ")
     }
     fn retry_value(&self) -> String {
         self.form
@@ -356,14 +356,15 @@ async fn edit_view(app: &App, auth: Auth, client: ClientId, st: EditState) -> Re
         let c = app.store.client(client).await?;
         let numbers = app.store.numbers(client).await?;
         let people = app.store.users(Some(client)).await?;
+        let lists = app.store.lists(client).await?;
         let dispositions = match &st.campaign {
             Some(camp) => app.store.dispositions(camp.id).await?,
             None => Vec::new(),
         };
-        Ok::<_, ApiError>((c, numbers, people, dispositions))
+        Ok::<_, ApiError>((c, numbers, people, lists, dispositions))
     }
     .await;
-    let (c, numbers, people, dispositions) = match loaded {
+    let (c, numbers, people, lists, dispositions) = match loaded {
         Ok(v) => v,
         Err(e) => return page_error(e),
     };
@@ -386,6 +387,7 @@ async fn edit_view(app: &App, auth: Auth, client: ClientId, st: EditState) -> Re
             form,
             numbers: numbers.into_iter().map(|n| n.number).collect(),
             people,
+            lists,
             dispositions_text: st
                 .dispositions_text
                 .unwrap_or_else(|| dispositions_text(&dispositions)),

@@ -282,6 +282,16 @@ on_both!(
         assert_eq!(r.status(), 303);
         let to = r.headers()["location"].to_str().unwrap().to_string();
         let id: i64 = to.rsplit('/').next().unwrap().parse().unwrap();
+        let edit = s
+            .get(app.url(&to))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(edit.contains(&format!("name=\"lists\" value=\"{list}\" checked")));
+        assert!(edit.contains(&format!("name=\"agents\" value=\"{}\" checked", a.id)));
         let live = s
             .get(app.url(&format!("/admin/clients/{c}/campaigns/{id}/live")))
             .send()
