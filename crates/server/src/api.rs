@@ -107,6 +107,7 @@ pub fn routes() -> Router<App> {
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::contacts_api::ContactsDoc::openapi());
+    doc.merge(crate::campaigns_api::CampaignApiDoc::openapi());
     Json(doc)
 }
 

@@ -5,6 +5,8 @@
 use crate::carriers::CarrierHub;
 use crate::config::Settings;
 use crate::desktop::{DesktopEvent, Presence};
+use crate::engine::directory::{ContactDirectory, StoreDirectory};
+use crate::engine::EngineHandle;
 use crate::{api, auth::LoginLimiter, contacts_api, contacts_pages, desktop, pages};
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -58,6 +60,10 @@ pub struct AppInner {
     pub metrics: Metrics,
     pub clock: Arc<dyn Clock>,
     pub carriers: CarrierHub,
+    /// The call engine's command channel.
+    pub engine: EngineHandle,
+    /// Contacts, lists and DNC as the engine sees them.
+    pub contacts: Arc<dyn ContactDirectory>,
 }
 
 impl std::ops::Deref for App {
@@ -73,14 +79,28 @@ impl App {
     }
 
     pub fn with_clock(store: Store, settings: Settings, clock: Arc<dyn Clock>) -> Self {
+        let carriers = CarrierHub::new(&settings);
+        let contacts = Arc::new(StoreDirectory::new(store.clone(), clock.clone()));
+        Self::with_parts(store, settings, clock, carriers, contacts)
+    }
+
+    /// An app with every moving part given (tests: a fixed clock, a scripted network).
+    pub fn with_parts(
+        store: Store,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        carriers: CarrierHub,
+        contacts: Arc<dyn ContactDirectory>,
+    ) -> Self {
         let (events, _) = broadcast::channel(1024);
         let limiter = LoginLimiter::new(
             settings.login_attempts,
             Duration::from_secs(settings.login_window_seconds),
         );
-        let carriers = CarrierHub::new(&settings);
         App(Arc::new(AppInner {
             carriers,
+            engine: EngineHandle::default(),
+            contacts,
             store,
             settings,
             limiter,
@@ -118,10 +138,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let loops = vec![tokio::spawn(desktop::presence_loop(
-        app.clone(),
-        stop_rx.clone(),
-    ))];
+    let loops = vec![
+        tokio::spawn(desktop::presence_loop(app.clone(), stop_rx.clone())),
+        tokio::spawn(crate::engine::engine_loop(app.clone(), stop_rx.clone())),
+    ];
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(
         listener,
@@ -150,6 +170,8 @@ pub fn router(app: App) -> Router {
         .merge(contacts_pages::routes())
         .merge(pages::routes())
         .merge(desktop::routes())
+        .merge(crate::campaigns_api::routes())
+        .merge(crate::campaigns_pages::routes())
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)

@@ -65,6 +65,24 @@ impl CarrierHub {
         }
     }
 
+    /// A hub on the simulated network with the given behaviour, seed and speed-up (tests).
+    pub fn simulated(
+        settings: &Settings,
+        behaviour: Behaviour,
+        seed: u64,
+        time_scale: f64,
+    ) -> Self {
+        let mut hub = Self::new(settings);
+        hub.mode = CarrierMode::Simulated;
+        hub.sim = Some(SimCarrier::new(
+            behaviour,
+            seed,
+            time_scale,
+            hub.events.clone(),
+        ));
+        hub
+    }
+
     pub fn mode(&self) -> CarrierMode {
         self.mode
     }

@@ -1,13 +1,21 @@
 //! `palera-voice demo`: a complete installation in one command. Creates (once) a data folder with
 //! its own secret key and SQLite file, seeds a demo client with agents, a supervisor and an admin,
-//! prints the URL and the logins, and serves with the simulated carrier.
+//! prints the URL and the logins, and serves with the simulated carrier. The demo client has a
+//! running progressive campaign over a list of 500 virtual contacts in US zones, so an agent who
+//! logs in and goes Ready gets calls from the simulated network.
 
 use crate::app::{serve, App};
 use crate::config::{CarrierMode, Settings};
+use chrono::NaiveTime;
+use palera_core::campaign::{CampaignSettings, MachineAction};
+use palera_core::contact::ContactData;
+use palera_core::ids::{ClientId, ListId};
 use palera_core::phone::PhoneNumber;
 use palera_core::tenant::ClientFields;
 use palera_core::user::{Email, Role};
+use palera_store::campaigns::{CampaignInput, CampaignStatus, EffectKind, NewDisposition};
 use palera_store::clients::SecretInput;
+use palera_store::contacts::Actor;
 use palera_store::users::NewUser;
 use palera_store::{SecretBox, Store};
 use std::path::{Path, PathBuf};
@@ -54,7 +62,12 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<bool> {
     .validate()?;
     let number = PhoneNumber::parse_e164("+15005550006").map_err(anyhow::Error::msg)?;
     let client = store
-        .create_client(&settings, &SecretInput::default(), &[number], now_ms)
+        .create_client(
+            &settings,
+            &SecretInput::default(),
+            std::slice::from_ref(&number),
+            now_ms,
+        )
         .await?;
     let hash = crate::auth::hash_password(DEMO_PASSWORD);
     for (email, role, name) in DEMO_USERS {
@@ -76,7 +89,105 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<bool> {
             )
             .await?;
     }
+    let leads = store.create_list(client.id, "New leads", now_ms).await?;
+    let follow_ups = store.create_list(client.id, "Follow-ups", now_ms).await?;
+    seed_contacts(store, client.id, leads.id, now_ms).await?;
+    seed_campaign(store, client.id, &number, [leads.id, follow_ups.id], now_ms).await?;
     Ok(true)
+}
+
+/// A running progressive campaign over the demo list with the demo agents.
+async fn seed_campaign(
+    store: &Store,
+    client: ClientId,
+    number: &PhoneNumber,
+    [leads, follow_ups]: [ListId; 2],
+    now_ms: i64,
+) -> anyhow::Result<()> {
+    let agents = store
+        .users(Some(client))
+        .await?
+        .into_iter()
+        .filter(|u| u.role == Role::Agent)
+        .map(|u| u.id)
+        .collect();
+    let mut settings = CampaignSettings {
+        machine_action: MachineAction::HangUp,
+        ..Default::default()
+    };
+    // Open around the clock so the demo has calls at any hour (real campaigns keep 08:00–21:00).
+    settings.window.start = NaiveTime::from_hms_opt(0, 0, 0).expect("time");
+    settings.window.end = NaiveTime::from_hms_opt(23, 59, 0).expect("time");
+    let input = CampaignInput {
+        name: "Spring outreach (demo)".into(),
+        settings,
+        caller_id: number.as_str().into(),
+        voicemail_url: None,
+        hold_music_url: None,
+        recording: false,
+        transcription: false,
+        lists: vec![leads],
+        agents,
+    };
+    let c = store.create_campaign(client, &input, now_ms).await?;
+    let d = |label: &str, effect, target_list| NewDisposition {
+        label: label.into(),
+        effect,
+        target_list,
+    };
+    store
+        .replace_dispositions(
+            c.id,
+            &[
+                d("Interested", EffectKind::Final, None),
+                d("Not interested", EffectKind::Final, None),
+                d("Call back", EffectKind::Callback, None),
+                d("Try again", EffectKind::Retry, None),
+                d("Follow-up", EffectKind::MoveToList, Some(follow_ups)),
+                d("Do not call", EffectKind::Dnc, None),
+            ],
+        )
+        .await?;
+    store
+        .set_campaign_status(client, c.id, CampaignStatus::Running, now_ms)
+        .await?;
+    Ok(())
+}
+
+/// The 500 virtual contacts of the demo list: 100 in each of five US zones.
+async fn seed_contacts(
+    store: &Store,
+    client: ClientId,
+    list: ListId,
+    now_ms: i64,
+) -> anyhow::Result<()> {
+    let zones = [
+        ("212", chrono_tz::America::New_York),
+        ("312", chrono_tz::America::Chicago),
+        ("303", chrono_tz::America::Denver),
+        ("415", chrono_tz::America::Los_Angeles),
+        ("206", chrono_tz::America::Los_Angeles),
+    ];
+    const FIRST: [&str; 10] = [
+        "Avery", "Blake", "Casey", "Drew", "Emery", "Finley", "Gray", "Harper", "Jordan", "Kai",
+    ];
+    let actor = Actor::system("demo");
+    for i in 0..500 {
+        let (area, zone) = zones[i / 100];
+        let data = ContactData {
+            phone: PhoneNumber::parse_e164(&format!("+1{area}55501{:02}", i % 100))
+                .map_err(anyhow::Error::msg)?,
+            first_name: FIRST[i % 10].into(),
+            last_name: format!("Demo-{:03}", i + 1),
+            email: None,
+            time_zone: Some(zone),
+            properties: Default::default(),
+        };
+        store
+            .create_contact(client, Some(list), &data, &actor, now_ms)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Runs the demo on `port` with data in `data` until Ctrl-C.

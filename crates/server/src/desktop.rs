@@ -4,14 +4,16 @@
 
 use crate::app::App;
 use crate::auth::Auth;
+use crate::engine::ContactSummary;
 use crate::error::ApiError;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use palera_core::ids::UserId;
+use palera_core::ids::{CallId, UserId};
 use palera_core::user::VoiceState;
+use palera_store::campaigns::StoredDisposition;
 use palera_store::users::User;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -42,6 +44,23 @@ pub enum DesktopMessage {
         field: Option<String>,
         message: String,
     },
+    /// A campaign call for this agent: a contact to preview (`preview`, no call yet) or a call
+    /// being dialled for them.
+    CallOffered {
+        call_id: Option<CallId>,
+        preview: bool,
+        contact: ContactSummary,
+    },
+    /// The contact answered and is bridged to the agent.
+    CallConnected { call_id: CallId },
+    /// The call ended: the agent is in wrap-up until a disposition is saved.
+    CallEnded {
+        call_id: CallId,
+        wrap_up_seconds: u32,
+        dispositions: Vec<StoredDisposition>,
+    },
+    /// Nothing is offered any more (disposition saved, machine answered, preview withdrawn).
+    CallCleared { call_id: Option<CallId> },
 }
 
 /// Messages from a desktop to the server.
@@ -93,6 +112,16 @@ impl Presence {
         });
         now.duration_since(e.last_seen) < timeout
     }
+    /// Whether `user` was heard from within `timeout` (a user never seen counts as active: the
+    /// presence loop starts their clock).
+    pub fn active_within(&self, user: UserId, timeout: Duration) -> bool {
+        self.seen
+            .lock()
+            .expect("presence lock")
+            .get(&user)
+            .is_none_or(|e| e.last_seen.elapsed() < timeout)
+    }
+
     /// Number of open desktops of `user`.
     pub fn connections(&self, user: UserId) -> u32 {
         self.seen
@@ -156,6 +185,9 @@ async fn session(app: App, user_id: UserId, mut socket: WebSocket) {
     if let Ok(u) = app.store.user(user_id).await {
         let _ = send(&mut socket, &state_message(&u)).await;
     }
+    for msg in current_call(&app, user_id).await {
+        let _ = send(&mut socket, &msg).await;
+    }
     loop {
         tokio::select! {
             msg = socket.recv() => {
@@ -186,6 +218,17 @@ async fn session(app: App, user_id: UserId, mut socket: WebSocket) {
     app.metrics
         .desktop_connections
         .fetch_sub(1, Ordering::Relaxed);
+}
+
+/// The agent's call in progress, from the engine (nothing if it does not answer promptly).
+async fn current_call(app: &App, agent: UserId) -> Vec<DesktopMessage> {
+    let asked = app
+        .engine
+        .ask(|reply| crate::engine::Command::CurrentCall { agent, reply });
+    match tokio::time::timeout(Duration::from_secs(2), asked).await {
+        Ok(Ok(msgs)) => msgs,
+        _ => Vec::new(),
+    }
 }
 
 async fn send(socket: &mut WebSocket, msg: &DesktopMessage) -> Result<(), axum::Error> {

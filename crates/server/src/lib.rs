@@ -5,6 +5,8 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod campaigns_api;
+pub mod campaigns_pages;
 pub mod carriers;
 pub mod cli;
 pub mod config;
@@ -13,6 +15,7 @@ pub mod contacts_cli;
 pub mod contacts_pages;
 pub mod demo;
 pub mod desktop;
+pub mod engine;
 pub mod error;
 pub mod pages;
 

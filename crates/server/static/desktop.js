@@ -30,6 +30,7 @@
       const msg = JSON.parse(ev.data);
       if (msg.type === "state") { show(msg.state, msg.label); errEl.hidden = true; }
       else if (msg.type === "error") { errEl.textContent = msg.message; errEl.hidden = false; }
+      else if (window.paleraCall) { window.paleraCall(msg); }
     };
     ws.onclose = () => {
       clearInterval(beat);
@@ -50,4 +51,82 @@
     if (map[e.key]) { e.preventDefault(); setState(map[e.key]); }
   });
   connect();
+})();
+
+// The minimal call panel: the contact offered or on the line, preview Call/Skip, and the
+// disposition picker during wrap-up. Every action goes through the JSON API.
+(function () {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const panel = $("call-panel"), status = $("call-status"), contact = $("call-contact");
+  const preview = $("preview-actions"), form = $("disposition-form"), select = $("disposition");
+  let callId = null, dispositions = [], timer = null;
+
+  function show(state, text) {
+    panel.dataset.status = state;
+    status.textContent = text;
+    preview.hidden = state !== "preview";
+    form.hidden = state !== "wrap_up";
+  }
+  function showContact(c) {
+    contact.hidden = !c;
+    if (!c) return;
+    $("call-name").textContent = c.name || "—";
+    $("call-phone").textContent = c.phone;
+    $("call-campaign").textContent = c.campaign;
+  }
+  async function post(path, body) {
+    const r = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}) });
+    if (!r.ok) {
+      const b = await r.json().catch(() => ({}));
+      const err = $("desktop-error");
+      err.textContent = (b.error && b.error.message) || "Request failed"; err.hidden = false;
+    }
+    return r.ok;
+  }
+  window.paleraCall = function (msg) {
+    clearInterval(timer);
+    if (msg.type === "call_offered") {
+      callId = msg.call_id;
+      showContact(msg.contact);
+      if (msg.preview) show("preview", "Next contact — call or skip.");
+      else show("ringing", "Dialling…");
+    } else if (msg.type === "call_connected") {
+      callId = msg.call_id;
+      show("on_call", "On call.");
+    } else if (msg.type === "call_ended") {
+      callId = msg.call_id;
+      dispositions = msg.dispositions;
+      select.innerHTML = "";
+      dispositions.forEach((d) => { const o = document.createElement("option"); o.value = d.id; o.textContent = d.label; o.dataset.effect = d.effect; select.appendChild(o); });
+      select.dispatchEvent(new Event("change"));
+      show("wrap_up", "Call ended — choose a disposition.");
+      let left = msg.wrap_up_seconds;
+      $("wrap-timer").textContent = left + " s left";
+      timer = setInterval(() => { left -= 1; $("wrap-timer").textContent = Math.max(left, 0) + " s left"; }, 1000);
+      select.focus();
+    } else if (msg.type === "call_cleared") {
+      callId = null;
+      showContact(null);
+      show("none", "No call. Calls arrive here while you are Ready.");
+    }
+  };
+  select.addEventListener("change", () => {
+    const o = select.selectedOptions[0];
+    $("callback-label").hidden = !(o && o.dataset.effect === "callback");
+  });
+  $("preview-call").addEventListener("click", () => post("/api/v1/me/preview/call"));
+  $("preview-skip").addEventListener("click", () => post("/api/v1/me/preview/skip"));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const body = { disposition_id: Number(select.value), notes: $("call-notes").value };
+    const at = $("callback-at").value;
+    if (!$("callback-label").hidden && at) body.callback_at = new Date(at).toISOString();
+    post("/api/v1/calls/" + callId + "/disposition", body).then((ok) => { if (ok) $("call-notes").value = ""; });
+  });
+  document.addEventListener("keydown", (e) => {
+    if (!e.altKey || preview.hidden) return;
+    if (e.key === "c") { e.preventDefault(); post("/api/v1/me/preview/call"); }
+    if (e.key === "s") { e.preventDefault(); post("/api/v1/me/preview/skip"); }
+  });
 })();

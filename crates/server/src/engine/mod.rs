@@ -1,0 +1,425 @@
+//! The call engine: one loop (DESIGN §6.8) that runs every active campaign. It `select!`s on a
+//! tick, the carrier event stream of [`crate::carriers::CarrierHub`], commands from handlers
+//! (campaign started/paused, disposition saved, preview call/skip), voice-state changes published
+//! to desktops, and shutdown. Each tick a [`runner::Runner`] per running campaign refreshes its
+//! due contacts and ready agents (equal distribution through the core's `Distribution`), then
+//! dials: progressive (one line per ready idle agent), preview (the agent sees the contact, then
+//! calls or skips) or predictive (core `Pacer`). Every dial is preceded by a fresh DNC lookup and
+//! the core `check_dial`, respects the client's calls per second, and claims the contact
+//! atomically in the store, so no contact is ever dialled twice at once. Carrier events move
+//! calls through their outcomes; answered humans reach an agent, machines never do, and a
+//! predictive human left without an agent for 2 s hears the identification message.
+//!
+//! Business time (windows, cadence, stored timestamps) comes from the app's injected clock;
+//! durations that only matter in real time (the 2 s grace, wrap-up limits, calls per second) are
+//! measured on the monotonic clock.
+//!
+//! Multi-node: the claim is safe on both backends (a conditional update in the transaction that
+//! creates the call), and on PostgreSQL one node leads each campaign through a session advisory
+//! lock (others retry every few seconds and take over when the leader goes). Not built yet:
+//! cross-node events (LISTEN/NOTIFY) — carrier webhooks and voice-state changes reach only the
+//! node that receives them, so calls of a campaign must be answered on its leader — and
+//! `FOR UPDATE SKIP LOCKED` work queues.
+
+pub mod directory;
+mod live;
+mod runner;
+
+use crate::app::App;
+use crate::desktop::{DesktopEvent, DesktopMessage};
+use crate::error::ApiError;
+use chrono::{DateTime, Utc};
+use palera_carrier::CarrierEvent;
+use palera_core::campaign::CpsLimiter;
+use palera_core::ids::{CallId, CampaignId, ClientId, ContactId, UserId};
+use palera_store::users::User;
+use runner::Runner;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use live::{AgentLive, LiveSnapshot};
+
+/// How often the engine looks at its campaigns.
+const TICK: Duration = Duration::from_millis(200);
+/// How often due contacts are read again.
+const DUE_EVERY: Duration = Duration::from_millis(500);
+/// How often campaign lists are read again for new or departed contacts.
+const ENROL_EVERY: Duration = Duration::from_secs(15);
+/// How often the set of running campaigns is read again.
+const CAMPAIGNS_EVERY: Duration = Duration::from_secs(2);
+/// A live-answered predictive call waits at most this long for an agent (DESIGN §2.1).
+const ABANDON_GRACE: Duration = Duration::from_secs(2);
+
+/// Requests from handlers to the engine.
+pub enum Command {
+    /// A campaign was started, paused, resumed, stopped or edited.
+    Reload(CampaignId),
+    /// An agent (or staff member) gives a call its disposition.
+    Dispose {
+        call: CallId,
+        by: UserId,
+        staff: bool,
+        disposition: i64,
+        notes: String,
+        callback_at: Option<DateTime<Utc>>,
+        reply: oneshot::Sender<Result<(), ApiError>>,
+    },
+    /// The agent calls the contact they are previewing.
+    PreviewCall {
+        agent: UserId,
+        reply: oneshot::Sender<Result<CallId, ApiError>>,
+    },
+    /// The agent skips the contact they are previewing.
+    PreviewSkip {
+        agent: UserId,
+        reply: oneshot::Sender<Result<(), ApiError>>,
+    },
+    /// The messages that bring a (re)connecting desktop up to date with the agent's call.
+    CurrentCall {
+        agent: UserId,
+        reply: oneshot::Sender<Vec<DesktopMessage>>,
+    },
+    /// What the live campaign page shows.
+    Snapshot {
+        campaign: CampaignId,
+        reply: oneshot::Sender<LiveSnapshot>,
+    },
+}
+
+/// The handlers' end of the engine's command channel.
+pub struct EngineHandle {
+    tx: mpsc::UnboundedSender<Command>,
+    rx: Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
+}
+
+impl Default for EngineHandle {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Self {
+            tx,
+            rx: Mutex::new(Some(rx)),
+        }
+    }
+}
+
+impl EngineHandle {
+    pub fn send(&self, c: Command) {
+        if self.tx.send(c).is_err() {
+            tracing::warn!("the call engine is not running; command dropped");
+        }
+    }
+
+    /// Sends a command built around a reply channel and waits for the answer.
+    pub async fn ask<T>(
+        &self,
+        build: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(build(tx));
+        rx.await.map_err(|_| {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "engine_unavailable",
+                "the call engine is not running",
+            )
+        })
+    }
+
+    fn take(&self) -> Option<mpsc::UnboundedReceiver<Command>> {
+        self.rx.lock().expect("engine lock").take()
+    }
+}
+
+/// The contact an agent is shown.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ContactSummary {
+    pub contact_id: ContactId,
+    pub name: String,
+    pub phone: String,
+    pub campaign_id: CampaignId,
+    pub campaign: String,
+}
+
+/// What an agent is doing, as the engine sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Activity {
+    Idle {
+        since: DateTime<Utc>,
+    },
+    Previewing {
+        campaign: CampaignId,
+        contact: ContactId,
+    },
+    /// A call is being placed for this agent (preview, progressive).
+    Dialing {
+        call: CallId,
+    },
+    OnCall {
+        call: CallId,
+        since: DateTime<Utc>,
+    },
+    WrapUp {
+        call: CallId,
+        until: Instant,
+        until_at: DateTime<Utc>,
+    },
+}
+
+impl Activity {
+    fn label(&self) -> &'static str {
+        match self {
+            Activity::Idle { .. } => "idle",
+            Activity::Previewing { .. } => "previewing",
+            Activity::Dialing { .. } => "ringing",
+            Activity::OnCall { .. } => "on_call",
+            Activity::WrapUp { .. } => "wrap_up",
+        }
+    }
+}
+
+/// The engine's state: running campaigns, agents' activities, live calls.
+pub struct Engine {
+    app: App,
+    runners: BTreeMap<CampaignId, Runner>,
+    agents: HashMap<UserId, Activity>,
+    calls: HashMap<CallId, live::Live>,
+    cps: HashMap<ClientId, CpsLimiter>,
+    users: HashMap<UserId, User>,
+    last_campaigns: Option<Instant>,
+}
+
+/// Runs the engine until `stop` flips.
+pub async fn engine_loop(app: App, mut stop: watch::Receiver<bool>) {
+    let Some(mut events) = app.carriers.take_events() else {
+        tracing::warn!("carrier events already taken; the call engine does not run");
+        return;
+    };
+    let Some(mut commands) = app.engine.take() else {
+        tracing::warn!("engine commands already taken; the call engine does not run");
+        return;
+    };
+    let mut states = app.events.subscribe();
+    let mut engine = Engine::new(app);
+    if let Err(e) = engine.reconcile().await {
+        tracing::error!(error = %e.message, "reconciling calls left in flight failed");
+    }
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let deadline = engine
+            .next_deadline()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            _ = tick.tick() => log(engine.tick().await, "tick"),
+            _ = tokio::time::sleep_until(deadline.into()) => log(engine.on_deadline().await, "deadline"),
+            Some(ev) = events.recv() => log(engine.on_carrier(ev).await, "carrier event"),
+            Some(cmd) = commands.recv() => engine.on_command(cmd).await,
+            ev = states.recv() => {
+                if let Ok(DesktopEvent { body: DesktopMessage::State { .. }, .. }) = ev {
+                    log(engine.refresh_agents_now().await, "voice state change");
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    tracing::info!("call engine stopped");
+}
+
+/// Logs a failed step; the loop goes on.
+fn log(r: Result<(), ApiError>, step: &str) {
+    if let Err(e) = r {
+        tracing::error!(error = %e.message, step, "engine step failed");
+    }
+}
+
+impl Engine {
+    fn new(app: App) -> Self {
+        Self {
+            app,
+            runners: BTreeMap::new(),
+            agents: HashMap::new(),
+            calls: HashMap::new(),
+            cps: HashMap::new(),
+            users: HashMap::new(),
+            last_campaigns: None,
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.app.clock.now()
+    }
+
+    fn tell(&self, user: UserId, body: DesktopMessage) {
+        let _ = self.app.events.send(DesktopEvent { user, body });
+    }
+
+    fn activity(&self, agent: UserId) -> Activity {
+        self.agents.get(&agent).copied().unwrap_or(Activity::Idle {
+            since: DateTime::<Utc>::MIN_UTC,
+        })
+    }
+
+    fn set_idle(&mut self, agent: UserId) {
+        let since = self.now();
+        self.agents.insert(agent, Activity::Idle { since });
+    }
+
+    async fn tick(&mut self) -> Result<(), ApiError> {
+        if self
+            .last_campaigns
+            .is_none_or(|t| t.elapsed() >= CAMPAIGNS_EVERY)
+        {
+            self.last_campaigns = Some(Instant::now());
+            self.load_running().await?;
+        }
+        self.refresh_agents_now().await?;
+        let ids: Vec<CampaignId> = self.runners.keys().copied().collect();
+        for id in ids {
+            if let Err(e) = self.run_campaign(id).await {
+                tracing::error!(campaign = %id, error = %e.message, "campaign step failed");
+            }
+        }
+        self.on_deadline().await
+    }
+
+    /// Graces and wrap-up limits that ran out.
+    async fn on_deadline(&mut self) -> Result<(), ApiError> {
+        self.abandon_waiting().await?;
+        self.expire_wrap_ups().await
+    }
+
+    /// Starts runners for running campaigns this engine does not run yet, and drops those that
+    /// are no longer running.
+    async fn load_running(&mut self) -> Result<(), ApiError> {
+        let running = self.app.store.running_campaigns().await?;
+        let gone: Vec<CampaignId> = self
+            .runners
+            .keys()
+            .filter(|id| !running.contains(id))
+            .copied()
+            .collect();
+        for id in gone {
+            self.drop_runner(id).await?;
+        }
+        for id in running {
+            if !self.runners.contains_key(&id) {
+                self.reload(id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a campaign again and starts, rebuilds or drops its runner.
+    async fn reload(&mut self, id: CampaignId) -> Result<(), ApiError> {
+        self.drop_runner(id).await?;
+        let campaign = self.app.store.campaign_by_id(id).await?;
+        if campaign.status != palera_store::campaigns::CampaignStatus::Running {
+            return Ok(());
+        }
+        let Some(lead) = self.app.store.try_lead_campaign(id).await? else {
+            tracing::debug!(campaign = %id, "another node leads this campaign");
+            return Ok(());
+        };
+        self.app.store.clear_holders(id).await?;
+        tracing::info!(campaign = %id, mode = ?campaign.settings.dial_mode, "campaign runner started");
+        let cps = self
+            .app
+            .store
+            .client(campaign.client_id)
+            .await?
+            .calls_per_second;
+        self.runners.insert(id, Runner::new(campaign, cps, lead));
+        self.refresh_agents_now().await?;
+        self.run_campaign(id).await
+    }
+
+    /// Stops dialing a campaign: previews are withdrawn and nobody holds its contacts. Calls in
+    /// flight finish normally.
+    async fn drop_runner(&mut self, id: CampaignId) -> Result<(), ApiError> {
+        let Some(_runner) = self.runners.remove(&id) else {
+            return Ok(());
+        };
+        let previewing: Vec<UserId> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| matches!(a, Activity::Previewing { campaign, .. } if *campaign == id))
+            .map(|(u, _)| *u)
+            .collect();
+        for agent in previewing {
+            self.set_idle(agent);
+            self.tell(agent, DesktopMessage::CallCleared { call_id: None });
+        }
+        self.app.store.clear_holders(id).await?;
+        tracing::info!(campaign = %id, "campaign runner stopped");
+        Ok(())
+    }
+
+    async fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Reload(id) => {
+                if let Err(e) = self.reload(id).await {
+                    tracing::error!(campaign = %id, error = %e.message, "campaign reload failed");
+                }
+            }
+            Command::Dispose {
+                call,
+                by,
+                staff,
+                disposition,
+                notes,
+                callback_at,
+                reply,
+            } => {
+                let r = self
+                    .dispose(call, by, staff, disposition, &notes, callback_at)
+                    .await;
+                let _ = reply.send(r);
+            }
+            Command::PreviewCall { agent, reply } => {
+                let _ = reply.send(self.preview_call(agent).await);
+            }
+            Command::PreviewSkip { agent, reply } => {
+                let _ = reply.send(self.preview_skip(agent).await);
+            }
+            Command::CurrentCall { agent, reply } => {
+                let msgs = self.current_call(agent).await;
+                let _ = reply.send(msgs);
+            }
+            Command::Snapshot { campaign, reply } => {
+                let _ = reply.send(self.snapshot(campaign));
+            }
+        }
+    }
+
+    async fn on_carrier(&mut self, ev: CarrierEvent) -> Result<(), ApiError> {
+        match ev {
+            CarrierEvent::Ringing { call_id, .. } => self.on_ringing(CallId(call_id)).await,
+            CarrierEvent::Answered { call_id, by, .. } => {
+                self.on_answered(CallId(call_id), by).await
+            }
+            CarrierEvent::MachineMessageEnd { call_id, .. } => self.on_beep(CallId(call_id)).await,
+            CarrierEvent::AgentConnected { call_id, agent_id } => {
+                self.on_agent_connected(CallId(call_id), UserId(agent_id))
+                    .await
+            }
+            CarrierEvent::PlaybackFinished { call_id } => {
+                let at = self.app.now_ms();
+                self.app
+                    .store
+                    .add_call_event(CallId(call_id), "playback_finished", "", at)
+                    .await?;
+                Ok(())
+            }
+            CarrierEvent::Ended {
+                call_id,
+                end,
+                duration_seconds,
+                ..
+            } => self.on_ended(CallId(call_id), end, duration_seconds).await,
+            CarrierEvent::RecordingReady { .. } | CarrierEvent::Transcript { .. } => Ok(()),
+        }
+    }
+}

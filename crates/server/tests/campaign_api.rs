@@ -1,0 +1,354 @@
+//! The campaign API and pages: errors name the field, campaigns are scoped by client (404 across
+//! clients, 403 for agents), status moves only along start/pause/resume/stop, and the pages
+//! render with their CSRF-protected forms and the live abandon-rate bar.
+
+mod common;
+
+use common::{json, TestApp};
+use palera_core::ids::ClientId;
+use palera_core::phone::PhoneNumber;
+use palera_core::tenant::ClientFields;
+use palera_core::user::Role;
+use palera_store::clients::SecretInput;
+use serde_json::{json, Value};
+
+async fn client(app: &TestApp, name: &str, number: &str) -> ClientId {
+    let f = ClientFields {
+        name: name.into(),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    app.db
+        .store
+        .create_client(
+            &f,
+            &SecretInput::default(),
+            &[PhoneNumber::parse_e164(number).unwrap()],
+            1,
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+fn body(agent: i64, list: i64) -> Value {
+    json!({
+        "name": "Spring",
+        "caller_id": "+14155550100",
+        "dial_mode": "progressive",
+        "max_attempts": 2,
+        "retry_after_hours": 4,
+        "window_start": "09:00",
+        "window_end": "20:00",
+        "excluded_weekdays": ["Sun"],
+        "voicemail_url": "https://media.test/vm.mp3",
+        "recording": true,
+        "lists": [list],
+        "agents": [agent]
+    })
+}
+
+on_both!(
+    campaign_settings_errors_name_the_field,
+    |app: TestApp| async move {
+        let c = client(&app, "Acme", "+14155550100").await;
+        let a = app.user("a@x.io", Role::Agent, vec![c]).await;
+        let list = app.db.store.create_list(c, "Leads", 1).await.unwrap().id.0;
+        app.user("s@x.io", Role::Supervisor, vec![c]).await;
+        let s = app.login("s@x.io").await;
+        let url = app.url(&format!("/api/v1/clients/{c}/campaigns"));
+        let cases = [
+            ("ring_timeout_seconds", json!(10), "ring_timeout_seconds"),
+            ("caller_id", json!("+14155550199"), "caller_id"),
+            ("dial_mode", json!("robocall"), "dial_mode"),
+            ("window_end", json!("07:00"), "window.end"),
+            ("max_attempts", json!(0), "max_attempts"),
+            ("voicemail_url", json!("ftp://x"), "voicemail_url"),
+            ("agents", json!([9999]), "agents"),
+            (
+                "excluded_weekdays",
+                json!(["Someday"]),
+                "window.excluded_weekdays",
+            ),
+            ("name", json!(" "), "name"),
+            ("lists", json!([999]), "lists"),
+        ];
+        for (key, value, field) in cases {
+            let mut b = body(a.id.0, list);
+            b[key] = value;
+            let (status, e) = json(s.post(&url).json(&b)).await;
+            assert_eq!(status, 422, "{key}: {e}");
+            assert_eq!(e["error"]["field"].as_str(), Some(field), "{e}");
+        }
+        // Predictive needs the identification message.
+        let mut b = body(a.id.0, list);
+        b["dial_mode"] = json!("predictive");
+        b["voicemail_url"] = Value::Null;
+        let (status, e) = json(s.post(&url).json(&b)).await;
+        assert_eq!(
+            (status, e["error"]["field"].as_str()),
+            (422, Some("voicemail_url"))
+        );
+        // Nothing half-written: no campaign exists.
+        let (_, listed) = json(s.get(&url)).await;
+        assert_eq!(listed.as_array().unwrap().len(), 0);
+        let (status, made) = json(s.post(&url).json(&body(a.id.0, list))).await;
+        assert_eq!(status, 201, "{made}");
+        assert_eq!(made["settings"]["retry_after"], json!({"hours": 4}));
+        assert_eq!(made["settings"]["max_attempts"], 2);
+        assert_eq!(made["status"], "draft");
+    }
+);
+
+on_both!(
+    campaigns_are_hidden_across_clients_and_closed_to_agents,
+    |app: TestApp| async move {
+        let c = client(&app, "Acme", "+14155550100").await;
+        let other = client(&app, "Other", "+14155550101").await;
+        let a = app.user("a@x.io", Role::Agent, vec![c]).await;
+        let list = app.db.store.create_list(c, "Leads", 1).await.unwrap().id.0;
+        app.user("s@x.io", Role::Supervisor, vec![c]).await;
+        app.user("o@x.io", Role::Supervisor, vec![other]).await;
+        let s = app.login("s@x.io").await;
+        let (_, made) = json(
+            s.post(app.url(&format!("/api/v1/clients/{c}/campaigns")))
+                .json(&body(a.id.0, list)),
+        )
+        .await;
+        let id = made["id"].as_i64().unwrap();
+        let path = format!("/api/v1/clients/{c}/campaigns/{id}");
+        let o = app.login("o@x.io").await;
+        assert_eq!(json(o.get(app.url(&path))).await.0, 404);
+        // Even naming their own client, the other supervisor cannot reach it.
+        let theirs = format!("/api/v1/clients/{other}/campaigns/{id}");
+        assert_eq!(json(o.get(app.url(&theirs))).await.0, 404);
+        let agent = app.login("a@x.io").await;
+        assert_eq!(json(agent.get(app.url(&path))).await.0, 403);
+        assert_eq!(
+            json(agent.post(app.url(&format!("{path}/status/start"))))
+                .await
+                .0,
+            403
+        );
+        assert_eq!(json(s.get(app.url(&path))).await.0, 200);
+    }
+);
+
+on_both!(
+    campaign_status_moves_only_start_pause_resume_stop,
+    |app: TestApp| async move {
+        let c = client(&app, "Acme", "+14155550100").await;
+        let a = app.user("a@x.io", Role::Agent, vec![c]).await;
+        let list = app.db.store.create_list(c, "Leads", 1).await.unwrap().id.0;
+        app.user("s@x.io", Role::Supervisor, vec![c]).await;
+        let s = app.login("s@x.io").await;
+        let (_, made) = json(
+            s.post(app.url(&format!("/api/v1/clients/{c}/campaigns")))
+                .json(&body(a.id.0, list)),
+        )
+        .await;
+        let path = format!("/api/v1/clients/{c}/campaigns/{}/status", made["id"]);
+        let step = |action: &str| s.post(app.url(&format!("{path}/{action}")));
+        assert_eq!(json(step("pause")).await.0, 409);
+        let (st, r) = json(step("start")).await;
+        assert_eq!((st, r["status"].as_str()), (200, Some("running")));
+        assert_eq!(json(step("resume")).await.0, 409);
+        assert_eq!(json(step("pause")).await.1["status"], "paused");
+        assert_eq!(json(step("resume")).await.1["status"], "running");
+        assert_eq!(json(step("stop")).await.1["status"], "stopped");
+        assert_eq!(json(step("explode")).await.0, 404);
+        let stats = app.url(&format!(
+            "/api/v1/clients/{c}/campaigns/{}/live",
+            made["id"]
+        ));
+        let (st, live) = json(s.get(stats)).await;
+        assert_eq!(st, 200, "{live}");
+        assert_eq!(live["abandon_cap_pct"], 3.0);
+        assert_eq!(live["today"]["dials"], 0);
+    }
+);
+
+on_both!(
+    dispositions_are_checked_and_named_by_field,
+    |app: TestApp| async move {
+        let c = client(&app, "Acme", "+14155550100").await;
+        let a = app.user("a@x.io", Role::Agent, vec![c]).await;
+        let list = app.db.store.create_list(c, "Leads", 1).await.unwrap().id.0;
+        app.user("s@x.io", Role::Supervisor, vec![c]).await;
+        let s = app.login("s@x.io").await;
+        let (_, made) = json(
+            s.post(app.url(&format!("/api/v1/clients/{c}/campaigns")))
+                .json(&body(a.id.0, list)),
+        )
+        .await;
+        let url = app.url(&format!(
+            "/api/v1/clients/{c}/campaigns/{}/dispositions",
+            made["id"]
+        ));
+        let (st, e) = json(s.put(&url).json(&json!([
+            {"label": "Sale", "effect": "final"},
+            {"label": "Moved", "effect": "move_to_list"}
+        ])))
+        .await;
+        assert_eq!(
+            (st, e["error"]["field"].as_str()),
+            (422, Some("dispositions[1].target_list"))
+        );
+        let (st, e) = json(s.put(&url).json(&json!([
+            {"label": "Sale", "effect": "final"},
+            {"label": "sale", "effect": "retry"}
+        ])))
+        .await;
+        assert_eq!(
+            (st, e["error"]["field"].as_str()),
+            (422, Some("dispositions[1].label"))
+        );
+        let (st, e) = json(s.put(&url).json(&json!([
+            {"label": "Moved", "effect": "move_to_list", "target_list": 999}
+        ])))
+        .await;
+        assert_eq!(
+            (st, e["error"]["field"].as_str()),
+            (422, Some("dispositions[0].target_list"))
+        );
+        let later = app.db.store.create_list(c, "Later", 1).await.unwrap().id.0;
+        let (st, set) = json(s.put(&url).json(&json!([
+            {"label": "Sale", "effect": "final"},
+            {"label": "Follow-up", "effect": "move_to_list", "target_list": later}
+        ])))
+        .await;
+        assert_eq!(st, 200);
+        assert_eq!(set[1]["target_list"], later);
+    }
+);
+
+/// The CSRF token of a page (from its first hidden csrf input).
+fn csrf(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+on_both!(
+    campaign_pages_render_and_form_errors_name_the_field,
+    |app: TestApp| async move {
+        let c = client(&app, "Acme", "+14155550100").await;
+        let a = app.user("a@x.io", Role::Agent, vec![c]).await;
+        let list = app.db.store.create_list(c, "Leads", 1).await.unwrap().id.0;
+        app.user("s@x.io", Role::Supervisor, vec![c]).await;
+        let s = app.login("s@x.io").await;
+        let page = s.get(app.url("/admin/campaigns")).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains(&format!("/admin/clients/{c}/campaigns/new")));
+        let form = s
+            .get(app.url(&format!("/admin/clients/{c}/campaigns/new")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let token = csrf(&form);
+        let post = |fields: Vec<(&str, String)>| {
+            s.post(app.url(&format!("/admin/clients/{c}/campaigns/new")))
+                .form(&fields)
+                .send()
+        };
+        let base = || {
+            vec![
+                ("csrf", token.clone()),
+                ("name", "Spring".to_string()),
+                ("caller_id", "+14155550100".to_string()),
+                ("dial_mode", "progressive".to_string()),
+                ("lists", list.to_string()),
+                ("agents", a.id.to_string()),
+                ("amd", "on".to_string()),
+            ]
+        };
+        let mut bad = base();
+        bad.push(("ring_timeout_seconds", "5".into()));
+        let r = post(bad).await.unwrap();
+        assert_eq!(r.status(), 422);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("ring_timeout_seconds: must be at least 15 seconds"));
+        assert!(html.contains(
+            "name=\"ring_timeout_seconds\" inputmode=\"numeric\" value=\"5\" class=\"bad\""
+        ));
+        let mut no_csrf = base();
+        no_csrf[0].1 = "forged".into();
+        assert_eq!(post(no_csrf).await.unwrap().status(), 403);
+        let r = post(base()).await.unwrap();
+        assert_eq!(r.status(), 303);
+        let to = r.headers()["location"].to_str().unwrap().to_string();
+        let id: i64 = to.rsplit('/').next().unwrap().parse().unwrap();
+        let edit = s
+            .get(app.url(&to))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(edit.contains(&format!("name=\"lists\" value=\"{list}\" checked")));
+        assert!(edit.contains(&format!("name=\"agents\" value=\"{}\" checked", a.id)));
+        let live = s
+            .get(app.url(&format!("/admin/clients/{c}/campaigns/{id}/live")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(live.status(), 200);
+        let html = live.text().await.unwrap();
+        assert!(html.contains("<svg") && html.contains("abandon rate"));
+        // Agents are sent to their desktop.
+        let agent = app.login("a@x.io").await;
+        let r = agent.get(app.url("/admin/campaigns")).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+    }
+);
+
+on_both!(
+    uploaded_audio_becomes_the_campaign_message_and_is_served,
+    |app: TestApp| async move {
+        let c = client(&app, "Acme", "+14155550100").await;
+        let a = app.user("a@x.io", Role::Agent, vec![c]).await;
+        let list = app.db.store.create_list(c, "Leads", 1).await.unwrap().id.0;
+        app.user("s@x.io", Role::Supervisor, vec![c]).await;
+        let s = app.login("s@x.io").await;
+        let (_, made) = json(
+            s.post(app.url(&format!("/api/v1/clients/{c}/campaigns")))
+                .json(&body(a.id.0, list)),
+        )
+        .await;
+        let id = made["id"].as_i64().unwrap();
+        let url = app.url(&format!(
+            "/api/v1/clients/{c}/campaigns/{id}/audio/voicemail"
+        ));
+        let (st, e) = json(
+            s.put(&url)
+                .header("content-type", "text/plain")
+                .body("not audio"),
+        )
+        .await;
+        assert_eq!(
+            (st, e["error"]["field"].as_str()),
+            (422, Some("voicemail_url"))
+        );
+        let (st, updated) = json(
+            s.put(&url)
+                .header("content-type", "audio/mpeg")
+                .body(vec![1u8, 2, 3, 4]),
+        )
+        .await;
+        assert_eq!(st, 200, "{updated}");
+        let served = updated["voicemail_url"].as_str().unwrap().to_string();
+        assert!(served.ends_with(&format!("/media/campaigns/{id}/voicemail")));
+        let r = common::client()
+            .get(app.url(&format!("/media/campaigns/{id}/voicemail")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["content-type"], "audio/mpeg");
+        assert_eq!(r.bytes().await.unwrap().to_vec(), vec![1u8, 2, 3, 4]);
+    }
+);

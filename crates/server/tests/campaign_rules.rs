@@ -1,0 +1,1404 @@
+//! The campaign dialing rules (DESIGN §2.1), one test per rule, each on SQLite and PostgreSQL,
+//! with the real engine driving the simulated carrier sped up. Business time comes from a test
+//! clock so calling windows and cadence can be set; nothing sleeps where a condition can be
+//! awaited (`eventually`), and "never" checks look again after the engine had several ticks.
+
+mod common;
+
+use chrono::{DateTime, Duration as CDuration, Utc};
+use palera_carrier::sim::behaviour::{Behaviour, Seconds};
+use palera_core::campaign::{CampaignSettings, ContactStatus, DialMode, MachineAction, RetryAfter};
+use palera_core::contact::ContactData;
+use palera_core::ids::{CampaignId, ClientId, ContactId, ListId, UserId};
+use palera_core::phone::PhoneNumber;
+use palera_core::tenant::ClientFields;
+use palera_core::user::{Email, Role, VoiceState};
+use palera_server::app::Clock;
+use palera_server::carriers::CarrierHub;
+use palera_server::engine::directory::StoreDirectory;
+use palera_server::App;
+use palera_store::calls::{Call, Claim};
+use palera_store::campaigns::{CampaignInput, CampaignStatus, EffectKind, NewDisposition};
+use palera_store::clients::SecretInput;
+use palera_store::contacts::Actor;
+use palera_store::testing::{fresh, TestDb};
+use palera_store::users::NewUser;
+use palera_store::{Backend, Store};
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+const CALLER: &str = "+14155550100";
+
+/// Noon in New York, nine in Los Angeles: the default window is open in every US zone.
+fn open_hours() -> DateTime<Utc> {
+    "2026-03-02T17:00:00Z".parse().unwrap()
+}
+
+/// A clock that starts where the test says, runs at real speed, and jumps when told.
+struct TestClock {
+    base: DateTime<Utc>,
+    started: std::time::Instant,
+    jumped: Mutex<CDuration>,
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        let ran = CDuration::from_std(self.started.elapsed()).unwrap();
+        self.base + ran + *self.jumped.lock().unwrap()
+    }
+}
+
+impl TestClock {
+    fn at(base: DateTime<Utc>) -> Self {
+        Self {
+            base,
+            started: std::time::Instant::now(),
+            jumped: Mutex::new(CDuration::zero()),
+        }
+    }
+    fn advance(&self, d: CDuration) {
+        *self.jumped.lock().unwrap() += d;
+    }
+}
+
+fn secs(mean: f64) -> Seconds {
+    Seconds {
+        mean,
+        sd: 0.0,
+        min: 0.1,
+    }
+}
+
+/// Everyone answers after 1 s and talks `talk` seconds.
+fn humans(talk: f64) -> Behaviour {
+    Behaviour {
+        human_pct: 100.0,
+        machine_pct: 0.0,
+        busy_pct: 0.0,
+        failed_pct: 0.0,
+        ring_seconds: secs(1.0),
+        talk_seconds: secs(talk),
+        human_hangup_if_waiting_seconds: 30.0,
+    }
+}
+
+fn nobody_answers() -> Behaviour {
+    Behaviour {
+        human_pct: 0.0,
+        ..humans(1.0)
+    }
+}
+
+fn machines() -> Behaviour {
+    Behaviour {
+        human_pct: 0.0,
+        machine_pct: 100.0,
+        ..humans(1.0)
+    }
+}
+
+/// One running server on a test database.
+struct Server {
+    base: String,
+    app: App,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    async fn start(
+        store: Store,
+        url: &str,
+        clock: Arc<TestClock>,
+        behaviour: Behaviour,
+        time_scale: f64,
+    ) -> Server {
+        let mut settings = common::test_settings(url);
+        settings.heartbeat_timeout_seconds = 3600;
+        let hub = CarrierHub::simulated(&settings, behaviour, 7, time_scale);
+        let dir = Arc::new(StoreDirectory::new(store.clone(), clock.clone()));
+        let app = App::with_parts(store, settings, clock, hub, dir);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let served = app.clone();
+        let task = tokio::spawn(async move {
+            palera_server::serve(served, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Server {
+            base,
+            app,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    async fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+    }
+
+    async fn login(&self, email: &str) -> reqwest::Client {
+        let c = common::client();
+        let r = c
+            .post(format!("{}/api/v1/session", self.base))
+            .json(&json!({"email": email, "password": common::PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "login as {email}");
+        c
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// A client with agents, contacts and a draft campaign, and the server driving it.
+struct Rig {
+    server: Server,
+    db: TestDb,
+    clock: Arc<TestClock>,
+    client: ClientId,
+    agents: Vec<UserId>,
+    contacts: Vec<ContactId>,
+    campaign: CampaignId,
+}
+
+struct Setup {
+    behaviour: Behaviour,
+    time_scale: f64,
+    agents: usize,
+    contacts: usize,
+    settings: CampaignSettings,
+    voicemail: bool,
+    now: DateTime<Utc>,
+    /// The client's carrier limit.
+    client_cps: f64,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            behaviour: humans(3600.0),
+            time_scale: 50.0,
+            agents: 1,
+            contacts: 3,
+            settings: CampaignSettings {
+                calls_per_second: 50.0,
+                ..Default::default()
+            },
+            voicemail: true,
+            now: open_hours(),
+            client_cps: 50.0,
+        }
+    }
+}
+
+async fn rig(backend: Backend, s: Setup) -> Option<Rig> {
+    let db = fresh(backend).await?;
+    let store = db.store.clone();
+    let fields = ClientFields {
+        name: "Acme".into(),
+        calls_per_second: Some(s.client_cps),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    let client = store
+        .create_client(
+            &fields,
+            &SecretInput::default(),
+            &[PhoneNumber::parse_e164(CALLER).unwrap()],
+            1,
+        )
+        .await
+        .unwrap()
+        .id;
+    let mut agents = Vec::new();
+    for i in 0..s.agents {
+        let u = store
+            .create_user(
+                &NewUser {
+                    email: Email::parse("email", &format!("agent{i}@x.io")).unwrap(),
+                    name: format!("Agent {i}"),
+                    role: Role::Agent,
+                    password_hash: palera_server::auth::hash_password(common::PASSWORD),
+                    voice_enabled: true,
+                    clients: vec![client],
+                },
+                1,
+            )
+            .await
+            .unwrap();
+        agents.push(u.id);
+    }
+    let list = store.create_list(client, "Leads", 1).await.unwrap().id;
+    let mut contacts = Vec::new();
+    for i in 0..s.contacts {
+        let data = ContactData {
+            phone: PhoneNumber::parse_e164(&format!("+1212555{:04}", 100 + i)).unwrap(),
+            first_name: format!("C{i}"),
+            last_name: String::new(),
+            email: None,
+            time_zone: Some(chrono_tz::America::New_York),
+            properties: Default::default(),
+        };
+        let c = store
+            .create_contact(client, Some(list), &data, &Actor::system("test"), 1)
+            .await
+            .unwrap();
+        contacts.push(c.id);
+    }
+    let input = CampaignInput {
+        name: "Spring".into(),
+        settings: s.settings,
+        caller_id: CALLER.into(),
+        voicemail_url: s.voicemail.then(|| "https://media.test/id.mp3".into()),
+        hold_music_url: None,
+        recording: false,
+        transcription: false,
+        lists: vec![list],
+        agents: agents.clone(),
+    };
+    let campaign = store.create_campaign(client, &input, 1).await.unwrap().id;
+    let clock = Arc::new(TestClock::at(s.now));
+    let server = Server::start(store, &db.url, clock.clone(), s.behaviour, s.time_scale).await;
+    Some(Rig {
+        db,
+        server,
+        clock,
+        client,
+        agents,
+        contacts,
+        campaign,
+    })
+}
+
+impl Rig {
+    fn store(&self) -> &Store {
+        &self.db.store
+    }
+
+    async fn start_campaign(&self) {
+        self.store()
+            .set_campaign_status(self.client, self.campaign, CampaignStatus::Running, 1)
+            .await
+            .unwrap();
+        self.server
+            .app
+            .engine
+            .send(palera_server::engine::Command::Reload(self.campaign));
+    }
+
+    async fn set_state(&self, agent: usize, state: &str) {
+        let c = self.server.login(&format!("agent{agent}@x.io")).await;
+        let (status, body) = common::json(
+            c.put(self.server.url("/api/v1/me/voice-state"))
+                .json(&json!({ "state": state })),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    async fn calls(&self) -> Vec<Call> {
+        self.store().campaign_calls(self.campaign).await.unwrap()
+    }
+
+    async fn dispositions(&self, set: &[(&str, EffectKind, Option<ListId>)]) -> Vec<i64> {
+        let set: Vec<NewDisposition> = set
+            .iter()
+            .map(|(l, e, t)| NewDisposition {
+                label: l.to_string(),
+                effect: *e,
+                target_list: *t,
+            })
+            .collect();
+        self.store()
+            .replace_dispositions(self.campaign, &set)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect()
+    }
+
+    /// Lets the engine run several ticks (for rules that say "never").
+    async fn settle(&self) {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    }
+}
+
+/// Waits until `check` holds (at most 15 s), returning its value.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+macro_rules! rule {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($body)(Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                ($body)(Backend::Postgres).await;
+            }
+        }
+    };
+}
+
+rule!(
+    progressive_dials_only_for_ready_agents_one_line_each,
+    |b| async move {
+        let Some(r) = rig(
+            b,
+            Setup {
+                agents: 3,
+                contacts: 12,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        r.set_state(0, "ready").await;
+        r.set_state(1, "ready").await;
+        r.set_state(2, "standby").await;
+        r.start_campaign().await;
+        eventually("two connected calls", || async {
+            let calls = r.calls().await;
+            (calls.iter().filter(|c| c.connected_at.is_some()).count() == 2).then_some(())
+        })
+        .await;
+        r.settle().await;
+        let calls = r.calls().await;
+        assert_eq!(calls.len(), 2, "one line per ready agent: {calls:?}");
+        let mut agents: Vec<_> = calls.iter().map(|c| c.agent_id.unwrap()).collect();
+        agents.sort();
+        assert_eq!(agents, vec![r.agents[0], r.agents[1]]);
+        assert!(calls.iter().all(|c| c.outcome != "abandoned_no_agent"));
+    }
+);
+
+rule!(
+    preview_and_progressive_shares_differ_by_at_most_one,
+    |b| async move {
+        let mut settings = Setup::default().settings;
+        settings.dial_mode = DialMode::Preview;
+        let Some(r) = rig(
+            b,
+            Setup {
+                agents: 3,
+                contacts: 14,
+                settings,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        for i in 0..3 {
+            r.set_state(i, "ready").await;
+        }
+        r.start_campaign().await;
+        // Each agent previews one contact; the other 11 are held 4/4/3.
+        let shares = eventually("contacts held by three agents", || async {
+            let cc = r.store().campaign_contacts(r.campaign).await.unwrap();
+            let mut n = std::collections::BTreeMap::new();
+            for c in cc.iter().filter_map(|c| c.holder) {
+                *n.entry(c).or_insert(0usize) += 1;
+            }
+            (n.len() == 3 && n.values().sum::<usize>() == 11).then_some(n)
+        })
+        .await;
+        let (min, max) = (
+            shares.values().min().unwrap(),
+            shares.values().max().unwrap(),
+        );
+        assert!(max - min <= 1, "shares {shares:?}");
+        assert!(r.calls().await.is_empty(), "preview never dials by itself");
+    }
+);
+
+rule!(
+    an_offline_agents_contacts_are_redistributed_within_seconds,
+    |b| async move {
+        let mut settings = Setup::default().settings;
+        settings.dial_mode = DialMode::Preview;
+        let Some(r) = rig(
+            b,
+            Setup {
+                agents: 2,
+                contacts: 10,
+                settings,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        r.set_state(0, "ready").await;
+        r.set_state(1, "ready").await;
+        r.start_campaign().await;
+        let held_by = |a: UserId| {
+            let store = r.store().clone();
+            let camp = r.campaign;
+            async move {
+                store
+                    .campaign_contacts(camp)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .filter(|c| c.holder == Some(a))
+                    .count()
+            }
+        };
+        eventually("both agents hold contacts", || async {
+            (held_by(r.agents[1]).await == 4 && held_by(r.agents[0]).await == 4).then_some(())
+        })
+        .await;
+        let went = std::time::Instant::now();
+        r.set_state(1, "offline").await;
+        // Agent 1's four, plus the one it was previewing, all go to agent 0 (which previews one).
+        eventually("agent 0 holds every other contact", || async {
+            (held_by(r.agents[1]).await == 0 && held_by(r.agents[0]).await == 9).then_some(())
+        })
+        .await;
+        let limit = Duration::from_secs(u64::from(
+            CampaignSettings::default().inactivity_timeout_seconds,
+        )) + Duration::from_secs(10);
+        assert!(went.elapsed() < limit.min(Duration::from_secs(10)));
+    }
+);
+
+rule!(
+    two_engines_never_dial_one_contact_at_the_same_time,
+    |b| async move {
+        let Some(r) = rig(
+            b,
+            Setup {
+                agents: 2,
+                contacts: 6,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        // A second node on the same database, with its own engine and network.
+        let second = Server::start(
+            r.store().clone(),
+            &r.db.url,
+            r.clock.clone(),
+            humans(3600.0),
+            50.0,
+        )
+        .await;
+        r.set_state(0, "ready").await;
+        r.set_state(1, "ready").await;
+        r.start_campaign().await;
+        second
+            .app
+            .engine
+            .send(palera_server::engine::Command::Reload(r.campaign));
+        eventually("calls placed", || async {
+            (r.calls().await.len() >= 2).then_some(())
+        })
+        .await;
+        r.settle().await;
+        let calls = r.calls().await;
+        let mut contacts: Vec<_> = calls.iter().map(|c| c.contact_id.unwrap()).collect();
+        contacts.sort();
+        let before = contacts.len();
+        contacts.dedup();
+        assert_eq!(
+            before,
+            contacts.len(),
+            "a contact was dialled twice: {calls:?}"
+        );
+        for c in r.store().campaign_contacts(r.campaign).await.unwrap() {
+            assert!(c.attempts.attempts <= 1);
+        }
+        if b == Backend::Postgres {
+            // One node leads the campaign: one line per ready agent, not one per agent per node.
+            assert_eq!(calls.len(), 2, "{calls:?}");
+        }
+        let mut second = second;
+        second.stop().await;
+    }
+);
+
+rule!(
+    a_number_put_on_dnc_after_import_is_not_dialled,
+    |b| async move {
+        let Some(r) = rig(
+            b,
+            Setup {
+                behaviour: nobody_answers(),
+                contacts: 3,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        r.start_campaign().await;
+        eventually("contacts enrolled", || async {
+            (r.store().campaign_contacts(r.campaign).await.unwrap().len() == 3).then_some(())
+        })
+        .await;
+        let dnc = PhoneNumber::parse_e164("+12125550101").unwrap();
+        r.store().add_dnc(r.client, &dnc, "test", 1).await.unwrap();
+        r.set_state(0, "ready").await;
+        eventually("the other two dialled", || async {
+            (r.calls().await.len() == 2).then_some(())
+        })
+        .await;
+        r.settle().await;
+        let calls = r.calls().await;
+        assert_eq!(calls.len(), 2);
+        assert!(calls.iter().all(|c| c.phone != dnc.as_str()));
+        let cc = r
+            .store()
+            .campaign_contact(r.campaign, r.contacts[1])
+            .await
+            .unwrap();
+        assert_eq!(cc.attempts.status, ContactStatus::Dnc);
+        assert_eq!(cc.attempts.attempts, 0);
+    }
+);
+
+rule!(
+    outside_the_calling_window_nothing_is_dialled,
+    |b| async move {
+        // 08:00 UTC: 03:00 in New York — the window (08:00–21:00 local) is closed.
+        let Some(r) = rig(
+            b,
+            Setup {
+                now: "2026-03-02T08:00:00Z".parse().unwrap(),
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        r.set_state(0, "ready").await;
+        r.start_campaign().await;
+        eventually("contacts held by the agent", || async {
+            let cc = r.store().campaign_contacts(r.campaign).await.unwrap();
+            (cc.len() == 3 && cc.iter().all(|c| c.holder.is_some())).then_some(())
+        })
+        .await;
+        r.settle().await;
+        assert!(r.calls().await.is_empty(), "dialled outside the window");
+        // Once the window opens the same contacts are dialled.
+        r.clock.advance(CDuration::hours(6));
+        eventually("a call once the window opened", || async {
+            (!r.calls().await.is_empty()).then_some(())
+        })
+        .await;
+    }
+);
+
+rule!(
+    a_contact_is_never_dialled_more_than_max_attempts,
+    |b| async move {
+        let mut settings = Setup::default().settings;
+        settings.max_attempts = 2;
+        settings.retry_after = RetryAfter::Hours(1);
+        let Some(r) = rig(
+            b,
+            Setup {
+                behaviour: nobody_answers(),
+                contacts: 1,
+                settings,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        r.set_state(0, "ready").await;
+        r.start_campaign().await;
+        for n in 1..=2 {
+            eventually("the attempt ended", || async {
+                let calls = r.calls().await;
+                (calls.len() == n && calls.iter().all(|c| c.ended_at.is_some())).then_some(())
+            })
+            .await;
+            r.clock.advance(CDuration::hours(2));
+        }
+        r.settle().await;
+        r.clock.advance(CDuration::hours(30));
+        r.settle().await;
+        assert_eq!(r.calls().await.len(), 2);
+        let cc = r
+            .store()
+            .campaign_contact(r.campaign, r.contacts[0])
+            .await
+            .unwrap();
+        assert_eq!(cc.attempts.status, ContactStatus::Exhausted);
+        assert_eq!(cc.attempts.attempts, 2);
+    }
+);
+
+rule!(
+    machine_answered_calls_never_reach_an_agent,
+    |b| async move {
+        let Some(r) = rig(
+            b,
+            Setup {
+                behaviour: machines(),
+                contacts: 3,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        r.set_state(0, "ready").await;
+        r.start_campaign().await;
+        let calls = eventually("three machine calls ended", || async {
+            let calls = r.calls().await;
+            (calls.len() == 3 && calls.iter().all(|c| c.ended_at.is_some())).then_some(calls)
+        })
+        .await;
+        for c in &calls {
+            assert_eq!(c.outcome, "machine");
+            assert_eq!(c.answered_by.as_deref(), Some("machine"));
+            assert!(c.connected_at.is_none(), "machine reached an agent: {c:?}");
+            let kinds = r.store().call_event_kinds(c.id).await.unwrap();
+            assert!(!kinds.iter().any(|k| k == "agent_connected"));
+            assert!(kinds.iter().any(|k| k == "voicemail_left"), "{kinds:?}");
+        }
+    }
+);
+
+rule!(
+    machines_are_hung_up_when_the_campaign_says_so,
+    |b| async move {
+        let mut settings = Setup::default().settings;
+        settings.machine_action = MachineAction::HangUp;
+        let Some(r) = rig(
+            b,
+            Setup {
+                behaviour: machines(),
+                contacts: 1,
+                settings,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        r.set_state(0, "ready").await;
+        r.start_campaign().await;
+        let call = eventually("the machine call ended", || async {
+            r.calls().await.into_iter().find(|c| c.ended_at.is_some())
+        })
+        .await;
+        let kinds = r.store().call_event_kinds(call.id).await.unwrap();
+        assert!(!kinds.iter().any(|k| k == "voicemail_left"), "{kinds:?}");
+        assert_eq!(call.outcome, "machine");
+    }
+);
+
+/// Waits for the agent's call to end into wrap-up and returns it.
+async fn wrapped(r: &Rig, n: usize) -> Call {
+    eventually("a call in wrap-up", || async {
+        let calls = r.calls().await;
+        (calls.len() == n)
+            .then(|| calls.into_iter().next())
+            .flatten()
+            .filter(|c| c.ended_at.is_some() && c.disposition.is_none())
+    })
+    .await
+}
+
+rule!(dispositions_apply_their_effects, |b| async move {
+    let Some(r) = rig(
+        b,
+        Setup {
+            behaviour: humans(0.5),
+            contacts: 4,
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let later = r
+        .store()
+        .create_list(r.client, "Later", 1)
+        .await
+        .unwrap()
+        .id;
+    let ids = r
+        .dispositions(&[
+            ("Sale", EffectKind::Final, None),
+            ("Do not call", EffectKind::Dnc, None),
+            ("Follow-up", EffectKind::MoveToList, Some(later)),
+            ("Call back", EffectKind::Callback, None),
+        ])
+        .await;
+    r.set_state(0, "ready").await;
+    r.start_campaign().await;
+    let agent = r.server.login("agent0@x.io").await;
+    let callback_at =
+        palera_store::from_millis((open_hours() + CDuration::hours(3)).timestamp_millis());
+    let mut done = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let call = wrapped(&r, i + 1).await;
+        let mut body = json!({"disposition_id": id, "notes": format!("note {i}")});
+        if i == 3 {
+            // A callback needs its time.
+            let (s, e) = common::json(
+                agent
+                    .post(
+                        r.server
+                            .url(&format!("/api/v1/calls/{}/disposition", call.id)),
+                    )
+                    .json(&body),
+            )
+            .await;
+            assert_eq!(
+                (s, e["error"]["field"].as_str()),
+                (422, Some("callback_at"))
+            );
+            body["callback_at"] = json!(callback_at);
+        }
+        let (s, e) = common::json(
+            agent
+                .post(
+                    r.server
+                        .url(&format!("/api/v1/calls/{}/disposition", call.id)),
+                )
+                .json(&body),
+        )
+        .await;
+        assert_eq!(s, 204, "{e}");
+        done.push(call);
+    }
+    // A second disposition of one call is refused; an unknown one names the field.
+    let (s, _) = common::json(
+        agent
+            .post(
+                r.server
+                    .url(&format!("/api/v1/calls/{}/disposition", done[0].id)),
+            )
+            .json(&json!({"disposition_id": ids[1]})),
+    )
+    .await;
+    assert_eq!(s, 409);
+    let status = |i: usize| {
+        let store = r.store().clone();
+        let (camp, c) = (r.campaign, done[i].contact_id.unwrap());
+        async move { store.campaign_contact(camp, c).await.unwrap().attempts }
+    };
+    assert_eq!(status(0).await.status, ContactStatus::Completed);
+    assert_eq!(status(1).await.status, ContactStatus::Dnc);
+    let dnc = PhoneNumber::parse_e164(&done[1].phone).unwrap();
+    assert!(r.store().is_on_dnc(r.client, &dnc).await.unwrap());
+    assert_eq!(status(2).await.status, ContactStatus::Moved);
+    let moved = r
+        .store()
+        .contact(r.client, done[2].contact_id.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(moved.list_id, Some(later));
+    let cb = status(3).await;
+    assert_eq!(
+        (cb.status, cb.next_due),
+        (ContactStatus::Active, callback_at)
+    );
+    let stored = r.store().call(done[0].id).await.unwrap();
+    assert_eq!(
+        (stored.disposition.as_deref(), stored.notes.as_str()),
+        (Some("Sale"), "note 0")
+    );
+});
+
+rule!(
+    wrap_up_ends_with_the_automatic_disposition_at_the_limit,
+    |b| async move {
+        let mut settings = Setup::default().settings;
+        settings.wrap_up_seconds = 1;
+        let Some(r) = rig(
+            b,
+            Setup {
+                behaviour: humans(0.5),
+                contacts: 2,
+                settings,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        r.set_state(0, "ready").await;
+        r.start_campaign().await;
+        let first = eventually("the first call auto-disposed", || async {
+            r.calls()
+                .await
+                .into_iter()
+                .find(|c| c.disposition.as_deref() == Some("wrap_up_limit"))
+        })
+        .await;
+        // The agent is free again: the second contact is called.
+        eventually("the next call", || async {
+            (r.calls().await.len() == 2).then_some(())
+        })
+        .await;
+        let cc = r
+            .store()
+            .campaign_contact(r.campaign, first.contact_id.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(cc.in_flight, None);
+        assert_eq!(cc.attempts.status, ContactStatus::Active);
+    }
+);
+
+rule!(
+    a_restart_closes_calls_left_in_flight_without_losing_or_repeating_attempts,
+    |b| async move {
+        let Some(mut r) = rig(
+            b,
+            Setup {
+                agents: 2,
+                contacts: 5,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        r.set_state(0, "ready").await;
+        r.set_state(1, "ready").await;
+        r.start_campaign().await;
+        eventually("two connected calls", || async {
+            let calls = r.calls().await;
+            (calls.iter().filter(|c| c.connected_at.is_some()).count() == 2).then_some(())
+        })
+        .await;
+        // The engine stops with two calls up; a dial it claimed but never placed is left too.
+        r.server.stop().await;
+        let connected: Vec<Call> = r.calls().await;
+        let taken: Vec<ContactId> = connected.iter().filter_map(|c| c.contact_id).collect();
+        let spare = *r.contacts.iter().find(|c| !taken.contains(c)).unwrap();
+        let unplaced = r
+            .store()
+            .claim_contact(&Claim {
+                campaign: r.campaign,
+                client: r.client,
+                contact: spare,
+                agent: None,
+                phone: "+12125550199".into(),
+                max_attempts: 3,
+                now_ms: r.clock.now().timestamp_millis(),
+                cycle: "2026-03-02".into(),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        r.server = Server::start(
+            r.db.store.clone(),
+            &r.db.url,
+            r.clock.clone(),
+            humans(3600.0),
+            50.0,
+        )
+        .await;
+        for c in &connected {
+            let closed = eventually("the old call closed", || async {
+                let c = r.store().call(c.id).await.unwrap();
+                c.ended_at.is_some().then_some(c)
+            })
+            .await;
+            assert_eq!(closed.outcome, "completed");
+            let cc = r
+                .store()
+                .campaign_contact(r.campaign, c.contact_id.unwrap())
+                .await
+                .unwrap();
+            eventually("the claim released", || async {
+                let cc = r
+                    .store()
+                    .campaign_contact(r.campaign, c.contact_id.unwrap())
+                    .await
+                    .unwrap();
+                cc.in_flight.is_none().then_some(())
+            })
+            .await;
+            assert_eq!(cc.attempts.attempts, 1, "the attempt is counted once");
+        }
+        assert!(
+            r.store().call(unplaced.id).await.is_err(),
+            "unplaced dial removed"
+        );
+        r.set_state(0, "ready").await;
+        r.set_state(1, "ready").await;
+        eventually("the new engine dials the others", || async {
+            (r.calls().await.len() >= 4).then_some(())
+        })
+        .await;
+        let calls = r.calls().await;
+        let mut contacts: Vec<_> = calls.iter().map(|c| c.contact_id.unwrap()).collect();
+        contacts.sort();
+        let n = contacts.len();
+        contacts.dedup();
+        assert_eq!(n, contacts.len(), "a contact was dialled twice");
+    }
+);
+
+rule!(
+    an_abandoned_predictive_call_plays_the_identification_message_within_two_seconds,
+    |b| async move {
+        let mut settings = Setup::default().settings;
+        settings.dial_mode = DialMode::Predictive;
+        let Some(r) = rig(
+            b,
+            Setup {
+                // Rings 3 s in real time: long enough for the agent to step away.
+                behaviour: Behaviour {
+                    ring_seconds: secs(3.0),
+                    ..humans(3600.0)
+                },
+                time_scale: 1.0,
+                contacts: 1,
+                settings,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        r.set_state(0, "ready").await;
+        r.start_campaign().await;
+        eventually("a line dialled", || async {
+            (!r.calls().await.is_empty()).then_some(())
+        })
+        .await;
+        r.set_state(0, "standby").await;
+        let call = eventually("the call abandoned", || async {
+            r.calls()
+                .await
+                .into_iter()
+                .find(|c| c.outcome == "abandoned_no_agent")
+        })
+        .await;
+        assert!(call.connected_at.is_none());
+        let kinds = r.store().call_event_kinds(call.id).await.unwrap();
+        let waited = kinds.iter().position(|k| k == "waiting_for_agent");
+        let played = kinds.iter().position(|k| k == "identification_played");
+        assert!(waited.is_some() && played > waited, "{kinds:?}");
+        let (answered, played_at) = grace(r.store(), call.id).await;
+        assert!(
+            played_at - answered <= 2_000 + 150,
+            "played {} ms after the answer",
+            played_at - answered
+        );
+        assert!(played_at - answered >= 1_900, "waited the 2 s grace");
+    }
+);
+
+/// (answer, identification message) instants of a call, on the server's real clock.
+async fn grace(store: &Store, call: palera_core::ids::CallId) -> (i64, i64) {
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT kind, at FROM call_events WHERE call_id = $1 ORDER BY id")
+        .bind(call.0)
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    let at = |k: &str| -> i64 {
+        rows.iter()
+            .find(|r| r.get::<String, _>("kind") == k)
+            .map(|r| r.get::<i64, _>("at"))
+            .unwrap()
+    };
+    (at("waiting_for_agent"), at("identification_played"))
+}
+
+rule!(
+    a_previewing_agent_calls_or_skips_the_contact,
+    |b| async move {
+        let mut settings = Setup::default().settings;
+        settings.dial_mode = DialMode::Preview;
+        let Some(r) = rig(
+            b,
+            Setup {
+                contacts: 3,
+                settings,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        r.set_state(0, "ready").await;
+        r.start_campaign().await;
+        let agent = r.server.login("agent0@x.io").await;
+        let offered = eventually("a contact previewed", || async {
+            let cc = r.store().campaign_contacts(r.campaign).await.unwrap();
+            let held: Vec<_> = cc.iter().filter(|c| c.holder.is_some()).collect();
+            (held.len() == 2).then(|| {
+                cc.iter()
+                    .find(|c| c.holder.is_none())
+                    .map(|c| c.contact_id)
+                    .unwrap()
+            })
+        })
+        .await;
+        let (s, _) = common::json(agent.post(r.server.url("/api/v1/me/preview/skip"))).await;
+        assert_eq!(s, 204);
+        let next = eventually("the next contact previewed", || async {
+            let cc = r.store().campaign_contacts(r.campaign).await.unwrap();
+            cc.iter()
+                .find(|c| c.holder.is_none() && c.contact_id != offered)
+                .map(|c| c.contact_id)
+        })
+        .await;
+        let (s, body) = common::json(agent.post(r.server.url("/api/v1/me/preview/call"))).await;
+        assert_eq!(s, 200, "{body}");
+        let calls = r.calls().await;
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].contact_id, Some(next));
+        assert_eq!(calls[0].agent_id, Some(r.agents[0]));
+        assert_eq!(body["call_id"], json!(calls[0].id));
+        let _ = VoiceState::Ready;
+    }
+);
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens an agent's desktop socket (the presence the inactivity rule watches).
+async fn desktop(server: &Server, email: &str) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let r = common::client()
+        .post(server.url("/api/v1/session"))
+        .json(&json!({"email": email, "password": common::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let mut req = format!("{}/ws/desktop", server.base.replace("http", "ws"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    tokio_tungstenite::connect_async(req).await.unwrap().0
+}
+
+rule!(
+    an_inactive_agents_contacts_are_redistributed_after_the_inactivity_timeout,
+    |b| async move {
+        use futures::SinkExt;
+        let mut settings = Setup::default().settings;
+        settings.dial_mode = DialMode::Preview;
+        settings.inactivity_timeout_seconds = 2;
+        let Some(r) = rig(
+            b,
+            Setup {
+                agents: 2,
+                contacts: 6,
+                settings,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        // Both desktops beat; then agent 1's stays open but falls silent.
+        let beat = |mut ws: Ws| {
+            tokio::spawn(async move {
+                loop {
+                    let m = tokio_tungstenite::tungstenite::Message::Text(
+                        r#"{"type":"heartbeat"}"#.into(),
+                    );
+                    if ws.send(m).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            })
+        };
+        let beating0 = beat(desktop(&r.server, "agent0@x.io").await);
+        let beating1 = beat(desktop(&r.server, "agent1@x.io").await);
+        r.set_state(0, "ready").await;
+        r.set_state(1, "ready").await;
+        r.start_campaign().await;
+        let held = |a: UserId| {
+            let store = r.store().clone();
+            let camp = r.campaign;
+            async move {
+                store
+                    .campaign_contacts(camp)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .filter(|c| c.holder == Some(a))
+                    .count()
+            }
+        };
+        eventually("both agents hold contacts", || async {
+            (held(r.agents[0]).await == 2 && held(r.agents[1]).await == 2).then_some(())
+        })
+        .await;
+        beating1.abort();
+        let went_silent = std::time::Instant::now();
+        eventually("agent 0 holds every contact not previewed", || async {
+            (held(r.agents[1]).await == 0 && held(r.agents[0]).await == 5).then_some(())
+        })
+        .await;
+        assert!(
+            went_silent.elapsed() >= Duration::from_millis(1500),
+            "not before the timeout"
+        );
+        // Within the inactivity timeout plus 10 s, and the agent's voice state is untouched.
+        assert!(went_silent.elapsed() < Duration::from_secs(12));
+        let u = r.store().user(r.agents[1]).await.unwrap();
+        assert_eq!(u.voice_state, VoiceState::Ready);
+        beating0.abort();
+    }
+);
+
+rule!(
+    a_desktop_connecting_during_wrap_up_gets_the_disposition_picker,
+    |b| async move {
+        use futures::StreamExt;
+        let Some(r) = rig(
+            b,
+            Setup {
+                behaviour: humans(0.5),
+                contacts: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        r.dispositions(&[("Sale", EffectKind::Final, None)]).await;
+        r.set_state(0, "ready").await;
+        r.start_campaign().await;
+        let call = wrapped(&r, 1).await;
+        let mut ws = desktop(&r.server, "agent0@x.io").await;
+        let mut kinds = Vec::new();
+        let ended = loop {
+            let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+                .await
+                .expect("a message in time")
+                .unwrap()
+                .unwrap();
+            let tokio_tungstenite::tungstenite::Message::Text(t) = msg else {
+                continue;
+            };
+            let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+            kinds.push(v["type"].as_str().unwrap_or_default().to_string());
+            if v["type"] == "call_ended" {
+                break v;
+            }
+        };
+        assert_eq!(kinds[0], "state");
+        assert_eq!(ended["call_id"], json!(call.id));
+        assert_eq!(ended["dispositions"][0]["label"], "Sale");
+        assert!(ended["wrap_up_seconds"].as_u64().unwrap() <= 30);
+    }
+);
+
+rule!(
+    a_paused_campaign_places_no_new_calls_until_resumed,
+    |b| async move {
+        let Some(r) = rig(
+            b,
+            Setup {
+                behaviour: nobody_answers(),
+                contacts: 20,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        r.set_state(0, "ready").await;
+        r.start_campaign().await;
+        eventually("dialing", || async {
+            (!r.calls().await.is_empty()).then_some(())
+        })
+        .await;
+        let sup = {
+            r.store()
+                .create_user(
+                    &NewUser {
+                        email: Email::parse("email", "sup@x.io").unwrap(),
+                        name: "Sup".into(),
+                        role: Role::Supervisor,
+                        password_hash: palera_server::auth::hash_password(common::PASSWORD),
+                        voice_enabled: false,
+                        clients: vec![r.client],
+                    },
+                    1,
+                )
+                .await
+                .unwrap();
+            r.server.login("sup@x.io").await
+        };
+        let status = |action: &str| {
+            sup.post(r.server.url(&format!(
+                "/api/v1/clients/{}/campaigns/{}/status/{action}",
+                r.client, r.campaign
+            )))
+        };
+        assert_eq!(common::json(status("pause")).await.0, 200);
+        let placed = eventually("the call in flight ended", || async {
+            let calls = r.calls().await;
+            calls
+                .iter()
+                .all(|c| c.ended_at.is_some())
+                .then_some(calls.len())
+        })
+        .await;
+        r.settle().await;
+        assert_eq!(r.calls().await.len(), placed, "dialled while paused");
+        assert_eq!(common::json(status("resume")).await.0, 200);
+        eventually("dialing again", || async {
+            (r.calls().await.len() > placed).then_some(())
+        })
+        .await;
+    }
+);
+
+rule!(
+    progressive_never_abandons_even_if_the_agent_steps_away_while_it_rings,
+    |b| async move {
+        let Some(r) = rig(
+            b,
+            Setup {
+                behaviour: Behaviour {
+                    ring_seconds: secs(2.0),
+                    ..humans(3600.0)
+                },
+                time_scale: 1.0,
+                contacts: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        r.set_state(0, "ready").await;
+        r.start_campaign().await;
+        eventually("the call placed", || async {
+            (!r.calls().await.is_empty()).then_some(())
+        })
+        .await;
+        r.set_state(0, "standby").await;
+        let call = eventually("the call answered", || async {
+            r.calls()
+                .await
+                .into_iter()
+                .find(|c| c.answered_at.is_some() && c.outcome != "ringing")
+        })
+        .await;
+        let call = eventually("the agent connected", || async {
+            let c = r.store().call(call.id).await.unwrap();
+            (c.connected_at.is_some() || c.outcome == "abandoned_no_agent").then_some(c)
+        })
+        .await;
+        assert_ne!(call.outcome, "abandoned_no_agent");
+        assert_eq!(call.agent_id, Some(r.agents[0]));
+    }
+);
+
+rule!(
+    dials_never_exceed_the_clients_calls_per_second,
+    |b| async move {
+        let Some(r) = rig(
+            b,
+            Setup {
+                behaviour: nobody_answers(),
+                agents: 4,
+                contacts: 8,
+                client_cps: 4.0,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        for i in 0..4 {
+            r.set_state(i, "ready").await;
+        }
+        r.start_campaign().await;
+        let calls = eventually("four agents dialled", || async {
+            let calls = r.calls().await;
+            (calls.len() >= 4).then_some(calls)
+        })
+        .await;
+        let mut at: Vec<i64> = calls.iter().map(|c| c.placed_at).collect();
+        at.sort();
+        // 4 calls per second: consecutive dials at least 250 ms apart (the clock runs in ms).
+        for w in at.windows(2) {
+            assert!(w[1] - w[0] >= 249, "dials {} ms apart: {at:?}", w[1] - w[0]);
+        }
+    }
+);

@@ -1,0 +1,530 @@
+//! Dial work: the per-contact attempt state of each campaign (`campaign_contacts`), the calls and
+//! their events. The one rule that matters most lives here: a contact is claimed for dialing by a
+//! single conditional update (`in_flight_call_id IS NULL`, active, under max attempts, due) in the
+//! same transaction that creates the call, so two runners — two ticks, two nodes — can never dial
+//! the same contact at once; the loser sees `None`.
+
+use crate::{Result, Store, StoreError};
+use palera_core::campaign::{CallOutcome, ContactAttempts, ContactStatus};
+use palera_core::ids::{CallId, CampaignId, ClientId, ContactId, UserId};
+use serde::Serialize;
+use sqlx::Row;
+
+/// A contact as a campaign sees it: a snapshot of what dialing needs, plus its attempts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignContact {
+    pub campaign_id: CampaignId,
+    pub contact_id: ContactId,
+    pub client_id: ClientId,
+    pub phone: String,
+    pub time_zone: Option<String>,
+    pub name: String,
+    pub attempts: ContactAttempts,
+    pub holder: Option<UserId>,
+    pub in_flight: Option<CallId>,
+}
+
+/// A contact entering a campaign.
+#[derive(Debug, Clone)]
+pub struct Enrolment {
+    pub contact_id: ContactId,
+    pub phone: String,
+    pub time_zone: Option<String>,
+    pub name: String,
+}
+
+/// What a dial claims.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub campaign: CampaignId,
+    pub client: ClientId,
+    pub contact: ContactId,
+    /// The agent the call is placed for (preview, progressive); `None` in predictive.
+    pub agent: Option<UserId>,
+    pub phone: String,
+    pub max_attempts: u32,
+    pub now_ms: i64,
+    /// The contact's local date of this attempt (its cycle), `YYYY-MM-DD`.
+    pub cycle: String,
+}
+
+/// One call.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Call {
+    pub id: CallId,
+    pub client_id: ClientId,
+    pub campaign_id: Option<CampaignId>,
+    pub contact_id: Option<ContactId>,
+    pub agent_id: Option<UserId>,
+    pub direction: String,
+    pub phone: String,
+    pub carrier_sid: Option<String>,
+    /// The seed status (not_called, outbound, answered, abandoned).
+    pub status: String,
+    /// The detailed outcome (DESIGN §2.2).
+    pub outcome: String,
+    pub answered_by: Option<String>,
+    pub placed_at: i64,
+    pub answered_at: Option<i64>,
+    pub connected_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub disposition_id: Option<i64>,
+    pub disposition: Option<String>,
+    pub notes: String,
+}
+
+/// Counts of a campaign's calls since an instant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CallCounts {
+    pub dials: i64,
+    pub in_flight: i64,
+    pub answered: i64,
+    pub live_answered: i64,
+    pub abandoned_no_agent: i64,
+    pub machine: i64,
+    pub voicemail_dropped: i64,
+    pub no_answer: i64,
+    pub busy: i64,
+    pub failed: i64,
+}
+
+/// The outcome's stored name.
+pub fn outcome_str(o: CallOutcome) -> &'static str {
+    use CallOutcome::*;
+    match o {
+        Queued => "queued",
+        Ringing => "ringing",
+        InProgress => "in_progress",
+        Completed => "completed",
+        AbandonedNoAgent => "abandoned_no_agent",
+        NoAnswer => "no_answer",
+        Busy => "busy",
+        Failed => "failed",
+        Machine => "machine",
+        VoicemailDropped => "voicemail_dropped",
+    }
+}
+
+fn status_str(o: CallOutcome) -> &'static str {
+    use palera_core::campaign::SeedStatus::*;
+    match o.seed_status() {
+        NotCalled => "not_called",
+        Outbound => "outbound",
+        Answered => "answered",
+        Abandoned => "abandoned",
+    }
+}
+
+fn contact_status_str(s: ContactStatus) -> &'static str {
+    match s {
+        ContactStatus::Active => "active",
+        ContactStatus::Completed => "completed",
+        ContactStatus::Exhausted => "exhausted",
+        ContactStatus::Dnc => "dnc",
+        ContactStatus::Moved => "moved",
+    }
+}
+
+fn parse_contact_status(s: &str) -> Result<ContactStatus> {
+    Ok(match s {
+        "active" => ContactStatus::Active,
+        "completed" => ContactStatus::Completed,
+        "exhausted" => ContactStatus::Exhausted,
+        "dnc" => ContactStatus::Dnc,
+        "moved" => ContactStatus::Moved,
+        other => {
+            return Err(StoreError::Database(sqlx::Error::Decode(
+                format!("bad contact status {other:?}").into(),
+            )))
+        }
+    })
+}
+
+const CC_COLUMNS: &str = "campaign_id, contact_id, client_id, phone, time_zone, name, attempts, status, next_due_at, last_cycle, holder_id, in_flight_call_id";
+
+fn cc_from_row(r: &sqlx::any::AnyRow) -> Result<CampaignContact> {
+    let in_flight: Option<i64> = r.try_get("in_flight_call_id")?;
+    let holder: Option<i64> = r.try_get("holder_id")?;
+    let last: Option<String> = r.try_get("last_cycle")?;
+    let status: String = r.try_get("status")?;
+    let attempts: i64 = r.try_get("attempts")?;
+    Ok(CampaignContact {
+        campaign_id: CampaignId(r.try_get("campaign_id")?),
+        contact_id: ContactId(r.try_get("contact_id")?),
+        client_id: ClientId(r.try_get("client_id")?),
+        phone: r.try_get("phone")?,
+        time_zone: r.try_get("time_zone")?,
+        name: r.try_get("name")?,
+        attempts: ContactAttempts {
+            attempts: attempts as u32,
+            status: parse_contact_status(&status)?,
+            in_flight: in_flight.is_some(),
+            next_due: crate::from_millis(r.try_get("next_due_at")?),
+            last_cycle: last.and_then(|d| d.parse().ok()),
+        },
+        holder: holder.map(UserId),
+        in_flight: in_flight.map(CallId),
+    })
+}
+
+const CALL_COLUMNS: &str = "id, client_id, campaign_id, contact_id, agent_id, direction, phone, carrier_sid, status, outcome, answered_by, placed_at, answered_at, connected_at, ended_at, disposition_id, disposition, notes";
+
+fn call_from_row(r: &sqlx::any::AnyRow) -> Result<Call> {
+    let opt = |c: &str| -> Result<Option<i64>> { Ok(r.try_get(c)?) };
+    Ok(Call {
+        id: CallId(r.try_get("id")?),
+        client_id: ClientId(r.try_get("client_id")?),
+        campaign_id: opt("campaign_id")?.map(CampaignId),
+        contact_id: opt("contact_id")?.map(ContactId),
+        agent_id: opt("agent_id")?.map(UserId),
+        direction: r.try_get("direction")?,
+        phone: r.try_get("phone")?,
+        carrier_sid: r.try_get("carrier_sid")?,
+        status: r.try_get("status")?,
+        outcome: r.try_get("outcome")?,
+        answered_by: r.try_get("answered_by")?,
+        placed_at: r.try_get("placed_at")?,
+        answered_at: opt("answered_at")?,
+        connected_at: opt("connected_at")?,
+        ended_at: opt("ended_at")?,
+        disposition_id: opt("disposition_id")?,
+        disposition: r.try_get("disposition")?,
+        notes: r.try_get("notes")?,
+    })
+}
+
+impl Store {
+    /// Adds contacts to a campaign, due at once; contacts already in it are left as they are.
+    /// Returns how many were added.
+    pub async fn enrol_contacts(
+        &self,
+        campaign: CampaignId,
+        client: ClientId,
+        contacts: &[Enrolment],
+        now_ms: i64,
+    ) -> Result<u64> {
+        let mut tx = self.pool().begin().await?;
+        let mut added = 0;
+        for c in contacts {
+            let done = sqlx::query("INSERT INTO campaign_contacts (campaign_id, contact_id, client_id, phone, time_zone, name, attempts, status, next_due_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,0,'active',$7,$7) ON CONFLICT (campaign_id, contact_id) DO NOTHING")
+                .bind(campaign.0)
+                .bind(c.contact_id.0)
+                .bind(client.0)
+                .bind(&c.phone)
+                .bind(&c.time_zone)
+                .bind(&c.name)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            added += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// Contacts due now: active, not in flight, under max attempts, due time passed; oldest due
+    /// first.
+    pub async fn due_contacts(
+        &self,
+        campaign: CampaignId,
+        now_ms: i64,
+        max_attempts: u32,
+        limit: i64,
+    ) -> Result<Vec<CampaignContact>> {
+        let rows = sqlx::query(&format!("SELECT {CC_COLUMNS} FROM campaign_contacts WHERE campaign_id = $1 AND status = 'active' AND in_flight_call_id IS NULL AND attempts < $2 AND next_due_at <= $3 ORDER BY next_due_at, contact_id LIMIT $4"))
+            .bind(campaign.0)
+            .bind(i64::from(max_attempts))
+            .bind(now_ms)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(cc_from_row).collect()
+    }
+
+    /// Every contact of a campaign, by contact id.
+    pub async fn campaign_contacts(&self, campaign: CampaignId) -> Result<Vec<CampaignContact>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CC_COLUMNS} FROM campaign_contacts WHERE campaign_id = $1 ORDER BY contact_id"
+        ))
+        .bind(campaign.0)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(cc_from_row).collect()
+    }
+
+    pub async fn campaign_contact(
+        &self,
+        campaign: CampaignId,
+        contact: ContactId,
+    ) -> Result<CampaignContact> {
+        let r = sqlx::query(&format!(
+            "SELECT {CC_COLUMNS} FROM campaign_contacts WHERE campaign_id = $1 AND contact_id = $2"
+        ))
+        .bind(campaign.0)
+        .bind(contact.0)
+        .fetch_one(self.pool())
+        .await?;
+        cc_from_row(&r)
+    }
+
+    /// Contacts of every campaign that are claimed by a call (restart reconciliation).
+    pub async fn claimed_contacts(&self) -> Result<Vec<CampaignContact>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CC_COLUMNS} FROM campaign_contacts WHERE in_flight_call_id IS NOT NULL ORDER BY campaign_id, contact_id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(cc_from_row).collect()
+    }
+
+    /// Nobody holds any contact of the campaign (its runner stopped or restarted).
+    pub async fn clear_holders(&self, campaign: CampaignId) -> Result<()> {
+        sqlx::query("UPDATE campaign_contacts SET holder_id = NULL WHERE campaign_id = $1 AND holder_id IS NOT NULL")
+            .bind(campaign.0)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Records which agent holds each contact (distribution moves).
+    pub async fn set_holders(
+        &self,
+        campaign: CampaignId,
+        moves: &[(ContactId, Option<UserId>)],
+    ) -> Result<()> {
+        if moves.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool().begin().await?;
+        for (c, a) in moves {
+            sqlx::query(
+                "UPDATE campaign_contacts SET holder_id = $1 WHERE campaign_id = $2 AND contact_id = $3",
+            )
+            .bind(a.map(|a| a.0))
+            .bind(campaign.0)
+            .bind(c.0)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Atomically claims a contact for one dial and creates its call (`queued`). `None` when the
+    /// contact is not claimable any more (already in flight, done, at max attempts, not due):
+    /// nothing is written then.
+    pub async fn claim_contact(&self, c: &Claim) -> Result<Option<Call>> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query("INSERT INTO calls (client_id, campaign_id, contact_id, agent_id, direction, phone, status, outcome, placed_at, notes) VALUES ($1,$2,$3,$4,'outbound',$5,'outbound','queued',$6,'') RETURNING id")
+            .bind(c.client.0)
+            .bind(c.campaign.0)
+            .bind(c.contact.0)
+            .bind(c.agent.map(|a| a.0))
+            .bind(&c.phone)
+            .bind(c.now_ms)
+            .fetch_one(&mut *tx)
+            .await?;
+        let call_id: i64 = row.try_get("id")?;
+        let claimed = sqlx::query("UPDATE campaign_contacts SET in_flight_call_id = $1, attempts = attempts + 1, last_cycle = $2, updated_at = $3 WHERE campaign_id = $4 AND contact_id = $5 AND in_flight_call_id IS NULL AND status = 'active' AND attempts < $6 AND next_due_at <= $3")
+            .bind(call_id)
+            .bind(&c.cycle)
+            .bind(c.now_ms)
+            .bind(c.campaign.0)
+            .bind(c.contact.0)
+            .bind(i64::from(c.max_attempts))
+            .execute(&mut *tx)
+            .await?;
+        if claimed.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        tx.commit().await?;
+        self.call(CallId(call_id)).await.map(Some)
+    }
+
+    /// Undoes a claim whose dial never reached the carrier: the call is deleted and the attempt
+    /// is given back, so nothing counts that did not happen.
+    pub async fn unclaim(
+        &self,
+        campaign: CampaignId,
+        contact: ContactId,
+        call: CallId,
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query("UPDATE campaign_contacts SET in_flight_call_id = NULL, attempts = attempts - 1 WHERE campaign_id = $1 AND contact_id = $2 AND in_flight_call_id = $3")
+            .bind(campaign.0)
+            .bind(contact.0)
+            .bind(call.0)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 1 {
+            sqlx::query("DELETE FROM calls WHERE id = $1")
+                .bind(call.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes a contact's attempt state after its attempt ended (the claim is released when
+    /// `attempts.in_flight` is false).
+    pub async fn save_attempts(
+        &self,
+        campaign: CampaignId,
+        contact: ContactId,
+        a: &ContactAttempts,
+        now_ms: i64,
+    ) -> Result<()> {
+        let q = if a.in_flight {
+            "UPDATE campaign_contacts SET attempts = $1, status = $2, next_due_at = $3, last_cycle = $4, updated_at = $5 WHERE campaign_id = $6 AND contact_id = $7"
+        } else {
+            "UPDATE campaign_contacts SET attempts = $1, status = $2, next_due_at = $3, last_cycle = $4, updated_at = $5, in_flight_call_id = NULL WHERE campaign_id = $6 AND contact_id = $7"
+        };
+        sqlx::query(q)
+            .bind(i64::from(a.attempts))
+            .bind(contact_status_str(a.status))
+            .bind(crate::millis(a.next_due))
+            .bind(a.last_cycle.map(|d| d.to_string()))
+            .bind(now_ms)
+            .bind(campaign.0)
+            .bind(contact.0)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn call(&self, id: CallId) -> Result<Call> {
+        let r = sqlx::query(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1"))
+            .bind(id.0)
+            .fetch_one(self.pool())
+            .await?;
+        call_from_row(&r)
+    }
+
+    /// Calls not ended yet (reconciled when the engine starts).
+    pub async fn open_calls(&self) -> Result<Vec<Call>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE ended_at IS NULL ORDER BY id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(call_from_row).collect()
+    }
+
+    /// The calls of a campaign, newest first.
+    pub async fn campaign_calls(&self, campaign: CampaignId) -> Result<Vec<Call>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE campaign_id = $1 ORDER BY id DESC"
+        ))
+        .bind(campaign.0)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(call_from_row).collect()
+    }
+
+    /// Moves a live call to a new detailed outcome and sets a few columns; ended calls are
+    /// never changed (carrier events repeat).
+    pub async fn update_call(&self, id: CallId, u: &CallUpdate) -> Result<bool> {
+        let done = sqlx::query("UPDATE calls SET outcome = COALESCE($1, outcome), status = COALESCE($2, status), carrier_sid = COALESCE($3, carrier_sid), answered_by = COALESCE($4, answered_by), answered_at = COALESCE(answered_at, $5), connected_at = COALESCE(connected_at, $6), agent_id = COALESCE($7, agent_id), ended_at = $8 WHERE id = $9 AND ended_at IS NULL")
+            .bind(u.outcome.map(outcome_str))
+            .bind(u.outcome.map(status_str))
+            .bind(&u.sid)
+            .bind(&u.answered_by)
+            .bind(u.answered_at)
+            .bind(u.connected_at)
+            .bind(u.agent.map(|a| a.0))
+            .bind(u.ended_at)
+            .bind(id.0)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Stores the disposition an agent (or the system) gave a call, once.
+    pub async fn set_call_disposition(
+        &self,
+        id: CallId,
+        disposition_id: Option<i64>,
+        label: &str,
+        notes: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query("UPDATE calls SET disposition_id = $1, disposition = $2, notes = $3 WHERE id = $4 AND disposition IS NULL")
+            .bind(disposition_id)
+            .bind(label)
+            .bind(notes)
+            .bind(id.0)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn add_call_event(
+        &self,
+        call: CallId,
+        kind: &str,
+        detail: &str,
+        at: i64,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO call_events (call_id, kind, detail, at) VALUES ($1,$2,$3,$4)")
+            .bind(call.0)
+            .bind(kind)
+            .bind(detail)
+            .bind(at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The kinds of a call's events, oldest first.
+    pub async fn call_event_kinds(&self, call: CallId) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT kind FROM call_events WHERE call_id = $1 ORDER BY id")
+            .bind(call.0)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("kind")?)).collect()
+    }
+
+    /// Counts of a campaign's calls placed since `since_ms`.
+    pub async fn call_counts(&self, campaign: CampaignId, since_ms: i64) -> Result<CallCounts> {
+        let rows = sqlx::query("SELECT outcome, answered_by, COUNT(*) AS n FROM calls WHERE campaign_id = $1 AND placed_at >= $2 GROUP BY outcome, answered_by")
+            .bind(campaign.0)
+            .bind(since_ms)
+            .fetch_all(self.pool())
+            .await?;
+        let mut c = CallCounts::default();
+        for r in &rows {
+            let outcome: String = r.try_get("outcome")?;
+            let by: Option<String> = r.try_get("answered_by")?;
+            let n: i64 = r.try_get("n")?;
+            c.dials += n;
+            if by.as_deref() == Some("human") {
+                c.live_answered += n;
+            }
+            match outcome.as_str() {
+                "queued" | "ringing" | "in_progress" => c.in_flight += n,
+                "completed" => c.answered += n,
+                "voicemail_dropped" => c.voicemail_dropped += n,
+                "abandoned_no_agent" => c.abandoned_no_agent += n,
+                "machine" => c.machine += n,
+                "no_answer" => c.no_answer += n,
+                "busy" => c.busy += n,
+                _ => c.failed += n,
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// Changes to a live call; `None` leaves a column as it is.
+#[derive(Debug, Clone, Default)]
+pub struct CallUpdate {
+    pub outcome: Option<CallOutcome>,
+    pub sid: Option<String>,
+    pub answered_by: Option<String>,
+    pub answered_at: Option<i64>,
+    pub connected_at: Option<i64>,
+    pub agent: Option<UserId>,
+    /// Set to end the call.
+    pub ended_at: Option<i64>,
+}

@@ -1,0 +1,298 @@
+//! Conformance of the campaign store on SQLite and PostgreSQL: campaigns scoped by client, the
+//! disposition set, enrolment, and the atomic claim that keeps one contact to one dial at a time.
+
+use palera_core::campaign::{CampaignSettings, ContactStatus, Disposition};
+use palera_core::contact::ContactData;
+use palera_core::ids::{CampaignId, ClientId, ContactId, ListId};
+use palera_core::phone::PhoneNumber;
+use palera_core::tenant::ClientFields;
+use palera_store::calls::{Claim, Enrolment};
+use palera_store::campaigns::{CampaignInput, CampaignStatus, EffectKind, NewDisposition};
+use palera_store::clients::SecretInput;
+use palera_store::contacts::Actor;
+use palera_store::{conformance, Store, StoreError};
+
+async fn client(store: &Store, name: &str, number: &str) -> ClientId {
+    let s = ClientFields {
+        name: name.into(),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    store
+        .create_client(
+            &s,
+            &SecretInput::default(),
+            &[PhoneNumber::parse_e164(number).unwrap()],
+            1,
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+fn input(name: &str, lists: Vec<ListId>) -> CampaignInput {
+    CampaignInput {
+        name: name.into(),
+        settings: CampaignSettings::default(),
+        caller_id: "+14155550100".into(),
+        voicemail_url: Some("https://x.test/vm.mp3".into()),
+        hold_music_url: None,
+        recording: true,
+        transcription: false,
+        lists,
+        agents: vec![],
+    }
+}
+
+async fn lists(store: &Store, c: ClientId, names: &[&str]) -> Vec<ListId> {
+    let mut out = Vec::new();
+    for n in names {
+        out.push(store.create_list(c, n, 1).await.unwrap().id);
+    }
+    out
+}
+
+/// A contact in `list`; returns its id.
+async fn contact(store: &Store, c: ClientId, list: ListId, phone: &str) -> ContactId {
+    let data = ContactData {
+        phone: PhoneNumber::parse_e164(phone).unwrap(),
+        first_name: "Ann".into(),
+        last_name: String::new(),
+        email: None,
+        time_zone: Some(chrono_tz::America::New_York),
+        properties: Default::default(),
+    };
+    store
+        .create_contact(c, Some(list), &data, &Actor::system("test"), 1)
+        .await
+        .unwrap()
+        .id
+}
+
+async fn campaign_with_contact(store: &Store) -> (ClientId, CampaignId, ContactId) {
+    let c = client(store, "Acme", "+14155550100").await;
+    let l = lists(store, c, &["Leads"]).await;
+    let who = contact(store, c, l[0], "+14155550111").await;
+    let camp = store
+        .create_campaign(c, &input("Spring", l), 10)
+        .await
+        .unwrap();
+    store
+        .enrol_contacts(
+            camp.id,
+            c,
+            &[Enrolment {
+                contact_id: who,
+                phone: "+14155550111".into(),
+                time_zone: Some("America/New_York".into()),
+                name: "Ann".into(),
+            }],
+            10,
+        )
+        .await
+        .unwrap();
+    (c, camp.id, who)
+}
+
+fn claim(c: ClientId, camp: CampaignId, who: ContactId, now_ms: i64) -> Claim {
+    Claim {
+        campaign: camp,
+        client: c,
+        contact: who,
+        agent: None,
+        phone: "+14155550111".into(),
+        max_attempts: 2,
+        now_ms,
+        cycle: "2026-03-02".into(),
+    }
+}
+
+conformance!(
+    campaigns_are_scoped_to_their_client,
+    |store: Store| async move {
+        let a = client(&store, "A", "+14155550100").await;
+        let b = client(&store, "B", "+14155550101").await;
+        let l = lists(&store, a, &["One", "Two", "Three"]).await;
+        let camp = store
+            .create_campaign(a, &input("Spring", l[..2].to_vec()), 10)
+            .await
+            .unwrap();
+        assert_eq!(camp.status, CampaignStatus::Draft);
+        assert_eq!(camp.lists, l[..2].to_vec());
+        assert!(camp.recording && !camp.transcription);
+        assert!(matches!(
+            store.campaign(b, camp.id).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            store
+                .set_campaign_status(b, camp.id, CampaignStatus::Running, 11)
+                .await,
+            Err(StoreError::NotFound)
+        ));
+        let changed = input("Summer", vec![l[2]]);
+        let up = store
+            .update_campaign(a, camp.id, &changed, 12)
+            .await
+            .unwrap();
+        assert_eq!((up.name.as_str(), up.lists.clone()), ("Summer", vec![l[2]]));
+        store
+            .set_campaign_status(a, camp.id, CampaignStatus::Running, 13)
+            .await
+            .unwrap();
+        assert_eq!(store.running_campaigns().await.unwrap(), vec![camp.id]);
+        assert!(store.campaigns(b).await.unwrap().is_empty());
+    }
+);
+
+conformance!(
+    disposition_sets_are_replaced_whole,
+    |store: Store| async move {
+        let a = client(&store, "A", "+14155550100").await;
+        let l = lists(&store, a, &["Leads", "Later"]).await;
+        let camp = store
+            .create_campaign(a, &input("Spring", vec![l[0]]), 10)
+            .await
+            .unwrap();
+        let set = vec![
+            NewDisposition {
+                label: "Sale".into(),
+                effect: EffectKind::Final,
+                target_list: None,
+            },
+            NewDisposition {
+                label: "Follow up".into(),
+                effect: EffectKind::MoveToList,
+                target_list: Some(l[1]),
+            },
+        ];
+        let stored = store.replace_dispositions(camp.id, &set).await.unwrap();
+        assert_eq!(stored.len(), 2);
+        assert_eq!(stored[1].target_list, Some(l[1]));
+        let stored = store
+            .replace_dispositions(camp.id, &set[..1])
+            .await
+            .unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].label, "Sale");
+    }
+);
+
+conformance!(
+    a_contact_is_claimed_by_one_dial_at_a_time,
+    |store: Store| async move {
+        let (c, camp, who) = campaign_with_contact(&store).await;
+        // Many concurrent claims: exactly one wins, and only one call row exists.
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                s.claim_contact(&claim(c, camp, who, 20)).await
+            }));
+        }
+        let mut won = 0;
+        for t in tasks {
+            if t.await.unwrap().unwrap().is_some() {
+                won += 1;
+            }
+        }
+        assert_eq!(won, 1);
+        assert_eq!(store.campaign_calls(camp).await.unwrap().len(), 1);
+        let cc = store.campaign_contact(camp, who).await.unwrap();
+        assert!(cc.in_flight.is_some());
+        assert_eq!(cc.attempts.attempts, 1);
+        assert!(store
+            .due_contacts(camp, 30, 2, 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+);
+
+conformance!(
+    released_claims_follow_the_cadence_and_max_attempts,
+    |store: Store| async move {
+        let (c, camp, who) = campaign_with_contact(&store).await;
+        let settings = CampaignSettings {
+            max_attempts: 2,
+            retry_after: palera_core::campaign::RetryAfter::Hours(1),
+            ..Default::default()
+        };
+        let tz = chrono_tz::America::New_York;
+        let mut now = 1_772_463_600_000; // 2026-03-02T15:00Z
+        for _ in 0..2 {
+            let call = store
+                .claim_contact(&claim(c, camp, who, now))
+                .await
+                .unwrap();
+            assert!(call.is_some());
+            let mut cc = store.campaign_contact(camp, who).await.unwrap();
+            cc.attempts.complete(
+                &Disposition::system_retry(),
+                &settings,
+                tz,
+                palera_store::from_millis(now),
+            );
+            store
+                .save_attempts(camp, who, &cc.attempts, now)
+                .await
+                .unwrap();
+            assert!(store
+                .claim_contact(&claim(c, camp, who, now))
+                .await
+                .unwrap()
+                .is_none());
+            now += 3_600_000;
+        }
+        let cc = store.campaign_contact(camp, who).await.unwrap();
+        assert_eq!(cc.attempts.status, ContactStatus::Exhausted);
+        assert_eq!(cc.attempts.attempts, 2);
+        assert!(store
+            .claim_contact(&claim(c, camp, who, now))
+            .await
+            .unwrap()
+            .is_none());
+    }
+);
+
+conformance!(an_unplaced_claim_is_given_back, |store: Store| async move {
+    let (c, camp, who) = campaign_with_contact(&store).await;
+    let call = store
+        .claim_contact(&claim(c, camp, who, 20))
+        .await
+        .unwrap()
+        .unwrap();
+    store.unclaim(camp, who, call.id).await.unwrap();
+    let cc = store.campaign_contact(camp, who).await.unwrap();
+    assert_eq!((cc.attempts.attempts, cc.in_flight), (0, None));
+    assert!(store.campaign_calls(camp).await.unwrap().is_empty());
+});
+
+conformance!(
+    one_node_leads_a_campaign_at_a_time,
+    |store: Store| async move {
+        let (_, camp, _) = campaign_with_contact(&store).await;
+        let first = store.try_lead_campaign(camp).await.unwrap();
+        assert!(first.is_some());
+        let second = store.try_lead_campaign(camp).await.unwrap();
+        match store.backend() {
+            // Single-node: every engine may lead.
+            palera_store::Backend::Sqlite => assert!(second.is_some()),
+            palera_store::Backend::Postgres => {
+                assert!(second.is_none(), "two leaders");
+                drop(first);
+                // The lock goes with the leader's session.
+                let mut again = None;
+                for _ in 0..50 {
+                    again = store.try_lead_campaign(camp).await.unwrap();
+                    if again.is_some() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                assert!(again.is_some(), "leadership was not released");
+            }
+        }
+    }
+);
