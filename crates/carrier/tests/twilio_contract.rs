@@ -24,6 +24,7 @@ const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 const CALL: &str = "CA0123456789abcdef0123456789abcdef";
 const CONFERENCE: &str = "CF0123456789abcdef0123456789abcdef";
 const RECORDING: &str = "RE0123456789abcdef0123456789abcdef";
+const NUMBER: &str = "PN0123456789abcdef0123456789abcdef";
 
 /// Writes past the test harness's output capture, so a skip is visible in every run.
 fn say(msg: &str) {
@@ -277,6 +278,31 @@ async fn prism_accepts_account_fetch_with_basic_auth() {
     assert!(account.sid.starts_with("AC"));
 }
 
+fn point_number() -> PointNumber {
+    PointNumber {
+        voice_url: "https://palera.example/twilio/1/voice".into(),
+        status_callback: Some("https://palera.example/twilio/1/status".into()),
+    }
+}
+
+#[tokio::test]
+async fn prism_accepts_listing_and_pointing_incoming_numbers() {
+    let Some(url) = prism_url("incoming phone numbers") else {
+        return;
+    };
+    let c = client(&url);
+    let numbers = ok("ListIncomingPhoneNumber", c.list_incoming_numbers().await);
+    assert!(
+        numbers.iter().all(|n| n.sid.starts_with("PN")),
+        "{numbers:?}"
+    );
+    let updated = ok(
+        "UpdateIncomingPhoneNumber",
+        c.point_number(NUMBER, &point_number()).await,
+    );
+    assert!(updated.sid.starts_with("PN"), "{updated:?}");
+}
+
 #[tokio::test]
 async fn prism_refuses_what_breaks_the_spec() {
     // Proof that the mock validates: without this the other tests could pass vacuously.
@@ -451,6 +477,10 @@ fn every_parameter_we_send_is_declared_in_the_spec_with_an_allowed_value() {
         (
             format!("{base}/Calls/{{CallSid}}/Transcriptions.json"),
             transcription().form(),
+        ),
+        (
+            format!("{base}/IncomingPhoneNumbers/{{Sid}}.json"),
+            point_number().form(),
         ),
     ];
     for (path, form) in cases {

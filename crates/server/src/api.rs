@@ -105,7 +105,9 @@ pub fn routes() -> Router<App> {
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::twilio::api::TwilioApiDoc::openapi());
+    Json(doc)
 }
 
 #[derive(Deserialize, ToSchema)]

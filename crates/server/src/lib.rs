@@ -12,5 +12,6 @@ pub mod demo;
 pub mod desktop;
 pub mod error;
 pub mod pages;
+pub mod twilio;
 
 pub use app::{run, serve, App};

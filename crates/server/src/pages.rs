@@ -44,13 +44,13 @@ pub fn routes() -> Router<App> {
 }
 
 /// A posted form, keeping repeated keys (checkbox groups).
-struct FormData(Vec<(String, String)>);
+pub(crate) struct FormData(Vec<(String, String)>);
 
 impl FormData {
-    fn parse(body: &Bytes) -> Self {
+    pub(crate) fn parse(body: &Bytes) -> Self {
         FormData(url::form_urlencoded::parse(body).into_owned().collect())
     }
-    fn get(&self, name: &str) -> String {
+    pub(crate) fn get(&self, name: &str) -> String {
         self.0
             .iter()
             .find(|(k, _)| k == name)
@@ -71,7 +71,7 @@ impl FormData {
         self.0.iter().any(|(k, _)| k == name)
     }
     /// A 403 page unless the form carries the session's CSRF token.
-    fn csrf_failure(&self, auth: &Auth) -> Option<Response> {
+    pub(crate) fn csrf_failure(&self, auth: &Auth) -> Option<Response> {
         if auth::same_token(&self.get("csrf"), &auth.csrf) {
             None
         } else {
@@ -86,14 +86,14 @@ impl FormData {
     }
 }
 
-fn render(t: &impl Template, status: StatusCode) -> Response {
+pub(crate) fn render(t: &impl Template, status: StatusCode) -> Response {
     match t.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => ApiError::internal(&e).into_response(),
     }
 }
 
-fn page_error(e: ApiError) -> Response {
+pub(crate) fn page_error(e: ApiError) -> Response {
     let status = e.status;
     (
         status,
@@ -399,9 +399,10 @@ struct ClientPage {
     error: Option<String>,
     error_field: String,
     notice: Option<String>,
+    webhooks: Vec<palera_store::twilio::Receipt>,
 }
 
-async fn client_view(
+pub(crate) async fn client_view(
     app: &App,
     auth: Auth,
     id: ClientId,
@@ -419,11 +420,12 @@ async fn client_view(
         let client = app.store.client(id).await?;
         let numbers = app.store.numbers(id).await?;
         let agents = app.store.users(Some(id)).await?;
-        Ok::<_, ApiError>((client, numbers, agents))
+        let webhooks = app.store.recent_webhooks(id, 10).await?;
+        Ok::<_, ApiError>((client, numbers, agents, webhooks))
     }
     .await;
     match loaded {
-        Ok((client, numbers, agents)) => {
+        Ok((client, numbers, agents, webhooks)) => {
             let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
             render(
                 &ClientPage {
@@ -439,6 +441,7 @@ async fn client_view(
                     client,
                     numbers,
                     agents,
+                    webhooks,
                 },
                 status,
             )
@@ -809,6 +812,8 @@ struct DesktopPage {
     csrf: String,
     clients: Vec<Client>,
     heartbeat_ms: u64,
+    /// Clients whose Twilio voice token the page keeps fresh (Twilio mode only), space-separated.
+    voice_token_clients: String,
 }
 
 async fn desktop_page(State(app): State<App>, PageAuth(auth): PageAuth) -> Response {
@@ -816,6 +821,9 @@ async fn desktop_page(State(app): State<App>, PageAuth(auth): PageAuth) -> Respo
     match app.store.clients(&scope).await {
         Ok(clients) => render(
             &DesktopPage {
+                voice_token_clients: crate::twilio::voice_token::desktop_clients(
+                    &app, &auth.user, &clients,
+                ),
                 heartbeat_ms: (app.settings.heartbeat_timeout_seconds * 1000 / 3).max(500),
                 me: auth.user,
                 csrf: auth.csrf,

@@ -23,7 +23,10 @@ macro_rules! migration {
     };
 }
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_foundation")];
+const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_foundation"),
+    migration!(4, "0004_twilio"),
+];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<usize> {
     sqlx::query(
