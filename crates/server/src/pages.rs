@@ -228,7 +228,7 @@ async fn logout(State(app): State<App>, PageAuth(auth): PageAuth, body: Bytes) -
 
 /// The values a client form shows (from a stored client, or from a rejected submission).
 #[derive(Default)]
-struct ClientForm {
+pub(crate) struct ClientForm {
     name: String,
     time_zone: String,
     default_country: String,
