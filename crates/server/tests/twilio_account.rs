@@ -88,11 +88,17 @@ on_both!(
         let identity = format!("agent-{}", agent.id);
         assert_eq!(claims["grants"]["identity"], identity);
         assert_eq!(body["identity"], identity);
-        assert_eq!(claims["grants"]["voice"]["outgoing"]["application_sid"], APP_SID);
+        assert_eq!(
+            claims["grants"]["voice"]["outgoing"]["application_sid"],
+            APP_SID
+        );
         assert_eq!(claims["grants"]["voice"]["incoming"]["allow"], true);
         let life = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
         assert!(life > 0 && life <= 3600, "{life}");
-        assert_eq!(body["expires_at"].as_i64().unwrap(), claims["exp"].as_i64().unwrap() * 1000);
+        assert_eq!(
+            body["expires_at"].as_i64().unwrap(),
+            claims["exp"].as_i64().unwrap() * 1000
+        );
         assert!(!body.to_string().contains(KEY_SECRET));
     }
 );
@@ -127,7 +133,8 @@ on_both!(
             },
         )
         .await;
-        t.user("ann@x.io", Role::Agent, vec![no_app, no_key, off]).await;
+        t.user("ann@x.io", Role::Agent, vec![no_app, no_key, off])
+            .await;
         let http = t.login("ann@x.io").await;
         for (c, field) in [
             (no_app, "twiml_app_sid"),
@@ -153,7 +160,8 @@ on_both!(
         let (s, _) = json(http.get(t.url(&format!("/api/v1/clients/{other}/voice-token")))).await;
         assert_eq!(s, 404);
         let admin = t.login("root@x.io").await;
-        let (s, body) = json(admin.get(t.url(&format!("/api/v1/clients/{acme}/voice-token")))).await;
+        let (s, body) =
+            json(admin.get(t.url(&format!("/api/v1/clients/{acme}/voice-token")))).await;
         assert_eq!(s, 403, "{body}");
         let mute = t.user("mute@x.io", Role::Agent, vec![acme]).await;
         t.db.store
@@ -206,13 +214,23 @@ on_both!(
         let auth = &body["results"][0];
         assert_eq!(auth["credential"], "auth_token");
         assert_eq!(auth["ok"], false);
-        assert!(auth["message"].as_str().unwrap().contains("Authenticate"), "{body}");
+        assert!(
+            auth["message"].as_str().unwrap().contains("Authenticate"),
+            "{body}"
+        );
         assert_eq!(body["results"][1]["ok"], true, "the API key still works");
         let text = body.to_string();
-        assert!(!text.contains("NOTRIGHT") && !text.contains("TOPSECRET"), "{text}");
+        assert!(
+            !text.contains("NOTRIGHT") && !text.contains("TOPSECRET"),
+            "{text}"
+        );
 
         // The page shows the same outcome.
-        let page = http.get(t.url(&format!("/admin/clients/{bad}"))).send().await.unwrap();
+        let page = http
+            .get(t.url(&format!("/admin/clients/{bad}")))
+            .send()
+            .await
+            .unwrap();
         let html = page.text().await.unwrap();
         assert!(html.contains("Check credentials"), "{html}");
         let csrf = html
@@ -295,7 +313,10 @@ on_both!(
             update.get("StatusCallback"),
             Some(format!("{PUBLIC}/twilio/{c}/status").as_str())
         );
-        assert_eq!(fake.numbers()[0].voice_url.as_deref(), Some(voice_url.as_str()));
+        assert_eq!(
+            fake.numbers()[0].voice_url.as_deref(),
+            Some(voice_url.as_str())
+        );
 
         // The API gives the same plan, now up to date.
         let (s, plan) = json(http.get(t.url(&format!("/api/v1/clients/{c}/twilio/numbers")))).await;
@@ -327,7 +348,8 @@ on_both!(
             assert_eq!(json(req).await.0, 403);
         }
         let sup = t.login("sue@x.io").await;
-        let (s, _) = json(sup.post(t.url(&format!("/api/v1/clients/{c}/twilio/numbers/point")))).await;
+        let (s, _) =
+            json(sup.post(t.url(&format!("/api/v1/clients/{c}/twilio/numbers/point")))).await;
         assert_eq!(s, 403);
         let (s, _) = json(sup.get(t.url(&format!("/api/v1/clients/{c}/twilio/webhooks")))).await;
         assert_eq!(s, 200);

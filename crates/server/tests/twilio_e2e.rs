@@ -9,8 +9,10 @@ mod common;
 mod fake_twilio;
 
 use common::TestApp;
-use fake_twilio::{Answer, FakeTwilio};
-use palera_carrier::{agent_identity, AnsweredBy, Audio, CallSid, Carrier, CarrierEvent, Dial, LegEnd};
+use fake_twilio::{FakeTwilio, Outcome};
+use palera_carrier::{
+    agent_identity, AnsweredBy, Audio, CallSid, Carrier, CarrierEvent, Dial, LegEnd,
+};
 use palera_core::ids::ClientId;
 use palera_core::phone::PhoneNumber;
 use palera_core::tenant::ClientFields;
@@ -51,17 +53,21 @@ async fn rig(backend: Backend) -> Option<TwilioRig> {
         auth_token: Some(TOKEN.into()),
         api_key_secret: None,
     };
-    let client = t
-        .db
-        .store
-        .create_client(&settings, &secrets, &[phone(CALLER_ID)], 1)
-        .await
-        .unwrap()
-        .id;
+    let client =
+        t.db.store
+            .create_client(&settings, &secrets, &[phone(CALLER_ID)], 1)
+            .await
+            .unwrap()
+            .id;
     let fake = FakeTwilio::start(ACCOUNT, TOKEN, PUBLIC, &t.base).await;
     *t.app.carriers.twilio_base_url.lock().unwrap() = fake.base.clone();
     let events = t.app.carriers.take_events().unwrap();
-    let carrier = t.app.carriers.for_client(&t.db.store, client).await.unwrap();
+    let carrier = t
+        .app
+        .carriers
+        .for_client(&t.db.store, client)
+        .await
+        .unwrap();
     Some(TwilioRig {
         t,
         client,
@@ -107,14 +113,28 @@ async fn a_twilio_call_reports_ringing_answer_amd_agent_hold_and_end_in_order(ba
     };
     let c = r.client;
     let sid = r.carrier.dial(dial(11, "+14155550123")).await.unwrap();
-    assert_eq!(r.next().await, CarrierEvent::Ringing { call_id: 11, sid: sid.clone() });
     assert_eq!(
         r.next().await,
-        CarrierEvent::Answered { call_id: 11, sid: sid.clone(), by: AnsweredBy::Unknown }
+        CarrierEvent::Ringing {
+            call_id: 11,
+            sid: sid.clone()
+        }
     );
     assert_eq!(
         r.next().await,
-        CarrierEvent::Answered { call_id: 11, sid: sid.clone(), by: AnsweredBy::Human }
+        CarrierEvent::Answered {
+            call_id: 11,
+            sid: sid.clone(),
+            by: AnsweredBy::Unknown
+        }
+    );
+    assert_eq!(
+        r.next().await,
+        CarrierEvent::Answered {
+            call_id: 11,
+            sid: sid.clone(),
+            by: AnsweredBy::Human
+        }
     );
     let created = &r.fake.requests_to("POST", "/Calls.json")[0];
     assert_eq!(created.get("To"), Some("+14155550123"));
@@ -126,15 +146,29 @@ async fn a_twilio_call_reports_ringing_answer_amd_agent_hold_and_end_in_order(ba
     assert_eq!(created.get("MachineDetection"), Some("DetectMessageEnd"));
     assert_eq!(created.get("AsyncAmd"), Some("true"));
 
-    r.carrier.connect_agent(&sid, &agent_identity(7)).await.unwrap();
-    assert_eq!(r.next().await, CarrierEvent::AgentConnected { call_id: 11, agent_id: 7 });
-    let added = &r.fake.requests_to("POST", "/Conferences/call-11/Participants.json")[0];
+    r.carrier
+        .connect_agent(&sid, &agent_identity(7))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.next().await,
+        CarrierEvent::AgentConnected {
+            call_id: 11,
+            agent_id: 7
+        }
+    );
+    let added = &r
+        .fake
+        .requests_to("POST", "/Conferences/call-11/Participants.json")[0];
     assert_eq!(added.get("To"), Some("client:agent-7"));
     assert_eq!(added.get("Label"), Some("agent"));
 
     // Twilio retries: the AMD verdict and the ringing status delivered again forward nothing.
     let deliveries = r.fake.deliveries();
-    let amd = deliveries.iter().position(|d| d.url.contains("/amd?")).unwrap();
+    let amd = deliveries
+        .iter()
+        .position(|d| d.url.contains("/amd?"))
+        .unwrap();
     let ringing = deliveries
         .iter()
         .position(|d| d.get("CallStatus") == Some("ringing") && d.get("CallSid") == Some(&sid.0))
@@ -153,7 +187,9 @@ async fn a_twilio_call_reports_ringing_answer_amd_agent_hold_and_end_in_order(ba
         .filter(|q| q.method == "POST" && q.path.contains("/Participants/"))
         .collect();
     assert_eq!(updates.len(), 2, "{updates:#?}");
-    assert!(updates[0].path.ends_with(&format!("/Participants/{}.json", sid.0)));
+    assert!(updates[0]
+        .path
+        .ends_with(&format!("/Participants/{}.json", sid.0)));
     assert_eq!(updates[0].get("Hold"), Some("true"));
     assert_eq!(updates[0].get("HoldUrl"), Some(MUSIC));
     assert_eq!(updates[0].get("HoldMethod"), Some("GET"));
@@ -161,10 +197,20 @@ async fn a_twilio_call_reports_ringing_answer_amd_agent_hold_and_end_in_order(ba
     assert_eq!(updates[1].get("HoldUrl"), None);
 
     r.carrier.hang_up(&sid).await.unwrap();
-    let hang_up = &r.fake.requests_to("POST", &format!("/Calls/{}.json", sid.0))[0];
-    assert_eq!(hang_up.form, vec![("Status".to_string(), "completed".to_string())]);
+    let hang_up = &r
+        .fake
+        .requests_to("POST", &format!("/Calls/{}.json", sid.0))[0];
+    assert_eq!(
+        hang_up.form,
+        vec![("Status".to_string(), "completed".to_string())]
+    );
     match r.next().await {
-        CarrierEvent::Ended { call_id: 11, sid: s, end: LegEnd::Completed, .. } => assert_eq!(s, sid),
+        CarrierEvent::Ended {
+            call_id: 11,
+            sid: s,
+            end: LegEnd::Completed,
+            ..
+        } => assert_eq!(s, sid),
         other => panic!("expected the end of call 11, got {other:?}"),
     }
     let all = r.fake.wait_for_deliveries(r.fake.deliveries().len()).await;
@@ -180,23 +226,47 @@ async fn unanswered_and_machine_answered_calls_report_what_twilio_said(backend: 
     let Some(mut r) = rig(backend).await else {
         return;
     };
-    r.fake.answer("+14155550124", Answer::Busy);
-    r.fake.answer("+14155550125", Answer::Machine);
+    r.fake.answer("+14155550124", Outcome::Busy);
+    r.fake.answer("+14155550125", Outcome::Machine);
     let busy = r.carrier.dial(dial(21, "+14155550124")).await.unwrap();
-    assert_eq!(r.next().await, CarrierEvent::Ringing { call_id: 21, sid: busy.clone() });
     assert_eq!(
         r.next().await,
-        CarrierEvent::Ended { call_id: 21, sid: busy, end: LegEnd::Busy, duration_seconds: 0 }
+        CarrierEvent::Ringing {
+            call_id: 21,
+            sid: busy.clone()
+        }
+    );
+    assert_eq!(
+        r.next().await,
+        CarrierEvent::Ended {
+            call_id: 21,
+            sid: busy,
+            end: LegEnd::Busy,
+            duration_seconds: 0
+        }
     );
     let machine = r.carrier.dial(dial(22, "+14155550125")).await.unwrap();
-    assert_eq!(r.next().await, CarrierEvent::Ringing { call_id: 22, sid: machine.clone() });
+    assert_eq!(
+        r.next().await,
+        CarrierEvent::Ringing {
+            call_id: 22,
+            sid: machine.clone()
+        }
+    );
     assert!(matches!(
         r.next().await,
-        CarrierEvent::Answered { call_id: 22, by: AnsweredBy::Unknown, .. }
+        CarrierEvent::Answered {
+            call_id: 22,
+            by: AnsweredBy::Unknown,
+            ..
+        }
     ));
     assert_eq!(
         r.next().await,
-        CarrierEvent::MachineMessageEnd { call_id: 22, sid: CallSid(machine.0.clone()) }
+        CarrierEvent::MachineMessageEnd {
+            call_id: 22,
+            sid: CallSid(machine.0.clone())
+        }
     );
 }
 

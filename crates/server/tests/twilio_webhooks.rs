@@ -178,9 +178,17 @@ on_both!(
             &owned(&p),
         );
         let other_call = format!("/twilio/{c}/status?call_id=6");
-        assert_eq!(post_with(&t, &other_call, &p, Some(sig.clone())).await.status(), 403);
+        assert_eq!(
+            post_with(&t, &other_call, &p, Some(sig.clone()))
+                .await
+                .status(),
+            403
+        );
         let other_kind = format!("/twilio/{c}/amd?call_id=5");
-        assert_eq!(post_with(&t, &other_kind, &p, Some(sig)).await.status(), 403);
+        assert_eq!(
+            post_with(&t, &other_kind, &p, Some(sig)).await.status(),
+            403
+        );
         assert!(drain(&mut rx).is_empty());
         assert_eq!(t.db.store.webhook_count(c).await.unwrap(), 0);
     }
@@ -190,24 +198,23 @@ on_both!(
     unknown_clients_missing_signatures_and_clients_without_a_token_get_the_same_403,
     |t: TestApp| async move {
         let c = twilio_client(&t, "Acme", true).await;
-        let tokenless = t
-            .db
-            .store
-            .create_client(
-                &ClientFields {
-                    name: "No token".into(),
-                    account_sid: Some(ACCOUNT.into()),
-                    ..Default::default()
-                }
-                .validate()
-                .unwrap(),
-                &SecretInput::default(),
-                &[],
-                1,
-            )
-            .await
-            .unwrap()
-            .id;
+        let tokenless =
+            t.db.store
+                .create_client(
+                    &ClientFields {
+                        name: "No token".into(),
+                        account_sid: Some(ACCOUNT.into()),
+                        ..Default::default()
+                    }
+                    .validate()
+                    .unwrap(),
+                    &SecretInput::default(),
+                    &[],
+                    1,
+                )
+                .await
+                .unwrap()
+                .id;
         let mut rx = events(&t);
         let p = [("CallSid", "CA1"), ("CallStatus", "ringing")];
         let mut bodies = Vec::new();
@@ -246,7 +253,10 @@ on_both!(
         assert_eq!(post_signed(&t, &path, &p).await.status(), 204);
         let sig = compute_signature(TOKEN, &format!("{PUBLIC}{path}"), &owned(&p));
         let one_dropped = &p[..3];
-        assert_eq!(post_with(&t, &path, one_dropped, Some(sig)).await.status(), 403);
+        assert_eq!(
+            post_with(&t, &path, one_dropped, Some(sig)).await.status(),
+            403
+        );
     }
 );
 
@@ -262,7 +272,10 @@ on_both!(
             &format!("https://voice.example.com:443{path}"),
             &owned(&p),
         );
-        assert_eq!(post_with(&t, &path, &p, Some(with_port)).await.status(), 204);
+        assert_eq!(
+            post_with(&t, &path, &p, Some(with_port)).await.status(),
+            204
+        );
         assert_eq!(drain(&mut rx).len(), 1);
     }
 );
@@ -347,7 +360,10 @@ on_both!(
             ("CallSid", "CA3"),
             ("RecordingSid", "RE1"),
             ("RecordingStatus", "completed"),
-            ("RecordingUrl", "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1"),
+            (
+                "RecordingUrl",
+                "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1",
+            ),
             ("RecordingDuration", "12"),
         ];
         post_signed(&t, &rec, &p).await;
@@ -358,7 +374,10 @@ on_both!(
             ("TranscriptionSid", "GT1"),
             ("SequenceId", "1"),
             ("TranscriptionEvent", "transcription-content"),
-            ("TranscriptionData", r#"{"transcript":"hello","confidence":0.9}"#),
+            (
+                "TranscriptionData",
+                r#"{"transcript":"hello","confidence":0.9}"#,
+            ),
             ("Track", "inbound_track"),
             ("Final", "true"),
         ];
@@ -405,7 +424,10 @@ on_both!(
             ("To", "client:agent-7"),
         ];
         assert_eq!(post_signed(&t, &leg, &p).await.status(), 204);
-        assert!(drain(&mut rx).is_empty(), "agent-leg status is not a contact event");
+        assert!(
+            drain(&mut rx).is_empty(),
+            "agent-leg status is not a contact event"
+        );
         let conf = format!("/twilio/{c}/conference?call_id=4");
         let contact = [
             ("ConferenceSid", "CF1"),
@@ -475,7 +497,10 @@ on_both!(
         let p = voice_params("CA9", "+14155550199");
         let r = post_signed(&t, &path, &refs(&p)).await;
         assert_eq!(r.status(), 200);
-        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/xml"));
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/xml"));
         let xml = r.text().await.unwrap();
         assert!(xml.starts_with("<?xml"), "{xml}");
         assert!(xml.contains("Thank you for calling Acme"), "{xml}");
@@ -486,7 +511,11 @@ on_both!(
             "{xml}"
         );
         // Twilio retrying the voice webhook gets the same TwiML; the call is recorded once.
-        let again = post_signed(&t, &path, &refs(&p)).await.text().await.unwrap();
+        let again = post_signed(&t, &path, &refs(&p))
+            .await
+            .text()
+            .await
+            .unwrap();
         assert_eq!(again, xml);
         let seen = t.db.store.recent_webhooks(c, 10).await.unwrap();
         assert_eq!(seen.len(), 1);
@@ -495,9 +524,21 @@ on_both!(
         assert!(drain(&mut rx).is_empty());
 
         let wait = format!("/twilio/{c}/voice?step=wait");
-        let early = post_signed(&t, &wait, &[("CallSid", "CA9"), ("QueueTime", "10"), ("QueuePosition", "1")]).await;
+        let early = post_signed(
+            &t,
+            &wait,
+            &[
+                ("CallSid", "CA9"),
+                ("QueueTime", "10"),
+                ("QueuePosition", "1"),
+            ],
+        )
+        .await;
         let early = early.text().await.unwrap();
-        assert!(early.contains("You are number 1 in line.") && early.contains("<Play>"), "{early}");
+        assert!(
+            early.contains("You are number 1 in line.") && early.contains("<Play>"),
+            "{early}"
+        );
         let late = post_signed(&t, &wait, &[("CallSid", "CA9"), ("QueueTime", "121")]).await;
         assert!(late.text().await.unwrap().contains("<Leave/>"));
 
@@ -505,7 +546,9 @@ on_both!(
         let vm = post_signed(&t, &exit, &[("CallSid", "CA9"), ("QueueResult", "leave")]).await;
         let vm = vm.text().await.unwrap();
         assert!(
-            vm.contains(&format!("action=\"{PUBLIC}/twilio/{c}/voice?step=voicemail\"")),
+            vm.contains(&format!(
+                "action=\"{PUBLIC}/twilio/{c}/voice?step=voicemail\""
+            )),
             "a voicemail without an action would loop: {vm}"
         );
         let gone = post_signed(&t, &exit, &[("CallSid", "CA9"), ("QueueResult", "hangup")]).await;
@@ -519,8 +562,15 @@ on_both!(
         let c = twilio_client(&t, "Quiet", false).await;
         let path = format!("/twilio/{c}/voice");
         let p = voice_params("CA10", "+14155550188");
-        let xml = post_signed(&t, &path, &refs(&p)).await.text().await.unwrap();
-        assert!(xml.contains("Sorry, Quiet cannot take calls right now."), "{xml}");
+        let xml = post_signed(&t, &path, &refs(&p))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            xml.contains("Sorry, Quiet cannot take calls right now."),
+            "{xml}"
+        );
         assert!(xml.contains("<Record "), "{xml}");
         assert!(!xml.contains("<Enqueue"), "{xml}");
         let rec = format!("/twilio/{c}/recording");
@@ -533,7 +583,8 @@ on_both!(
         assert_eq!(post_signed(&t, &rec, &done).await.status(), 204);
         let seen = t.db.store.recent_webhooks(c, 10).await.unwrap();
         assert!(
-            seen.iter().any(|w| w.summary == "inbound voicemail RE9 completed"),
+            seen.iter()
+                .any(|w| w.summary == "inbound voicemail RE9 completed"),
             "{seen:?}"
         );
     }

@@ -548,7 +548,10 @@ mod tests {
     #[test]
     fn leave_takes_the_caller_out_of_the_queue() {
         let r = Response::new().say(Say::new("One moment.")).leave();
-        assert_eq!(body(&r), "<Response><Say>One moment.</Say><Leave/></Response>");
+        assert_eq!(
+            body(&r),
+            "<Response><Say>One moment.</Say><Leave/></Response>"
+        );
     }
 
     #[test]

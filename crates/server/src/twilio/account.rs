@@ -33,7 +33,11 @@ pub struct CredentialCheck {
     pub results: Vec<CredentialResult>,
 }
 
-fn rest_client(app: &App, account_sid: &str, credentials: Credentials) -> Result<RestClient, CarrierError> {
+fn rest_client(
+    app: &App,
+    account_sid: &str,
+    credentials: Credentials,
+) -> Result<RestClient, CarrierError> {
     let mut config = RestConfig::new(account_sid, credentials);
     config.base_url = app
         .carriers
@@ -46,7 +50,12 @@ fn rest_client(app: &App, account_sid: &str, credentials: Credentials) -> Result
     RestClient::new(config)
 }
 
-async fn try_credential(app: &App, account_sid: &str, name: &str, credentials: Credentials) -> CredentialResult {
+async fn try_credential(
+    app: &App,
+    account_sid: &str,
+    name: &str,
+    credentials: Credentials,
+) -> CredentialResult {
     let outcome = match rest_client(app, account_sid, credentials) {
         Ok(rest) => rest.fetch_account().await,
         Err(e) => Err(e),
@@ -89,10 +98,26 @@ pub async fn check_credentials(app: &App, client: ClientId) -> Result<Credential
     };
     let mut results = Vec::new();
     if let Some(token) = creds.auth_token.clone() {
-        results.push(try_credential(app, &account_sid, "auth_token", Credentials::AuthToken(token)).await);
+        results.push(
+            try_credential(
+                app,
+                &account_sid,
+                "auth_token",
+                Credentials::AuthToken(token),
+            )
+            .await,
+        );
     }
     if let (Some(sid), Some(secret)) = (creds.api_key_sid.clone(), creds.api_key_secret.clone()) {
-        results.push(try_credential(app, &account_sid, "api_key", Credentials::ApiKey { sid, secret }).await);
+        results.push(
+            try_credential(
+                app,
+                &account_sid,
+                "api_key",
+                Credentials::ApiKey { sid, secret },
+            )
+            .await,
+        );
     }
     if results.is_empty() {
         results.push(CredentialResult {

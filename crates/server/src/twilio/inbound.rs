@@ -34,7 +34,11 @@ const VOICEMAIL_SECONDS: u32 = 120;
 pub const HOLD_MUSIC: &str = "https://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3";
 
 fn xml(doc: twiml::Response) -> Response {
-    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], doc.to_xml()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        doc.to_xml(),
+    )
+        .into_response()
 }
 
 #[tracing::instrument(skip_all, fields(client = %hook.client))]
@@ -46,7 +50,12 @@ pub async fn voice(State(app): State<App>, hook: TwilioWebhook) -> Result<Respon
         Some("wait") => wait(&hook),
         Some("queue-exit") => queue_exit(&hook, &client, &urls),
         Some("voicemail") => goodbye(),
-        Some(_) => return Err(ApiError::invalid("step", "is not a step of the voice webhook")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "step",
+                "is not a step of the voice webhook",
+            ))
+        }
     };
     Ok(xml(doc))
 }
@@ -92,7 +101,10 @@ async fn new_call(
             queue(client, urls),
         ),
         Caller::Phone(from) => (
-            format!("inbound call from {from} to {} sent to voicemail (voice off)", call.to),
+            format!(
+                "inbound call from {from} to {} sent to voicemail (voice off)",
+                call.to
+            ),
             voicemail(
                 &format!("Sorry, {} cannot take calls right now.", client.name),
                 urls,
@@ -138,10 +150,7 @@ fn queue(client: &Client, urls: &Urls) -> twiml::Response {
 /// maximum wait, out of the queue to voicemail.
 fn wait(hook: &TwilioWebhook) -> twiml::Response {
     let p = Params(&hook.params);
-    let waited: u32 = p
-        .get("QueueTime")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let waited: u32 = p.get("QueueTime").and_then(|v| v.parse().ok()).unwrap_or(0);
     if waited >= MAX_WAIT_SECONDS {
         return twiml::Response::new().leave();
     }
@@ -157,7 +166,10 @@ fn queue_exit(hook: &TwilioWebhook, client: &Client, urls: &Urls) -> twiml::Resp
     match Params(&hook.params).get("QueueResult") {
         Some("hangup") | Some("bridged") => twiml::Response::new().hangup(),
         _ => voicemail(
-            &format!("Sorry, nobody at {} can take your call right now.", client.name),
+            &format!(
+                "Sorry, nobody at {} can take your call right now.",
+                client.name
+            ),
             urls,
         ),
     }

@@ -83,7 +83,9 @@ async fn numbers_view(app: &App, auth: Auth, id: ClientId, apply: bool) -> Respo
         Err(e) => return page_error(e.into()),
     };
     let outcome = if apply {
-        account::point_numbers(app, id).await.map(|r| (Vec::new(), r))
+        account::point_numbers(app, id)
+            .await
+            .map(|r| (Vec::new(), r))
     } else {
         account::number_plan(app, id).await.map(|p| (p, Vec::new()))
     };

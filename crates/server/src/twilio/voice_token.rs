@@ -63,8 +63,16 @@ pub async fn voice_token(
     let creds = app.store.client_credentials(c.client).await?;
     let need = |v: Option<String>, field: &str, what: &str| v.ok_or_else(|| missing(field, what));
     let key = SigningKey {
-        account_sid: need(creds.account_sid, "account_sid", "the client has no Twilio account SID")?,
-        api_key_sid: need(creds.api_key_sid, "api_key_sid", "the client has no Twilio API key SID")?,
+        account_sid: need(
+            creds.account_sid,
+            "account_sid",
+            "the client has no Twilio account SID",
+        )?,
+        api_key_sid: need(
+            creds.api_key_sid,
+            "api_key_sid",
+            "the client has no Twilio API key SID",
+        )?,
         api_key_secret: need(
             creds.api_key_secret,
             "api_key_secret",
@@ -86,9 +94,8 @@ pub async fn voice_token(
         ttl_seconds: ttl,
     };
     let now = app.clock.now();
-    let jwt = token::mint(&key, &request, now.timestamp()).map_err(|token::TokenError::Invalid { field, reason }| {
-        missing(field, reason)
-    })?;
+    let jwt = token::mint(&key, &request, now.timestamp())
+        .map_err(|token::TokenError::Invalid { field, reason }| missing(field, reason))?;
     Ok(Json(VoiceToken {
         token: jwt,
         identity: request.identity,

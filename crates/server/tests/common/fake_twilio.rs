@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, Notify};
 
 /// What the person (or machine) at a dialled number does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
+pub enum Outcome {
     Human,
     Machine,
     Busy,
@@ -125,7 +125,7 @@ struct Shared {
     calls: Mutex<HashMap<String, FakeCall>>,
     conferences: Mutex<HashMap<String, FakeConference>>,
     numbers: Mutex<Vec<FakeNumber>>,
-    answers: Mutex<HashMap<String, Answer>>,
+    answers: Mutex<HashMap<String, Outcome>>,
     outbox: mpsc::UnboundedSender<(String, Vec<(String, String)>)>,
 }
 
@@ -192,12 +192,12 @@ impl FakeTwilio {
     }
 
     /// What happens when `number` is dialled (default: a person answers).
-    pub fn answer(&self, number: &str, answer: Answer) {
+    pub fn answer(&self, number: &str, outcome: Outcome) {
         self.shared
             .answers
             .lock()
             .unwrap()
-            .insert(number.into(), answer);
+            .insert(number.into(), outcome);
     }
 
     /// Puts a number on the account.
@@ -244,7 +244,10 @@ impl FakeTwilio {
                 return got;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("only {} of {n} webhooks were delivered: {got:#?}", got.len());
+                panic!(
+                    "only {} of {n} webhooks were delivered: {got:#?}",
+                    got.len()
+                );
             }
         }
     }
@@ -383,12 +386,20 @@ async fn handle(
     } else if let Some(rest) = full.strip_prefix(&prefix) {
         rest.to_owned()
     } else {
-        return twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
+        return twilio_error(
+            StatusCode::NOT_FOUND,
+            20404,
+            "The requested resource was not found",
+        );
     };
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let query: Vec<(String, String)> = uri
         .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
     let req = RestRequest {
         method: method.to_string(),
@@ -406,7 +417,9 @@ async fn handle(
         ("POST", ["Calls.json"]) => create_call(&shared, &req),
         ("POST", ["Calls", sid]) => update_call(&shared, sid.trim_end_matches(".json"), &req),
         ("GET", ["Conferences.json"]) => list_conferences(&shared, &req),
-        ("POST", ["Conferences", conf, "Participants.json"]) => add_participant(&shared, conf, &req),
+        ("POST", ["Conferences", conf, "Participants.json"]) => {
+            add_participant(&shared, conf, &req)
+        }
         ("POST", ["Conferences", conf, "Participants", who]) => {
             update_participant(&shared, conf, who.trim_end_matches(".json"), &req)
         }
@@ -415,7 +428,11 @@ async fn handle(
         ("POST", ["IncomingPhoneNumbers", sid]) => {
             update_number(&shared, sid.trim_end_matches(".json"), &req)
         }
-        _ => twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
+        _ => twilio_error(
+            StatusCode::NOT_FOUND,
+            20404,
+            "The requested resource was not found",
+        ),
     }
 }
 
@@ -478,25 +495,38 @@ fn create_call(shared: &Arc<Shared>, req: &RestRequest) -> Response {
         .unwrap()
         .get(&call.to)
         .copied()
-        .unwrap_or(Answer::Human);
+        .unwrap_or(Outcome::Human);
     let status_cb = call.status_callback.clone();
     let cb = status_cb.as_deref();
-    shared.queue(cb, status_params(&call, "initiated", &[("SequenceNumber", "0")]));
-    shared.queue(cb, status_params(&call, "ringing", &[("SequenceNumber", "1")]));
+    shared.queue(
+        cb,
+        status_params(&call, "initiated", &[("SequenceNumber", "0")]),
+    );
+    shared.queue(
+        cb,
+        status_params(&call, "ringing", &[("SequenceNumber", "1")]),
+    );
     let mut call = call;
     match answer {
-        Answer::Busy | Answer::NoAnswer => {
-            let s = if answer == Answer::Busy { "busy" } else { "no-answer" };
+        Outcome::Busy | Outcome::NoAnswer => {
+            let s = if answer == Outcome::Busy {
+                "busy"
+            } else {
+                "no-answer"
+            };
             shared.queue(
                 cb,
                 status_params(&call, s, &[("SequenceNumber", "2"), ("CallDuration", "0")]),
             );
             call.ended = true;
         }
-        Answer::Human | Answer::Machine => {
-            shared.queue(cb, status_params(&call, "in-progress", &[("SequenceNumber", "2")]));
+        Outcome::Human | Outcome::Machine => {
+            shared.queue(
+                cb,
+                status_params(&call, "in-progress", &[("SequenceNumber", "2")]),
+            );
             call.answered_at = Some(std::time::Instant::now());
-            let verdict = if answer == Answer::Human {
+            let verdict = if answer == Outcome::Human {
                 "human"
             } else {
                 "machine_end_beep"
@@ -517,7 +547,14 @@ fn create_call(shared: &Arc<Shared>, req: &RestRequest) -> Response {
                     sequence: 0,
                     started: false,
                 });
-                conference_event(shared, conf, &name, "participant-join", Some(&call.sid), None);
+                conference_event(
+                    shared,
+                    conf,
+                    &name,
+                    "participant-join",
+                    Some(&call.sid),
+                    None,
+                );
             }
         }
     }
@@ -554,7 +591,11 @@ fn conference_event(
 fn update_call(shared: &Arc<Shared>, sid: &str, req: &RestRequest) -> Response {
     let mut calls = shared.calls.lock().unwrap();
     let Some(call) = calls.get_mut(sid) else {
-        return twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
+        return twilio_error(
+            StatusCode::NOT_FOUND,
+            20404,
+            "The requested resource was not found",
+        );
     };
     if matches!(req.get("Status"), Some("completed") | Some("canceled")) && !call.ended {
         call.ended = true;
@@ -564,7 +605,11 @@ fn update_call(shared: &Arc<Shared>, sid: &str, req: &RestRequest) -> Response {
             .to_string();
         shared.queue(
             call.status_callback.as_deref(),
-            status_params(call, "completed", &[("SequenceNumber", "3"), ("CallDuration", &secs)]),
+            status_params(
+                call,
+                "completed",
+                &[("SequenceNumber", "3"), ("CallDuration", &secs)],
+            ),
         );
         if let Some(name) = call.conference_name.clone() {
             if let Some(conf) = shared.conferences.lock().unwrap().get_mut(&name) {
@@ -639,14 +684,27 @@ fn add_participant(shared: &Arc<Shared>, conf_name: &str, req: &RestRequest) -> 
         conf.sid.clone()
     };
     let body = json!({"call_sid": agent.sid, "conference_sid": conf_sid, "label": label, "status": "connected", "hold": false});
-    shared.calls.lock().unwrap().insert(agent.sid.clone(), agent);
+    shared
+        .calls
+        .lock()
+        .unwrap()
+        .insert(agent.sid.clone(), agent);
     (StatusCode::CREATED, axum::Json(body)).into_response()
 }
 
-fn update_participant(shared: &Arc<Shared>, conf_sid: &str, who: &str, req: &RestRequest) -> Response {
+fn update_participant(
+    shared: &Arc<Shared>,
+    conf_sid: &str,
+    who: &str,
+    req: &RestRequest,
+) -> Response {
     let mut confs = shared.conferences.lock().unwrap();
     let Some((name, conf)) = confs.iter_mut().find(|(_, c)| c.sid == conf_sid) else {
-        return twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
+        return twilio_error(
+            StatusCode::NOT_FOUND,
+            20404,
+            "The requested resource was not found",
+        );
     };
     let name = name.clone();
     let hold = req.get("Hold");
@@ -667,14 +725,24 @@ fn number_json(n: &FakeNumber) -> Value {
 }
 
 fn list_numbers(shared: &Arc<Shared>) -> Response {
-    let list: Vec<Value> = shared.numbers.lock().unwrap().iter().map(number_json).collect();
+    let list: Vec<Value> = shared
+        .numbers
+        .lock()
+        .unwrap()
+        .iter()
+        .map(number_json)
+        .collect();
     axum::Json(json!({"incoming_phone_numbers": list, "next_page_uri": null})).into_response()
 }
 
 fn update_number(shared: &Arc<Shared>, sid: &str, req: &RestRequest) -> Response {
     let mut numbers = shared.numbers.lock().unwrap();
     let Some(n) = numbers.iter_mut().find(|n| n.sid == sid) else {
-        return twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
+        return twilio_error(
+            StatusCode::NOT_FOUND,
+            20404,
+            "The requested resource was not found",
+        );
     };
     if let Some(v) = req.get("VoiceUrl") {
         n.voice_url = Some(v.into());
