@@ -100,6 +100,15 @@ on_both!(
             claims["exp"].as_i64().unwrap() * 1000
         );
         assert!(!body.to_string().contains(KEY_SECRET));
+        let (_, doc) = json(http.get(t.url("/api/openapi.json"))).await;
+        for path in [
+            "/api/v1/clients/{client_id}/voice-token",
+            "/api/v1/clients/{client_id}/twilio/check-credentials",
+            "/api/v1/clients/{client_id}/twilio/numbers",
+            "/api/v1/clients/{client_id}/twilio/numbers/point",
+        ] {
+            assert!(doc["paths"][path].is_object(), "{path} is documented");
+        }
     }
 );
 

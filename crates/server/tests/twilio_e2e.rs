@@ -270,6 +270,39 @@ async fn unanswered_and_machine_answered_calls_report_what_twilio_said(backend: 
     );
 }
 
+async fn in_twilio_mode_the_desktop_keeps_a_voice_token_for_each_voice_enabled_client(
+    backend: Backend,
+) {
+    let Some(r) = rig(backend).await else {
+        return;
+    };
+    let c = r.client;
+    r.t.user("ann@x.io", palera_core::user::Role::Agent, vec![c])
+        .await;
+    let http = r.t.login("ann@x.io").await;
+    let html = http
+        .get(r.t.url("/desktop"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(&format!("data-voice-token-clients=\"{c}\"")),
+        "{html}"
+    );
+    let js = http
+        .get(r.t.url("/static/desktop.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(js.contains("/voice-token") && js.contains("ttl_seconds * 800"));
+}
+
 macro_rules! on_both_twilio {
     ($name:ident) => {
         mod $name {
@@ -287,3 +320,4 @@ macro_rules! on_both_twilio {
 
 on_both_twilio!(a_twilio_call_reports_ringing_answer_amd_agent_hold_and_end_in_order);
 on_both_twilio!(unanswered_and_machine_answered_calls_report_what_twilio_said);
+on_both_twilio!(in_twilio_mode_the_desktop_keeps_a_voice_token_for_each_voice_enabled_client);
