@@ -522,6 +522,23 @@ on_both!(
         assert_eq!(seen[0].kind, "voice");
         assert!(seen[0].summary.contains("+14155550100"), "{:?}", seen[0]);
         assert!(drain(&mut rx).is_empty());
+        // Staff see the attempt on the client page.
+        t.user("sue@x.io", palera_core::user::Role::Supervisor, vec![c])
+            .await;
+        let page = t
+            .login("sue@x.io")
+            .await
+            .get(t.url(&format!("/admin/clients/{c}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("inbound call from +14155550100 to +14155550199 queued"),
+            "{page}"
+        );
 
         let wait = format!("/twilio/{c}/voice?step=wait");
         let early = post_signed(
