@@ -43,6 +43,8 @@ pub struct Settings {
     /// Failed logins allowed per e-mail and address within `login_window_seconds`.
     pub login_attempts: u32,
     pub login_window_seconds: u64,
+    /// Lifetime of the Twilio Voice SDK access tokens agents' browsers get (at most 3600).
+    pub voice_token_ttl_seconds: u32,
 }
 
 impl Default for Settings {
@@ -58,6 +60,7 @@ impl Default for Settings {
             session_hours: 12,
             login_attempts: 5,
             login_window_seconds: 300,
+            voice_token_ttl_seconds: 3600,
         }
     }
 }
@@ -130,6 +133,23 @@ impl Settings {
                 name: "PALERA_HEARTBEAT_TIMEOUT_SECONDS",
                 reason: format!("{v:?} is not a whole number of seconds"),
             })?;
+        }
+        if let Some(v) = text("PALERA_VOICE_TOKEN_TTL_SECONDS") {
+            s.voice_token_ttl_seconds = v.parse().map_err(|_| ConfigError::Invalid {
+                name: "PALERA_VOICE_TOKEN_TTL_SECONDS",
+                reason: format!("{v:?} is not a whole number of seconds"),
+            })?;
+        }
+        if !(60..=palera_carrier::twilio::token::MAX_TTL_SECONDS)
+            .contains(&s.voice_token_ttl_seconds)
+        {
+            return Err(ConfigError::Invalid {
+                name: "PALERA_VOICE_TOKEN_TTL_SECONDS",
+                reason: format!(
+                    "{} is outside 60..=3600 seconds (Twilio tokens here last at most an hour)",
+                    s.voice_token_ttl_seconds
+                ),
+            });
         }
         Ok(s)
     }
@@ -230,6 +250,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn voice_token_lifetime_is_at_most_an_hour() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.voice_token_ttl_seconds, 3600);
+        let ok = Settings::load_from(None, env(&[("PALERA_VOICE_TOKEN_TTL_SECONDS", "900")]));
+        assert_eq!(ok.unwrap().voice_token_ttl_seconds, 900);
+        for bad in ["3601", "0", "soon"] {
+            let e = Settings::load_from(None, env(&[("PALERA_VOICE_TOKEN_TTL_SECONDS", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("PALERA_VOICE_TOKEN_TTL_SECONDS"), "{e}");
+        }
     }
 
     #[test]

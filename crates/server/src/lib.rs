@@ -18,5 +18,6 @@ pub mod desktop;
 pub mod engine;
 pub mod error;
 pub mod pages;
+pub mod twilio;
 
 pub use app::{run, serve, App};

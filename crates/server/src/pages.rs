@@ -228,7 +228,7 @@ async fn logout(State(app): State<App>, PageAuth(auth): PageAuth, body: Bytes) -
 
 /// The values a client form shows (from a stored client, or from a rejected submission).
 #[derive(Default)]
-struct ClientForm {
+pub(crate) struct ClientForm {
     name: String,
     time_zone: String,
     default_country: String,
@@ -399,9 +399,10 @@ struct ClientPage {
     error: Option<String>,
     error_field: String,
     notice: Option<String>,
+    webhooks: Vec<palera_store::twilio::Receipt>,
 }
 
-async fn client_view(
+pub(crate) async fn client_view(
     app: &App,
     auth: Auth,
     id: ClientId,
@@ -419,11 +420,12 @@ async fn client_view(
         let client = app.store.client(id).await?;
         let numbers = app.store.numbers(id).await?;
         let agents = app.store.users(Some(id)).await?;
-        Ok::<_, ApiError>((client, numbers, agents))
+        let webhooks = app.store.recent_webhooks(id, 10).await?;
+        Ok::<_, ApiError>((client, numbers, agents, webhooks))
     }
     .await;
     match loaded {
-        Ok((client, numbers, agents)) => {
+        Ok((client, numbers, agents, webhooks)) => {
             let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
             render(
                 &ClientPage {
@@ -439,6 +441,7 @@ async fn client_view(
                     client,
                     numbers,
                     agents,
+                    webhooks,
                 },
                 status,
             )
@@ -809,6 +812,8 @@ struct DesktopPage {
     csrf: String,
     clients: Vec<Client>,
     heartbeat_ms: u64,
+    /// Clients whose Twilio voice token the page keeps fresh (Twilio mode only), space-separated.
+    voice_token_clients: String,
 }
 
 async fn desktop_page(State(app): State<App>, PageAuth(auth): PageAuth) -> Response {
@@ -816,6 +821,9 @@ async fn desktop_page(State(app): State<App>, PageAuth(auth): PageAuth) -> Respo
     match app.store.clients(&scope).await {
         Ok(clients) => render(
             &DesktopPage {
+                voice_token_clients: crate::twilio::voice_token::desktop_clients(
+                    &app, &auth.user, &clients,
+                ),
                 heartbeat_ms: (app.settings.heartbeat_timeout_seconds * 1000 / 3).max(500),
                 me: auth.user,
                 csrf: auth.csrf,

@@ -51,6 +51,23 @@
     if (map[e.key]) { e.preventDefault(); setState(map[e.key]); }
   });
   connect();
+
+  // Twilio mode: keep one Voice SDK access token per client fresh, renewing at 80% of its life
+  // (and retrying after 30 s on failure). The softphone reads window.paleraVoiceTokens and
+  // listens for "palera:voice-token" events.
+  const tokens = window.paleraVoiceTokens = {};
+  function refreshToken(clientId) {
+    fetch("/api/v1/clients/" + clientId + "/voice-token", { credentials: "same-origin" })
+      .then(r => r.ok ? r.json() : Promise.reject(r.status))
+      .then(t => {
+        tokens[clientId] = t;
+        document.dispatchEvent(new CustomEvent("palera:voice-token", { detail: { clientId, token: t } }));
+        // From the lifetime, not expires_at: the browser clock may be off.
+        setTimeout(() => refreshToken(clientId), Math.max(5000, t.ttl_seconds * 800));
+      })
+      .catch(() => setTimeout(() => refreshToken(clientId), 30000));
+  }
+  (root.dataset.voiceTokenClients || "").split(" ").filter(Boolean).forEach(refreshToken);
 })();
 
 // The minimal call panel: the contact offered or on the line, preview Call/Skip, and the

@@ -216,3 +216,67 @@ async fn a_wrong_password_shows_one_message_and_the_admin_reaches_the_clients_pa
     assert_eq!(row, "Demo Outreach Co");
     c.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_twilio_mode_the_desktop_fetches_a_voice_token_for_each_voice_enabled_client() {
+    let Some(driver) = chromedriver() else { return };
+    let app = common::spawn_with(palera_store::Backend::Sqlite, |s| {
+        s.carrier = palera_server::config::CarrierMode::Twilio
+    })
+    .await
+    .unwrap();
+    let settings = palera_core::tenant::ClientFields {
+        name: "Acme".into(),
+        account_sid: Some("AC0123456789abcdef0123456789abcdef".into()),
+        api_key_sid: Some("SK0123456789abcdef0123456789abcdef".into()),
+        twiml_app_sid: Some("AP0123456789abcdef0123456789abcdef".into()),
+        voice_enabled: Some(true),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    let secrets = palera_store::clients::SecretInput {
+        auth_token: Some("token".into()),
+        api_key_secret: Some("key-secret".into()),
+    };
+    let client = app
+        .db
+        .store
+        .create_client(&settings, &secrets, &[], 1)
+        .await
+        .unwrap()
+        .id;
+    let agent = app
+        .user("ann@x.io", palera_core::user::Role::Agent, vec![client])
+        .await;
+    let c = browser(&driver).await;
+    c.goto(&format!("{}/login", app.base)).await.unwrap();
+    for (field, value) in [("email", "ann@x.io"), ("password", common::PASSWORD)] {
+        c.find(Locator::Css(&format!("input[name={field}]")))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    c.find(Locator::Css("form.login button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let script = format!(
+        "const t = window.paleraVoiceTokens && window.paleraVoiceTokens['{client}']; return t ? t.identity : null;"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut identity = serde_json::Value::Null;
+    while Instant::now() < deadline {
+        identity = c.execute(&script, vec![]).await.unwrap_or_default();
+        if !identity.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(identity, serde_json::json!(format!("agent-{}", agent.id)));
+    c.close().await.unwrap();
+}

@@ -17,6 +17,7 @@ mod migrate;
 pub mod sessions;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod twilio;
 pub mod users;
 
 pub use crypto::{SecretBox, SecretKeyError};

@@ -27,6 +27,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_foundation"),
     migration!(2, "0002_contacts"),
     migration!(3, "0003_campaigns"),
+    migration!(4, "0004_twilio"),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<usize> {

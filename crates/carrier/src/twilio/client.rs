@@ -334,6 +334,34 @@ impl RestClient {
             .await
     }
 
+    /// The account's phone numbers, following `next_page_uri` (Twilio's pages hold up to 1000).
+    pub async fn list_incoming_numbers(&self) -> Result<Vec<IncomingPhoneNumber>, CarrierError> {
+        let mut out = Vec::new();
+        let mut req = Request::get(self.account_path("IncomingPhoneNumbers.json"));
+        req.query = vec![("PageSize", "1000".to_owned())];
+        // A bound on pages, so a misbehaving server cannot keep us looping.
+        for _ in 0..50 {
+            let page: IncomingPhoneNumberPage = self.json(req).await?;
+            out.extend(page.incoming_phone_numbers);
+            match page.next_page_uri.filter(|u| u.starts_with('/')) {
+                Some(next) => req = Request::get(next),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Points one of the account's numbers (`PN…`) at our voice webhook.
+    pub async fn point_number(
+        &self,
+        number_sid: &str,
+        point: &PointNumber,
+    ) -> Result<IncomingPhoneNumber, CarrierError> {
+        let path = self.account_path(&format!("IncomingPhoneNumbers/{}.json", seg(number_sid)));
+        self.json(Request::post(path, point.form(), Safety::Idempotent))
+            .await
+    }
+
     fn account_path(&self, rest: &str) -> String {
         format!(
             "/2010-04-01/Accounts/{}/{rest}",

@@ -1,5 +1,6 @@
 //! Typed requests and responses of the Twilio REST resources palera-voice uses (api v2010):
-//! Calls, Conferences and Participants, Recordings, real-time Transcriptions, Accounts.
+//! Calls, Conferences and Participants, Recordings, real-time Transcriptions, Accounts and
+//! IncomingPhoneNumbers.
 //! Owns the wire format of requests — PascalCase form parameters, lowercase booleans, array
 //! parameters as repeated keys — so callers never spell a parameter name.
 
@@ -513,6 +514,54 @@ pub struct Account {
     pub status: Option<String>,
 }
 
+/// A phone number of the account (`IncomingPhoneNumber`), with where its calls go now.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IncomingPhoneNumber {
+    /// `PN…`
+    pub sid: String,
+    /// E.164.
+    pub phone_number: String,
+    #[serde(default)]
+    pub friendly_name: Option<String>,
+    #[serde(default)]
+    pub voice_url: Option<String>,
+    #[serde(default)]
+    pub voice_method: Option<String>,
+    #[serde(default)]
+    pub status_callback: Option<String>,
+}
+
+/// One page of `ListIncomingPhoneNumber`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IncomingPhoneNumberPage {
+    #[serde(default)]
+    pub incoming_phone_numbers: Vec<IncomingPhoneNumber>,
+    #[serde(default)]
+    pub next_page_uri: Option<String>,
+}
+
+/// Points a number's voice calls (and their status callbacks) at a URL
+/// (`UpdateIncomingPhoneNumber`). Clearing `VoiceApplicationSid` is not needed: Twilio uses the
+/// URL when no application is set, and we never set one on numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PointNumber {
+    pub voice_url: String,
+    pub status_callback: Option<String>,
+}
+
+impl PointNumber {
+    pub fn form(&self) -> Form {
+        Form::new()
+            .set("VoiceUrl", &self.voice_url)
+            .set("VoiceMethod", Method::Post.as_str())
+            .opt("StatusCallback", self.status_callback.as_ref())
+            .opt(
+                "StatusCallbackMethod",
+                self.status_callback.as_ref().map(|_| Method::Post.as_str()),
+            )
+    }
+}
+
 /// Recording media formats Twilio serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaFormat {
@@ -628,6 +677,19 @@ mod tests {
         assert!(
             enc.ends_with("ConferenceStatusCallbackEvent=join&ConferenceStatusCallbackEvent=leave"),
             "{enc}"
+        );
+    }
+
+    #[test]
+    fn point_number_sets_voice_url_and_status_callback_with_post() {
+        let p = PointNumber {
+            voice_url: "https://p.test/twilio/1/voice".into(),
+            status_callback: Some("https://p.test/twilio/1/status".into()),
+        };
+        assert_eq!(
+            p.form().encode(),
+            "VoiceUrl=https%3A%2F%2Fp.test%2Ftwilio%2F1%2Fvoice&VoiceMethod=POST\
+             &StatusCallback=https%3A%2F%2Fp.test%2Ftwilio%2F1%2Fstatus&StatusCallbackMethod=POST"
         );
     }
 

@@ -151,6 +151,12 @@ impl Response {
         self.verb(Element::new("Hangup"))
     }
 
+    /// `<Leave/>`: in an `<Enqueue>` wait document, takes the caller out of the queue (the
+    /// `<Enqueue>` action URL then decides what happens next).
+    pub fn leave(self) -> Self {
+        self.verb(Element::new("Leave"))
+    }
+
     /// `<Redirect method="…">url</Redirect>`: continue with the TwiML at `url`.
     pub fn redirect(self, url: impl Into<String>, method: Method) -> Self {
         self.verb(
@@ -537,6 +543,15 @@ mod tests {
     #[test]
     fn empty_response_is_a_self_closed_root() {
         assert_eq!(body(&Response::new()), "<Response/>");
+    }
+
+    #[test]
+    fn leave_takes_the_caller_out_of_the_queue() {
+        let r = Response::new().say(Say::new("One moment.")).leave();
+        assert_eq!(
+            body(&r),
+            "<Response><Say>One moment.</Say><Leave/></Response>"
+        );
     }
 
     #[test]

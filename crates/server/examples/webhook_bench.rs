@@ -1,0 +1,125 @@
+//! Webhook handling latency: starts the real server on a loopback port over a fresh database,
+//! fires N signed Twilio status callbacks (each a new event, so each is verified, recorded and
+//! forwarded) from C concurrent senders, and prints p50/p90/p99/max round-trip times.
+//!
+//! ```sh
+//! cargo run --release -p palera-voice --example webhook_bench -- [N] [C] [sqlite|postgres]
+//! ```
+//! Defaults: 2000 requests, 4 senders, SQLite. PostgreSQL uses `TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`), as the tests do.
+
+use palera_carrier::twilio::signature::compute_signature;
+use palera_core::tenant::ClientFields;
+use palera_server::config::{CarrierMode, Settings};
+use palera_store::clients::SecretInput;
+use palera_store::Backend;
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "bench-auth-token";
+const PUBLIC: &str = "https://voice.example.com";
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: usize = args.first().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let senders: usize = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(4).max(1);
+    let backend = match args.get(2).map(String::as_str) {
+        Some("postgres") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    };
+    let db = palera_store::testing::fresh(backend)
+        .await
+        .expect("a database for the benchmark");
+    let settings = Settings {
+        database_url: Some(db.url.clone()),
+        public_url: Some(PUBLIC.into()),
+        carrier: CarrierMode::Simulated,
+        ..Settings::default()
+    };
+    let fields = ClientFields {
+        name: "Bench".into(),
+        account_sid: Some("AC0123456789abcdef0123456789abcdef".into()),
+        ..Default::default()
+    };
+    let secrets = SecretInput {
+        auth_token: Some(TOKEN.into()),
+        api_key_secret: None,
+    };
+    let client = db
+        .store
+        .create_client(&fields.validate().unwrap(), &secrets, &[], 1)
+        .await
+        .unwrap()
+        .id;
+    let app = palera_server::App::new(db.store.clone(), settings);
+    let mut events = app.carriers.take_events().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(palera_server::serve(app, listener, async {
+        let _ = stopped.await;
+    }));
+
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for s in 0..senders {
+        let http = http.clone();
+        let base = base.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::new();
+            for i in (s..n).step_by(senders) {
+                let path = format!("/twilio/{client}/status?call_id={i}");
+                let sid = format!("CA{i:032x}");
+                let params = vec![
+                    ("CallSid".to_string(), sid),
+                    ("CallStatus".to_string(), "ringing".to_string()),
+                    ("SequenceNumber".to_string(), "1".to_string()),
+                ];
+                let sig = compute_signature(TOKEN, &format!("{PUBLIC}{path}"), &params);
+                let body = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(params.iter())
+                    .finish();
+                let t0 = Instant::now();
+                let r = http
+                    .post(format!("{base}{path}"))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("x-twilio-signature", sig)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 204, "webhook {i} refused");
+                times.push(t0.elapsed());
+            }
+            times
+        }));
+    }
+    let mut all: Vec<Duration> = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let wall = started.elapsed();
+    all.sort();
+    let pct = |p: f64| all[((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1];
+    println!(
+        "{backend:?}: {n} signed status webhooks, {senders} senders, {:.0} req/s",
+        n as f64 / wall.as_secs_f64()
+    );
+    println!(
+        "p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.90).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        all[all.len() - 1].as_secs_f64() * 1e3
+    );
+    // Handlers forward before they answer, so every event is already waiting.
+    let mut forwarded = 0usize;
+    while events.try_recv().is_ok() {
+        forwarded += 1;
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+    println!("events forwarded: {forwarded}");
+    assert_eq!(forwarded, n);
+}

@@ -1,0 +1,200 @@
+//! The voice webhook (`/twilio/{client_id}/voice`): TwiML for a new call to one of the client's
+//! numbers, or for a call an agent's browser places through the client's TwiML App. Inbound
+//! routing to agents (DESIGN §2.5) is not built yet, so what a caller gets is deliberately
+//! simple and always valid:
+//!
+//! - voice on: a greeting, then the client's Twilio queue `client-{id}` with hold music and the
+//!   caller's position; after [`MAX_WAIT_SECONDS`] (or if the queue fails) the caller can leave
+//!   a voicemail;
+//! - voice off: a polite "cannot take calls" and a voicemail;
+//! - a browser-placed call: a short message and hang-up (outbound from the softphone comes with
+//!   the softphone issue).
+//!
+//! Each new call is logged and kept as a webhook receipt (shown on the client page); nothing is
+//! sent to the engine yet, since no engine event stands for an inbound call. The `step` query
+//! parameter selects the follow-up documents Twilio fetches (`wait`, `queue-exit`, `voicemail`).
+
+use super::signature::TwilioWebhook;
+use super::webhooks::{accept, bad_payload, Accepted};
+use crate::app::App;
+use crate::error::ApiError;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use palera_carrier::twilio::signature::webhook_url;
+use palera_carrier::twilio::twiml::{self, Enqueue, Method, Play, Record, Say};
+use palera_carrier::twilio::webhook::{self, Caller, Params};
+use palera_store::clients::Client;
+
+/// How long a caller waits in the queue before being offered voicemail.
+pub const MAX_WAIT_SECONDS: u32 = 120;
+/// Longest voicemail we record.
+const VOICEMAIL_SECONDS: u32 = 120;
+/// Hold music while queued: the classical track Twilio itself plays by default.
+pub const HOLD_MUSIC: &str = "https://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3";
+
+fn xml(doc: twiml::Response) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        doc.to_xml(),
+    )
+        .into_response()
+}
+
+#[tracing::instrument(skip_all, fields(client = %hook.client))]
+pub async fn voice(State(app): State<App>, hook: TwilioWebhook) -> Result<Response, ApiError> {
+    let client = app.store.client(hook.client).await?;
+    let urls = Urls::new(&app, &client);
+    let doc = match hook.query("step") {
+        None => new_call(&app, &hook, &client, &urls).await?,
+        Some("wait") => wait(&hook),
+        Some("queue-exit") => queue_exit(&hook, &client, &urls),
+        Some("voicemail") => goodbye(),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "step",
+                "is not a step of the voice webhook",
+            ))
+        }
+    };
+    Ok(xml(doc))
+}
+
+/// The URLs of the follow-up documents, on our public base URL.
+struct Urls {
+    base: String,
+}
+
+impl Urls {
+    fn new(app: &App, client: &Client) -> Self {
+        let public = app.settings.public_url.as_deref().unwrap_or_default();
+        Self {
+            base: webhook_url(public, &format!("/twilio/{}", client.id)),
+        }
+    }
+    fn voice(&self, step: &str) -> String {
+        format!("{}/voice?step={step}", self.base)
+    }
+    fn voicemail_recording(&self) -> String {
+        format!("{}/recording", self.base)
+    }
+}
+
+async fn new_call(
+    app: &App,
+    hook: &TwilioWebhook,
+    client: &Client,
+    urls: &Urls,
+) -> Result<twiml::Response, ApiError> {
+    let call = webhook::incoming_call(Params(&hook.params)).map_err(bad_payload)?;
+    let (summary, doc) = match &call.from {
+        Caller::Client(identity) => (
+            format!("browser call from {identity} to {}", call.to),
+            twiml::Response::new()
+                .say(Say::new(
+                    "Calls from the browser are not available yet. Goodbye.",
+                ))
+                .hangup(),
+        ),
+        Caller::Phone(from) if client.voice_enabled => (
+            format!("inbound call from {from} to {} queued", call.to),
+            queue(client, urls),
+        ),
+        Caller::Phone(from) => (
+            format!(
+                "inbound call from {from} to {} sent to voicemail (voice off)",
+                call.to
+            ),
+            voicemail(
+                &format!("Sorry, {} cannot take calls right now.", client.name),
+                urls,
+            ),
+        ),
+    };
+    // A retried voice webhook gets the same document again; only the first is recorded.
+    accept(
+        app,
+        hook,
+        Accepted {
+            kind: "voice",
+            key: format!("voice:{}", call.sid.0),
+            call_sid: Some(&call.sid.0),
+            call_id: None,
+            summary,
+            event: None,
+        },
+    )
+    .await?;
+    Ok(doc)
+}
+
+/// The queue name of a client's inbound callers.
+pub fn queue_name(client: &Client) -> String {
+    format!("client-{}", client.id)
+}
+
+fn queue(client: &Client, urls: &Urls) -> twiml::Response {
+    twiml::Response::new()
+        .say(Say::new(format!(
+            "Thank you for calling {}. Please hold for the next available agent.",
+            client.name
+        )))
+        .enqueue(
+            Enqueue::new(queue_name(client))
+                .wait_url(urls.voice("wait"), Method::Post)
+                .action(urls.voice("queue-exit"), Method::Post),
+        )
+}
+
+/// The wait document Twilio loops while the caller is queued: position, music, and after the
+/// maximum wait, out of the queue to voicemail.
+fn wait(hook: &TwilioWebhook) -> twiml::Response {
+    let p = Params(&hook.params);
+    let waited: u32 = p.get("QueueTime").and_then(|v| v.parse().ok()).unwrap_or(0);
+    if waited >= MAX_WAIT_SECONDS {
+        return twiml::Response::new().leave();
+    }
+    let mut doc = twiml::Response::new();
+    if let Some(pos) = p.get("QueuePosition") {
+        doc = doc.say(Say::new(format!("You are number {pos} in line.")));
+    }
+    doc.play(Play::new(HOLD_MUSIC))
+}
+
+/// After the queue: a caller who hung up needs nothing; anyone else may leave a voicemail.
+fn queue_exit(hook: &TwilioWebhook, client: &Client, urls: &Urls) -> twiml::Response {
+    match Params(&hook.params).get("QueueResult") {
+        Some("hangup") | Some("bridged") => twiml::Response::new().hangup(),
+        _ => voicemail(
+            &format!(
+                "Sorry, nobody at {} can take your call right now.",
+                client.name
+            ),
+            urls,
+        ),
+    }
+}
+
+fn voicemail(apology: &str, urls: &Urls) -> twiml::Response {
+    twiml::Response::new()
+        .say(Say::new(format!(
+            "{apology} Please leave a message after the tone, and press the pound key when you are done."
+        )))
+        .record(
+            Record::new()
+                .max_length(VOICEMAIL_SECONDS)
+                .play_beep(true)
+                .finish_on_key("#")
+                // Without an action Twilio would fetch this document again and loop.
+                .action(urls.voice("voicemail"), Method::Post)
+                .recording_status_callback(urls.voicemail_recording()),
+        )
+        .say(Say::new("We did not get a message. Goodbye."))
+        .hangup()
+}
+
+fn goodbye() -> twiml::Response {
+    twiml::Response::new()
+        .say(Say::new("Thank you. Goodbye."))
+        .hangup()
+}
