@@ -1041,7 +1041,14 @@ rule!(
         })
         .await;
         assert!(call.connected_at.is_none());
-        let kinds = r.store().call_event_kinds(call.id).await.unwrap();
+        let kinds = eventually("the message played", || async {
+            let kinds = r.store().call_event_kinds(call.id).await.unwrap();
+            kinds
+                .iter()
+                .any(|k| k == "identification_played")
+                .then_some(kinds)
+        })
+        .await;
         let waited = kinds.iter().position(|k| k == "waiting_for_agent");
         let played = kinds.iter().position(|k| k == "identification_played");
         assert!(waited.is_some() && played > waited, "{kinds:?}");
