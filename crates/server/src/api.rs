@@ -108,6 +108,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::contacts_api::ContactsDoc::openapi());
     doc.merge(crate::campaigns_api::CampaignApiDoc::openapi());
+    doc.merge(crate::calls_api::CallsApiDoc::openapi());
     doc.merge(crate::twilio::api::TwilioApiDoc::openapi());
     Json(doc)
 }

@@ -171,6 +171,7 @@ pub fn router(app: App) -> Router {
         .merge(pages::routes())
         .merge(desktop::routes())
         .merge(crate::campaigns_api::routes())
+        .merge(crate::calls_api::routes())
         .merge(crate::campaigns_pages::routes())
         .merge(crate::twilio::routes())
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))

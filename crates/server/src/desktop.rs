@@ -59,6 +59,8 @@ pub enum DesktopMessage {
         wrap_up_seconds: u32,
         dispositions: Vec<StoredDisposition>,
     },
+    /// The contact was put on hold (`on_hold`) or taken off hold.
+    CallHold { call_id: CallId, on_hold: bool },
     /// Nothing is offered any more (disposition saved, machine answered, preview withdrawn).
     CallCleared { call_id: Option<CallId> },
 }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod calls_api;
 pub mod campaigns_api;
 pub mod campaigns_pages;
 pub mod carriers;

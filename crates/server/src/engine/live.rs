@@ -23,6 +23,11 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Phase {
     Ringing,
+    /// Answered, the answering-machine verdict still to come (Twilio's async AMD reports the
+    /// answer first, then who answered): nobody is connected yet.
+    Detecting {
+        since: Instant,
+    },
     /// A person answered and waits for an agent (predictive).
     Waiting {
         since: Instant,
@@ -47,6 +52,8 @@ pub(super) struct Live {
     pub dialled: Instant,
     /// A disposition was saved while the call was still up.
     pub disposed: bool,
+    /// The contact is on hold (hears the campaign's hold music).
+    pub on_hold: bool,
 }
 
 impl Live {
@@ -68,6 +75,7 @@ impl Live {
             phase: Phase::Ringing,
             dialled: Instant::now(),
             disposed: false,
+            on_hold: false,
         }
     }
 }
@@ -116,7 +124,12 @@ impl Engine {
         Ok((c.settings, c.voicemail_url))
     }
 
-    async fn event(&self, call: CallId, kind: &str, detail: &str) -> Result<(), ApiError> {
+    pub(super) async fn event(
+        &self,
+        call: CallId,
+        kind: &str,
+        detail: &str,
+    ) -> Result<(), ApiError> {
         self.app
             .store
             .add_call_event(call, kind, detail, self.app.now_ms())
@@ -130,7 +143,7 @@ impl Engine {
         let (mut ringing, mut waiting) = (0, 0);
         for l in mine {
             match l.phase {
-                Phase::Ringing => ringing += 1,
+                Phase::Ringing | Phase::Detecting { .. } => ringing += 1,
                 Phase::Waiting { .. } => waiting += 1,
                 _ => {}
             }
@@ -150,6 +163,9 @@ impl Engine {
         Ok(())
     }
 
+    /// A call was answered. With AMD on, an answer of unknown kind is the first report of
+    /// Twilio's async detection: the call waits for the verdict (a later `Answered` or the
+    /// machine's beep) and nobody is connected yet. Without AMD an unknown answer is a person.
     pub(super) async fn on_answered(
         &mut self,
         call: CallId,
@@ -158,12 +174,47 @@ impl Engine {
         let Some(l) = self.calls.get(&call) else {
             return Ok(());
         };
-        if l.phase != Phase::Ringing {
-            return Ok(()); // a repeated event
+        let answered = match l.phase {
+            Phase::Ringing => Instant::now(),
+            Phase::Detecting { since } => since,
+            _ => return Ok(()), // a repeated event
+        };
+        let campaign = l.campaign;
+        if l.phase == Phase::Ringing && by == AnsweredBy::Unknown {
+            let (settings, _) = self.settings_of(campaign).await?;
+            if settings.amd {
+                return self.await_verdict(call).await;
+            }
         }
-        let ring = l.dialled.elapsed().as_secs_f64();
+        self.verdict(call, by != AnsweredBy::Machine, answered)
+            .await
+    }
+
+    /// Answered, the AMD verdict pending.
+    async fn await_verdict(&mut self, call: CallId) -> Result<(), ApiError> {
+        self.calls.get_mut(&call).expect("live call").phase = Phase::Detecting {
+            since: Instant::now(),
+        };
+        let u = CallUpdate {
+            outcome: Some(CallOutcome::InProgress),
+            answered_at: Some(self.app.now_ms()),
+            ..Default::default()
+        };
+        self.app.store.update_call(call, &u).await?;
+        self.event(call, "answered_detecting", "").await
+    }
+
+    /// Who answered is known: a person reaches an agent, a machine never does.
+    async fn verdict(
+        &mut self,
+        call: CallId,
+        human: bool,
+        answered: Instant,
+    ) -> Result<(), ApiError> {
+        let l = &self.calls[&call];
+        let first_report = l.phase == Phase::Ringing;
+        let ring = answered.saturating_duration_since(l.dialled).as_secs_f64();
         let id = l.campaign;
-        let human = by != AnsweredBy::Machine;
         if let Some(r) = self.runners.get_mut(&id) {
             r.stats.record_dial(human, human.then_some(ring));
         }
@@ -174,7 +225,7 @@ impl Engine {
                 CallOutcome::Machine
             }),
             answered_by: Some(if human { "human" } else { "machine" }.into()),
-            answered_at: Some(self.app.now_ms()),
+            answered_at: first_report.then(|| self.app.now_ms()),
             ..Default::default()
         };
         self.app.store.update_call(call, &u).await?;
@@ -214,6 +265,13 @@ impl Engine {
 
     /// The machine's greeting ended: leave the campaign's message (or hang up without one).
     pub(super) async fn on_beep(&mut self, call: CallId) -> Result<(), ApiError> {
+        let Some(l) = self.calls.get(&call) else {
+            return Ok(());
+        };
+        if let Phase::Detecting { since } = l.phase {
+            // The beep is the verdict: a machine.
+            self.verdict(call, false, since).await?;
+        }
         let Some(l) = self.calls.get(&call) else {
             return Ok(());
         };
@@ -407,7 +465,10 @@ impl Engine {
         let now = self.now();
         let outcome = match l.phase {
             Phase::Connected { .. } => CallOutcome::Completed,
-            Phase::Waiting { .. } | Phase::Abandoned => CallOutcome::AbandonedNoAgent,
+            // Answered, then gone before anyone (or the detector) could tell who it was.
+            Phase::Waiting { .. } | Phase::Abandoned | Phase::Detecting { .. } => {
+                CallOutcome::AbandonedNoAgent
+            }
             Phase::Machine => CallOutcome::Machine,
             Phase::Ringing => match end {
                 LegEnd::Busy => CallOutcome::Busy,
@@ -804,10 +865,17 @@ impl Engine {
                 .into_iter()
                 .collect(),
             Activity::Dialing { call } => offered(call).into_iter().collect(),
-            Activity::OnCall { call, .. } => offered(call)
-                .into_iter()
-                .chain([DesktopMessage::CallConnected { call_id: call }])
-                .collect(),
+            Activity::OnCall { call, .. } => {
+                let held = self.calls.get(&call).is_some_and(|l| l.on_hold);
+                offered(call)
+                    .into_iter()
+                    .chain([DesktopMessage::CallConnected { call_id: call }])
+                    .chain(held.then_some(DesktopMessage::CallHold {
+                        call_id: call,
+                        on_hold: true,
+                    }))
+                    .collect()
+            }
             Activity::WrapUp { call, until, .. } => {
                 let Ok(row) = self.app.store.call(call).await else {
                     return Vec::new();

@@ -21,6 +21,7 @@
 //! node that receives them, so calls of a campaign must be answered on its leader — and
 //! `FOR UPDATE SKIP LOCKED` work queues.
 
+mod control;
 pub mod directory;
 mod live;
 mod runner;
@@ -40,6 +41,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use control::CallAction;
 pub use live::{AgentLive, LiveSnapshot};
 
 /// How often the engine looks at its campaigns.
@@ -81,6 +83,13 @@ pub enum Command {
     CurrentCall {
         agent: UserId,
         reply: oneshot::Sender<Vec<DesktopMessage>>,
+    },
+    /// The agent on a call holds, resumes or hangs it up.
+    Control {
+        call: CallId,
+        agent: UserId,
+        action: CallAction,
+        reply: oneshot::Sender<Result<(), ApiError>>,
     },
     /// What the live campaign page shows.
     Snapshot {
@@ -387,6 +396,14 @@ impl Engine {
             Command::CurrentCall { agent, reply } => {
                 let msgs = self.current_call(agent).await;
                 let _ = reply.send(msgs);
+            }
+            Command::Control {
+                call,
+                agent,
+                action,
+                reply,
+            } => {
+                let _ = reply.send(self.control(call, agent, action).await);
             }
             Command::Snapshot { campaign, reply } => {
                 let _ = reply.send(self.snapshot(campaign));

@@ -1,0 +1,81 @@
+//! Call control over the API: the agent connected to a campaign call puts the contact on hold
+//! (with the campaign's hold music), resumes, or hangs up. Anyone else — another agent, a call
+//! of a client the user may not see, a call that is not live — gets 404. The engine does the
+//! work ([`crate::engine::CallAction`]); ending the call leads to wrap-up as any end does.
+
+use crate::app::App;
+use crate::auth::Auth;
+use crate::engine::{CallAction, Command};
+use crate::error::{ApiError, ErrorBody};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::Router;
+use palera_core::ids::CallId;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(paths(hold, resume, hang_up))]
+pub struct CallsApiDoc;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/api/v1/calls/{call_id}/hold", post(hold))
+        .route("/api/v1/calls/{call_id}/resume", post(resume))
+        .route("/api/v1/calls/{call_id}/hangup", post(hang_up))
+}
+
+#[tracing::instrument(skip(app, auth), fields(user = %auth.user.id))]
+async fn control(
+    app: &App,
+    auth: &Auth,
+    call: CallId,
+    action: CallAction,
+) -> Result<StatusCode, ApiError> {
+    let row = app
+        .store
+        .call(call)
+        .await
+        .map_err(|_| ApiError::not_found())?;
+    auth.check_client(row.client_id)?;
+    let agent = auth.user.id;
+    app.engine
+        .ask(|reply| Command::Control {
+            call,
+            agent,
+            action,
+            reply,
+        })
+        .await??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/calls/{call_id}/hold", params(("call_id" = i64, Path)),
+    responses((status = 204, description = "the contact hears the campaign's hold music"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn hold(
+    State(app): State<App>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    control(&app, &auth, CallId(id), CallAction::Hold).await
+}
+
+#[utoipa::path(post, path = "/api/v1/calls/{call_id}/resume", params(("call_id" = i64, Path)),
+    responses((status = 204, description = "the contact is off hold"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn resume(
+    State(app): State<App>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    control(&app, &auth, CallId(id), CallAction::Resume).await
+}
+
+#[utoipa::path(post, path = "/api/v1/calls/{call_id}/hangup", params(("call_id" = i64, Path)),
+    responses((status = 204, description = "the call is being ended; wrap-up follows"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn hang_up(
+    State(app): State<App>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    control(&app, &auth, CallId(id), CallAction::HangUp).await
+}
