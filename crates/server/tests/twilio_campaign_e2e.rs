@@ -1,0 +1,459 @@
+//! Issue 7 end to end in Twilio mode: a progressive campaign call placed through a fake Twilio
+//! (signed webhooks in Twilio's order: ringing, in-progress, then the async AMD verdict) reaches
+//! the agent's desktop, is held and resumed through the API (the fake sees the participant
+//! updates with the campaign's hold music), hung up, wrapped up and given a disposition; the
+//! contact's attempt is counted once and a redelivered webhook changes nothing. A machine-answered
+//! call never reaches the agent. On SQLite and PostgreSQL.
+
+mod common;
+#[path = "common/fake_twilio.rs"]
+mod fake_twilio;
+
+use chrono::{DateTime, Duration as CDuration, Utc};
+use common::PASSWORD;
+use fake_twilio::{FakeTwilio, Outcome};
+use futures::StreamExt;
+use palera_core::campaign::{CampaignSettings, DialMode};
+use palera_core::contact::ContactData;
+use palera_core::ids::{CallId, CampaignId, ClientId, ContactId};
+use palera_core::phone::PhoneNumber;
+use palera_core::tenant::ClientFields;
+use palera_core::user::{Email, Role};
+use palera_server::app::Clock;
+use palera_server::config::CarrierMode;
+use palera_server::App;
+use palera_store::calls::Call;
+use palera_store::campaigns::{CampaignInput, EffectKind, NewDisposition};
+use palera_store::clients::SecretInput;
+use palera_store::contacts::Actor;
+use palera_store::testing::{fresh, TestDb};
+use palera_store::users::NewUser;
+use palera_store::{Backend, Store};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+const TOKEN: &str = "auth-token-0123456789-SECRET";
+const PUBLIC: &str = "https://voice.example.com";
+const CALLER_ID: &str = "+14155550199";
+const CONTACT: &str = "+14155550123";
+const MUSIC: &str = "https://voice.example.com/audio/hold.mp3";
+const VOICEMAIL: &str = "https://voice.example.com/audio/vm.mp3";
+
+/// Monday noon in New York: inside the default calling window.
+struct OpenHours(std::time::Instant);
+
+impl Clock for OpenHours {
+    fn now(&self) -> DateTime<Utc> {
+        let base: DateTime<Utc> = "2026-03-02T17:00:00Z".parse().unwrap();
+        base + CDuration::from_std(self.0.elapsed()).unwrap()
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Rig {
+    base: String,
+    db: TestDb,
+    fake: FakeTwilio,
+    client: ClientId,
+    agent: i64,
+    contact: ContactId,
+    campaign: CampaignId,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+fn phone(s: &str) -> PhoneNumber {
+    PhoneNumber::parse_e164(s).unwrap()
+}
+
+async fn user(store: &Store, email: &str, role: Role, clients: Vec<ClientId>) -> i64 {
+    store
+        .create_user(
+            &NewUser {
+                email: Email::parse("email", email).unwrap(),
+                name: email.split('@').next().unwrap().to_string(),
+                role,
+                password_hash: palera_server::auth::hash_password(PASSWORD),
+                voice_enabled: true,
+                clients,
+            },
+            1,
+        )
+        .await
+        .unwrap()
+        .id
+        .0
+}
+
+/// A Twilio-mode server on a fixed-hours clock, the fake Twilio in front of it, and a client
+/// with credentials, a number, a list with one contact, an agent and a progressive campaign.
+async fn rig(backend: Backend, answer: Outcome) -> Option<Rig> {
+    let db = fresh(backend).await?;
+    let store = db.store.clone();
+    let mut settings = common::test_settings(&db.url);
+    settings.carrier = CarrierMode::Twilio;
+    settings.heartbeat_timeout_seconds = 3600;
+    let app = App::with_clock(
+        store.clone(),
+        settings,
+        Arc::new(OpenHours(std::time::Instant::now())),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let fake = FakeTwilio::start(ACCOUNT, TOKEN, PUBLIC, &base).await;
+    *app.carriers.twilio_base_url.lock().unwrap() = fake.base.clone();
+    fake.answer(CONTACT, answer);
+    let (stop, rx) = oneshot::channel::<()>();
+    let served = app.clone();
+    tokio::spawn(async move {
+        let _ = palera_server::serve(served, listener, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    let fields = ClientFields {
+        name: "Acme".into(),
+        account_sid: Some(ACCOUNT.into()),
+        voice_enabled: Some(true),
+        calls_per_second: Some(50.0),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    let secrets = SecretInput {
+        auth_token: Some(TOKEN.into()),
+        api_key_secret: None,
+    };
+    let client = store
+        .create_client(&fields, &secrets, &[phone(CALLER_ID)], 1)
+        .await
+        .unwrap()
+        .id;
+    let agent = user(&store, "ann@x.io", Role::Agent, vec![client]).await;
+    user(&store, "bob@x.io", Role::Agent, vec![client]).await;
+    user(&store, "boss@x.io", Role::Admin, vec![]).await;
+    let list = store.create_list(client, "Leads", 1).await.unwrap().id;
+    let data = ContactData {
+        phone: phone(CONTACT),
+        first_name: "Dana".into(),
+        last_name: "Reyes".into(),
+        email: None,
+        time_zone: Some(chrono_tz::America::New_York),
+        properties: Default::default(),
+    };
+    let contact = store
+        .create_contact(client, Some(list), &data, &Actor::system("test"), 1)
+        .await
+        .unwrap()
+        .id;
+    let input = CampaignInput {
+        name: "Spring".into(),
+        settings: CampaignSettings {
+            dial_mode: DialMode::Progressive,
+            calls_per_second: 50.0,
+            wrap_up_seconds: 120,
+            ..Default::default()
+        },
+        caller_id: CALLER_ID.into(),
+        voicemail_url: Some(VOICEMAIL.into()),
+        hold_music_url: Some(MUSIC.into()),
+        recording: false,
+        transcription: false,
+        lists: vec![list],
+        agents: vec![palera_core::ids::UserId(agent)],
+    };
+    let campaign = store.create_campaign(client, &input, 1).await.unwrap().id;
+    let set = [NewDisposition {
+        label: "Sale".into(),
+        effect: EffectKind::Final,
+        target_list: None,
+    }];
+    store.replace_dispositions(campaign, &set).await.unwrap();
+    Some(Rig {
+        base,
+        db,
+        fake,
+        client,
+        agent,
+        contact,
+        campaign,
+        stop: Some(stop),
+    })
+}
+
+impl Rig {
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    async fn login(&self, email: &str) -> (reqwest::Client, String) {
+        let c = common::client();
+        let r = c
+            .post(self.url("/api/v1/session"))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "login as {email}");
+        let cookie = r.headers()["set-cookie"].to_str().unwrap();
+        (c, cookie.split(';').next().unwrap().to_string())
+    }
+
+    /// The agent's desktop socket, open and Ready.
+    async fn ready_desktop(&self) -> (reqwest::Client, Ws) {
+        let (http, cookie) = self.login("ann@x.io").await;
+        let ws = self.desktop(&cookie).await;
+        let (status, body) = common::json(
+            http.put(self.url("/api/v1/me/voice-state"))
+                .json(&json!({"state": "ready"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        (http, ws)
+    }
+
+    async fn desktop(&self, cookie: &str) -> Ws {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = format!("{}/ws/desktop", self.base.replace("http", "ws"))
+            .into_client_request()
+            .unwrap();
+        req.headers_mut().insert("cookie", cookie.parse().unwrap());
+        tokio_tungstenite::connect_async(req).await.unwrap().0
+    }
+
+    async fn start(&self) {
+        let (boss, _) = self.login("boss@x.io").await;
+        let path = format!(
+            "/api/v1/clients/{}/campaigns/{}/status/start",
+            self.client, self.campaign
+        );
+        let (status, body) = common::json(boss.post(self.url(&path))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    async fn only_call(&self) -> Call {
+        let calls = self.db.store.campaign_calls(self.campaign).await.unwrap();
+        assert_eq!(calls.len(), 1, "{calls:#?}");
+        calls.into_iter().next().unwrap()
+    }
+
+    async fn events(&self, call: CallId) -> Vec<String> {
+        self.db.store.call_event_kinds(call).await.unwrap()
+    }
+}
+
+/// The next desktop message of `kind` (others skipped), at most 10 s away. Returns every message
+/// skipped on the way too, so a test can tell what came before.
+async fn until(ws: &mut Ws, kind: &str) -> (Value, Vec<Value>) {
+    let mut skipped = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} message within 10 s; got {skipped:#?}"))
+            .expect("socket open")
+            .unwrap();
+        let Ok(text) = m.into_text() else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        if v["type"] == kind {
+            return (v, skipped);
+        }
+        skipped.push(v);
+    }
+}
+
+/// Waits (at most 10 s) until `check` holds.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn a_campaign_call_through_twilio_reaches_the_desktop_is_held_resumed_and_completed(
+    backend: Backend,
+) {
+    let Some(r) = rig(backend, Outcome::Human).await else {
+        return;
+    };
+    let (http, mut ws) = r.ready_desktop().await;
+    r.start().await;
+
+    // The offer names the contact; the connection comes only after the AMD verdict.
+    let (offered, _) = until(&mut ws, "call_offered").await;
+    assert_eq!(offered["contact"]["name"], "Dana Reyes", "{offered}");
+    assert_eq!(offered["contact"]["phone"], CONTACT);
+    let call_id = offered["call_id"].as_i64().unwrap();
+    until(&mut ws, "call_connected").await;
+    let call = CallId(call_id);
+
+    let created = r.fake.requests_to("POST", "/Calls.json");
+    assert_eq!(created.len(), 1, "one dial: {created:#?}");
+    assert_eq!(created[0].get("To"), Some(CONTACT));
+    assert_eq!(created[0].get("From"), Some(CALLER_ID));
+    assert_eq!(
+        created[0].get("StatusCallback"),
+        Some(format!("{PUBLIC}/twilio/{}/status?call_id={call_id}", r.client).as_str())
+    );
+    assert_eq!(created[0].get("MachineDetection"), Some("DetectMessageEnd"));
+    assert_eq!(created[0].get("AsyncAmd"), Some("true"));
+    let sid = r.fake.call_to(CONTACT).unwrap();
+
+    let agent_to = format!("client:agent-{}", r.agent);
+    let added = r
+        .fake
+        .requests_to("POST", &format!("/Conferences/call-{call_id}/Participants.json"));
+    assert_eq!(added.len(), 1, "{added:#?}");
+    assert_eq!(added[0].get("To"), Some(agent_to.as_str()));
+    let kinds = r.events(call).await;
+    let detecting = kinds.iter().position(|k| k == "answered_detecting");
+    assert!(detecting.is_some(), "the answer waited for AMD: {kinds:?}");
+    eventually("the agent's join is recorded", || async {
+        r.events(call).await.iter().any(|k| k == "agent_connected")
+    })
+    .await;
+    assert_eq!(r.only_call().await.answered_by.as_deref(), Some("human"));
+
+    // Hold: only the call's agent may; the fake sees the hold music; a reload shows it.
+    let hold = format!("/api/v1/calls/{call_id}/hold");
+    let (bob, _) = r.login("bob@x.io").await;
+    let (status, body) = common::json(bob.post(r.url(&hold))).await;
+    assert_eq!(status, 404, "another agent cannot hold the call: {body}");
+    let (status, body) = common::json(http.post(r.url(&hold))).await;
+    assert_eq!(status, 204, "{body}");
+    let (held, _) = until(&mut ws, "call_hold").await;
+    assert_eq!(held["on_hold"], true);
+    let update = format!("/Participants/{sid}.json");
+    let updates = r.fake.requests_to("POST", &update);
+    assert_eq!(updates.len(), 1, "{updates:#?}");
+    assert_eq!(updates[0].get("Hold"), Some("true"));
+    assert_eq!(updates[0].get("HoldUrl"), Some(MUSIC));
+    assert_eq!(updates[0].get("HoldMethod"), Some("GET"));
+    assert!(r.events(call).await.iter().any(|k| k == "hold"));
+    let (_, cookie) = r.login("ann@x.io").await;
+    let mut reloaded = r.desktop(&cookie).await;
+    let (again, _) = until(&mut reloaded, "call_hold").await;
+    assert_eq!(again["on_hold"], true, "a reloaded desktop shows the hold");
+    drop(reloaded);
+
+    let (status, body) =
+        common::json(http.post(r.url(&format!("/api/v1/calls/{call_id}/resume")))).await;
+    assert_eq!(status, 204, "{body}");
+    let (resumed, _) = until(&mut ws, "call_hold").await;
+    assert_eq!(resumed["on_hold"], false);
+    let updates = r.fake.requests_to("POST", &update);
+    assert_eq!(updates.len(), 2, "{updates:#?}");
+    assert_eq!(updates[1].get("Hold"), Some("false"));
+
+    // Hang up: Twilio is told, the call ends, the desktop is in wrap-up.
+    let (status, body) =
+        common::json(http.post(r.url(&format!("/api/v1/calls/{call_id}/hangup")))).await;
+    assert_eq!(status, 204, "{body}");
+    let ended = r.fake.requests_to("POST", &format!("/Calls/{sid}.json"));
+    assert_eq!(ended.len(), 1, "{ended:#?}");
+    assert_eq!(ended[0].get("Status"), Some("completed"));
+    let (wrap, _) = until(&mut ws, "call_ended").await;
+    assert_eq!(wrap["call_id"], call_id);
+    assert_eq!(wrap["dispositions"][0]["label"], "Sale");
+
+    // Every webhook so far was accepted; delivering each again changes nothing.
+    let deliveries = r.fake.wait_for_deliveries(r.fake.deliveries().len()).await;
+    assert!(deliveries.iter().all(|d| d.status == 204), "{deliveries:#?}");
+    let before = (r.only_call().await, r.events(call).await);
+    for i in 0..deliveries.len() {
+        assert_eq!(r.fake.redeliver(i).await.status, 204);
+    }
+    assert_eq!((r.only_call().await, r.events(call).await), before);
+
+    let disposition = wrap["dispositions"][0]["id"].as_i64().unwrap();
+    let (status, body) = common::json(
+        http.post(r.url(&format!("/api/v1/calls/{call_id}/disposition")))
+            .json(&json!({"disposition_id": disposition, "notes": "bought"})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    until(&mut ws, "call_cleared").await;
+
+    let row = r.only_call().await;
+    assert_eq!(row.outcome, "completed");
+    assert_eq!(row.status, "answered");
+    assert_eq!(row.agent_id.map(|a| a.0), Some(r.agent));
+    assert_eq!(row.disposition.as_deref(), Some("Sale"));
+    assert_eq!(row.notes, "bought");
+    assert!(row.ended_at.is_some());
+    let cc = r
+        .db
+        .store
+        .campaign_contact(r.campaign, r.contact)
+        .await
+        .unwrap();
+    assert_eq!(cc.attempts.attempts, 1, "one attempt counted: {cc:#?}");
+    assert_eq!(cc.in_flight, None);
+}
+
+async fn a_machine_answered_twilio_call_never_reaches_the_agent(backend: Backend) {
+    let Some(r) = rig(backend, Outcome::Machine).await else {
+        return;
+    };
+    let (_http, mut ws) = r.ready_desktop().await;
+    r.start().await;
+    let (offered, _) = until(&mut ws, "call_offered").await;
+    let call = CallId(offered["call_id"].as_i64().unwrap());
+    let (_, between) = until(&mut ws, "call_cleared").await;
+    assert!(
+        between.iter().all(|m| m["type"] != "call_connected"),
+        "{between:#?}"
+    );
+    eventually("the voicemail message is left after the beep", || async {
+        r.events(call).await.iter().any(|k| k == "voicemail_left")
+    })
+    .await;
+    let row = r.only_call().await;
+    assert_eq!(row.answered_by.as_deref(), Some("machine"));
+    assert_eq!(row.outcome, "machine");
+    assert_eq!(row.connected_at, None);
+    let added = r.fake.requests_to("POST", "/Participants.json");
+    assert!(added.is_empty(), "no agent was added: {added:#?}");
+    let kinds = r.events(call).await;
+    assert!(!kinds.iter().any(|k| k == "agent_connected"), "{kinds:?}");
+}
+
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(palera_store::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(palera_store::Backend::Postgres).await;
+            }
+        }
+    };
+}
+
+both!(a_campaign_call_through_twilio_reaches_the_desktop_is_held_resumed_and_completed);
+both!(a_machine_answered_twilio_call_never_reaches_the_agent);
