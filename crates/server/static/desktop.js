@@ -77,13 +77,21 @@
   const $ = (id) => document.getElementById(id);
   const panel = $("call-panel"), status = $("call-status"), contact = $("call-contact");
   const preview = $("preview-actions"), form = $("disposition-form"), select = $("disposition");
-  let callId = null, dispositions = [], timer = null;
+  let callId = null, dispositions = [], timer = null, onHold = false;
 
   function show(state, text) {
     panel.dataset.status = state;
     status.textContent = text;
     preview.hidden = state !== "preview";
     form.hidden = state !== "wrap_up";
+    $("call-actions").hidden = state !== "on_call";
+    if (state !== "on_call") setHold(false);
+  }
+  function setHold(on) {
+    onHold = on;
+    const b = $("call-hold");
+    b.setAttribute("aria-pressed", String(on));
+    b.firstChild.textContent = on ? "Resume " : "Hold ";
   }
   function showContact(c) {
     contact.hidden = !c;
@@ -102,6 +110,11 @@
     return r.ok;
   }
   window.paleraCall = function (msg) {
+    if (msg.type === "call_hold") {
+      setHold(msg.on_hold);
+      status.textContent = msg.on_hold ? "On hold — the contact hears the hold music." : "On call.";
+      return;
+    }
     clearInterval(timer);
     if (msg.type === "call_offered") {
       callId = msg.call_id;
@@ -132,6 +145,10 @@
     const o = select.selectedOptions[0];
     $("callback-label").hidden = !(o && o.dataset.effect === "callback");
   });
+  const hold = () => post("/api/v1/calls/" + callId + (onHold ? "/resume" : "/hold"));
+  const hangUp = () => post("/api/v1/calls/" + callId + "/hangup");
+  $("call-hold").addEventListener("click", hold);
+  $("call-hangup").addEventListener("click", hangUp);
   $("preview-call").addEventListener("click", () => post("/api/v1/me/preview/call"));
   $("preview-skip").addEventListener("click", () => post("/api/v1/me/preview/skip"));
   form.addEventListener("submit", (e) => {
@@ -142,6 +159,10 @@
     post("/api/v1/calls/" + callId + "/disposition", body).then((ok) => { if (ok) $("call-notes").value = ""; });
   });
   document.addEventListener("keydown", (e) => {
+    if (e.altKey && !$("call-actions").hidden) {
+      if (e.key === "h") { e.preventDefault(); hold(); }
+      if (e.key === "e") { e.preventDefault(); hangUp(); }
+    }
     if (!e.altKey || preview.hidden) return;
     if (e.key === "c") { e.preventDefault(); post("/api/v1/me/preview/call"); }
     if (e.key === "s") { e.preventDefault(); post("/api/v1/me/preview/skip"); }

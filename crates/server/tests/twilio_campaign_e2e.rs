@@ -99,7 +99,7 @@ async fn user(store: &Store, email: &str, role: Role, clients: Vec<ClientId>) ->
 
 /// A Twilio-mode server on a fixed-hours clock, the fake Twilio in front of it, and a client
 /// with credentials, a number, a list with one contact, an agent and a progressive campaign.
-async fn rig(backend: Backend, answer: Outcome) -> Option<Rig> {
+async fn rig(backend: Backend, answer: Outcome, amd: bool) -> Option<Rig> {
     let db = fresh(backend).await?;
     let store = db.store.clone();
     let mut settings = common::test_settings(&db.url);
@@ -164,6 +164,7 @@ async fn rig(backend: Backend, answer: Outcome) -> Option<Rig> {
             dial_mode: DialMode::Progressive,
             calls_per_second: 50.0,
             wrap_up_seconds: 120,
+            amd,
             ..Default::default()
         },
         caller_id: CALLER_ID.into(),
@@ -295,7 +296,7 @@ where
 async fn a_campaign_call_through_twilio_reaches_the_desktop_is_held_resumed_and_completed(
     backend: Backend,
 ) {
-    let Some(r) = rig(backend, Outcome::Human).await else {
+    let Some(r) = rig(backend, Outcome::Human, true).await else {
         return;
     };
     let (http, mut ws) = r.ready_desktop().await;
@@ -411,10 +412,32 @@ async fn a_campaign_call_through_twilio_reaches_the_desktop_is_held_resumed_and_
         .unwrap();
     assert_eq!(cc.attempts.attempts, 1, "one attempt counted: {cc:#?}");
     assert_eq!(cc.in_flight, None);
+    let (status, body) = common::json(http.post(r.url(&hold))).await;
+    assert_eq!(status, 404, "a finished call cannot be held: {body}");
+}
+
+async fn without_amd_an_answered_twilio_call_goes_to_the_agent_at_once(backend: Backend) {
+    let Some(r) = rig(backend, Outcome::Human, false).await else {
+        return;
+    };
+    let (_http, mut ws) = r.ready_desktop().await;
+    r.start().await;
+    let (offered, _) = until(&mut ws, "call_offered").await;
+    let call_id = offered["call_id"].as_i64().unwrap();
+    until(&mut ws, "call_connected").await;
+    let created = r.fake.requests_to("POST", "/Calls.json");
+    assert_eq!(created[0].get("MachineDetection"), None, "{created:#?}");
+    let added = r
+        .fake
+        .requests_to("POST", &format!("/Conferences/call-{call_id}/Participants.json"));
+    assert_eq!(added.len(), 1, "{added:#?}");
+    let kinds = r.events(CallId(call_id)).await;
+    assert!(!kinds.iter().any(|k| k == "answered_detecting"), "{kinds:?}");
+    assert_eq!(r.only_call().await.answered_by.as_deref(), Some("human"));
 }
 
 async fn a_machine_answered_twilio_call_never_reaches_the_agent(backend: Backend) {
-    let Some(r) = rig(backend, Outcome::Machine).await else {
+    let Some(r) = rig(backend, Outcome::Machine, true).await else {
         return;
     };
     let (_http, mut ws) = r.ready_desktop().await;
@@ -457,3 +480,4 @@ macro_rules! both {
 
 both!(a_campaign_call_through_twilio_reaches_the_desktop_is_held_resumed_and_completed);
 both!(a_machine_answered_twilio_call_never_reaches_the_agent);
+both!(without_amd_an_answered_twilio_call_goes_to_the_agent_at_once);
