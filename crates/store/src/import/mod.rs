@@ -311,6 +311,13 @@ impl Store {
         if claimed.rows_affected() == 0 {
             return Ok(Attempt::Done(BucketCounts::default()));
         }
+        if self.backend() == Backend::Postgres {
+            // A cached generic plan made while the table was small keeps scanning it whole as it
+            // grows during the import; plan each batch's lookups for the table as it is.
+            sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+                .execute(&mut *tx)
+                .await?;
+        }
         let phones: Vec<String> = {
             let mut set: Vec<String> = rows
                 .iter()
