@@ -21,7 +21,7 @@ use palera_core::phone::PhoneNumber;
 use palera_store::clients::Client;
 use palera_store::contacts::{Actor, Contact, ContactChange, ContactFilter, ContactSelection};
 use palera_store::dnc::DncEntry;
-use palera_store::lists::{list_name, ListCount};
+use palera_store::lists::{list_name, ContactList, ListCount};
 use palera_store::users::User;
 use serde::Deserialize;
 use serde_json::Value;
@@ -235,8 +235,8 @@ struct ListPage {
     me: User,
     csrf: String,
     client: Client,
-    list: ListCount,
-    lists: Vec<ListCount>,
+    list: ContactList,
+    lists: Vec<ContactList>,
     properties: Vec<PropertyDef>,
     contacts: Vec<Contact>,
     q: ListQuery,
@@ -256,13 +256,15 @@ async fn list_view(
 ) -> Response {
     let loaded = async {
         let client = staff_client(app, &auth, id).await?;
-        let lists = app.store.list_counts(client.id).await?;
+        // No counts here: counting a million-contact list costs more than the page itself
+        // (the pipeline page shows them).
+        let lists = app.store.lists(client.id).await?;
         let list = lists
             .iter()
-            .find(|l| l.list.id.0 == list_id)
+            .find(|l| l.id.0 == list_id)
             .cloned()
             .ok_or_else(ApiError::not_found)?;
-        let filter = q.filter(list.list.id);
+        let filter = q.filter(list.id);
         let contacts = app
             .store
             .search_contacts(client.id, &filter, q.after.map(ContactId), PAGE)

@@ -353,3 +353,146 @@ fn import_contacts_prints_one_summary_whose_buckets_add_up_to_the_rows() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Logs in and returns the client with the session's CSRF token.
+async fn login_csrf(app: &TestApp, email: &str) -> (reqwest::Client, String) {
+    let http = common::client();
+    let (s, b) = json(
+        http.post(app.url("/api/v1/session"))
+            .json(&json!({"email": email, "password": common::PASSWORD})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    (http, b["csrf_token"].as_str().unwrap().to_string())
+}
+
+async fn page(http: &reqwest::Client, url: String) -> (u16, String) {
+    let r = http.get(url).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+on_both!(
+    the_pages_show_the_pipeline_a_list_page_by_page_and_save_a_contact_with_history,
+    |app: TestApp| async move {
+        let (_, c, other) = setup(&app).await;
+        let (http, csrf) = login_csrf(&app, "admin@x.io").await;
+        let base = format!("/admin/clients/{c}");
+        let form = |pairs: &[(&str, &str)]| {
+            let mut v: Vec<(String, String)> = vec![("csrf".into(), csrf.clone())];
+            v.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            v
+        };
+        for name in ["New leads", "Follow-ups"] {
+            let r = http
+                .post(app.url(&format!("{base}/lists")))
+                .form(&form(&[("name", name)]))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 303, "{name}");
+        }
+        // Without the CSRF token nothing is created.
+        let r = http
+            .post(app.url(&format!("{base}/lists")))
+            .form(&[("name", "Evil")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let mut csv = String::from("phone,first_name\n");
+        for i in 0..120 {
+            csv.push_str(&format!("+1415555{i:04},P{i}\n"));
+        }
+        let new = app.db.store.list_by_name(c, "New leads").await.unwrap();
+        let job = app
+            .db
+            .store
+            .create_import_job(c, new.id, "p.csv", 0, Default::default(), &[], None, 1)
+            .await
+            .unwrap();
+        palera_store::import::run_import(
+            &app.db.store,
+            &job,
+            std::io::Cursor::new(csv.into_bytes()),
+            || 1,
+        )
+        .await
+        .unwrap();
+        let (s, html) = page(&http, app.url(&format!("{base}/lists"))).await;
+        assert_eq!(s, 200);
+        assert!(html.find("New leads").unwrap() < html.find("Follow-ups").unwrap());
+        assert!(html.contains(">120<"), "counts shown");
+        let list_url = app.url(&format!("{base}/lists/{}", new.id));
+        let (_, first) = page(&http, list_url.clone()).await;
+        assert_eq!(first.matches("name=\"contact\"").count(), 50);
+        let next = first.split("rel=\"next\"").next().unwrap();
+        let after = next
+            .rsplit("after=")
+            .next()
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        let (_, third) = page(
+            &http,
+            format!("{list_url}?after={}", after.parse::<i64>().unwrap() + 50),
+        )
+        .await;
+        assert_eq!(third.matches("name=\"contact\"").count(), 20);
+        let (_, found) = page(&http, format!("{list_url}?search=P11")).await;
+        assert_eq!(
+            found.matches("name=\"contact\"").count(),
+            11,
+            "P11, P110-P119"
+        );
+        // Move the search result to Follow-ups.
+        let follow = app.db.store.list_by_name(c, "Follow-ups").await.unwrap();
+        let r = http
+            .post(app.url(&format!("{base}/lists/{}/move", new.id)))
+            .form(&form(&[
+                ("search", "P11"),
+                ("scope", "all"),
+                ("to", &follow.id.to_string()),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.text().await.unwrap().contains("Moved 11 contacts"));
+        // Edit a contact on its page: the change is saved and listed in its history.
+        let contact = app
+            .db
+            .store
+            .search_contacts(c, &Default::default(), None, 1)
+            .await
+            .unwrap()
+            .remove(0);
+        let curl = app.url(&format!("{base}/contacts/{}", contact.id));
+        let r = http
+            .post(curl.clone())
+            .form(&form(&[("first_name", "Zed"), ("email", "bad")]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        let r = http
+            .post(curl.clone())
+            .form(&form(&[("first_name", "Zed"), ("email", "z@x.io")]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let (_, html) = page(&http, curl).await;
+        assert!(
+            html.contains("first_name") && html.contains("Zed") && html.contains("P0"),
+            "history row"
+        );
+        // Another client's contact page is a 404 for a supervisor of this client.
+        app.user("sup@x.io", Role::Supervisor, vec![c]).await;
+        let (sup, _) = login_csrf(&app, "sup@x.io").await;
+        let (s, _) = page(&sup, app.url(&format!("/admin/clients/{other}/lists"))).await;
+        assert_eq!(s, 404);
+        let (s, _) = page(&sup, app.url(&format!("{base}/dnc"))).await;
+        assert_eq!(s, 200);
+    }
+);

@@ -148,6 +148,8 @@ enum Attempt {
 
 impl Store {
     /// Records a new import job into `list` (which must be the client's).
+    // Each argument is one column of the job; a struct would only restate them.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_import_job(
         &self,
         client: ClientId,
@@ -310,6 +312,13 @@ impl Store {
         .await?;
         if claimed.rows_affected() == 0 {
             return Ok(Attempt::Done(BucketCounts::default()));
+        }
+        if self.backend() == Backend::Postgres {
+            // A cached generic plan made while the table was small keeps scanning it whole as it
+            // grows during the import; plan each batch's lookups for the table as it is.
+            sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+                .execute(&mut *tx)
+                .await?;
         }
         let phones: Vec<String> = {
             let mut set: Vec<String> = rows

@@ -93,33 +93,71 @@ fn read_batches<R: Read>(
         None => return Ok(()),
     };
     let mapping = ColumnMapping::new(headers, &job.mapping, schema);
-    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    // Parsing (phone numbers above all) is the costly part: raw records are gathered for one
+    // batch per worker, parsed on scoped threads, and sent in file order.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let mut pending: Vec<(Vec<RawRecord>, Progress)> = Vec::with_capacity(workers);
+    let mut raw = Vec::with_capacity(BATCH_ROWS);
     let mut last_line = 0;
-    while let Some(r) = rec.next_record()? {
-        if (r.line() as i64) <= job.last_line {
-            continue;
+    let mut more = true;
+    while more {
+        match rec.next_record()? {
+            Some(r) if (r.line() as i64) <= job.last_line => continue,
+            Some(r) => {
+                last_line = r.line();
+                raw.push(r);
+            }
+            None => more = false,
         }
-        last_line = r.line();
-        batch.push(parse_record(r, &mapping, schema, country));
-        if batch.len() == BATCH_ROWS {
+        if raw.len() == BATCH_ROWS || (!more && !raw.is_empty()) {
             let progress = Progress {
                 last_line,
                 processed_bytes: rec.bytes_consumed(),
             };
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
-            if tx.blocking_send(Ok((full, progress))).is_err() {
-                return Ok(());
+            pending.push((
+                std::mem::replace(&mut raw, Vec::with_capacity(BATCH_ROWS)),
+                progress,
+            ));
+        }
+        if pending.len() == workers || (!more && !pending.is_empty()) {
+            let parsed = parse_in_parallel(std::mem::take(&mut pending), &mapping, schema, country);
+            for batch in parsed {
+                if tx.blocking_send(Ok(batch)).is_err() {
+                    return Ok(());
+                }
             }
         }
     }
-    if !batch.is_empty() {
-        let progress = Progress {
-            last_line,
-            processed_bytes: rec.bytes_consumed(),
-        };
-        let _ = tx.blocking_send(Ok((batch, progress)));
-    }
     Ok(())
+}
+
+/// Parses each raw batch on its own scoped thread; the result keeps the batches' order.
+fn parse_in_parallel(
+    batches: Vec<(Vec<RawRecord>, Progress)>,
+    mapping: &ColumnMapping,
+    schema: &PropertySchema,
+    country: Option<&str>,
+) -> Vec<(Vec<ParsedRow>, Progress)> {
+    let parse = |(raw, progress): (Vec<RawRecord>, Progress)| {
+        let rows = raw
+            .into_iter()
+            .map(|r| parse_record(r, mapping, schema, country))
+            .collect();
+        (rows, progress)
+    };
+    if batches.len() == 1 {
+        return batches.into_iter().map(parse).collect();
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = batches
+            .into_iter()
+            .map(|b| s.spawn(move || parse(b)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a parser thread panicked"))
+            .collect()
+    })
 }
 
 /// Runs (or resumes) `job` over `src` to the end of the file and returns the job's summary
