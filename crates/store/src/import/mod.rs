@@ -148,6 +148,7 @@ enum Attempt {
 
 impl Store {
     /// Records a new import job into `list` (which must be the client's).
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_import_job(
         &self,
         client: ClientId,
