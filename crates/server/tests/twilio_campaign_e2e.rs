@@ -417,6 +417,11 @@ async fn a_campaign_call_through_twilio_reaches_the_desktop_is_held_resumed_and_
     assert_eq!(cc.in_flight, None);
     let (status, body) = common::json(http.post(r.url(&hold))).await;
     assert_eq!(status, 404, "a finished call cannot be held: {body}");
+    let (_, doc) = common::json(http.get(r.url("/api/openapi.json"))).await;
+    for action in ["hold", "resume", "hangup"] {
+        let path = format!("/api/v1/calls/{{call_id}}/{action}");
+        assert!(doc["paths"][&path]["post"].is_object(), "{path} documented");
+    }
 }
 
 async fn without_amd_an_answered_twilio_call_goes_to_the_agent_at_once(backend: Backend) {
