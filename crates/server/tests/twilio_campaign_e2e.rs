@@ -323,9 +323,10 @@ async fn a_campaign_call_through_twilio_reaches_the_desktop_is_held_resumed_and_
     let sid = r.fake.call_to(CONTACT).unwrap();
 
     let agent_to = format!("client:agent-{}", r.agent);
-    let added = r
-        .fake
-        .requests_to("POST", &format!("/Conferences/call-{call_id}/Participants.json"));
+    let added = r.fake.requests_to(
+        "POST",
+        &format!("/Conferences/call-{call_id}/Participants.json"),
+    );
     assert_eq!(added.len(), 1, "{added:#?}");
     assert_eq!(added[0].get("To"), Some(agent_to.as_str()));
     let kinds = r.events(call).await;
@@ -381,7 +382,10 @@ async fn a_campaign_call_through_twilio_reaches_the_desktop_is_held_resumed_and_
 
     // Every webhook so far was accepted; delivering each again changes nothing.
     let deliveries = r.fake.wait_for_deliveries(r.fake.deliveries().len()).await;
-    assert!(deliveries.iter().all(|d| d.status == 204), "{deliveries:#?}");
+    assert!(
+        deliveries.iter().all(|d| d.status == 204),
+        "{deliveries:#?}"
+    );
     let before = (r.only_call().await, r.events(call).await);
     for i in 0..deliveries.len() {
         assert_eq!(r.fake.redeliver(i).await.status, 204);
@@ -404,16 +408,20 @@ async fn a_campaign_call_through_twilio_reaches_the_desktop_is_held_resumed_and_
     assert_eq!(row.disposition.as_deref(), Some("Sale"));
     assert_eq!(row.notes, "bought");
     assert!(row.ended_at.is_some());
-    let cc = r
-        .db
-        .store
-        .campaign_contact(r.campaign, r.contact)
-        .await
-        .unwrap();
+    let cc =
+        r.db.store
+            .campaign_contact(r.campaign, r.contact)
+            .await
+            .unwrap();
     assert_eq!(cc.attempts.attempts, 1, "one attempt counted: {cc:#?}");
     assert_eq!(cc.in_flight, None);
     let (status, body) = common::json(http.post(r.url(&hold))).await;
     assert_eq!(status, 404, "a finished call cannot be held: {body}");
+    let (_, doc) = common::json(http.get(r.url("/api/openapi.json"))).await;
+    for action in ["hold", "resume", "hangup"] {
+        let path = format!("/api/v1/calls/{{call_id}}/{action}");
+        assert!(doc["paths"][&path]["post"].is_object(), "{path} documented");
+    }
 }
 
 async fn without_amd_an_answered_twilio_call_goes_to_the_agent_at_once(backend: Backend) {
@@ -427,12 +435,16 @@ async fn without_amd_an_answered_twilio_call_goes_to_the_agent_at_once(backend: 
     until(&mut ws, "call_connected").await;
     let created = r.fake.requests_to("POST", "/Calls.json");
     assert_eq!(created[0].get("MachineDetection"), None, "{created:#?}");
-    let added = r
-        .fake
-        .requests_to("POST", &format!("/Conferences/call-{call_id}/Participants.json"));
+    let added = r.fake.requests_to(
+        "POST",
+        &format!("/Conferences/call-{call_id}/Participants.json"),
+    );
     assert_eq!(added.len(), 1, "{added:#?}");
     let kinds = r.events(CallId(call_id)).await;
-    assert!(!kinds.iter().any(|k| k == "answered_detecting"), "{kinds:?}");
+    assert!(
+        !kinds.iter().any(|k| k == "answered_detecting"),
+        "{kinds:?}"
+    );
     assert_eq!(r.only_call().await.answered_by.as_deref(), Some("human"));
 }
 

@@ -39,7 +39,7 @@ struct TwilioRig {
 }
 
 async fn rig(backend: Backend) -> Option<TwilioRig> {
-    let t = common::spawn_with(backend, |s| s.carrier = CarrierMode::Twilio).await?;
+    let t = common::spawn_observing(backend, |s| s.carrier = CarrierMode::Twilio).await?;
     let settings = ClientFields {
         name: "Acme".into(),
         account_sid: Some(ACCOUNT.into()),
@@ -61,7 +61,7 @@ async fn rig(backend: Backend) -> Option<TwilioRig> {
             .id;
     let fake = FakeTwilio::start(ACCOUNT, TOKEN, PUBLIC, &t.base).await;
     *t.app.carriers.twilio_base_url.lock().unwrap() = fake.base.clone();
-    let events = t.app.carriers.take_events().unwrap();
+    let events = t.carrier_events.lock().unwrap().take().unwrap();
     let carrier = t
         .app
         .carriers

@@ -81,7 +81,11 @@ async fn post_signed(t: &TestApp, path: &str, params: &[(&str, &str)]) -> reqwes
 }
 
 fn events(t: &TestApp) -> UnboundedReceiver<CarrierEvent> {
-    t.app.carriers.take_events().expect("event stream")
+    t.carrier_events
+        .lock()
+        .unwrap()
+        .take()
+        .expect("event stream")
 }
 
 fn drain(rx: &mut UnboundedReceiver<CarrierEvent>) -> Vec<CarrierEvent> {
@@ -105,7 +109,7 @@ fn refs<'a>(p: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
 }
 
 on_both!(
-    a_signed_status_callback_is_forwarded_once_however_often_twilio_retries,
+    observing a_signed_status_callback_is_forwarded_once_however_often_twilio_retries,
     |t: TestApp| async move {
         let c = twilio_client(&t, "Acme", true).await;
         let mut rx = events(&t);
@@ -143,7 +147,7 @@ on_both!(
 );
 
 on_both!(
-    a_tampered_parameter_is_refused_with_403_and_nothing_is_stored_or_forwarded,
+    observing a_tampered_parameter_is_refused_with_403_and_nothing_is_stored_or_forwarded,
     |t: TestApp| async move {
         let c = twilio_client(&t, "Acme", true).await;
         let mut rx = events(&t);
@@ -167,7 +171,7 @@ on_both!(
 );
 
 on_both!(
-    a_tampered_url_is_refused_with_403,
+    observing a_tampered_url_is_refused_with_403,
     |t: TestApp| async move {
         let c = twilio_client(&t, "Acme", true).await;
         let mut rx = events(&t);
@@ -195,7 +199,7 @@ on_both!(
 );
 
 on_both!(
-    unknown_clients_missing_signatures_and_clients_without_a_token_get_the_same_403,
+    observing unknown_clients_missing_signatures_and_clients_without_a_token_get_the_same_403,
     |t: TestApp| async move {
         let c = twilio_client(&t, "Acme", true).await;
         let tokenless =
@@ -240,7 +244,7 @@ on_both!(
 );
 
 on_both!(
-    repeated_form_keys_are_part_of_the_signature,
+    observing repeated_form_keys_are_part_of_the_signature,
     |t: TestApp| async move {
         let c = twilio_client(&t, "Acme", true).await;
         let path = format!("/twilio/{c}/status?call_id=5");
@@ -261,7 +265,7 @@ on_both!(
 );
 
 on_both!(
-    a_url_signed_with_the_default_port_is_accepted,
+    observing a_url_signed_with_the_default_port_is_accepted,
     |t: TestApp| async move {
         let c = twilio_client(&t, "Acme", true).await;
         let mut rx = events(&t);
@@ -281,7 +285,7 @@ on_both!(
 );
 
 on_both!(
-    the_signed_url_is_the_public_base_url_not_the_address_the_request_reached,
+    observing the_signed_url_is_the_public_base_url_not_the_address_the_request_reached,
     |t: TestApp| async move {
         let c = twilio_client(&t, "Acme", true).await;
         let path = format!("/twilio/{c}/status?call_id=5");
@@ -294,7 +298,7 @@ on_both!(
 );
 
 on_both!(
-    json_bodies_are_checked_through_body_sha256,
+    observing json_bodies_are_checked_through_body_sha256,
     |t: TestApp| async move {
         let c = twilio_client(&t, "Acme", true).await;
         let mut rx = events(&t);
@@ -327,7 +331,7 @@ on_both!(
 );
 
 on_both!(
-    a_signed_but_malformed_payload_is_a_422_naming_the_field_and_nothing_is_stored,
+    observing a_signed_but_malformed_payload_is_a_422_naming_the_field_and_nothing_is_stored,
     |t: TestApp| async move {
         let c = twilio_client(&t, "Acme", true).await;
         let mut rx = events(&t);
@@ -347,7 +351,7 @@ on_both!(
 );
 
 on_both!(
-    amd_recording_and_transcription_callbacks_become_events_once,
+    observing amd_recording_and_transcription_callbacks_become_events_once,
     |t: TestApp| async move {
         let c = twilio_client(&t, "Acme", true).await;
         let mut rx = events(&t);
@@ -407,7 +411,7 @@ on_both!(
 );
 
 on_both!(
-    the_agent_joining_the_conference_is_agent_connected_with_the_agent_of_that_leg,
+    observing the_agent_joining_the_conference_is_agent_connected_with_the_agent_of_that_leg,
     |t: TestApp| async move {
         let c = twilio_client(&t, "Acme", true).await;
         let mut rx = events(&t);
@@ -456,7 +460,7 @@ on_both!(
 );
 
 on_both!(
-    an_answered_status_carries_a_synchronous_amd_verdict,
+    observing an_answered_status_carries_a_synchronous_amd_verdict,
     |t: TestApp| async move {
         let c = twilio_client(&t, "Acme", true).await;
         let mut rx = events(&t);
@@ -489,7 +493,7 @@ fn voice_params(sid: &str, to: &str) -> Vec<(&'static str, String)> {
 }
 
 on_both!(
-    an_inbound_call_with_voice_on_waits_in_the_clients_queue_then_may_leave_a_voicemail,
+    observing an_inbound_call_with_voice_on_waits_in_the_clients_queue_then_may_leave_a_voicemail,
     |t: TestApp| async move {
         let c = twilio_client(&t, "Acme", true).await;
         let mut rx = events(&t);
@@ -574,7 +578,7 @@ on_both!(
 );
 
 on_both!(
-    an_inbound_call_with_voice_off_is_asked_to_leave_a_voicemail,
+    observing an_inbound_call_with_voice_off_is_asked_to_leave_a_voicemail,
     |t: TestApp| async move {
         let c = twilio_client(&t, "Quiet", false).await;
         let path = format!("/twilio/{c}/voice");

@@ -165,7 +165,8 @@ impl Engine {
 
     /// A call was answered. With AMD on, an answer of unknown kind is the first report of
     /// Twilio's async detection: the call waits for the verdict (a later `Answered` or the
-    /// machine's beep) and nobody is connected yet. Without AMD an unknown answer is a person.
+    /// machine's beep) and nobody is connected yet; a verdict of unknown then counts as a person,
+    /// as Twilio advises. Without AMD an unknown answer is a person.
     pub(super) async fn on_answered(
         &mut self,
         call: CallId,

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use palera_carrier::CarrierEvent;
 use palera_core::user::{Email, Role};
 use palera_server::config::{CarrierMode, Settings};
 use palera_server::App;
@@ -10,6 +11,8 @@ use palera_store::testing::{fresh, TestDb};
 use palera_store::users::NewUser;
 use palera_store::Backend;
 use serde_json::Value;
+use std::sync::Mutex;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
 
 pub const PASSWORD: &str = "test-password-1";
@@ -18,6 +21,8 @@ pub struct TestApp {
     pub base: String,
     pub app: App,
     pub db: TestDb,
+    /// The carrier event stream, for servers started with [`spawn_observing`].
+    pub carrier_events: Mutex<Option<UnboundedReceiver<CarrierEvent>>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -49,10 +54,33 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    serve_test(backend, tweak, false).await
+}
+
+/// Starts a server whose carrier events go to the test (`TestApp::carrier_events`) instead of
+/// the call engine, which then does not run: for tests that check what webhooks forward.
+pub async fn spawn_observing(
+    backend: Backend,
+    tweak: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
+    serve_test(backend, tweak, true).await
+}
+
+async fn serve_test(
+    backend: Backend,
+    tweak: impl FnOnce(&mut Settings),
+    observe: bool,
+) -> Option<TestApp> {
     let db = fresh(backend).await?;
     let mut settings = test_settings(&db.url);
     tweak(&mut settings);
     let app = App::new(db.store.clone(), settings);
+    // Taken before the engine starts, so it is the test's alone.
+    let carrier_events = Mutex::new(if observe {
+        app.carriers.take_events()
+    } else {
+        None
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = oneshot::channel::<()>();
@@ -68,6 +96,7 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> 
         base,
         app,
         db,
+        carrier_events,
         stop: Some(tx),
         task: Some(task),
     })
@@ -142,9 +171,31 @@ pub async fn json(req: reqwest::RequestBuilder) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-/// Declares one `#[tokio::test]` per backend for a body taking a `TestApp`.
+/// Declares one `#[tokio::test]` per backend for a body taking a `TestApp`; with `observing`
+/// first, the server is started with [`spawn_observing`].
 #[macro_export]
 macro_rules! on_both {
+    (observing $name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = common::spawn_observing(palera_store::Backend::Sqlite, |_| {})
+                    .await
+                    .unwrap();
+                ($body)(app).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) =
+                    common::spawn_observing(palera_store::Backend::Postgres, |_| {}).await
+                {
+                    ($body)(app).await;
+                }
+            }
+        }
+    };
     ($name:ident, $body:expr) => {
         mod $name {
             #[allow(unused_imports)]
