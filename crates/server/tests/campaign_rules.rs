@@ -668,9 +668,20 @@ rule!(
         r.set_state(0, "ready").await;
         r.start_campaign().await;
         for n in 1..=2 {
-            eventually("the attempt ended", || async {
+            // Wait for the attempt to be counted and released, not only for the call to end,
+            // so the clock moves on only after the cadence saw this attempt's end.
+            eventually("the attempt ended and was counted", || async {
                 let calls = r.calls().await;
-                (calls.len() == n && calls.iter().all(|c| c.ended_at.is_some())).then_some(())
+                let cc = r
+                    .store()
+                    .campaign_contact(r.campaign, r.contacts[0])
+                    .await
+                    .ok()?;
+                (calls.len() == n
+                    && calls.iter().all(|c| c.ended_at.is_some())
+                    && cc.attempts.attempts as usize == n
+                    && cc.in_flight.is_none())
+                .then_some(())
             })
             .await;
             r.clock.advance(CDuration::hours(2));
