@@ -4,8 +4,11 @@
 //! `PALERA_REQUIRE_BROWSER=1`.
 
 mod common;
+#[path = "common/browser.rs"]
+mod kit;
 
-use fantoccini::{ClientBuilder, Locator};
+use fantoccini::Locator;
+use kit::{browser, chromedriver, login};
 use palera_carrier::sim::behaviour::{Behaviour, Seconds};
 use palera_server::app::SystemClock;
 use palera_server::carriers::CarrierHub;
@@ -13,82 +16,8 @@ use palera_server::engine::directory::StoreDirectory;
 use palera_server::App;
 use palera_store::testing::fresh;
 use palera_store::Backend;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn chromedriver() -> Option<Driver> {
-    let path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    match Command::new(&path)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    {
-        Ok(child) => Some(Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }),
-        Err(e) => {
-            if std::env::var("PALERA_REQUIRE_BROWSER").as_deref() == Ok("1") {
-                panic!("chromedriver is required but could not start: {e}");
-            }
-            eprintln!("SKIPPED browser test: chromedriver not found ({e})");
-            None
-        }
-    }
-}
-
-async fn browser(driver: &Driver) -> fantoccini::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let profile = std::env::temp_dir().join(format!(
-        "palera-chrome-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--window-size=1366,768", format!("--user-data-dir={}", profile.display())]
-        }),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match ClientBuilder::rustls()
-            .unwrap()
-            .capabilities(caps.clone())
-            .connect(&driver.url)
-            .await
-        {
-            Ok(c) => return c,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await
-            }
-            Err(e) => panic!("cannot start Chromium through chromedriver: {e}"),
-        }
-    }
-}
 
 /// Waits until the call panel shows `status`.
 async fn panel_status(c: &fantoccini::Client, want: &str) {
@@ -144,24 +73,7 @@ async fn a_demo_agent_who_goes_ready_gets_a_call_and_gives_it_a_disposition() {
     }));
 
     let c = browser(&driver).await;
-    c.goto(&format!("{base}/login")).await.unwrap();
-    for (field, value) in [
-        ("email", "agent1@demo.test"),
-        ("password", palera_server::demo::DEMO_PASSWORD),
-    ] {
-        c.find(Locator::Css(&format!("input[name={field}]")))
-            .await
-            .unwrap()
-            .send_keys(value)
-            .await
-            .unwrap();
-    }
-    c.find(Locator::Css("form.login button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    login(&c, &base, "agent1@demo.test").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let linked = match c.find(Locator::Id("link-status")).await {

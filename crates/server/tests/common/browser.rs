@@ -1,0 +1,122 @@
+//! Real Chromium for browser tests: starts Debian's `chromedriver` on a free port, opens a headless
+//! Chromium with a fresh profile, and offers the waits and the login every browser test needs.
+//! Without chromedriver a test skips, unless `PALERA_REQUIRE_BROWSER=1` (as in `scripts/test`).
+
+#![allow(dead_code)]
+
+use fantoccini::{ClientBuilder, Locator};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Driver {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn chromedriver() -> Option<Driver> {
+    let path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    match Command::new(&path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => Some(Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }),
+        Err(e) => {
+            if std::env::var("PALERA_REQUIRE_BROWSER").as_deref() == Ok("1") {
+                panic!("chromedriver is required but could not start: {e}");
+            }
+            eprintln!("SKIPPED browser test: chromedriver not found ({e})");
+            None
+        }
+    }
+}
+
+pub async fn browser(driver: &Driver) -> fantoccini::Client {
+    // Two TLS back ends are linked in; WebDriver runs over plain HTTP but rustls wants one chosen.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let profile = std::env::temp_dir().join(format!(
+        "palera-chrome-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1366,768", format!("--user-data-dir={}", profile.display())]
+        }),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(caps.clone())
+            .connect(&driver.url)
+            .await
+        {
+            Ok(c) => return c,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("cannot start Chromium through chromedriver: {e}"),
+        }
+    }
+}
+
+/// Waits until the element's text equals `want`, returning the last text seen.
+pub async fn wait_text(c: &fantoccini::Client, css: &str, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            last = e.text().await.unwrap_or_default();
+            if last == want {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    last
+}
+
+pub async fn login(c: &fantoccini::Client, base: &str, email: &str) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    c.find(Locator::Css("input[name=email]"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys(palera_server::demo::DEMO_PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.login button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
