@@ -298,6 +298,17 @@ async fn rig(backend: Backend, s: Setup) -> Option<Rig> {
 }
 
 impl Rig {
+    /// How many of the campaign's contacts `agent` holds now.
+    async fn held_by(&self, agent: UserId) -> usize {
+        self.store()
+            .campaign_contacts(self.campaign)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|c| c.holder == Some(agent))
+            .count()
+    }
+
     fn store(&self) -> &Store {
         &self.db.store
     }
@@ -483,28 +494,15 @@ rule!(
         r.set_state(0, "ready").await;
         r.set_state(1, "ready").await;
         r.start_campaign().await;
-        let held_by = |a: UserId| {
-            let store = r.store().clone();
-            let camp = r.campaign;
-            async move {
-                store
-                    .campaign_contacts(camp)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .filter(|c| c.holder == Some(a))
-                    .count()
-            }
-        };
         eventually("both agents hold contacts", || async {
-            (held_by(r.agents[1]).await == 4 && held_by(r.agents[0]).await == 4).then_some(())
+            (r.held_by(r.agents[1]).await == 4 && r.held_by(r.agents[0]).await == 4).then_some(())
         })
         .await;
         let went = std::time::Instant::now();
         r.set_state(1, "offline").await;
         // Agent 1's four, plus the one it was previewing, all go to agent 0 (which previews one).
         eventually("agent 0 holds every other contact", || async {
-            (held_by(r.agents[1]).await == 0 && held_by(r.agents[0]).await == 9).then_some(())
+            (r.held_by(r.agents[1]).await == 0 && r.held_by(r.agents[0]).await == 9).then_some(())
         })
         .await;
         let limit = Duration::from_secs(u64::from(
@@ -1201,27 +1199,14 @@ rule!(
         r.set_state(0, "ready").await;
         r.set_state(1, "ready").await;
         r.start_campaign().await;
-        let held = |a: UserId| {
-            let store = r.store().clone();
-            let camp = r.campaign;
-            async move {
-                store
-                    .campaign_contacts(camp)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .filter(|c| c.holder == Some(a))
-                    .count()
-            }
-        };
         eventually("both agents hold contacts", || async {
-            (held(r.agents[0]).await == 2 && held(r.agents[1]).await == 2).then_some(())
+            (r.held_by(r.agents[0]).await == 2 && r.held_by(r.agents[1]).await == 2).then_some(())
         })
         .await;
         beating1.abort();
         let went_silent = std::time::Instant::now();
         eventually("agent 0 holds every contact not previewed", || async {
-            (held(r.agents[1]).await == 0 && held(r.agents[0]).await == 5).then_some(())
+            (r.held_by(r.agents[1]).await == 0 && r.held_by(r.agents[0]).await == 5).then_some(())
         })
         .await;
         assert!(
