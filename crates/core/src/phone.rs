@@ -35,7 +35,7 @@ impl PhoneNumber {
         }
         let parsed = phonenumber::parse(country, trimmed)
             .map_err(|_| format!("{trimmed:?} is not a phone number"))?;
-        if !phonenumber::is_valid(&parsed) {
+        if !validity::is_valid(&parsed) {
             return Err(format!("{trimmed:?} is not a valid phone number"));
         }
         Ok(Self(
@@ -82,9 +82,186 @@ impl fmt::Display for PhoneNumber {
     }
 }
 
+/// `phonenumber::is_valid` without its lock. The crate runs every metadata pattern through one
+/// process-wide, mutex-guarded LRU cache keyed by the pattern's text: each use hashes the text
+/// (kilobytes for some fixed-line patterns) and holds the lock while matching, so parser threads
+/// queue behind each other and validation dominated import time. Here each pattern is compiled
+/// once (the same text and options as the crate's) into a shared table keyed by the pattern's
+/// place in the crate's static database, and each thread keeps its own handle to it. The rules
+/// are the crate's: find the region of the number (the only one of its calling code, else the
+/// first whose leading digits or number patterns fit), then the number is valid when the
+/// region's general pattern and one of its number-type patterns match.
+mod validity {
+    use phonenumber::metadata::{Descriptor, Metadata, DATABASE};
+    use regex::Regex;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::sync::{Arc, OnceLock, RwLock};
+
+    type Table = HashMap<usize, Option<Arc<Regex>>>;
+
+    static SHARED: OnceLock<RwLock<Table>> = OnceLock::new();
+    thread_local! {
+        static LOCAL: RefCell<Table> = RefCell::new(HashMap::new());
+    }
+
+    /// Whether the pattern (given by its address and, on first use, its text) matches at the
+    /// start of `value`, as `phonenumber` tests it. A pattern the regex crate refuses (none
+    /// does) would count as no match.
+    fn starts_with_match(key: usize, source: impl FnOnce() -> String, value: &str) -> bool {
+        let re = LOCAL.with(|local| {
+            if let Some(re) = local.borrow().get(&key) {
+                return re.clone();
+            }
+            let re = shared(key, source);
+            local.borrow_mut().insert(key, re.clone());
+            re
+        });
+        re.is_some_and(|re| re.find(value).is_some_and(|m| m.start() == 0))
+    }
+
+    fn shared(key: usize, source: impl FnOnce() -> String) -> Option<Arc<Regex>> {
+        let table = SHARED.get_or_init(|| RwLock::new(HashMap::new()));
+        if let Some(re) = table.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return re.clone();
+        }
+        let re = regex::RegexBuilder::new(&source())
+            .ignore_whitespace(true)
+            .build()
+            .ok()
+            .map(Arc::new);
+        table
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_insert(re)
+            .clone()
+    }
+
+    fn matches(desc: &Descriptor, value: &str) -> bool {
+        let lengths = desc.possible_length();
+        if !lengths.is_empty() && !lengths.contains(&(value.len() as u16)) {
+            return false;
+        }
+        let re = desc.national_number();
+        starts_with_match(
+            re as *const _ as usize,
+            || re.as_str().to_string(),
+            value,
+        )
+    }
+
+    /// `phonenumber`'s number type is not `Unknown`.
+    fn has_type(meta: &Metadata, national: &str) -> bool {
+        let d = meta.descriptors();
+        matches(d.general(), national)
+            && [
+                d.premium_rate(),
+                d.toll_free(),
+                d.shared_cost(),
+                d.voip(),
+                d.personal_number(),
+                d.pager(),
+                d.uan(),
+                d.voicemail(),
+                d.fixed_line(),
+                d.mobile(),
+            ]
+            .into_iter()
+            .flatten()
+            .any(|desc| matches(desc, national))
+    }
+
+    pub(super) fn is_valid(number: &phonenumber::PhoneNumber) -> bool {
+        let db = &*DATABASE;
+        let code = number.code().value();
+        let national = number.national().to_string();
+        let Some(regions) = db.region(&code) else {
+            return false;
+        };
+        let meta = if regions.len() == 1 {
+            if regions[0] == "001" {
+                db.by_code(&code).and_then(|m| m.into_iter().next())
+            } else {
+                regions[0]
+                    .parse::<phonenumber::country::Id>()
+                    .ok()
+                    .and_then(|_| db.by_id(regions[0]))
+            }
+        } else {
+            let mut found = None;
+            for region in regions {
+                let Some(meta) = db.by_id(region) else {
+                    continue;
+                };
+                match meta.leading_digits() {
+                    Some(p) => {
+                        let hit = starts_with_match(
+                            p as *const _ as usize,
+                            || p.as_str().to_string(),
+                            &national,
+                        );
+                        if hit {
+                            found = Some(meta);
+                            break;
+                        }
+                    }
+                    // The region was chosen because the number has a type there.
+                    None if has_type(meta, &national) => return true,
+                    None => {}
+                }
+            }
+            found
+        };
+        meta.is_some_and(|m| has_type(m, &national))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        /// The lock-free validator agrees with `phonenumber::is_valid` on any number it parses.
+        #[test]
+        fn validity_agrees_with_the_phonenumber_crate(
+            code in prop_oneof![
+                Just("1"), Just("44"), Just("33"), Just("49"), Just("39"), Just("7"), Just("61"),
+                Just("64"), Just("81"), Just("86"), Just("91"), Just("55"), Just("52"), Just("800"),
+                Just("979"), Just("882"), Just("358"), Just("262"), Just("590"), Just("599"),
+            ],
+            rest in "[0-9]{4,13}",
+        ) {
+            if let Ok(parsed) = phonenumber::parse(None, format!("+{code}{rest}")) {
+                prop_assert_eq!(validity::is_valid(&parsed), phonenumber::is_valid(&parsed));
+            }
+        }
+    }
+
+    #[test]
+    fn validity_agrees_on_known_numbers() {
+        for (n, want) in [
+            ("+16502530000", true),
+            ("+14155550100", true),
+            ("+12122010000", true),
+            ("+12530000", false),
+            ("+390236618300", true),
+            ("+330631966543", true),
+            ("+447912345678", true),
+            ("+80012345678", true),
+            ("+979123456789", true),
+            ("+6421387835", true),
+            ("+12642351234", true),
+            ("+18092345678", true),
+            ("+19999999999", false),
+        ] {
+            let parsed = phonenumber::parse(None, n).unwrap();
+            assert_eq!(phonenumber::is_valid(&parsed), want, "{n} (crate)");
+            assert_eq!(validity::is_valid(&parsed), want, "{n}");
+        }
+    }
 
     #[test]
     fn e164_numbers_parse_and_keep_their_spelling() {

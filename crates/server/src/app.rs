@@ -142,6 +142,7 @@ pub async fn serve(
         tokio::spawn(desktop::presence_loop(app.clone(), stop_rx.clone())),
         tokio::spawn(crate::engine::engine_loop(app.clone(), stop_rx.clone())),
     ];
+    contacts_api::resume_imports(&app).await;
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(
         listener,

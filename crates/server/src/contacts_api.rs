@@ -619,6 +619,37 @@ pub async fn save_upload(body: Body, path: &std::path::Path) -> Result<i64, ApiE
     Ok(total)
 }
 
+/// Resumes the API import jobs a stopped server left unfinished, each from its saved upload
+/// after its last committed batch (batches are idempotent, so a batch that was in flight when
+/// the server stopped is applied once). A job whose upload is gone is marked failed.
+pub async fn resume_imports(app: &App) {
+    let jobs = match app.store.unfinished_import_uploads().await {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list unfinished imports");
+            return;
+        }
+    };
+    for (job, path) in jobs {
+        let path = std::path::PathBuf::from(path);
+        if path.is_file() {
+            tracing::info!(job = job.id, last_line = job.last_line, "resuming import");
+            spawn_import(app, job, path);
+        } else {
+            tracing::warn!(job = job.id, "the upload of an unfinished import is gone");
+            let _ = app
+                .store
+                .set_import_status(
+                    job.id,
+                    JobStatus::Failed,
+                    Some("the uploaded file is gone (server restarted); upload it again"),
+                    app.now_ms(),
+                )
+                .await;
+        }
+    }
+}
+
 /// Starts an import job over a saved file in the background; the file is removed when done.
 pub fn spawn_import(app: &App, job: ImportJob, path: std::path::PathBuf) {
     let app = app.clone();
@@ -670,6 +701,9 @@ async fn start_import(
             Some(c.scoped.auth.user.id),
             app.now_ms(),
         )
+        .await?;
+    app.store
+        .set_import_upload(job.id, &path.to_string_lossy())
         .await?;
     spawn_import(&app, job.clone(), path);
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())

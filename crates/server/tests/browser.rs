@@ -169,3 +169,121 @@ async fn in_twilio_mode_the_desktop_fetches_a_voice_token_for_each_voice_enabled
     assert_eq!(identity, serde_json::json!(format!("agent-{}", agent.id)));
     c.close().await.unwrap();
 }
+
+/// Waits until the JavaScript expression is true, or fails saying what it was waiting for.
+async fn wait_until(c: &fantoccini::Client, js: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = c.execute(&format!("return !!({js});"), vec![]).await.unwrap();
+        if v == serde_json::Value::Bool(true) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_import_wizard_previews_the_column_mapping_runs_and_shows_the_buckets() {
+    let Some(driver) = chromedriver() else { return };
+    let app = common::spawn(palera_store::Backend::Sqlite).await.unwrap();
+    palera_server::demo::seed(&app.db.store, 1).await.unwrap();
+    let store = &app.db.store;
+    let client = store
+        .clients(&palera_store::clients::Scope::All)
+        .await
+        .unwrap()[0]
+        .id;
+    // 3,000 rows: two batches, one duplicate, one bad number.
+    let mut csv = String::from("Mobile;Given name;E-mail\n");
+    for i in 0..2998 {
+        csv.push_str(&format!("+1212201{i:04};Pat{i};pat{i}@example.com\n"));
+    }
+    csv.push_str("+12122010000;Again;\n");
+    csv.push_str("not-a-number;Bad;\n");
+    let file = std::env::temp_dir().join(format!("palera-wizard-{}.csv", rand::random::<u32>()));
+    std::fs::write(&file, &csv).unwrap();
+
+    let c = browser(&driver).await;
+    login(&c, &app.base, "admin@demo.test").await;
+    assert_eq!(wait_text(&c, "h1", "Clients").await, "Clients");
+    c.goto(&format!("{}/admin/clients/{client}/import", app.base))
+        .await
+        .unwrap();
+    assert_eq!(wait_text(&c, "h1", "Import contacts").await, "Import contacts");
+    c.find(Locator::Css("input[name=file]"))
+        .await
+        .unwrap()
+        .send_keys(&file.to_string_lossy())
+        .await
+        .unwrap();
+    // The preview: the headers, what each column feeds (guessed), and the first rows.
+    wait_until(
+        &c,
+        "!document.getElementById('mapping').hidden",
+        "the column mapping",
+    )
+    .await;
+    let headers: Vec<String> = {
+        let mut out = Vec::new();
+        for th in c.find_all(Locator::Css("#preview th")).await.unwrap() {
+            out.push(th.text().await.unwrap());
+        }
+        out
+    };
+    assert_eq!(headers, ["Mobile", "Given name", "E-mail"]);
+    let targets = c
+        .execute(
+            "return Array.from(document.querySelectorAll('#preview select')).map(s => s.value);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(targets, serde_json::json!(["phone", "first_name", "email"]));
+    let first_row = c
+        .find(Locator::Css("#preview tr:nth-child(3) td"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(first_row, "+12122010000");
+    let list = c.find(Locator::Css("input[name=list]")).await.unwrap();
+    list.clear().await.unwrap();
+    list.send_keys("Wizard leads").await.unwrap();
+    c.find(Locator::Id("start")).await.unwrap().click().await.unwrap();
+
+    // The progress bar reaches the end and the buckets add up to the rows.
+    wait_until(
+        &c,
+        "document.getElementById('bar').value === 100 && document.getElementById('status').textContent.startsWith('done')",
+        "the import to finish",
+    )
+    .await;
+    assert_eq!(
+        c.find(Locator::Id("status")).await.unwrap().text().await.unwrap(),
+        "done · 3000 rows"
+    );
+    let summary = c
+        .execute(
+            "var o = {}; document.querySelectorAll('#summary tr').forEach(function (tr) { o[tr.cells[0].textContent] = Number(tr.cells[1].textContent); }); return o;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        summary,
+        serde_json::json!({"rows": 3000, "imported": 2998, "updated": 0, "moved from list": 0,
+            "duplicates in file": 1, "on dnc": 0, "rejected": 1})
+    );
+    assert_eq!(
+        wait_text(&c, "#rejections tbody td", "3001").await,
+        "3001",
+        "the bad number's line is listed"
+    );
+    let lists = store.list_counts(client).await.unwrap();
+    let wizard = lists.iter().find(|l| l.list.name == "Wizard leads").unwrap();
+    assert_eq!(wizard.contacts, 2998);
+    c.close().await.unwrap();
+    let _ = std::fs::remove_file(&file);
+}

@@ -252,12 +252,86 @@ on_both!(
         assert_eq!(bob["first_name"], "Bob");
         let (_, hist) =
             json(http.get(app.url(&path(c, &format!("contacts/{}/history", bob["id"]))))).await;
+        // The import recorded the list Bob came into, then the move.
         assert_eq!(hist[0]["field"], "list");
-        assert_eq!(hist[0]["new_value"], follow["id"].to_string());
+        assert_eq!(hist[0]["old_value"], Value::Null);
+        assert_eq!(hist[0]["new_value"], lists[0]["id"].to_string());
+        assert_eq!(hist[0]["source"], format!("import:{}", job["id"]));
+        assert_eq!(hist[1]["field"], "list");
+        assert_eq!(hist[1]["old_value"], lists[0]["id"].to_string());
+        assert_eq!(hist[1]["new_value"], follow["id"].to_string());
         let (s, _) = json(http.delete(app.url(&path(c, "dnc/+14155550102")))).await;
         assert_eq!(s, 204);
         let (s, _) = json(http.delete(app.url(&path(c, "dnc/+14155550102")))).await;
         assert_eq!(s, 404);
+    }
+);
+
+/// A CSV of `rows` distinct US numbers.
+fn numbered_csv(rows: usize) -> String {
+    let mut csv = String::from("phone,first_name\n");
+    for i in 0..rows {
+        csv.push_str(&format!("+1415555{:04},P{i}\n", i));
+    }
+    csv
+}
+
+on_both!(
+    an_api_import_left_unfinished_by_a_stopped_server_is_resumed_at_start,
+    |mut app: TestApp| async move {
+        let (http, c, _) = setup(&app).await;
+        let store = app.db.store.clone();
+        let list = store.create_list(c, "New leads", 1).await.unwrap();
+        let full = numbered_csv(9000);
+        // The state a killed server leaves: the batches of the first 4,000 rows committed, the
+        // job still `running`, its upload saved.
+        let upload = palera_server::contacts_api::upload_dir()
+            .join(format!("resume-test-{}.csv", rand::random::<u64>()));
+        std::fs::create_dir_all(upload.parent().unwrap()).unwrap();
+        std::fs::write(&upload, &full).unwrap();
+        let job = store
+            .create_import_job(c, list.id, "upload.csv", full.len() as i64, Default::default(), &[], None, 1)
+            .await
+            .unwrap();
+        store
+            .set_import_upload(job.id, &upload.to_string_lossy())
+            .await
+            .unwrap();
+        let first: String = full.lines().take(4001).map(|l| format!("{l}\n")).collect();
+        palera_store::import::run_import(&store, &job, std::io::Cursor::new(first.into_bytes()), || 2)
+            .await
+            .unwrap();
+        store
+            .set_import_status(job.id, palera_store::import::JobStatus::Running, None, 3)
+            .await
+            .unwrap();
+        assert_eq!(store.import_job(c, job.id).await.unwrap().last_line, 4001);
+        // A job whose upload vanished cannot resume: it fails, saying why.
+        let lost = store
+            .create_import_job(c, list.id, "lost.csv", 10, Default::default(), &[], None, 1)
+            .await
+            .unwrap();
+        store
+            .set_import_upload(lost.id, "/nonexistent/palera-upload.csv")
+            .await
+            .unwrap();
+
+        app.restart().await;
+
+        let done = wait_done(&app, &http, c, &json!({"id": job.id})).await;
+        assert_eq!(done["status"], "done", "{done}");
+        let counts = &done["counts"];
+        assert_eq!(counts["rows"], 9000, "{done}");
+        assert_eq!(counts["imported"], 9000, "{done}");
+        assert_eq!(counts["duplicates_in_file"], 0, "{done}");
+        assert_eq!(counts["rejected"], 0, "{done}");
+        assert_eq!(contact_count(&app, c).await, 9000);
+        let lists = store.list_counts(c).await.unwrap();
+        assert_eq!(lists[0].contacts, 9000);
+        assert!(!upload.exists(), "the upload is removed once the job is done");
+        let lost = store.import_job(c, lost.id).await.unwrap();
+        assert_eq!(lost.status, palera_store::import::JobStatus::Failed);
+        assert!(lost.error.unwrap_or_default().contains("uploaded file is gone"));
     }
 );
 

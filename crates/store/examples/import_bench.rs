@@ -1,6 +1,7 @@
-//! Import benchmark: generates a CSV of `--rows` contacts, imports it into a fresh database and
-//! prints rows/s and the process's peak memory (VmHWM), then times the list-page queries
-//! (first page of a list, its count, a search, a property filter) at that size.
+//! Import benchmark: generates a CSV of `--rows` contacts, times reading and parsing it alone on
+//! one thread (the CPU share of an import), imports it into a fresh database and prints rows/s
+//! and the process's peak memory (VmHWM), then times the list-page queries (first page of a
+//! list, a search, a property filter, a zone filter) and the pipeline counts at that size.
 //!
 //! cargo run --release -p palera-store --example import_bench -- --rows 1000000 --db sqlite
 //! cargo run --release -p palera-store --example import_bench -- --rows 1000000 --db postgres
@@ -46,6 +47,44 @@ fn generate(path: &std::path::Path, rows: u64) -> std::io::Result<u64> {
     }
     f.flush()?;
     Ok(std::fs::metadata(path)?.len())
+}
+
+/// Reads and parses the file as an import does, on this thread, without storing anything.
+fn parse_only(path: &std::path::Path) -> u64 {
+    use palera_core::contact::{PropertyDef, PropertyKind, PropertySchema};
+    use palera_core::import::{parse_row, ColumnMapping};
+    use palera_store::import::reader::{CsvRecords, RawRecord};
+    let schema = PropertySchema {
+        properties: vec![PropertyDef {
+            name: "city".into(),
+            label: "city".into(),
+            kind: PropertyKind::Text,
+            choices: vec![],
+            required: false,
+        }],
+    };
+    let mut rec = CsvRecords::new(std::fs::File::open(path).unwrap()).unwrap();
+    let headers = match rec.next_record().unwrap() {
+        Some(RawRecord::Fields { fields, .. }) => fields
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mapping = ColumnMapping::new(headers, &[], &schema);
+    let mut ok = 0;
+    while let Some(r) = rec.next_record().unwrap() {
+        if let RawRecord::Fields { fields, .. } = r {
+            let cells: Vec<&str> = fields
+                .iter()
+                .map(|f| std::str::from_utf8(f).unwrap())
+                .collect();
+            if parse_row(&mapping, &cells, &schema, Some("US")).is_ok() {
+                ok += 1;
+            }
+        }
+    }
+    ok
 }
 
 fn median_ms(mut v: Vec<f64>) -> f64 {
@@ -110,6 +149,13 @@ async fn main() {
         )
         .await
         .unwrap();
+    let t = Instant::now();
+    let parsed = parse_only(&path);
+    let parse_secs = t.elapsed().as_secs_f64();
+    println!(
+        "read+parse only, one thread: {parsed} rows in {parse_secs:.2} s = {:.0} rows/s",
+        parsed as f64 / parse_secs
+    );
     let rss_before = peak_rss_mb();
     let start = Instant::now();
     let file = std::fs::File::open(&path).unwrap();

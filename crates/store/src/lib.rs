@@ -79,6 +79,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// On PostgreSQL, a typed pool beside the `Any` one, for the statements that bind arrays
+    /// (the import's batch writes), which the `Any` driver cannot.
+    pg: Option<sqlx::PgPool>,
     backend: Backend,
     secrets: SecretBox,
 }
@@ -135,8 +138,19 @@ impl Store {
                 .execute(&pool)
                 .await?;
         }
+        let pg = match backend {
+            Backend::Postgres => Some(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_lazy(&url)
+                    .map_err(|e| StoreError::BadUrl(e.to_string()))?,
+            ),
+            Backend::Sqlite => None,
+        };
         Ok(Self {
             pool,
+            pg,
             backend,
             secrets,
         })
@@ -165,7 +179,15 @@ impl Store {
         &self.secrets
     }
 
+    /// The typed PostgreSQL pool (`None` on SQLite).
+    pub(crate) fn pg(&self) -> Option<&sqlx::PgPool> {
+        self.pg.as_ref()
+    }
+
     pub async fn close(&self) {
+        if let Some(pg) = &self.pg {
+            pg.close().await;
+        }
         self.pool.close().await;
     }
 }

@@ -120,27 +120,41 @@ impl Store {
         list_from_row(&r)
     }
 
-    /// The client's lists in pipeline order with their contact counts.
+    /// The client's lists in pipeline order with their contact counts. The counts come from
+    /// `list_counts`, which triggers keep in the transaction of every contact insert, move and
+    /// delete, so this reads one row per list however many contacts there are.
     pub async fn list_counts(&self, client: ClientId) -> Result<Vec<ListCount>> {
-        let counts = sqlx::query(
-            "SELECT list_id, COUNT(*) AS n FROM contacts WHERE client_id = $1 AND list_id IS NOT NULL GROUP BY list_id",
+        let rows = sqlx::query(
+            "SELECT l.id, l.client_id, l.name, l.position, l.created_at, COALESCE(c.contacts, 0) AS contacts \
+             FROM lists l LEFT JOIN list_counts c ON c.list_id = l.id \
+             WHERE l.client_id = $1 ORDER BY l.position, l.id",
         )
         .bind(client.0)
         .fetch_all(self.pool())
         .await?;
-        let mut by_list = std::collections::HashMap::new();
-        for r in &counts {
-            by_list.insert(r.try_get::<i64, _>("list_id")?, r.try_get::<i64, _>("n")?);
-        }
-        Ok(self
-            .lists(client)
-            .await?
-            .into_iter()
-            .map(|list| ListCount {
-                contacts: by_list.get(&list.id.0).copied().unwrap_or(0),
-                list,
+        rows.iter()
+            .map(|r| {
+                Ok(ListCount {
+                    list: list_from_row(r)?,
+                    contacts: r.try_get("contacts")?,
+                })
             })
-            .collect())
+            .collect()
+    }
+
+    /// Counts the client's contacts per list from the contacts themselves (what `list_counts`
+    /// must always agree with; for checks, it scans the client's contacts).
+    pub async fn list_counts_recounted(&self, client: ClientId) -> Result<Vec<(ListId, i64)>> {
+        let rows = sqlx::query(
+            "SELECT l.id, (SELECT COUNT(*) FROM contacts c WHERE c.client_id = l.client_id AND c.list_id = l.id) AS n \
+             FROM lists l WHERE l.client_id = $1 ORDER BY l.position, l.id",
+        )
+        .bind(client.0)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((ListId(r.try_get("id")?), r.try_get("n")?)))
+            .collect()
     }
 
     /// Renames a list (`Conflict` on `name` when taken, `NotFound` across clients).
@@ -208,6 +222,10 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        sqlx::query("DELETE FROM list_counts WHERE list_id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -103,6 +103,32 @@ async fn serve_test(
 }
 
 impl TestApp {
+    /// Stops this server (as a stopped process would: background jobs are dropped where they
+    /// are) and starts a new one over the same database, as after a restart.
+    pub async fn restart(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+        let app = App::new(self.db.store.clone(), test_settings(&self.db.url));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let served = app.clone();
+        self.task = Some(tokio::spawn(async move {
+            palera_server::serve(served, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        }));
+        self.stop = Some(tx);
+        self.app = app;
+    }
+
     /// Stops the server and waits until in-flight requests finished.
     pub async fn shutdown(mut self) {
         if let Some(s) = self.stop.take() {

@@ -10,7 +10,12 @@
 //! numbers meanwhile, fewer rows come back than expected and the batch is rolled back and
 //! classified again, so two imports of one number into two lists cannot both count it as new,
 //! and the contact ends up in exactly one list.
+//!
+//! The statements here are the SQLite ones; PostgreSQL runs the same batch transaction with
+//! array binds over its typed pool ([`pg`]). Either way each new contact gets the history row of
+//! the list it came into, and the `list_counts` triggers count it in that same transaction.
 
+mod pg;
 pub mod reader;
 mod runner;
 
@@ -207,6 +212,32 @@ impl Store {
         rows.iter().map(job_from_row).collect()
     }
 
+    /// Records where the uploaded file of an API import job waits, so that a server that
+    /// stopped part-way can resume the job from it at its next start.
+    pub async fn set_import_upload(&self, job: i64, path: &str) -> Result<()> {
+        sqlx::query("UPDATE import_jobs SET upload_path = $1 WHERE id = $2")
+            .bind(path)
+            .bind(job)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Unfinished jobs that have a saved upload (API imports), with its path: what a server
+    /// resumes at start. Jobs of the command line have none; re-running the command resumes
+    /// them.
+    pub async fn unfinished_import_uploads(&self) -> Result<Vec<(ImportJob, String)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS}, upload_path FROM import_jobs \
+             WHERE status IN ('pending', 'running') AND upload_path IS NOT NULL ORDER BY id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((job_from_row(r)?, r.try_get("upload_path")?)))
+            .collect()
+    }
+
     /// Jobs left `running` or `pending` (by a stopped process), to resume at start.
     pub async fn unfinished_import_jobs(&self) -> Result<Vec<ImportJob>> {
         let rows = sqlx::query(&format!(
@@ -299,6 +330,9 @@ impl Store {
         progress: Progress,
         now_ms: i64,
     ) -> Result<Attempt> {
+        if let Some(pg) = self.pg() {
+            return pg::try_batch(pg, job, rows, progress, now_ms).await;
+        }
         let first_line = rows.first().map_or(progress.last_line, |r| r.line) as i64;
         let mut tx = self.pool().begin().await?;
         // The first statement writes, so SQLite holds the write lock for the whole batch.
@@ -312,13 +346,6 @@ impl Store {
         .await?;
         if claimed.rows_affected() == 0 {
             return Ok(Attempt::Done(BucketCounts::default()));
-        }
-        if self.backend() == Backend::Postgres {
-            // A cached generic plan made while the table was small keeps scanning it whole as it
-            // grows during the import; plan each batch's lookups for the table as it is.
-            sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
-                .execute(&mut *tx)
-                .await?;
         }
         let phones: Vec<String> = {
             let mut set: Vec<String> = rows
@@ -620,7 +647,33 @@ async fn insert_new(
         q = bind_write(q, job, w, now_ms);
     }
     let got = q.fetch_all(&mut **tx).await?;
-    Ok(got.len() == inserts.len())
+    if got.len() != inserts.len() {
+        return Ok(false);
+    }
+    // Each new contact's history starts with the list it came into, as for one added by hand.
+    // AUTOINCREMENT ids only grow and this transaction holds SQLite's write lock, so the ids
+    // between the smallest and largest returned are exactly the rows just inserted.
+    let ids: Vec<i64> = got
+        .iter()
+        .map(|r| r.try_get::<i64, _>("id"))
+        .collect::<std::result::Result<_, _>>()?;
+    let (min, max) = (ids.iter().min(), ids.iter().max());
+    if let (Some(min), Some(max)) = (min, max) {
+        sqlx::query(
+            "INSERT INTO contact_history (client_id, contact_id, field, old_value, new_value, user_id, source, at) \
+             SELECT client_id, id, 'list', NULL, CAST(list_id AS TEXT), $1, $2, $3 FROM contacts \
+             WHERE id >= $4 AND id <= $5 AND import_id = $6 ORDER BY id",
+        )
+        .bind(job.created_by.map(|u| u.0))
+        .bind(format!("import:{}", job.id))
+        .bind(now_ms)
+        .bind(*min)
+        .bind(*max)
+        .bind(job.id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(true)
 }
 
 async fn write_updates(
@@ -703,6 +756,10 @@ async fn write_rejections(
     Ok(())
 }
 
+const ADVANCE_JOB: &str = "UPDATE import_jobs SET row_count = row_count + $1, imported = imported + $2, updated = updated + $3, \
+     moved_from_list = moved_from_list + $4, duplicates_in_file = duplicates_in_file + $5, on_dnc = on_dnc + $6, \
+     rejected = rejected + $7, last_line = $8, processed_bytes = $9, updated_at = $10 WHERE id = $11";
+
 async fn advance_job(
     tx: &mut Transaction<'_, Any>,
     job: i64,
@@ -710,11 +767,7 @@ async fn advance_job(
     p: Progress,
     now_ms: i64,
 ) -> Result<()> {
-    sqlx::query(
-        "UPDATE import_jobs SET row_count = row_count + $1, imported = imported + $2, updated = updated + $3, \
-         moved_from_list = moved_from_list + $4, duplicates_in_file = duplicates_in_file + $5, on_dnc = on_dnc + $6, \
-         rejected = rejected + $7, last_line = $8, processed_bytes = $9, updated_at = $10 WHERE id = $11",
-    )
+    sqlx::query(ADVANCE_JOB)
     .bind(c.rows as i64)
     .bind(c.imported as i64)
     .bind(c.updated as i64)
