@@ -200,12 +200,14 @@ conformance!(
             .await
             .unwrap();
         assert_eq!(before, after);
+        // The only history is the list each contact came into with the first import.
         for contact in after.iter().take(20) {
-            assert!(store
-                .contact_history(c, contact.id)
-                .await
-                .unwrap()
-                .is_empty());
+            let h = store.contact_history(c, contact.id).await.unwrap();
+            assert_eq!(h.len(), 1, "{h:?}");
+            assert_eq!(
+                (h[0].field.as_str(), h[0].old_value.clone(), h[0].new_value.clone()),
+                ("list", None, Some(l.id.0.to_string()))
+            );
         }
     }
 );
@@ -240,9 +242,11 @@ conformance!(
             ("Anna", Some("ann@x.io"))
         );
         let h = store.contact_history(c, got.id).await.unwrap();
-        assert_eq!(h.len(), 1);
-        assert_eq!(h[0].field, "first_name");
-        assert!(h[0].source.starts_with("import:"));
+        assert_eq!(h.len(), 2, "{h:?}");
+        assert_eq!(h[0].field, "list");
+        assert_eq!(h[1].field, "first_name");
+        assert!(h[1].source.starts_with("import:"));
+        assert_ne!(h[0].source, h[1].source, "two imports, two sources");
     }
 );
 
@@ -287,9 +291,14 @@ conformance!(
             .unwrap()
             .id;
         let moves = store.contact_history(c, id).await.unwrap();
-        assert_eq!(moves.len(), 1);
+        assert_eq!(moves.len(), 2, "{moves:?}");
         assert_eq!(
             (moves[0].old_value.clone(), moves[0].new_value.clone()),
+            (None, Some(a.id.0.to_string())),
+            "the import into A is where it came from"
+        );
+        assert_eq!(
+            (moves[1].old_value.clone(), moves[1].new_value.clone()),
             (Some(a.id.0.to_string()), Some(b.id.0.to_string()))
         );
     }
@@ -454,5 +463,38 @@ conformance!(
             store.search_contacts(c, &filter, None, 10).await.unwrap(),
             before
         );
+    }
+);
+
+conformance!(
+    an_imported_contact_has_a_history_row_for_the_list_it_came_into,
+    |store: Store| async move {
+        let c = client(&store, "A").await;
+        let l = store.create_list(c, "New", 1).await.unwrap();
+        let mut csv = b"phone\n".to_vec();
+        for i in 0..2500 {
+            csv.extend(format!("+1415555{i:04}\n").as_bytes());
+        }
+        let job = store
+            .create_import_job(c, l.id, "t.csv", 0, ImportOptions::default(), &[], None, 1)
+            .await
+            .unwrap();
+        run_import(&store, &job, std::io::Cursor::new(csv), || 77)
+            .await
+            .unwrap();
+        let all = store
+            .search_contacts(c, &ContactFilter::default(), None, 3000)
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 2500);
+        for contact in [&all[0], &all[1999], &all[2000], &all[2499]] {
+            let h = store.contact_history(c, contact.id).await.unwrap();
+            assert_eq!(h.len(), 1, "{h:?}");
+            assert_eq!(h[0].field, "list");
+            assert_eq!(h[0].old_value, None);
+            assert_eq!(h[0].new_value, Some(l.id.0.to_string()));
+            assert_eq!(h[0].source, format!("import:{}", job.id));
+            assert_eq!(h[0].at, 77);
+        }
     }
 );
