@@ -144,11 +144,7 @@ mod validity {
             return false;
         }
         let re = desc.national_number();
-        starts_with_match(
-            re as *const _ as usize,
-            || re.as_str().to_string(),
-            value,
-        )
+        starts_with_match(re as *const _ as usize, || re.as_str().to_string(), value)
     }
 
     /// `phonenumber`'s number type is not `Unknown`.

@@ -174,7 +174,10 @@ async fn in_twilio_mode_the_desktop_fetches_a_voice_token_for_each_voice_enabled
 async fn wait_until(c: &fantoccini::Client, js: &str, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let v = c.execute(&format!("return !!({js});"), vec![]).await.unwrap();
+        let v = c
+            .execute(&format!("return !!({js});"), vec![])
+            .await
+            .unwrap();
         if v == serde_json::Value::Bool(true) {
             return;
         }
@@ -210,7 +213,10 @@ async fn the_import_wizard_previews_the_column_mapping_runs_and_shows_the_bucket
     c.goto(&format!("{}/admin/clients/{client}/import", app.base))
         .await
         .unwrap();
-    assert_eq!(wait_text(&c, "h1", "Import contacts").await, "Import contacts");
+    assert_eq!(
+        wait_text(&c, "h1", "Import contacts").await,
+        "Import contacts"
+    );
     c.find(Locator::Css("input[name=file]"))
         .await
         .unwrap()
@@ -251,7 +257,12 @@ async fn the_import_wizard_previews_the_column_mapping_runs_and_shows_the_bucket
     let list = c.find(Locator::Css("input[name=list]")).await.unwrap();
     list.clear().await.unwrap();
     list.send_keys("Wizard leads").await.unwrap();
-    c.find(Locator::Id("start")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("start"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 
     // The progress bar reaches the end and the buckets add up to the rows.
     wait_until(
@@ -261,7 +272,12 @@ async fn the_import_wizard_previews_the_column_mapping_runs_and_shows_the_bucket
     )
     .await;
     assert_eq!(
-        c.find(Locator::Id("status")).await.unwrap().text().await.unwrap(),
+        c.find(Locator::Id("status"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
         "done · 3000 rows"
     );
     let summary = c
@@ -282,7 +298,10 @@ async fn the_import_wizard_previews_the_column_mapping_runs_and_shows_the_bucket
         "the bad number's line is listed"
     );
     let lists = store.list_counts(client).await.unwrap();
-    let wizard = lists.iter().find(|l| l.list.name == "Wizard leads").unwrap();
+    let wizard = lists
+        .iter()
+        .find(|l| l.list.name == "Wizard leads")
+        .unwrap();
     assert_eq!(wizard.contacts, 2998);
     c.close().await.unwrap();
     let _ = std::fs::remove_file(&file);

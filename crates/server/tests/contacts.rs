@@ -290,7 +290,16 @@ on_both!(
         std::fs::create_dir_all(upload.parent().unwrap()).unwrap();
         std::fs::write(&upload, &full).unwrap();
         let job = store
-            .create_import_job(c, list.id, "upload.csv", full.len() as i64, Default::default(), &[], None, 1)
+            .create_import_job(
+                c,
+                list.id,
+                "upload.csv",
+                full.len() as i64,
+                Default::default(),
+                &[],
+                None,
+                1,
+            )
             .await
             .unwrap();
         store
@@ -298,9 +307,14 @@ on_both!(
             .await
             .unwrap();
         let first: String = full.lines().take(4001).map(|l| format!("{l}\n")).collect();
-        palera_store::import::run_import(&store, &job, std::io::Cursor::new(first.into_bytes()), || 2)
-            .await
-            .unwrap();
+        palera_store::import::run_import(
+            &store,
+            &job,
+            std::io::Cursor::new(first.into_bytes()),
+            || 2,
+        )
+        .await
+        .unwrap();
         store
             .set_import_status(job.id, palera_store::import::JobStatus::Running, None, 3)
             .await
@@ -328,10 +342,16 @@ on_both!(
         assert_eq!(contact_count(&app, c).await, 9000);
         let lists = store.list_counts(c).await.unwrap();
         assert_eq!(lists[0].contacts, 9000);
-        assert!(!upload.exists(), "the upload is removed once the job is done");
+        assert!(
+            !upload.exists(),
+            "the upload is removed once the job is done"
+        );
         let lost = store.import_job(c, lost.id).await.unwrap();
         assert_eq!(lost.status, palera_store::import::JobStatus::Failed);
-        assert!(lost.error.unwrap_or_default().contains("uploaded file is gone"));
+        assert!(lost
+            .error
+            .unwrap_or_default()
+            .contains("uploaded file is gone"));
     }
 );
 

@@ -205,7 +205,11 @@ conformance!(
             let h = store.contact_history(c, contact.id).await.unwrap();
             assert_eq!(h.len(), 1, "{h:?}");
             assert_eq!(
-                (h[0].field.as_str(), h[0].old_value.clone(), h[0].new_value.clone()),
+                (
+                    h[0].field.as_str(),
+                    h[0].old_value.clone(),
+                    h[0].new_value.clone()
+                ),
                 ("list", None, Some(l.id.0.to_string()))
             );
         }

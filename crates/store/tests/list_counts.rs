@@ -86,7 +86,10 @@ conformance!(
         // 1,000 new, 1,000 moved in from A.
         let s = import(&store, c, b, csv(2000, 4000), ImportOptions::default()).await;
         assert_eq!((s.imported, s.moved_from_list), (1000, 1000));
-        assert_eq!(exact(&store, c, "an import that moves").await, [2000, 2000, 0]);
+        assert_eq!(
+            exact(&store, c, "an import that moves").await,
+            [2000, 2000, 0]
+        );
 
         // Re-importing updates in place; without moving, numbers of other lists stay.
         let keep = ImportOptions {
@@ -106,7 +109,10 @@ conformance!(
             .await
             .unwrap();
         assert_eq!(moved, 100);
-        assert_eq!(exact(&store, c, "a move by filter").await, [2000, 1900, 100]);
+        assert_eq!(
+            exact(&store, c, "a move by filter").await,
+            [2000, 1900, 100]
+        );
 
         let some: Vec<_> = store
             .search_contacts(
@@ -124,7 +130,13 @@ conformance!(
             .map(|x| x.id)
             .collect();
         store
-            .move_contacts(c, &ContactSelection::Ids(some[..5].to_vec()), None, &actor(), 21)
+            .move_contacts(
+                c,
+                &ContactSelection::Ids(some[..5].to_vec()),
+                None,
+                &actor(),
+                21,
+            )
             .await
             .unwrap();
         store.delete_contact(c, some[5]).await.unwrap();

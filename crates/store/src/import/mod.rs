@@ -768,18 +768,18 @@ async fn advance_job(
     now_ms: i64,
 ) -> Result<()> {
     sqlx::query(ADVANCE_JOB)
-    .bind(c.rows as i64)
-    .bind(c.imported as i64)
-    .bind(c.updated as i64)
-    .bind(c.moved_from_list as i64)
-    .bind(c.duplicates_in_file as i64)
-    .bind(c.on_dnc as i64)
-    .bind(c.rejected as i64)
-    .bind(p.last_line as i64)
-    .bind(p.processed_bytes as i64)
-    .bind(now_ms)
-    .bind(job)
-    .execute(&mut **tx)
-    .await?;
+        .bind(c.rows as i64)
+        .bind(c.imported as i64)
+        .bind(c.updated as i64)
+        .bind(c.moved_from_list as i64)
+        .bind(c.duplicates_in_file as i64)
+        .bind(c.on_dnc as i64)
+        .bind(c.rejected as i64)
+        .bind(p.last_line as i64)
+        .bind(p.processed_bytes as i64)
+        .bind(now_ms)
+        .bind(job)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

@@ -5,10 +5,10 @@
 //! few small statements the server plans once, whatever the batch size.
 
 use super::{plan_batch, Attempt, ImportJob, ParsedRow, Plan, Progress, Write};
-use palera_core::import::BucketCounts;
 use crate::contacts::{Change, Contact};
 use crate::{Result, StoreError};
 use palera_core::ids::{ClientId, ContactId, ListId};
+use palera_core::import::BucketCounts;
 use palera_core::phone::PhoneNumber;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -56,7 +56,11 @@ pub(super) async fn try_batch(
     Ok(Attempt::Done(plan.counts))
 }
 
-async fn dnc_among(tx: &mut Tx<'_>, client: ClientId, phones: &[String]) -> Result<HashSet<String>> {
+async fn dnc_among(
+    tx: &mut Tx<'_>,
+    client: ClientId,
+    phones: &[String],
+) -> Result<HashSet<String>> {
     if phones.is_empty() {
         return Ok(HashSet::new());
     }
@@ -135,9 +139,11 @@ impl Columns {
             c.list.push(w.list.map(|l| l.0));
             c.first.push(w.data.first_name.clone());
             c.last.push(w.data.last_name.clone());
-            c.email.push(w.data.email.as_ref().map(|e| e.as_str().to_string()));
+            c.email
+                .push(w.data.email.as_ref().map(|e| e.as_str().to_string()));
             c.zone.push(w.data.time_zone.map(|z| z.name().to_string()));
-            c.props.push(Value::Object(w.data.properties.clone()).to_string());
+            c.props
+                .push(Value::Object(w.data.properties.clone()).to_string());
         }
         c
     }
@@ -165,7 +171,12 @@ const UNNEST_CONTACTS: &str = "SELECT $1::BIGINT, t.phone, t.list_id, t.first_na
 
 /// Inserts the new contacts (in number order) with the history row of their first list; false
 /// when another transaction inserted one of the numbers first.
-async fn insert_new(tx: &mut Tx<'_>, job: &ImportJob, inserts: &[Write], now_ms: i64) -> Result<bool> {
+async fn insert_new(
+    tx: &mut Tx<'_>,
+    job: &ImportJob,
+    inserts: &[Write],
+    now_ms: i64,
+) -> Result<bool> {
     if inserts.is_empty() {
         return Ok(true);
     }
@@ -264,8 +275,18 @@ async fn write_rejections(tx: &mut Tx<'_>, job: i64, plan: &Plan) -> Result<()> 
          ON CONFLICT (job_id, line) DO NOTHING",
     )
     .bind(job)
-    .bind(plan.rejections.iter().map(|r| r.line as i64).collect::<Vec<i64>>())
-    .bind(plan.rejections.iter().map(|r| r.reason.clone()).collect::<Vec<String>>())
+    .bind(
+        plan.rejections
+            .iter()
+            .map(|r| r.line as i64)
+            .collect::<Vec<i64>>(),
+    )
+    .bind(
+        plan.rejections
+            .iter()
+            .map(|r| r.reason.clone())
+            .collect::<Vec<String>>(),
+    )
     .execute(&mut **tx)
     .await?;
     Ok(())
