@@ -28,6 +28,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_contacts"),
     migration!(3, "0003_campaigns"),
     migration!(4, "0004_twilio"),
+    migration!(7, "0007_desk"),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<usize> {
