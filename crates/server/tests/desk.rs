@@ -221,6 +221,17 @@ impl Desk {
         assert_eq!(r.status(), 200, "login as {email}");
         c
     }
+    /// The agent, logged in and on Standby (manual calls are refused while Offline).
+    async fn standby_agent(&self) -> reqwest::Client {
+        let c = self.login("agent@x.io").await;
+        let (s, body) = common::json(
+            c.put(self.url("/api/v1/me/voice-state"))
+                .json(&json!({"state": "standby"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+        c
+    }
     /// A call of the agent to the contact, as the engine would have stored it.
     async fn call(&self) -> CallId {
         self.store()
@@ -520,7 +531,7 @@ rule!(
         )
         .await;
         assert!(s == 200 || s == 201, "DNC add: {s}");
-        let agent = d.login("agent@x.io").await;
+        let agent = d.standby_agent().await;
         let (s, body) = common::json(
             agent
                 .post(d.url("/api/v1/me/manual-call"))
@@ -554,7 +565,16 @@ rule!(
     // 03:00 UTC: 22:00 in New York, 19:00 in Los Angeles.
     "2026-03-03T03:00:00Z".parse().unwrap(),
     |d: Desk| async move {
-        let agent = d.login("agent@x.io").await;
+        let offline = d.login("agent@x.io").await;
+        let (s, body) = common::json(
+            offline
+                .post(d.url("/api/v1/me/manual-call"))
+                .json(&json!({"number": CONTACT})),
+        )
+        .await;
+        assert_eq!(s, 422, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("Offline"), "{body}");
+        let agent = d.standby_agent().await;
         let (s, body) = common::json(
             agent
                 .post(d.url("/api/v1/me/manual-call"))
