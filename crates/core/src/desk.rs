@@ -96,7 +96,9 @@ fn script_url(u: &str) -> Result<String, ValidationError> {
         return bad("is longer than 2048 characters");
     }
     let Some(rest) = u.strip_prefix("https://") else {
-        return bad("must be an https:// URL (the desktop is served over https and shows it in a frame)");
+        return bad(
+            "must be an https:// URL (the desktop is served over https and shows it in a frame)",
+        );
     };
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host_name = host.rsplit('@').next().unwrap_or("");

@@ -464,12 +464,7 @@ async fn create(
     }
     let form = f.body();
     let result = match &form {
-        Ok(b) => {
-            async {
-                Ok::<_, ApiError>(create_campaign_with_script(&app, client, b).await?)
-            }
-            .await
-        }
+        Ok(b) => create_campaign_with_script(&app, client, b).await,
         Err(e) => Err(copy(e)),
     };
     match result {

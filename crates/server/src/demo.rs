@@ -99,7 +99,12 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<bool> {
     let leads = store.create_list(client.id, "New leads", now_ms).await?;
     let follow_ups = store.create_list(client.id, "Follow-ups", now_ms).await?;
     for (name, label, kind, choices) in [
-        ("plan", "Plan", PropertyKind::Choice, vec!["Basic", "Pro", "Enterprise"]),
+        (
+            "plan",
+            "Plan",
+            PropertyKind::Choice,
+            vec!["Basic", "Pro", "Enterprise"],
+        ),
         ("budget", "Budget (USD)", PropertyKind::Number, vec![]),
     ] {
         let def = PropertyDef {
@@ -151,7 +156,12 @@ async fn seed_campaign(
     };
     let c = store.create_campaign(client, &input, now_ms).await?;
     store
-        .set_campaign_script(client, c.id, &Script::parse(Some(DEMO_SCRIPT), None)?, now_ms)
+        .set_campaign_script(
+            client,
+            c.id,
+            &Script::parse(Some(DEMO_SCRIPT), None)?,
+            now_ms,
+        )
         .await?;
     let d = |label: &str, effect, target_list| NewDisposition {
         label: label.into(),

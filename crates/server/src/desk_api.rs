@@ -35,7 +35,15 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(card, call_card, get_notes, put_notes, edit_field, conversation, manual_call),
+    paths(
+        card,
+        call_card,
+        get_notes,
+        put_notes,
+        edit_field,
+        conversation,
+        manual_call
+    ),
     components(schemas(
         ContactCard,
         ListRef,
@@ -167,7 +175,10 @@ async fn card(
         Some(id) => {
             let call = workable_call(&app, &auth, id).await?;
             if call.contact_id != Some(contact.id) {
-                return Err(ApiError::invalid("call_id", "is not a call of this contact"));
+                return Err(ApiError::invalid(
+                    "call_id",
+                    "is not a call of this contact",
+                ));
             }
             Some(app.store.call_notes(id).await?)
         }
@@ -175,11 +186,9 @@ async fn card(
     };
     let (script, dispositions) = match q.campaign_id.map(CampaignId) {
         Some(id) => {
-            let c = app
-                .store
-                .campaign(client, id)
-                .await
-                .map_err(|_| ApiError::invalid("campaign_id", "is not a campaign of this client"))?;
+            let c = app.store.campaign(client, id).await.map_err(|_| {
+                ApiError::invalid("campaign_id", "is not a campaign of this client")
+            })?;
             (Some(c.script), app.store.dispositions(id).await?)
         }
         None => (None, Vec::new()),
@@ -451,7 +460,7 @@ pub async fn conversation_entries(
         out.push(change_entry(app, h, &lists, &mut names).await);
     }
     // Newest first; at the same instant the later-recorded entry first.
-    out.sort_by(|a, b| b.at.cmp(&a.at));
+    out.sort_by_key(|e| std::cmp::Reverse(e.at));
     Ok(out)
 }
 
@@ -472,15 +481,17 @@ async fn change_entry(
     };
     let by = match h.user_id {
         Some(u) => {
-            if !names.contains_key(&u) {
+            if let Some(n) = names.get(&u) {
+                Some(n.clone())
+            } else {
                 let n = app
                     .store
                     .user(u)
                     .await
                     .map_or_else(|_| format!("user {u}"), |x| x.name);
-                names.insert(u, n);
+                names.insert(u, n.clone());
+                Some(n)
             }
-            names.get(&u).cloned()
         }
         None => None,
     };

@@ -20,12 +20,10 @@ use palera_store::contacts::Contact;
 use palera_store::users::User;
 
 pub fn routes() -> Router<App> {
-    Router::new()
-        .route("/static/desk.js", get(desk_js))
-        .route(
-            "/clients/{client_id}/contacts/{contact_id}/conversation",
-            get(conversation_page),
-        )
+    Router::new().route("/static/desk.js", get(desk_js)).route(
+        "/clients/{client_id}/contacts/{contact_id}/conversation",
+        get(conversation_page),
+    )
 }
 
 async fn desk_js() -> Response {

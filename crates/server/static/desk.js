@@ -164,6 +164,9 @@
 
     function bind(callId, server) {
       if (call === callId) { if (!read(key(call)) && server.version > base) { box.value = server.text; base = server.version; } return; }
+      // The previous call's unsent text is sent on its own; it stays on this device until then.
+      const prev = call && read(key(call));
+      if (prev && prev.dirty && !inConflict) flush(key(call), prev);
       call = callId; base = server.version; inConflict = null; conflict.hidden = true;
       box.disabled = false;
       const d = read(key(callId));
@@ -226,20 +229,24 @@
       if (msg.call_id !== call || msg.version <= base) return;
       if (!read(key(call)) && !sending) { box.value = msg.text; base = msg.version; say("Saved.", "saved"); }
     }
-    // Drafts left by tabs that are gone (older than 30 s): send them with the version they saw.
-    async function sweep() {
+    // Sends a draft that is not the current call's, with the version it was written on.
+    async function flush(k, d) {
+      const r = await api("PUT", "/api/v1/calls/" + d.call + "/notes", { text: d.text, base_version: d.base }).catch(() => null);
+      const now = read(k);
+      if (r && (r.ok || r.status === 404) && now && now.text === d.text) localStorage.removeItem(k);
+      else if (r && r.status === 409) { err.textContent = "Notes of an earlier call (call " + d.call + ") were saved elsewhere meanwhile; your text is kept on this device."; err.hidden = false; }
+    }
+    // Drafts of earlier calls and of tabs that are gone (older than 30 s) are sent again.
+    function sweep() {
       for (let i = localStorage.length - 1; i >= 0; i--) {
         const k = localStorage.key(i);
         if (!k || !k.startsWith("palera:notes:") || k === key(call)) continue;
         const d = read(k);
-        if (!d || !d.dirty || Date.now() - d.at < 30000) continue;
-        const r = await api("PUT", "/api/v1/calls/" + d.call + "/notes", { text: d.text, base_version: d.base }).catch(() => null);
-        if (r && r.ok) localStorage.removeItem(k);
-        else if (r && r.status === 409) { err.textContent = "Notes of an earlier call (call " + d.call + ") were saved elsewhere meanwhile; your text is kept on this device."; err.hidden = false; }
-        else if (r && r.status === 404) localStorage.removeItem(k);
+        if (d && d.dirty && Date.now() - d.at >= 30000) flush(k, d);
       }
     }
     setTimeout(sweep, 2000);
+    setInterval(sweep, 30000);
     return { bind, onSaved, box };
   })();
 

@@ -314,7 +314,10 @@ rule!(
         assert_eq!(conflict["current"]["version"], 1);
         assert_eq!(conflict["yours"], "Call back Friday");
         let stored = d.store().call_notes(call).await.unwrap();
-        assert_eq!((stored.text.as_str(), stored.version), ("Wants the Pro plan", 1));
+        assert_eq!(
+            (stored.text.as_str(), stored.version),
+            ("Wants the Pro plan", 1)
+        );
         // Having seen version 1, the second tab's save wins.
         let (s, second) = d
             .save_notes(&tab2, call, "Wants the Pro plan\nCall back Friday", 1)
@@ -373,7 +376,11 @@ rule!(
             "script_url": "http://insecure.example.com/script.pdf"});
         let campaigns = d.url(&format!("/api/v1/clients/{}/campaigns", d.client));
         let (s, body) = common::json(sup.post(&campaigns).json(&camp)).await;
-        assert_eq!((s, body["error"]["field"].clone()), (422, json!("script_url")), "{body}");
+        assert_eq!(
+            (s, body["error"]["field"].clone()),
+            (422, json!("script_url")),
+            "{body}"
+        );
         assert!(
             d.store().campaigns(d.client).await.unwrap().is_empty(),
             "nothing is stored when the script is refused"
@@ -382,11 +389,17 @@ rule!(
             "script_text": "Hello {{contact.first_name}}", "script_url": "https://scripts.example.com/spring.pdf"});
         let (s, created) = common::json(sup.post(&campaigns).json(&camp)).await;
         assert_eq!(s, 201, "{created}");
-        assert_eq!(created["script"]["url"], "https://scripts.example.com/spring.pdf");
+        assert_eq!(
+            created["script"]["url"],
+            "https://scripts.example.com/spring.pdf"
+        );
         let id = created["id"].as_i64().unwrap();
         let (s, _) = common::json(
-            sup.put(d.url(&format!("/api/v1/clients/{}/campaigns/{id}/dispositions", d.client)))
-                .json(&json!([{"label": "Sale", "effect": "final"}])),
+            sup.put(d.url(&format!(
+                "/api/v1/clients/{}/campaigns/{id}/dispositions",
+                d.client
+            )))
+            .json(&json!([{"label": "Sale", "effect": "final"}])),
         )
         .await;
         assert_eq!(s, 200);
@@ -413,10 +426,9 @@ rule!(
         );
         // Another client's agent does not see the contact at all.
         let stranger = d.login("stranger@x.io").await;
-        let (s, _) = common::json(
-            stranger.get(d.url(&format!("/api/v1/contacts/{}/card", d.contact))),
-        )
-        .await;
+        let (s, _) =
+            common::json(stranger.get(d.url(&format!("/api/v1/contacts/{}/card", d.contact))))
+                .await;
         assert_eq!(s, 404);
         let _ = d.other_client;
     }
@@ -428,25 +440,45 @@ rule!(
     |d: Desk| async move {
         let agent = d.login("agent@x.io").await;
         let path = d.url(&format!("/api/v1/contacts/{}/field", d.contact));
-        let edit = |field: &str, value: Value| agent.post(&path).json(&json!({"field": field, "value": value}));
+        let edit = |field: &str, value: Value| {
+            agent
+                .post(&path)
+                .json(&json!({"field": field, "value": value}))
+        };
         let (s, body) = common::json(edit("properties.budget", json!("lots"))).await;
         assert_eq!(s, 422);
         assert_eq!(body["error"]["field"], "properties.budget");
-        assert!(body["error"]["message"].as_str().unwrap().contains("is not a number"), "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("is not a number"),
+            "{body}"
+        );
         let (s, body) = common::json(edit("properties.plan", json!("Gold"))).await;
-        assert_eq!((s, body["error"]["field"].clone()), (422, json!("properties.plan")));
+        assert_eq!(
+            (s, body["error"]["field"].clone()),
+            (422, json!("properties.plan"))
+        );
         let (s, body) = common::json(edit("email", json!("not-an-email"))).await;
         assert_eq!((s, body["error"]["field"].clone()), (422, json!("email")));
         let (s, body) = common::json(edit("phone", json!("+12125550199"))).await;
         assert_eq!((s, body["error"]["field"].clone()), (422, json!("phone")));
         let (s, body) = common::json(edit("properties.nope", json!("x"))).await;
-        assert_eq!((s, body["error"]["field"].clone()), (422, json!("properties.nope")));
+        assert_eq!(
+            (s, body["error"]["field"].clone()),
+            (422, json!("properties.nope"))
+        );
         let (s, body) = common::json(edit("properties.budget", json!("1200"))).await;
         assert_eq!(s, 200, "{body}");
         assert_eq!(body["properties"]["budget"], 1200.0);
         let (s, body) = common::json(edit("first_name", json!("Cassie"))).await;
         assert_eq!((s, body["first_name"].clone()), (200, json!("Cassie")));
-        let history = d.store().contact_history(d.client, d.contact).await.unwrap();
+        let history = d
+            .store()
+            .contact_history(d.client, d.contact)
+            .await
+            .unwrap();
         let edits: Vec<_> = history
             .iter()
             .filter(|h| h.source == "desktop")
@@ -476,7 +508,12 @@ rule!(
         )
         .await;
         assert_eq!(s, 200);
-        let later = d.store().create_list(d.client, "Follow-ups", 2).await.unwrap().id;
+        let later = d
+            .store()
+            .create_list(d.client, "Follow-ups", 2)
+            .await
+            .unwrap()
+            .id;
         d.store()
             .move_contacts(
                 d.client,
@@ -510,13 +547,19 @@ rule!(
         assert_eq!(entries[2]["call"]["agent"], "agent");
         // The page shows the same timeline.
         let page = agent
-            .get(d.url(&format!("/clients/{}/contacts/{}/conversation", d.client, d.contact)))
+            .get(d.url(&format!(
+                "/clients/{}/contacts/{}/conversation",
+                d.client, d.contact
+            )))
             .send()
             .await
             .unwrap();
         assert_eq!(page.status(), 200);
         let html = page.text().await.unwrap();
-        assert!(html.contains("Asked for a brochure") && html.contains("Follow-ups"), "{html}");
+        assert!(
+            html.contains("Asked for a brochure") && html.contains("Follow-ups"),
+            "{html}"
+        );
     }
 );
 
@@ -542,12 +585,19 @@ rule!(
         assert_eq!(body["error"]["code"], "do_not_call");
         assert_eq!(body["error"]["field"], "number");
         assert!(
-            body["error"]["message"].as_str().unwrap().contains("+13035550199 is on the do-not-call list"),
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("+13035550199 is on the do-not-call list"),
             "{body}"
         );
         let phone = PhoneNumber::parse_e164("+13035550199").unwrap();
         assert!(
-            d.store().contact_by_phone(d.client, &phone).await.unwrap().is_none(),
+            d.store()
+                .contact_by_phone(d.client, &phone)
+                .await
+                .unwrap()
+                .is_none(),
             "a refused call creates no contact"
         );
         let (s, body) = common::json(
@@ -573,7 +623,13 @@ rule!(
         )
         .await;
         assert_eq!(s, 422, "{body}");
-        assert!(body["error"]["message"].as_str().unwrap().contains("Offline"), "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Offline"),
+            "{body}"
+        );
         let agent = d.standby_agent().await;
         let (s, body) = common::json(
             agent
@@ -584,7 +640,10 @@ rule!(
         assert_eq!(s, 422, "{body}");
         assert_eq!(body["error"]["code"], "outside_calling_window");
         let msg = body["error"]["message"].as_str().unwrap();
-        assert!(msg.contains("08:00") && msg.contains("21:00") && msg.contains("America/New_York"), "{msg}");
+        assert!(
+            msg.contains("08:00") && msg.contains("21:00") && msg.contains("America/New_York"),
+            "{msg}"
+        );
         // Still open on the west coast (19:00 in Los Angeles).
         let (s, body) = common::json(
             agent

@@ -211,6 +211,16 @@ async fn a_call_is_handled_end_to_end_notes_survive_a_reload_and_the_next_call_a
     .await;
     let call = CallId(call_id_shown(&c).await);
     assert!(call.0 > 0, "the notes belong to the call");
+    // The desktop fits the 1366×768 laptop window: no sideways scrolling.
+    assert_eq!(
+        js(
+            &c,
+            "document.documentElement.scrollWidth <= window.innerWidth"
+        )
+        .await,
+        true,
+        "the desktop is wider than the window"
+    );
 
     // Notes typed save themselves.
     click(&c, "#notes").await;
@@ -266,7 +276,11 @@ async fn a_call_is_handled_end_to_end_notes_survive_a_reload_and_the_next_call_a
     // End the call; wrap-up asks for the disposition.
     click(&c, "#call-hangup").await;
     panel(&c, "wrap_up").await;
-    let chosen = js(&c, "document.getElementById('disposition').selectedOptions[0].textContent").await;
+    let chosen = js(
+        &c,
+        "document.getElementById('disposition').selectedOptions[0].textContent",
+    )
+    .await;
     click(&c, "#disposition-form button[type=submit]").await;
 
     // The disposition is saved with the notes, and the next call arrives.
@@ -284,13 +298,20 @@ async fn a_call_is_handled_end_to_end_notes_survive_a_reload_and_the_next_call_a
     panel(&c, "on_call").await;
     until(
         &c,
-        &format!("Number(document.getElementById('notes').dataset.callId) !== {}", call.0),
+        &format!(
+            "Number(document.getElementById('notes').dataset.callId) !== {}",
+            call.0
+        ),
         "the next call's notes",
     )
     .await;
     assert_eq!(js(&c, "document.getElementById('notes').value").await, "");
     let calls = d.calls().await;
-    assert!(calls.len() >= 2, "the next call was placed: {}", calls.len());
+    assert!(
+        calls.len() >= 2,
+        "the next call was placed: {}",
+        calls.len()
+    );
     // The first contact's conversation shows the call with its notes, disposition and agent.
     let contact = disposed.contact_id.unwrap();
     c.goto(&format!(
@@ -328,11 +349,18 @@ async fn the_frequent_actions_have_keyboard_shortcuts_documented_on_the_page() {
     keys(&c, "?").await;
     until(&c, "document.getElementById('help').open", "the help opens").await;
     let help = js(&c, "document.getElementById('help').textContent").await;
-    for k in ["Alt+1", "Alt+H", "Alt+E", "Alt+P", "Alt+N", "Alt+M", "Alt+C"] {
+    for k in [
+        "Alt+1", "Alt+H", "Alt+E", "Alt+P", "Alt+N", "Alt+M", "Alt+C",
+    ] {
         assert!(help.as_str().unwrap().contains(k), "{k} is documented");
     }
     keys(&c, "\u{E00C}").await;
-    until(&c, "!document.getElementById('help').open", "the help closes").await;
+    until(
+        &c,
+        "!document.getElementById('help').open",
+        "the help closes",
+    )
+    .await;
 
     // Alt+1: Ready; a call arrives.
     alt(&c, "1").await;
@@ -386,7 +414,10 @@ async fn the_frequent_actions_have_keyboard_shortcuts_documented_on_the_page() {
             assert_eq!(row.notes, "Typed from the keyboard");
             break;
         }
-        assert!(Instant::now() < deadline, "Enter did not save the disposition");
+        assert!(
+            Instant::now() < deadline,
+            "Enter did not save the disposition"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Alt+3: Offline; Alt+M: to the manual-call number.

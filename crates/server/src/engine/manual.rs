@@ -93,7 +93,8 @@ impl Engine {
             .ok_or_else(|| {
                 ApiError::invalid("client_id", "the client has no phone number to call from")
             })?;
-        let from = PhoneNumber::parse_e164(&from.number).map_err(|e| ApiError::invalid("from", e))?;
+        let from =
+            PhoneNumber::parse_e164(&from.number).map_err(|e| ApiError::invalid("from", e))?;
         let now = chrono::Utc::now();
         let limiter = self
             .cps
@@ -115,7 +116,13 @@ impl Engine {
         let call = self
             .app
             .store
-            .create_manual_call(m.client, m.contact, m.agent, m.phone.as_str(), self.app.now_ms())
+            .create_manual_call(
+                m.client,
+                m.contact,
+                m.agent,
+                m.phone.as_str(),
+                self.app.now_ms(),
+            )
             .await?;
         let placed = carrier
             .dial(Dial {
