@@ -4,6 +4,7 @@
 
 pub mod campaign;
 pub mod contact;
+pub mod desk;
 pub mod error;
 pub mod ids;
 pub mod import;

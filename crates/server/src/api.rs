@@ -109,6 +109,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     doc.merge(crate::contacts_api::ContactsDoc::openapi());
     doc.merge(crate::campaigns_api::CampaignApiDoc::openapi());
     doc.merge(crate::calls_api::CallsApiDoc::openapi());
+    doc.merge(crate::desk_api::DeskApiDoc::openapi());
     doc.merge(crate::twilio::api::TwilioApiDoc::openapi());
     Json(doc)
 }

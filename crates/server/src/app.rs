@@ -173,6 +173,8 @@ pub fn router(app: App) -> Router {
         .merge(desktop::routes())
         .merge(crate::campaigns_api::routes())
         .merge(crate::calls_api::routes())
+        .merge(crate::desk_api::routes())
+        .merge(crate::desk_pages::routes())
         .merge(crate::campaigns_pages::routes())
         .merge(crate::twilio::routes())
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))

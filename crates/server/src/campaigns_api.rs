@@ -16,6 +16,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc, Weekday};
 use palera_core::campaign::{CampaignSettings, DialMode, MachineAction, RetryAfter};
+use palera_core::desk::Script;
 use palera_core::ids::{CallId, CampaignId, ClientId, ListId, UserId};
 use palera_core::phone::PhoneNumber;
 use palera_store::calls::CallCounts;
@@ -115,6 +116,10 @@ pub struct CampaignBody {
     /// Played to answering machines and, on abandoned calls, as the identification message.
     pub voicemail_url: Option<String>,
     pub hold_music_url: Option<String>,
+    /// The internal script text the agent reads during a call.
+    pub script_text: Option<String>,
+    /// An external script (https web page or PDF); it takes priority over the text.
+    pub script_url: Option<String>,
     pub recording: bool,
     pub transcription: bool,
     pub lists: Vec<ListId>,
@@ -173,11 +178,21 @@ impl CampaignBody {
             ring_timeout_seconds: Some(s.ring_timeout_seconds),
             voicemail_url: c.voicemail_url.clone(),
             hold_music_url: c.hold_music_url.clone(),
+            script_text: Some(c.script.text.clone()),
+            script_url: c.script.url.clone(),
             recording: c.recording,
             transcription: c.transcription,
             lists: c.lists.clone(),
             agents: c.agents.clone(),
         }
+    }
+
+    /// The script the body gives (blank fields: none).
+    pub fn script(&self) -> Result<Script, ApiError> {
+        Ok(Script::parse(
+            self.script_text.as_deref(),
+            self.script_url.as_deref(),
+        )?)
     }
 
     fn settings(&self) -> Result<CampaignSettings, ApiError> {
@@ -361,11 +376,7 @@ async fn create_campaign(
     JsonBody(body): JsonBody<CampaignBody>,
 ) -> Result<(StatusCode, Json<Campaign>), ApiError> {
     c.auth.require_staff()?;
-    let input = body.validate(&app, c.client).await?;
-    let camp = app
-        .store
-        .create_campaign(c.client, &input, app.now_ms())
-        .await?;
+    let camp = create_campaign_with_script(&app, c.client, &body).await?;
     Ok((StatusCode::CREATED, Json(camp)))
 }
 
@@ -399,12 +410,33 @@ pub async fn save_campaign(
     body: &CampaignBody,
 ) -> Result<Campaign, ApiError> {
     let input = body.validate(app, client).await?;
-    let camp = app
-        .store
+    let script = body.script()?;
+    app.store
         .update_campaign(client, id, &input, app.now_ms())
         .await?;
+    app.store
+        .set_campaign_script(client, id, &script, app.now_ms())
+        .await?;
     app.engine.send(Command::Reload(id));
-    Ok(camp)
+    Ok(app.store.campaign(client, id).await?)
+}
+
+/// Validates a new campaign (settings and script) before anything is stored, then creates it.
+pub async fn create_campaign_with_script(
+    app: &App,
+    client: ClientId,
+    body: &CampaignBody,
+) -> Result<Campaign, ApiError> {
+    let input = body.validate(app, client).await?;
+    let script = body.script()?;
+    let camp = app
+        .store
+        .create_campaign(client, &input, app.now_ms())
+        .await?;
+    app.store
+        .set_campaign_script(client, camp.id, &script, app.now_ms())
+        .await?;
+    Ok(app.store.campaign(client, camp.id).await?)
 }
 
 /// Moves a campaign to a new status by action name (start, pause, resume, stop).

@@ -6,7 +6,8 @@
 use crate::app::App;
 use crate::auth::{self, Auth, PageAuth};
 use crate::campaigns_api::{
-    apply_action, check_dispositions, live_stats, save_campaign, CampaignBody, LiveStats,
+    apply_action, check_dispositions, create_campaign_with_script, live_stats, save_campaign,
+    CampaignBody, LiveStats,
 };
 use crate::error::ApiError;
 use askama::Template;
@@ -120,6 +121,8 @@ impl Form {
             ring_timeout_seconds: self.num("ring_timeout_seconds")?,
             voicemail_url: self.opt("voicemail_url"),
             hold_music_url: self.opt("hold_music_url"),
+            script_text: Some(self.get("script_text")),
+            script_url: self.opt("script_url"),
             recording: self.0.iter().any(|(k, _)| k == "recording"),
             transcription: self.0.iter().any(|(k, _)| k == "transcription"),
             lists: ids("lists")?.into_iter().map(ListId).collect(),
@@ -287,6 +290,8 @@ impl EditPage {
             "inactivity_timeout_seconds" => s(&f.inactivity_timeout_seconds),
             "voicemail_url" => s(&f.voicemail_url),
             "hold_music_url" => s(&f.hold_music_url),
+            "script_text" => s(&f.script_text),
+            "script_url" => s(&f.script_url),
             _ => String::new(),
         }
     }
@@ -419,6 +424,7 @@ fn placeholder(client: ClientId) -> Campaign {
         transcription: false,
         lists: Vec::new(),
         agents: Vec::new(),
+        script: Default::default(),
         created_at: 0,
         updated_at: 0,
     }
@@ -458,17 +464,7 @@ async fn create(
     }
     let form = f.body();
     let result = match &form {
-        Ok(b) => {
-            async {
-                let input = b.validate(&app, client).await?;
-                Ok::<_, ApiError>(
-                    app.store
-                        .create_campaign(client, &input, app.now_ms())
-                        .await?,
-                )
-            }
-            .await
-        }
+        Ok(b) => create_campaign_with_script(&app, client, b).await,
         Err(e) => Err(copy(e)),
     };
     match result {

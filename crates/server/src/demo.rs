@@ -8,7 +8,8 @@ use crate::app::{serve, App};
 use crate::config::{CarrierMode, Settings};
 use chrono::NaiveTime;
 use palera_core::campaign::{CampaignSettings, MachineAction};
-use palera_core::contact::ContactData;
+use palera_core::contact::{ContactData, PropertyDef, PropertyKind};
+use palera_core::desk::Script;
 use palera_core::ids::{ClientId, ListId};
 use palera_core::phone::PhoneNumber;
 use palera_core::tenant::ClientFields;
@@ -31,6 +32,12 @@ pub const DEMO_USERS: &[(&str, Role, &str)] = &[
     ("agent2@demo.test", Role::Agent, "Bo Agent"),
     ("agent3@demo.test", Role::Agent, "Cy Agent"),
 ];
+
+/// The demo campaign's script (internal text; `{{contact.first_name}}` is filled in on the page).
+const DEMO_SCRIPT: &str = "1. Hello {{contact.first_name}}, this is your agent from Demo Outreach Co. Is now a good time?\n\
+2. We are calling about the spring offer: the Pro plan at half price for three months.\n\
+3. Ask which plan they use today and their budget; update Plan and Budget on the card.\n\
+4. Close: offer to send the details by e-mail, or agree a time to call back.";
 
 /// Reads the data folder's secret key, creating folder and key on first use.
 fn data_key(dir: &Path) -> anyhow::Result<SecretBox> {
@@ -91,6 +98,24 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<bool> {
     }
     let leads = store.create_list(client.id, "New leads", now_ms).await?;
     let follow_ups = store.create_list(client.id, "Follow-ups", now_ms).await?;
+    for (name, label, kind, choices) in [
+        (
+            "plan",
+            "Plan",
+            PropertyKind::Choice,
+            vec!["Basic", "Pro", "Enterprise"],
+        ),
+        ("budget", "Budget (USD)", PropertyKind::Number, vec![]),
+    ] {
+        let def = PropertyDef {
+            name: name.into(),
+            label: label.into(),
+            kind,
+            choices: choices.into_iter().map(String::from).collect(),
+            required: false,
+        };
+        store.define_property(client.id, &def, now_ms).await?;
+    }
     seed_contacts(store, client.id, leads.id, now_ms).await?;
     seed_campaign(store, client.id, &number, [leads.id, follow_ups.id], now_ms).await?;
     Ok(true)
@@ -123,13 +148,21 @@ async fn seed_campaign(
         settings,
         caller_id: number.as_str().into(),
         voicemail_url: None,
-        hold_music_url: None,
+        hold_music_url: Some(crate::twilio::inbound::HOLD_MUSIC.into()),
         recording: false,
         transcription: false,
         lists: vec![leads],
         agents,
     };
     let c = store.create_campaign(client, &input, now_ms).await?;
+    store
+        .set_campaign_script(
+            client,
+            c.id,
+            &Script::parse(Some(DEMO_SCRIPT), None)?,
+            now_ms,
+        )
+        .await?;
     let d = |label: &str, effect, target_list| NewDisposition {
         label: label.into(),
         effect,

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use palera_core::ids::{CallId, UserId};
+use palera_core::ids::{CallId, ClientId, ContactId, UserId};
 use palera_core::user::VoiceState;
 use palera_store::campaigns::StoredDisposition;
 use palera_store::users::User;
@@ -63,6 +63,20 @@ pub enum DesktopMessage {
     CallHold { call_id: CallId, on_hold: bool },
     /// Nothing is offered any more (disposition saved, machine answered, preview withdrawn).
     CallCleared { call_id: Option<CallId> },
+    /// A manual call the agent placed outside campaigns is being dialled.
+    ManualCall {
+        call_id: CallId,
+        client_id: ClientId,
+        contact_id: ContactId,
+        name: String,
+        phone: String,
+    },
+    /// A call's notes were saved (by this tab, another tab, or a supervisor).
+    NotesSaved {
+        call_id: CallId,
+        version: i64,
+        text: String,
+    },
 }
 
 /// Messages from a desktop to the server.

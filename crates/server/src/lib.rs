@@ -15,6 +15,8 @@ pub mod contacts_api;
 pub mod contacts_cli;
 pub mod contacts_pages;
 pub mod demo;
+pub mod desk_api;
+pub mod desk_pages;
 pub mod desktop;
 pub mod engine;
 pub mod error;

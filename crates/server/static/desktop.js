@@ -109,14 +109,21 @@
     }
     return r.ok;
   }
+  const known = ["call_offered", "manual_call", "call_connected", "call_ended", "call_cleared"];
   window.paleraCall = function (msg) {
+    if (window.paleraDesk) window.paleraDesk(msg);
     if (msg.type === "call_hold") {
       setHold(msg.on_hold);
       status.textContent = msg.on_hold ? "On hold — the contact hears the hold music." : "On call.";
       return;
     }
+    if (!known.includes(msg.type)) return;
     clearInterval(timer);
-    if (msg.type === "call_offered") {
+    if (msg.type === "manual_call") {
+      callId = msg.call_id;
+      showContact({ name: msg.name, phone: msg.phone, campaign: "Manual call" });
+      show("ringing", "Dialling…");
+    } else if (msg.type === "call_offered") {
       callId = msg.call_id;
       showContact(msg.contact);
       if (msg.preview) show("preview", "Next contact — call or skip.");
@@ -153,12 +160,13 @@
   $("preview-skip").addEventListener("click", () => post("/api/v1/me/preview/skip"));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    const body = { disposition_id: Number(select.value), notes: $("call-notes").value };
+    const body = { disposition_id: Number(select.value) };
     const at = $("callback-at").value;
     if (!$("callback-label").hidden && at) body.callback_at = new Date(at).toISOString();
-    post("/api/v1/calls/" + callId + "/disposition", body).then((ok) => { if (ok) $("call-notes").value = ""; });
+    post("/api/v1/calls/" + callId + "/disposition", body);
   });
   document.addEventListener("keydown", (e) => {
+    if (e.altKey && e.key === "p" && !form.hidden) { e.preventDefault(); select.focus(); }
     if (e.altKey && !$("call-actions").hidden) {
       if (e.key === "h") { e.preventDefault(); hold(); }
       if (e.key === "e") { e.preventDefault(); hangUp(); }

@@ -449,11 +449,17 @@ impl Store {
         label: &str,
         notes: &str,
     ) -> Result<bool> {
-        let done = sqlx::query("UPDATE calls SET disposition_id = $1, disposition = $2, notes = $3 WHERE id = $4 AND disposition IS NULL")
+        // Notes given with the disposition never replace notes saved during the call: they
+        // fill empty notes or are appended on a new line (a new notes version either way).
+        let done = sqlx::query("UPDATE calls SET disposition_id = $1, disposition = $2, \
+             notes = CASE WHEN $3 = '' THEN notes WHEN notes = '' THEN $3 ELSE notes || $5 || $3 END, \
+             notes_version = CASE WHEN $3 = '' THEN notes_version ELSE notes_version + 1 END \
+             WHERE id = $4 AND disposition IS NULL")
             .bind(disposition_id)
             .bind(label)
             .bind(notes)
             .bind(id.0)
+            .bind("\n")
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() == 1)

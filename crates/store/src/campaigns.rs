@@ -5,6 +5,7 @@
 
 use crate::{flag, Result, Store, StoreError};
 use palera_core::campaign::CampaignSettings;
+use palera_core::desk::Script;
 use palera_core::ids::{CampaignId, ClientId, ListId, UserId};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -117,6 +118,8 @@ pub struct Campaign {
     pub transcription: bool,
     pub lists: Vec<ListId>,
     pub agents: Vec<UserId>,
+    /// What the agent sees during a call (set with `Store::set_campaign_script`).
+    pub script: Script,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -135,7 +138,7 @@ pub struct CampaignInput {
     pub agents: Vec<UserId>,
 }
 
-const COLUMNS: &str = "id, client_id, name, status, settings, caller_id, voicemail_url, hold_music_url, recording, transcription, created_at, updated_at";
+const COLUMNS: &str = "id, client_id, name, status, settings, caller_id, voicemail_url, hold_music_url, recording, transcription, script_text, script_url, created_at, updated_at";
 
 fn bad(what: &str, v: &str) -> StoreError {
     StoreError::Database(sqlx::Error::Decode(format!("bad {what} {v:?}").into()))
@@ -157,6 +160,10 @@ fn campaign_from_row(r: &sqlx::any::AnyRow) -> Result<Campaign> {
         transcription: flag(r, "transcription")?,
         lists: Vec::new(),
         agents: Vec::new(),
+        script: Script {
+            text: r.try_get("script_text")?,
+            url: r.try_get("script_url")?,
+        },
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })

@@ -9,6 +9,7 @@ pub mod campaigns;
 pub mod clients;
 pub mod contacts;
 mod crypto;
+pub mod desk;
 pub mod dnc;
 pub mod export;
 pub mod import;

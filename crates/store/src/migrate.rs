@@ -29,6 +29,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_campaigns"),
     migration!(4, "0004_twilio"),
     migration!(5, "0005_contact_counts"),
+    migration!(7, "0007_desk"),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<usize> {

@@ -43,6 +43,9 @@ impl Engine {
         agent: UserId,
         action: CallAction,
     ) -> Result<(), ApiError> {
+        if self.is_manual(call) {
+            return self.manual_control(call, agent, action).await;
+        }
         let Some(l) = self.calls.get(&call).filter(|l| l.agent == Some(agent)) else {
             return Err(ApiError::not_found());
         };

@@ -24,6 +24,7 @@
 mod control;
 pub mod directory;
 mod live;
+mod manual;
 mod runner;
 
 use crate::app::App;
@@ -43,6 +44,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use control::CallAction;
 pub use live::{AgentLive, LiveSnapshot};
+pub use manual::ManualDial;
 
 /// How often the engine looks at its campaigns.
 const TICK: Duration = Duration::from_millis(200);
@@ -90,6 +92,11 @@ pub enum Command {
         agent: UserId,
         action: CallAction,
         reply: oneshot::Sender<Result<(), ApiError>>,
+    },
+    /// The agent dials a number outside campaigns (already checked for DNC and window).
+    ManualDial {
+        dial: ManualDial,
+        reply: oneshot::Sender<Result<CallId, ApiError>>,
     },
     /// What the live campaign page shows.
     Snapshot {
@@ -195,6 +202,8 @@ pub struct Engine {
     runners: BTreeMap<CampaignId, Runner>,
     agents: HashMap<UserId, Activity>,
     calls: HashMap<CallId, live::Live>,
+    /// Manual calls in flight (outside campaigns).
+    manual: HashMap<CallId, manual::Manual>,
     cps: HashMap<ClientId, CpsLimiter>,
     users: HashMap<UserId, User>,
     last_campaigns: Option<Instant>,
@@ -251,6 +260,7 @@ impl Engine {
             runners: BTreeMap::new(),
             agents: HashMap::new(),
             calls: HashMap::new(),
+            manual: HashMap::new(),
             cps: HashMap::new(),
             users: HashMap::new(),
             last_campaigns: None,
@@ -394,7 +404,10 @@ impl Engine {
                 let _ = reply.send(self.preview_skip(agent).await);
             }
             Command::CurrentCall { agent, reply } => {
-                let msgs = self.current_call(agent).await;
+                let msgs = match self.manual_current(agent) {
+                    Some(m) => m,
+                    None => self.current_call(agent).await,
+                };
                 let _ = reply.send(msgs);
             }
             Command::Control {
@@ -405,6 +418,9 @@ impl Engine {
             } => {
                 let _ = reply.send(self.control(call, agent, action).await);
             }
+            Command::ManualDial { dial, reply } => {
+                let _ = reply.send(self.manual_dial(dial).await);
+            }
             Command::Snapshot { campaign, reply } => {
                 let _ = reply.send(self.snapshot(campaign));
             }
@@ -412,6 +428,9 @@ impl Engine {
     }
 
     async fn on_carrier(&mut self, ev: CarrierEvent) -> Result<(), ApiError> {
+        if self.is_manual(manual::event_call(&ev)) {
+            return self.on_manual_event(ev).await;
+        }
         match ev {
             CarrierEvent::Ringing { call_id, .. } => self.on_ringing(CallId(call_id)).await,
             CarrierEvent::Answered { call_id, by, .. } => {

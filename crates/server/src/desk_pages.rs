@@ -1,0 +1,93 @@
+//! Pages of the agent desktop beyond the desktop itself: the conversation view of a contact (its
+//! calls — direction, agent, status, duration, disposition, notes — interleaved with property
+//! changes and list moves, newest first), open to every user who may see the contact's client,
+//! and the desktop's card/notes/script script (`/static/desk.js`).
+
+use crate::app::App;
+use crate::auth::PageAuth;
+use crate::desk_api::{conversation_entries, ConversationEntry};
+use crate::error::ApiError;
+use crate::pages::{page_error, render};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use palera_core::ids::{ClientId, ContactId};
+use palera_store::clients::Client;
+use palera_store::contacts::Contact;
+use palera_store::users::User;
+
+pub fn routes() -> Router<App> {
+    Router::new().route("/static/desk.js", get(desk_js)).route(
+        "/clients/{client_id}/contacts/{contact_id}/conversation",
+        get(conversation_page),
+    )
+}
+
+async fn desk_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../static/desk.js"),
+    )
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "conversation.html")]
+struct ConversationPage {
+    me: User,
+    csrf: String,
+    client: Client,
+    contact: Contact,
+    entries: Vec<ConversationEntry>,
+    staff: bool,
+}
+
+impl ConversationPage {
+    fn when(&self, at: &i64) -> String {
+        chrono::DateTime::from_timestamp_millis(*at)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_default()
+    }
+    fn duration(&self, s: &Option<i64>) -> String {
+        match s {
+            Some(s) => format!("{}:{:02}", s / 60, s % 60),
+            None => "—".into(),
+        }
+    }
+}
+
+async fn conversation_page(
+    State(app): State<App>,
+    PageAuth(auth): PageAuth,
+    Path((client, contact)): Path<(i64, i64)>,
+) -> Response {
+    let (client, contact) = (ClientId(client), ContactId(contact));
+    let loaded = async {
+        auth.check_client(client)?;
+        let c = app.store.client(client).await?;
+        let x = app.store.contact(client, contact).await?;
+        let entries = conversation_entries(&app, client, contact).await?;
+        Ok::<_, ApiError>((c, x, entries))
+    }
+    .await;
+    match loaded {
+        Ok((c, x, entries)) => render(
+            &ConversationPage {
+                staff: auth.user.role != palera_core::user::Role::Agent,
+                me: auth.user,
+                csrf: auth.csrf,
+                client: c,
+                contact: x,
+                entries,
+            },
+            StatusCode::OK,
+        ),
+        Err(e) => page_error(e),
+    }
+}

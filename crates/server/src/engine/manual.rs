@@ -1,0 +1,328 @@
+//! Manual calls: an agent dials a number outside any campaign. The handler has already judged
+//! the number (do-not-call, calling window) and found or created its contact; here the call is
+//! placed through the client's [`palera_carrier::Carrier`] with the client's first number as
+//! caller ID, the agent is bridged in as soon as the contact answers, hold/resume/hang-up work as
+//! on campaign calls (hold plays the standard hold music: there is no campaign to take it from),
+//! and the end frees the agent at once — a manual call has no disposition set. While a manual
+//! call is up the agent's activity is ringing/on call, so no campaign dials for them.
+
+use super::{Activity, CallAction, Engine};
+use crate::desktop::DesktopMessage;
+use crate::error::ApiError;
+use axum::http::StatusCode;
+use palera_carrier::{agent_identity, Audio, CallSid, Carrier, CarrierEvent, Dial, LegEnd};
+use palera_core::campaign::{CallOutcome, CpsLimiter};
+use palera_core::ids::{CallId, ClientId, ContactId, UserId};
+use palera_core::phone::PhoneNumber;
+use palera_store::calls::{outcome_str, CallUpdate};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// How long a manual call rings before giving up (DESIGN §2.1: at least 15 s).
+const MANUAL_RING_SECONDS: u32 = 30;
+
+/// What the handler asks the engine to dial.
+#[derive(Debug, Clone)]
+pub struct ManualDial {
+    pub agent: UserId,
+    pub client: ClientId,
+    pub contact: ContactId,
+    pub name: String,
+    pub phone: PhoneNumber,
+}
+
+/// A manual call in flight.
+pub(super) struct Manual {
+    agent: UserId,
+    sid: CallSid,
+    carrier: Arc<dyn Carrier>,
+    connected: Option<Instant>,
+    on_hold: bool,
+    offer: DesktopMessage,
+}
+
+fn carrier_failed(e: palera_carrier::CarrierError) -> ApiError {
+    ApiError::new(StatusCode::BAD_GATEWAY, "carrier_error", e.to_string())
+}
+
+/// The call an event is about.
+pub(super) fn event_call(ev: &CarrierEvent) -> CallId {
+    CallId(match ev {
+        CarrierEvent::Ringing { call_id, .. }
+        | CarrierEvent::Answered { call_id, .. }
+        | CarrierEvent::MachineMessageEnd { call_id, .. }
+        | CarrierEvent::AgentConnected { call_id, .. }
+        | CarrierEvent::PlaybackFinished { call_id }
+        | CarrierEvent::Ended { call_id, .. }
+        | CarrierEvent::RecordingReady { call_id, .. }
+        | CarrierEvent::Transcript { call_id, .. } => *call_id,
+    })
+}
+
+impl Engine {
+    pub(super) fn is_manual(&self, call: CallId) -> bool {
+        self.manual.contains_key(&call)
+    }
+
+    /// Places a manual call for `m.agent`, who must be free (not previewing, ringing, on a call
+    /// or in wrap-up).
+    pub(super) async fn manual_dial(&mut self, m: ManualDial) -> Result<CallId, ApiError> {
+        match self.activity(m.agent) {
+            Activity::Idle { .. } => {}
+            Activity::Previewing { .. } => {
+                return Err(ApiError::invalid(
+                    "number",
+                    "you are previewing a campaign contact: call or skip it first",
+                ))
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "number",
+                    "finish your current call (and its disposition) first",
+                ))
+            }
+        }
+        let client = self.app.store.client(m.client).await?;
+        let from = self
+            .app
+            .store
+            .numbers(m.client)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                ApiError::invalid("client_id", "the client has no phone number to call from")
+            })?;
+        let from =
+            PhoneNumber::parse_e164(&from.number).map_err(|e| ApiError::invalid("from", e))?;
+        let now = chrono::Utc::now();
+        let limiter = self
+            .cps
+            .entry(m.client)
+            .or_insert_with(|| CpsLimiter::new(client.calls_per_second));
+        if !limiter.try_acquire(now) {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "the carrier's calls-per-second limit is reached; try again in a moment",
+            ));
+        }
+        let carrier = self
+            .app
+            .carriers
+            .for_client(&self.app.store, m.client)
+            .await
+            .map_err(carrier_failed)?;
+        let call = self
+            .app
+            .store
+            .create_manual_call(
+                m.client,
+                m.contact,
+                m.agent,
+                m.phone.as_str(),
+                self.app.now_ms(),
+            )
+            .await?;
+        let placed = carrier
+            .dial(Dial {
+                call_id: call.id.0,
+                to: m.phone.clone(),
+                from,
+                amd: false,
+                ring_timeout_seconds: MANUAL_RING_SECONDS,
+                record: false,
+            })
+            .await;
+        let sid = match placed {
+            Ok(sid) => sid,
+            Err(e) => {
+                let u = CallUpdate {
+                    outcome: Some(CallOutcome::Failed),
+                    ended_at: Some(self.app.now_ms()),
+                    ..Default::default()
+                };
+                self.app.store.update_call(call.id, &u).await?;
+                return Err(carrier_failed(e));
+            }
+        };
+        let u = CallUpdate {
+            sid: Some(sid.0.clone()),
+            ..Default::default()
+        };
+        self.app.store.update_call(call.id, &u).await?;
+        self.event(call.id, "manual_dial", &m.agent.to_string())
+            .await?;
+        let offer = DesktopMessage::ManualCall {
+            call_id: call.id,
+            client_id: m.client,
+            contact_id: m.contact,
+            name: m.name.clone(),
+            phone: m.phone.as_str().to_string(),
+        };
+        self.agents
+            .insert(m.agent, Activity::Dialing { call: call.id });
+        self.tell(m.agent, offer.clone());
+        self.manual.insert(
+            call.id,
+            Manual {
+                agent: m.agent,
+                sid,
+                carrier,
+                connected: None,
+                on_hold: false,
+                offer,
+            },
+        );
+        tracing::info!(call = %call.id, agent = %m.agent, "manual call dialled");
+        Ok(call.id)
+    }
+
+    /// A carrier event about a manual call.
+    pub(super) async fn on_manual_event(&mut self, ev: CarrierEvent) -> Result<(), ApiError> {
+        let call = event_call(&ev);
+        match ev {
+            CarrierEvent::Ringing { .. } => {
+                let u = CallUpdate {
+                    outcome: Some(CallOutcome::Ringing),
+                    ..Default::default()
+                };
+                self.app.store.update_call(call, &u).await?;
+                Ok(())
+            }
+            CarrierEvent::Answered { .. } => self.manual_answered(call).await,
+            CarrierEvent::AgentConnected { agent_id, .. } => {
+                self.event(call, "agent_connected", &agent_id.to_string())
+                    .await
+            }
+            CarrierEvent::Ended { end, .. } => self.manual_ended(call, end).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// The contact picked up: the agent is bridged in.
+    async fn manual_answered(&mut self, call: CallId) -> Result<(), ApiError> {
+        let now = self.now();
+        let Some(m) = self.manual.get_mut(&call).filter(|m| m.connected.is_none()) else {
+            return Ok(()); // a repeated event
+        };
+        m.connected = Some(Instant::now());
+        let (agent, sid, carrier) = (m.agent, m.sid.clone(), m.carrier.clone());
+        self.agents
+            .insert(agent, Activity::OnCall { call, since: now });
+        let u = CallUpdate {
+            outcome: Some(CallOutcome::InProgress),
+            answered_by: Some("human".into()),
+            answered_at: Some(now.timestamp_millis()),
+            connected_at: Some(now.timestamp_millis()),
+            agent: Some(agent),
+            ..Default::default()
+        };
+        self.app.store.update_call(call, &u).await?;
+        if let Err(e) = carrier.connect_agent(&sid, &agent_identity(agent.0)).await {
+            tracing::warn!(call = %call, agent = %agent, error = %e, "connecting the agent failed");
+        }
+        self.tell(agent, DesktopMessage::CallConnected { call_id: call });
+        Ok(())
+    }
+
+    /// The call ended: it is logged with its outcome and the agent is free at once.
+    async fn manual_ended(&mut self, call: CallId, end: LegEnd) -> Result<(), ApiError> {
+        let Some(m) = self.manual.remove(&call) else {
+            return Ok(());
+        };
+        let outcome = match (m.connected, end) {
+            (Some(_), _) => CallOutcome::Completed,
+            (None, LegEnd::Busy) => CallOutcome::Busy,
+            (None, LegEnd::NoAnswer | LegEnd::Canceled) => CallOutcome::NoAnswer,
+            (None, _) => CallOutcome::Failed,
+        };
+        let u = CallUpdate {
+            outcome: Some(outcome),
+            ended_at: Some(self.app.now_ms()),
+            ..Default::default()
+        };
+        self.app.store.update_call(call, &u).await?;
+        self.event(call, "ended", outcome_str(outcome)).await?;
+        self.set_idle(m.agent);
+        self.tell(
+            m.agent,
+            DesktopMessage::CallCleared {
+                call_id: Some(call),
+            },
+        );
+        tracing::info!(call = %call, outcome = outcome_str(outcome), "manual call ended");
+        Ok(())
+    }
+
+    /// Hold, resume or hang up a manual call (only its agent may).
+    pub(super) async fn manual_control(
+        &mut self,
+        call: CallId,
+        agent: UserId,
+        action: CallAction,
+    ) -> Result<(), ApiError> {
+        let Some(m) = self.manual.get(&call).filter(|m| m.agent == agent) else {
+            return Err(ApiError::not_found());
+        };
+        let (sid, carrier, on_hold, connected) =
+            (m.sid.clone(), m.carrier.clone(), m.on_hold, m.connected);
+        let hold = match action {
+            CallAction::HangUp => {
+                carrier.hang_up(&sid).await.map_err(carrier_failed)?;
+                None
+            }
+            _ if connected.is_none() => {
+                return Err(ApiError::invalid("call", "the call is not connected yet"))
+            }
+            CallAction::Hold if on_hold => return Ok(()),
+            CallAction::Resume if !on_hold => return Ok(()),
+            CallAction::Hold => {
+                let music = Audio {
+                    url: crate::twilio::inbound::HOLD_MUSIC.into(),
+                };
+                carrier.hold(&sid, &music).await.map_err(carrier_failed)?;
+                Some(true)
+            }
+            CallAction::Resume => {
+                carrier.resume(&sid).await.map_err(carrier_failed)?;
+                Some(false)
+            }
+        };
+        let kind = match action {
+            CallAction::Hold => "hold",
+            CallAction::Resume => "resume",
+            CallAction::HangUp => "agent_hung_up",
+        };
+        self.event(call, kind, "").await?;
+        if let Some(on_hold) = hold {
+            if let Some(m) = self.manual.get_mut(&call) {
+                m.on_hold = on_hold;
+            }
+            self.tell(
+                agent,
+                DesktopMessage::CallHold {
+                    call_id: call,
+                    on_hold,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The desktop messages of the agent's manual call, for a desktop that (re)connects.
+    pub(super) fn manual_current(&self, agent: UserId) -> Option<Vec<DesktopMessage>> {
+        let (id, m) = self.manual.iter().find(|(_, m)| m.agent == agent)?;
+        let mut out = vec![m.offer.clone()];
+        if m.connected.is_some() {
+            out.push(DesktopMessage::CallConnected { call_id: *id });
+        }
+        if m.on_hold {
+            out.push(DesktopMessage::CallHold {
+                call_id: *id,
+                on_hold: true,
+            });
+        }
+        Some(out)
+    }
+}

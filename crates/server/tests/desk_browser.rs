@@ -1,0 +1,441 @@
+//! The agent desktop in real Chromium against a demo-like setup (the demo seed, the simulated
+//! network with every contact answering): the call-handling rule of DESIGN §2.3 end to end — a
+//! campaign call arrives, the contact card and the script show, notes typed are still there
+//! after a reload mid-call, hold and resume, end, the disposition is saved and the next call
+//! arrives — and the keyboard shortcuts of the frequent actions. Skips without chromedriver
+//! unless `PALERA_REQUIRE_BROWSER=1`.
+
+mod common;
+#[path = "common/browser.rs"]
+mod kit;
+
+use fantoccini::Locator;
+use kit::{browser, chromedriver, login};
+use palera_carrier::sim::behaviour::{Behaviour, Seconds};
+use palera_core::ids::{CallId, ClientId};
+use palera_server::app::SystemClock;
+use palera_server::carriers::CarrierHub;
+use palera_server::engine::directory::StoreDirectory;
+use palera_server::App;
+use palera_store::calls::Call;
+use palera_store::testing::{fresh, TestDb};
+use palera_store::Backend;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Demo {
+    db: TestDb,
+    base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Demo {
+    async fn start() -> Demo {
+        let db = fresh(Backend::Sqlite).await.unwrap();
+        palera_server::demo::seed(&db.store, chrono::Utc::now().timestamp_millis())
+            .await
+            .unwrap();
+        // Everyone answers within a second and stays on the line until the agent hangs up.
+        let s = |mean| Seconds {
+            mean,
+            sd: 0.0,
+            min: 0.5,
+        };
+        let behaviour = Behaviour {
+            human_pct: 100.0,
+            machine_pct: 0.0,
+            busy_pct: 0.0,
+            failed_pct: 0.0,
+            ring_seconds: s(1.0),
+            talk_seconds: s(3600.0),
+            human_hangup_if_waiting_seconds: 60.0,
+        };
+        let settings = common::test_settings(&db.url);
+        let clock = Arc::new(SystemClock);
+        let hub = CarrierHub::simulated(&settings, behaviour, 1, 1.0);
+        let dir = Arc::new(StoreDirectory::new(db.store.clone(), clock.clone()));
+        let app = App::with_parts(db.store.clone(), settings, clock, hub, dir);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(palera_server::serve(app, listener, async {
+            let _ = stopped.await;
+        }));
+        Demo {
+            db,
+            base,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    async fn calls(&self) -> Vec<Call> {
+        let campaigns = self.db.store.campaigns(ClientId(1)).await.unwrap();
+        self.db.store.campaign_calls(campaigns[0].id).await.unwrap()
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.server.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Waits until the script (a JavaScript expression) is true in the page.
+async fn until(c: &fantoccini::Client, js: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ok = c
+            .execute(&format!("return !!({js});"), vec![])
+            .await
+            .map(|v| v.as_bool() == Some(true))
+            .unwrap_or(false);
+        if ok {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn js(c: &fantoccini::Client, expr: &str) -> serde_json::Value {
+    c.execute(&format!("return {expr};"), vec![]).await.unwrap()
+}
+
+async fn panel(c: &fantoccini::Client, status: &str) {
+    until(
+        c,
+        &format!("document.getElementById('call-panel').dataset.status === '{status}'"),
+        &format!("the call panel shows {status}"),
+    )
+    .await;
+}
+
+async fn connected(c: &fantoccini::Client) {
+    until(
+        c,
+        "document.getElementById('link-status').textContent === 'Connected'",
+        "the desktop connects",
+    )
+    .await;
+}
+
+async fn click(c: &fantoccini::Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn keys(c: &fantoccini::Client, text: &str) {
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+/// Alt + `key` on the focused element.
+async fn alt(c: &fantoccini::Client, key: &str) {
+    keys(c, &format!("\u{E00A}{key}\u{E000}")).await;
+}
+
+async fn call_id_shown(c: &fantoccini::Client) -> i64 {
+    js(c, "Number(document.getElementById('notes').dataset.callId)")
+        .await
+        .as_i64()
+        .unwrap_or(0)
+}
+
+/// Waits until the store's call has these notes.
+async fn stored_notes(d: &Demo, call: CallId, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = d.db.store.call_notes(call).await.unwrap();
+        if n.text == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stored notes {:?}, want {want:?}",
+            n.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_is_handled_end_to_end_notes_survive_a_reload_and_the_next_call_arrives() {
+    let Some(driver) = chromedriver() else { return };
+    let d = Demo::start().await;
+    let c = browser(&driver).await;
+    login(&c, &d.base, "agent1@demo.test").await;
+    connected(&c).await;
+    click(&c, "[data-set-state=ready]").await;
+
+    // A campaign call arrives: the contact card and the script show.
+    panel(&c, "on_call").await;
+    until(
+        &c,
+        "document.getElementById('card-name').textContent.includes('Demo-')",
+        "the contact card",
+    )
+    .await;
+    until(
+        &c,
+        "(document.getElementById('script-text')||{}).textContent?.includes('this is your agent from Demo Outreach Co')",
+        "the campaign script",
+    )
+    .await;
+    let script = js(&c, "document.getElementById('script-text').textContent").await;
+    let first_name = js(&c, "document.getElementById('f-first_name').value").await;
+    assert!(
+        script
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("1. Hello {},", first_name.as_str().unwrap())),
+        "the merge field is filled: {script}"
+    );
+    until(
+        &c,
+        "document.getElementById('card-list').textContent === 'New leads'",
+        "the contact's list",
+    )
+    .await;
+    let call = CallId(call_id_shown(&c).await);
+    assert!(call.0 > 0, "the notes belong to the call");
+    // The desktop fits the 1366×768 laptop window: no sideways scrolling.
+    assert_eq!(
+        js(
+            &c,
+            "document.documentElement.scrollWidth <= window.innerWidth"
+        )
+        .await,
+        true,
+        "the desktop is wider than the window"
+    );
+
+    // Notes typed save themselves.
+    click(&c, "#notes").await;
+    keys(&c, "Wants the Pro plan").await;
+    until(
+        &c,
+        "document.getElementById('notes-status').dataset.state === 'saved'",
+        "the notes are saved",
+    )
+    .await;
+    stored_notes(&d, call, "Wants the Pro plan").await;
+
+    // More notes, and the page is reloaded at once, before they could be sent.
+    keys(&c, "; call back Friday").await;
+    c.refresh().await.unwrap();
+    connected(&c).await;
+    panel(&c, "on_call").await;
+    until(
+        &c,
+        "document.getElementById('notes').value === 'Wants the Pro plan; call back Friday'",
+        "the notes are still there after the reload",
+    )
+    .await;
+    until(
+        &c,
+        "document.getElementById('notes-status').dataset.state === 'saved'",
+        "the restored notes are sent",
+    )
+    .await;
+    stored_notes(&d, call, "Wants the Pro plan; call back Friday").await;
+
+    // Hold, then resume.
+    click(&c, "#call-hold").await;
+    until(
+        &c,
+        "document.getElementById('call-hold').getAttribute('aria-pressed') === 'true'",
+        "the call is on hold",
+    )
+    .await;
+    click(&c, "#call-hold").await;
+    until(
+        &c,
+        "document.getElementById('call-hold').getAttribute('aria-pressed') === 'false' && document.getElementById('call-status').textContent === 'On call.'",
+        "the call is resumed",
+    )
+    .await;
+    let kinds = d.db.store.call_event_kinds(call).await.unwrap();
+    assert!(
+        kinds.iter().any(|k| k == "hold") && kinds.iter().any(|k| k == "resume"),
+        "{kinds:?}"
+    );
+
+    // End the call; wrap-up asks for the disposition.
+    click(&c, "#call-hangup").await;
+    panel(&c, "wrap_up").await;
+    let chosen = js(
+        &c,
+        "document.getElementById('disposition').selectedOptions[0].textContent",
+    )
+    .await;
+    click(&c, "#disposition-form button[type=submit]").await;
+
+    // The disposition is saved with the notes, and the next call arrives.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let disposed = loop {
+        let row = d.db.store.call(call).await.unwrap();
+        if row.disposition.is_some() {
+            break row;
+        }
+        assert!(Instant::now() < deadline, "no disposition stored");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(disposed.disposition.as_deref(), chosen.as_str());
+    assert_eq!(disposed.notes, "Wants the Pro plan; call back Friday");
+    panel(&c, "on_call").await;
+    until(
+        &c,
+        &format!(
+            "Number(document.getElementById('notes').dataset.callId) !== {}",
+            call.0
+        ),
+        "the next call's notes",
+    )
+    .await;
+    assert_eq!(js(&c, "document.getElementById('notes').value").await, "");
+    let calls = d.calls().await;
+    assert!(
+        calls.len() >= 2,
+        "the next call was placed: {}",
+        calls.len()
+    );
+    // The first contact's conversation shows the call with its notes, disposition and agent.
+    let contact = disposed.contact_id.unwrap();
+    c.goto(&format!(
+        "{}/clients/1/contacts/{contact}/conversation",
+        d.base
+    ))
+    .await
+    .unwrap();
+    let entry = c
+        .find(Locator::Css(&format!("li[data-call-id='{}']", call.0)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        entry.contains("Wants the Pro plan; call back Friday")
+            && entry.contains(chosen.as_str().unwrap())
+            && entry.contains("Alex Agent"),
+        "{entry}"
+    );
+    c.close().await.unwrap();
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_frequent_actions_have_keyboard_shortcuts_documented_on_the_page() {
+    let Some(driver) = chromedriver() else { return };
+    let d = Demo::start().await;
+    let c = browser(&driver).await;
+    login(&c, &d.base, "agent1@demo.test").await;
+    connected(&c).await;
+
+    // "?" opens the documented shortcuts; Escape closes them.
+    keys(&c, "?").await;
+    until(&c, "document.getElementById('help').open", "the help opens").await;
+    let help = js(&c, "document.getElementById('help').textContent").await;
+    for k in [
+        "Alt+1", "Alt+H", "Alt+E", "Alt+P", "Alt+N", "Alt+M", "Alt+C",
+    ] {
+        assert!(help.as_str().unwrap().contains(k), "{k} is documented");
+    }
+    keys(&c, "\u{E00C}").await;
+    until(
+        &c,
+        "!document.getElementById('help').open",
+        "the help closes",
+    )
+    .await;
+
+    // Alt+1: Ready; a call arrives.
+    alt(&c, "1").await;
+    panel(&c, "on_call").await;
+    let call = CallId(call_id_shown(&c).await);
+    // Alt+N: to the notes.
+    alt(&c, "n").await;
+    until(
+        &c,
+        "document.activeElement.id === 'notes'",
+        "Alt+N focuses the notes",
+    )
+    .await;
+    keys(&c, "Typed from the keyboard").await;
+    until(
+        &c,
+        "document.getElementById('notes-status').dataset.state === 'saved'",
+        "the notes are saved",
+    )
+    .await;
+    // Alt+H: hold, and again to resume.
+    alt(&c, "h").await;
+    until(
+        &c,
+        "document.getElementById('call-hold').getAttribute('aria-pressed') === 'true'",
+        "Alt+H holds",
+    )
+    .await;
+    alt(&c, "h").await;
+    until(
+        &c,
+        "document.getElementById('call-hold').getAttribute('aria-pressed') === 'false'",
+        "Alt+H resumes",
+    )
+    .await;
+    // Alt+E: end the call; Alt+P: to the disposition picker; Enter saves it.
+    alt(&c, "e").await;
+    panel(&c, "wrap_up").await;
+    alt(&c, "p").await;
+    until(
+        &c,
+        "document.activeElement.id === 'disposition'",
+        "Alt+P focuses the disposition",
+    )
+    .await;
+    keys(&c, "\u{E007}").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let row = d.db.store.call(call).await.unwrap();
+        if row.disposition.is_some() {
+            assert_eq!(row.notes, "Typed from the keyboard");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Enter did not save the disposition"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Alt+3: Offline; Alt+M: to the manual-call number.
+    panel(&c, "on_call").await;
+    alt(&c, "m").await;
+    until(
+        &c,
+        "document.activeElement.id === 'manual-number'",
+        "Alt+M focuses the number",
+    )
+    .await;
+    alt(&c, "3").await;
+    until(
+        &c,
+        "document.getElementById('voice-state').dataset.state === 'offline'",
+        "Alt+3 goes offline",
+    )
+    .await;
+    c.close().await.unwrap();
+    d.stop().await;
+}
