@@ -11,9 +11,7 @@ use super::log::{Event, Ms};
 use super::report::{AgentReport, Report};
 use super::scenario::Scenario;
 use chrono::Duration;
-use palera_core::campaign::driver::{
-    Answer, Command, DueContact, Driver, LineEnd, Now, Refusal,
-};
+use palera_core::campaign::driver::{Answer, Command, Driver, DueContact, LineEnd, Now, Refusal};
 use palera_core::campaign::{
     CallOutcome, ContactAttempts, ContactStatus, CpsLimiter, Disposition, DispositionEffect,
     TimeZoneSource,
@@ -289,12 +287,16 @@ impl<'a> Sim<'a> {
             Ev::RingEnd(c) => self.ring_end(c),
             Ev::HumanHangup(c) => {
                 if self.calls[c as usize].phase == Phase::Waiting {
-                    let cmds = self.driver.ended(now, CallId(i64::from(c)), LineEnd::Completed);
+                    let cmds = self
+                        .driver
+                        .ended(now, CallId(i64::from(c)), LineEnd::Completed);
                     self.execute(cmds);
                 }
             }
             Ev::TalkEnd(c) | Ev::MessageEnd(c) => {
-                let cmds = self.driver.ended(now, CallId(i64::from(c)), LineEnd::Completed);
+                let cmds = self
+                    .driver
+                    .ended(now, CallId(i64::from(c)), LineEnd::Completed);
                 self.execute(cmds);
             }
             Ev::WrapEnd(_, c) => {
@@ -312,7 +314,8 @@ impl<'a> Sim<'a> {
             }
             Ev::PreviewEnd(a) => {
                 // Nobody is there to click Call when the agent is away.
-                if !self.agents[a as usize].away && self.agents[a as usize].doing == Doing::Previewing
+                if !self.agents[a as usize].away
+                    && self.agents[a as usize].doing == Doing::Previewing
                 {
                     let _ = self.driver.preview_call(agent_id(a));
                 }
@@ -335,7 +338,9 @@ impl<'a> Sim<'a> {
         self.push(self.now + TICK_MS, Ev::Tick);
         // Desktops heartbeat every 30 s, more often under a short inactivity timeout.
         let timeout = i64::from(self.s.campaign.inactivity_timeout_seconds) * 1000;
-        let every = HEARTBEAT_MS.min(timeout / 2 / TICK_MS * TICK_MS).max(TICK_MS);
+        let every = HEARTBEAT_MS
+            .min(timeout / 2 / TICK_MS * TICK_MS)
+            .max(TICK_MS);
         if self.now % every == 0 {
             for a in 1..=self.s.agents {
                 let ag = &mut self.agents[a as usize];
@@ -502,7 +507,10 @@ impl<'a> Sim<'a> {
                 let c = call_index(call);
                 self.n.abandoned += 1;
                 if play_message {
-                    self.log.push(Event::Abandoned { t: self.now, call: c });
+                    self.log.push(Event::Abandoned {
+                        t: self.now,
+                        call: c,
+                    });
                     self.play_message(c);
                 }
                 Vec::new()

@@ -561,7 +561,7 @@ impl Driver {
                 continue;
             };
             let g = &mut self.groups[s.group as usize];
-            if !predictive && g.open {
+            if !predictive {
                 s.place = Place::Held;
                 g.held += 1;
                 hand.push(c);
@@ -660,41 +660,10 @@ impl Driver {
                     })
                     .collect();
                 self.enter(waiting, false);
-            } else {
-                self.take_back_group(g);
             }
         }
         if self.groups.iter().any(|g| g.open) {
             self.wanted = true;
-        }
-    }
-
-    /// The window closed for a group: its held contacts wait for the next opening.
-    fn take_back_group(&mut self, g: usize) {
-        let agents: Vec<UserId> = self.agents.keys().copied().collect();
-        let held: Vec<ContactId> = agents
-            .into_iter()
-            .flat_map(|a| self.dist.held_by(a))
-            .chain(self.dist.pooled())
-            .filter(|c| self.contacts.get(c).is_some_and(|s| s.group as usize == g))
-            .collect();
-        for c in held {
-            let holder = self.dist.holder(c);
-            let (_, moves) = self.dist.release(c);
-            self.groups[g].held -= 1;
-            if holder.is_some() {
-                self.out.push(Command::Hold {
-                    contact: c,
-                    from: holder,
-                    to: None,
-                    redistributed: false,
-                });
-            }
-            self.apply(&moves, false);
-            if let Some(s) = self.contacts.get_mut(&c) {
-                s.place = Place::Waiting;
-            }
-            self.groups[g].waiting.push_back(c);
         }
     }
 
