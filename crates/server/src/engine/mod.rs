@@ -1,14 +1,13 @@
 //! The call engine: one loop (DESIGN §6.8) that runs every active campaign. It `select!`s on a
 //! tick, the carrier event stream of [`crate::carriers::CarrierHub`], commands from handlers
 //! (campaign started/paused, disposition saved, preview call/skip), voice-state changes published
-//! to desktops, and shutdown. Each tick a [`runner::Runner`] per running campaign refreshes its
-//! due contacts and ready agents (equal distribution through the core's `Distribution`), then
-//! dials: progressive (one line per ready idle agent), preview (the agent sees the contact, then
-//! calls or skips) or predictive (core `Pacer`). Every dial is preceded by a fresh DNC lookup and
-//! the core `check_dial`, respects the client's calls per second, and claims the contact
-//! atomically in the store, so no contact is ever dialled twice at once. Carrier events move
-//! calls through their outcomes; answered humans reach an agent, machines never do, and a
-//! predictive human left without an agent for 2 s hears the identification message.
+//! to desktops, and shutdown. Each running campaign has a [`runner::Runner`] holding the core
+//! campaign driver (`palera_core::campaign::driver::Driver`, the same state machine `simulate`
+//! runs): the runner feeds it due contacts from the store, ready agents and heartbeats, carrier
+//! events and dispositions, and carries out its commands — holders, previews, dials (after a
+//! fresh DNC lookup and an atomic claim in the store, so no contact is ever dialled twice at
+//! once), bridging agents, the identification message of an abandoned call, machine messages,
+//! wrap-up and the contact's attempt.
 //!
 //! Business time (windows, cadence, stored timestamps) comes from the app's injected clock;
 //! durations that only matter in real time (the 2 s grace, wrap-up limits, calls per second) are
