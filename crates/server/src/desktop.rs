@@ -138,6 +138,15 @@ impl Presence {
             .is_none_or(|e| e.last_seen.elapsed() < timeout)
     }
 
+    /// When `user`'s desktop was last heard from (`None`: never seen by this node).
+    pub fn last_seen(&self, user: UserId) -> Option<Instant> {
+        self.seen
+            .lock()
+            .expect("presence lock")
+            .get(&user)
+            .map(|e| e.last_seen)
+    }
+
     /// Number of open desktops of `user`.
     pub fn connections(&self, user: UserId) -> u32 {
         self.seen

@@ -1,43 +1,45 @@
-//! The discrete-event scenario simulator: the real core engine (attempts and cadence, calling
-//! windows, distribution and redistribution, predictive pacing, compliance checks) driven on a
-//! virtual clock against the virtual phone network of [`super::behaviour`] and simulated agents.
-//! Time advances by popping a priority queue of timed events — nothing sleeps — and every fact is
+//! The discrete-event scenario simulator: the campaign [`Driver`] of the core — the same type the
+//! server's engine runs — executed on a virtual clock against the virtual phone network of
+//! [`super::behaviour`] and simulated agents. This file is only the adapter: it owns the world
+//! (who answers and when, agents logging in, going away and coming back, heartbeats, the DNC list)
+//! and carries out the driver's commands on it; every campaign decision is the driver's. Time
+//! advances by popping a priority queue of timed events — nothing sleeps — and every fact is
 //! appended to the event log that the auditor later judges.
 
 use super::behaviour::Fate;
 use super::log::{Event, Ms};
 use super::report::{AgentReport, Report};
 use super::scenario::Scenario;
-use chrono::{DateTime, Duration, Utc};
-use palera_core::campaign::compliance::{check_dial, CpsLimiter, DialCheck, DialRefusal};
-use palera_core::campaign::distribution::Move;
-use palera_core::campaign::pacing::AgentActivity;
-use palera_core::campaign::settings::{DialMode, MachineAction};
+use chrono::Duration;
+use palera_core::campaign::driver::{Answer, Command, Driver, DueContact, LineEnd, Now, Refusal};
 use palera_core::campaign::{
-    is_open_in_zone, pick_agent_predictive, AgentLoad, CallOutcome, ContactAttempts, ContactStatus,
-    Disposition, DispositionEffect, Distribution, Pacer, PacingInput, PacingStats,
+    CallOutcome, ContactAttempts, ContactStatus, CpsLimiter, Disposition, DispositionEffect,
+    TimeZoneSource,
 };
-use palera_core::ids::{ContactId, UserId};
+use palera_core::ids::{CallId, ContactId, UserId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashSet, VecDeque};
 
 const TICK_MS: Ms = 1_000;
 const HEARTBEAT_MS: Ms = 30_000;
 const DAY_MS: Ms = 86_400_000;
 /// The identification message played on an abandoned call, and a voicemail message.
 const MESSAGE_MS: Ms = 15_000;
+/// Commands one input may cascade into before the adapter stops (a safety net, never reached).
+const MAX_POLLS_PER_EVENT: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
     Tick,
-    EngineRun,
+    /// The driver's next deadline (a grace, a wrap-up limit, a calls-per-second slot).
+    Wake,
     RingEnd(u32),
-    Grace(u32),
     HumanHangup(u32),
     TalkEnd(u32),
-    WrapEnd(u32),
+    /// The agent finishes wrap-up and saves the disposition of the call.
+    WrapEnd(u32, u32),
     Beep(u32),
     MessageEnd(u32),
     PreviewEnd(u32),
@@ -47,49 +49,33 @@ enum Ev {
 }
 
 struct Contact {
-    zone: u16,
+    /// The attempts as last reported by the driver (for the report).
     attempts: ContactAttempts,
     on_dnc: bool,
 }
 
-struct Zone {
-    tz: chrono_tz::Tz,
-    open: bool,
-    /// Contacts not yet due, by due time.
-    pending: BinaryHeap<Reverse<(Ms, u32)>>,
-    /// Due contacts not held by an agent (predictive pool, or waiting for the window).
-    ready: VecDeque<u32>,
-    /// Due contacts in the distribution: held by agents or pooled for them (preview/progressive).
-    held: usize,
-}
-
+/// What a simulated agent is doing in the world.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum AgentState {
+enum Doing {
     Idle,
-    Previewing { contact: u32, clicked: bool },
-    Reserved { call: u32 },
-    OnCall { call: u32, since: Ms },
-    WrapUp { until: Ms },
+    Previewing,
+    /// Its line rings, it talks, or it wraps up.
+    Busy,
 }
 
 struct Agent {
-    // World truth.
     logged_in: bool,
     login_at: Ms,
     logged_ms: Ms,
     away: bool,
     leaving: bool,
     last_heartbeat: Ms,
-    // Engine view.
-    engine_ready: bool,
-    state: AgentState,
-    idle_since: Ms,
-    calls_today: u32,
-    // Totals.
+    doing: Doing,
+    on_call_since: Ms,
     calls: u64,
     talk_ms: Ms,
     busy_ms: Ms,
-    assigned: std::collections::HashSet<u32>,
+    assigned: HashSet<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -102,11 +88,7 @@ enum Phase {
 }
 
 struct Call {
-    contact: u32,
-    agent: Option<u32>,
     fate: Fate,
-    dialled: Ms,
-    answered: Ms,
     phase: Phase,
 }
 
@@ -131,17 +113,11 @@ struct Sim<'a> {
     seq: u64,
     queue: BinaryHeap<Reverse<(Ms, u64, Ev)>>,
     contacts: Vec<Contact>,
-    zones: Vec<Zone>,
     agents: Vec<Agent>,
     calls: Vec<Call>,
-    dist: Distribution,
+    driver: Driver,
     cps: CpsLimiter,
-    pacer: Pacer,
-    stats: PacingStats,
-    waiting: VecDeque<u32>,
-    ringing: usize,
-    run_at: Option<Ms>,
-    day: i64,
+    wake_at: Option<Ms>,
     n: Counts,
     log: Vec<Event>,
 }
@@ -165,21 +141,22 @@ fn agent_index(id: UserId) -> u32 {
     id.0 as u32
 }
 
+fn contact_id(c: u32) -> ContactId {
+    ContactId(i64::from(c))
+}
+
+fn contact_index(id: ContactId) -> u32 {
+    id.0 as u32
+}
+
+fn call_index(id: CallId) -> u32 {
+    id.0 as u32
+}
+
 impl<'a> Sim<'a> {
     fn new(s: &'a Scenario) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
         let end = i64::from(s.days) * DAY_MS;
-        let zones = s
-            .time_zones
-            .iter()
-            .map(|tz| Zone {
-                tz: *tz,
-                open: false,
-                pending: BinaryHeap::new(),
-                ready: VecDeque::new(),
-                held: 0,
-            })
-            .collect();
         let agents = (0..=s.agents).map(|_| Agent::new()).collect();
         let mut sim = Sim {
             s,
@@ -188,34 +165,32 @@ impl<'a> Sim<'a> {
             seq: 0,
             queue: BinaryHeap::new(),
             contacts: Vec::with_capacity(s.contacts as usize),
-            zones,
             agents,
             calls: Vec::new(),
-            dist: Distribution::new(),
+            driver: Driver::new(s.campaign.clone()),
             cps: CpsLimiter::new(s.campaign.calls_per_second),
-            pacer: Pacer {
-                cap: s.campaign.abandon_cap(),
-                max_lines_per_agent: s.campaign.max_lines_per_agent,
-                wrap_up_seconds: f64::from(s.campaign.wrap_up_seconds),
-            },
-            stats: PacingStats::default(),
-            waiting: VecDeque::new(),
-            ringing: 0,
-            run_at: None,
-            day: 0,
+            wake_at: None,
             n: Counts::default(),
             log: Vec::new(),
         };
         sim.import(&mut rng);
-        sim.schedule_world(&mut rng);
+        sim.schedule_world();
         sim
+    }
+
+    fn clock(&self) -> Now {
+        Now {
+            at: self.s.start + Duration::milliseconds(self.now),
+            mono: self.now,
+        }
     }
 
     /// Imports the contacts; numbers already on the DNC list are refused at import (DESIGN §2.1).
     fn import(&mut self, rng: &mut ChaCha8Rng) {
         let start = self.s.start;
+        let mut due = Vec::with_capacity(self.s.contacts as usize);
         for c in 0..self.s.contacts {
-            let zone = rng.gen_range(0..self.zones.len()) as u16;
+            let zone = rng.gen_range(0..self.s.time_zones.len()) as u16;
             let on_dnc = rng.gen_range(0.0..100.0) < self.s.dnc_pct;
             let joins_later = on_dnc && rng.gen_bool(0.25);
             let mut attempts = ContactAttempts::new(start);
@@ -228,17 +203,24 @@ impl<'a> Sim<'a> {
                 self.log.push(Event::DncAdded { t: 0, contact: c });
             }
             if attempts.status == ContactStatus::Active {
-                self.zones[usize::from(zone)].pending.push(Reverse((0, c)));
+                let tz = self.s.time_zones[usize::from(zone)];
+                due.push(DueContact {
+                    id: contact_id(c),
+                    attempts: attempts.clone(),
+                    zones: TimeZoneSource::Contact(tz),
+                    tz,
+                });
             }
             self.contacts.push(Contact {
-                zone,
                 attempts,
                 on_dnc: on_dnc && !joins_later,
             });
         }
+        let cmds = self.driver.add_contacts(self.clock(), due);
+        self.execute(cmds);
     }
 
-    fn schedule_world(&mut self, _rng: &mut ChaCha8Rng) {
+    fn schedule_world(&mut self) {
         self.push(0, Ev::Tick);
         for i in self.s.inactive.clone() {
             self.push((i.at_minute * 60_000.0) as Ms, Ev::AgentAway(i.agent));
@@ -253,10 +235,6 @@ impl<'a> Sim<'a> {
         self.queue.push(Reverse((at, self.seq, ev)));
     }
 
-    fn at(&self, ms: Ms) -> DateTime<Utc> {
-        self.s.start + Duration::milliseconds(ms)
-    }
-
     fn run(&mut self) {
         while let Some(Reverse((t, _, ev))) = self.queue.pop() {
             if t >= self.end {
@@ -264,6 +242,7 @@ impl<'a> Sim<'a> {
             }
             self.now = t;
             self.handle(ev);
+            self.settle();
         }
         self.now = self.end;
         for a in 1..=self.s.agents as usize {
@@ -273,23 +252,74 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// After an input: the driver dials if it has work, and is woken at its next deadline.
+    fn settle(&mut self) {
+        for _ in 0..MAX_POLLS_PER_EVENT {
+            if !self.driver.wants_poll() {
+                break;
+            }
+            self.poll();
+        }
+        if let Some(d) = self.driver.next_deadline() {
+            if self.wake_at.is_none_or(|w| d < w) {
+                self.wake_at = Some(d);
+                self.push(d.max(self.now), Ev::Wake);
+            }
+        }
+    }
+
+    fn poll(&mut self) {
+        let now = self.clock();
+        let cmds = self.driver.poll(now, &mut self.cps);
+        self.execute(cmds);
+    }
+
     fn handle(&mut self, ev: Ev) {
+        let now = self.clock();
         match ev {
             Ev::Tick => self.tick(),
-            Ev::EngineRun => {
-                if self.run_at == Some(self.now) {
-                    self.run_at = None;
+            Ev::Wake => {
+                if self.wake_at.is_some_and(|w| w <= self.now) {
+                    self.wake_at = None;
                 }
-                self.engine_run();
+                self.poll();
             }
             Ev::RingEnd(c) => self.ring_end(c),
-            Ev::Grace(c) => self.grace_over(c),
-            Ev::HumanHangup(c) => self.human_hangs_up(c),
-            Ev::TalkEnd(c) => self.talk_end(c),
-            Ev::WrapEnd(a) => self.wrap_end(a),
-            Ev::Beep(c) => self.play_message(c, true),
-            Ev::MessageEnd(c) => self.message_end(c),
-            Ev::PreviewEnd(a) => self.preview_end(a),
+            Ev::HumanHangup(c) => {
+                if self.calls[c as usize].phase == Phase::Waiting {
+                    let cmds = self
+                        .driver
+                        .ended(now, CallId(i64::from(c)), LineEnd::Completed);
+                    self.execute(cmds);
+                }
+            }
+            Ev::TalkEnd(c) | Ev::MessageEnd(c) => {
+                let cmds = self
+                    .driver
+                    .ended(now, CallId(i64::from(c)), LineEnd::Completed);
+                self.execute(cmds);
+            }
+            Ev::WrapEnd(_, c) => {
+                let done = Disposition {
+                    name: "completed".into(),
+                    effect: DispositionEffect::Final,
+                };
+                if let Ok(cmds) = self.driver.disposed(now, CallId(i64::from(c)), done) {
+                    self.execute(cmds);
+                }
+            }
+            Ev::Beep(c) => {
+                let cmds = self.driver.beep(now, CallId(i64::from(c)));
+                self.execute(cmds);
+            }
+            Ev::PreviewEnd(a) => {
+                // Nobody is there to click Call when the agent is away.
+                if !self.agents[a as usize].away
+                    && self.agents[a as usize].doing == Doing::Previewing
+                {
+                    let _ = self.driver.preview_call(agent_id(a));
+                }
+            }
             Ev::AgentAway(a) => self.agent_away(a),
             Ev::AgentBack(a) => self.agent_back(a),
             Ev::DncJoin(c) => {
@@ -302,221 +332,90 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn schedule_run(&mut self, at: Ms) {
-        if self.run_at.is_none_or(|r| r > at) {
-            self.run_at = Some(at);
-            self.push(at, Ev::EngineRun);
-        }
-    }
-
-    fn predictive(&self) -> bool {
-        self.s.campaign.dial_mode == DialMode::Predictive
-    }
-
-    // ---- the periodic tick: windows, cadence, staffing, inactivity --------------------------
+    // ---- the periodic tick: heartbeats, the driver's tick, staffing, dialing -----------------
 
     fn tick(&mut self) {
         self.push(self.now + TICK_MS, Ev::Tick);
-        let day = self.now / DAY_MS;
-        if day != self.day {
-            self.day = day;
-            self.agents.iter_mut().for_each(|a| a.calls_today = 0);
-        }
-        self.update_windows();
-        self.release_due_contacts();
-        self.detect_inactivity();
-        self.staff();
-        self.engine_run();
-    }
-
-    fn update_windows(&mut self) {
-        let now = self.at(self.now);
-        for z in 0..self.zones.len() {
-            let open = is_open_in_zone(&self.s.campaign.window, self.zones[z].tz, now);
-            if open == self.zones[z].open {
-                continue;
-            }
-            self.zones[z].open = open;
-            if self.predictive() {
-                continue;
-            }
-            if open {
-                let ready: Vec<u32> = self.zones[z].ready.drain(..).collect();
-                self.hand_out(ready);
-            } else {
-                self.take_back_zone(z as u16);
-            }
-        }
-    }
-
-    /// Preview/progressive: due contacts whose window is open are shared among the ready agents.
-    fn hand_out(&mut self, contacts: Vec<u32>) {
-        let moves = self
-            .dist
-            .add_contacts(contacts.iter().map(|c| ContactId(i64::from(*c))));
-        self.apply_moves(&moves, false);
-    }
-
-    /// The window closed for a zone: its held contacts go back to wait for the next opening.
-    fn take_back_zone(&mut self, zone: u16) {
-        let held: Vec<u32> = (1..=self.s.agents)
-            .flat_map(|a| self.dist.held_by(agent_id(a)))
-            .chain(self.dist.pooled())
-            .map(|c| c.0 as u32)
-            .filter(|c| self.contacts[*c as usize].zone == zone)
-            .collect();
-        for c in held {
-            let holder = self.dist.holder(ContactId(i64::from(c)));
-            let (_, moves) = self.dist.release(ContactId(i64::from(c)));
-            self.zones[usize::from(zone)].held -= 1;
-            if let Some(a) = holder {
-                self.unassigned(c, agent_index(a));
-            }
-            self.apply_moves(&moves, false);
-            self.zones[usize::from(zone)].ready.push_back(c);
-        }
-    }
-
-    fn apply_moves(&mut self, moves: &[Move], redistribution: bool) {
-        for m in moves {
-            let c = m.contact.0 as u32;
-            if let Some(from) = m.from {
-                self.unassigned(c, agent_index(from));
-            }
-            if m.entering {
-                self.zones[usize::from(self.contacts[c as usize].zone)].held += 1;
-            }
-            if let Some(to) = m.to {
-                let to = agent_index(to);
-                self.agents[to as usize].assigned.insert(c);
-                self.log.push(Event::Assigned {
-                    t: self.now,
-                    contact: c,
-                    agent: to,
-                });
-            }
-        }
-        if redistribution {
-            self.n.redistributed += moves.iter().filter(|m| m.to.is_some()).count() as u64;
-        }
-    }
-
-    fn unassigned(&mut self, c: u32, agent: u32) {
-        self.log.push(Event::Unassigned {
-            t: self.now,
-            contact: c,
-            agent,
-        });
-    }
-
-    fn release_due_contacts(&mut self) {
-        for z in 0..self.zones.len() {
-            let mut due = Vec::new();
-            while let Some(Reverse((t, c))) = self.zones[z].pending.peek().copied() {
-                if t > self.now {
-                    break;
-                }
-                self.zones[z].pending.pop();
-                due.push(c);
-            }
-            if !self.predictive() && self.zones[z].open {
-                self.hand_out(due);
-            } else {
-                self.zones[z].ready.extend(due);
-            }
-        }
-    }
-
-    /// The engine notices agents whose desktop has been silent for the inactivity timeout.
-    fn detect_inactivity(&mut self) {
+        // Desktops heartbeat every 30 s, more often under a short inactivity timeout.
         let timeout = i64::from(self.s.campaign.inactivity_timeout_seconds) * 1000;
-        for a in 1..=self.s.agents {
-            let ag = &self.agents[a as usize];
-            if ag.engine_ready && ag.away && self.now - ag.last_heartbeat >= timeout {
-                self.engine_drop_agent(a, true);
+        let every = HEARTBEAT_MS
+            .min(timeout / 2 / TICK_MS * TICK_MS)
+            .max(TICK_MS);
+        if self.now % every == 0 {
+            for a in 1..=self.s.agents {
+                let ag = &mut self.agents[a as usize];
+                if ag.logged_in && !ag.away {
+                    ag.last_heartbeat = self.now;
+                    self.driver.agent_seen(agent_id(a), self.now);
+                }
             }
         }
-    }
-
-    fn engine_drop_agent(&mut self, a: u32, redistribution: bool) {
-        self.agents[a as usize].engine_ready = false;
-        let moves = self.dist.remove_agent(agent_id(a));
-        self.apply_moves(&moves, redistribution);
-        if let AgentState::Previewing { contact, .. } = self.agents[a as usize].state {
-            // The preview was never acted on: the contact goes back to the others.
-            self.agents[a as usize].state = AgentState::Idle;
-            self.hand_out(vec![contact]);
-            self.n.redistributed += 1;
-        }
+        let cmds = self.driver.tick(self.clock());
+        self.execute(cmds);
+        self.staff();
+        self.poll();
     }
 
     /// Agents are logged in whenever a due contact is inside its window (scenarios README).
     fn staff(&mut self) {
-        let staffed = self
-            .zones
-            .iter()
-            .any(|z| z.open && (z.held > 0 || !z.ready.is_empty()));
+        let staffed = self.driver.has_work();
         // Agents stay while lines still ring or people wait: logging out then would abandon them.
-        let quiet = self.ringing == 0 && self.waiting.is_empty();
+        let quiet = self.driver.quiet();
         let mut joined = Vec::new();
         for a in 1..=self.s.agents {
             let ag = &self.agents[a as usize];
             if staffed && !ag.logged_in && !ag.away {
-                if self.login(a) {
-                    joined.push(agent_id(a));
-                }
-            } else if !staffed && quiet && ag.logged_in && ag.state == AgentState::Idle {
+                self.login(a);
+                joined.push(agent_id(a));
+            } else if !staffed && quiet && ag.logged_in && ag.doing == Doing::Idle {
                 self.logout(a);
             }
         }
-        if !joined.is_empty() && !self.predictive() {
-            let moves = self.dist.add_agents(joined);
-            self.apply_moves(&moves, false);
+        if !joined.is_empty() {
+            let cmds = self.driver.agents_ready(self.clock(), joined);
+            self.execute(cmds);
         }
     }
 
-    /// Logs an agent in; `true` when the engine newly counts it as ready.
-    fn login(&mut self, a: u32) -> bool {
+    fn login(&mut self, a: u32) {
         let now = self.now;
         let ag = &mut self.agents[a as usize];
         ag.logged_in = true;
         ag.login_at = now;
-        ag.state = AgentState::Idle;
-        ag.idle_since = now;
-        let newly = !ag.engine_ready;
-        ag.engine_ready = true;
-        newly
+        ag.last_heartbeat = now;
+        ag.doing = Doing::Idle;
     }
 
     fn logout(&mut self, a: u32) {
         let ag = &mut self.agents[a as usize];
         ag.logged_in = false;
         ag.logged_ms += self.now - ag.login_at;
-        self.engine_drop_agent(a, false);
+        let cmds = self.driver.agent_left(self.clock(), agent_id(a));
+        self.execute(cmds);
     }
 
     // ---- agents' absences -------------------------------------------------------------------
 
     fn agent_away(&mut self, a: u32) {
         let ag = &mut self.agents[a as usize];
-        if ag.logged_in && ag.state != AgentState::Idle {
+        if ag.logged_in && ag.doing == Doing::Busy {
             ag.leaving = true; // finishes the work in hand first
         } else {
             self.go_away(a);
         }
     }
 
+    /// The agent's browser is gone: no more heartbeats; the driver finds out by itself.
     fn go_away(&mut self, a: u32) {
         let now = self.now;
         let ag = &mut self.agents[a as usize];
         ag.leaving = false;
         ag.away = true;
-        ag.last_heartbeat = now - now.rem_euclid(HEARTBEAT_MS);
         if ag.logged_in {
             ag.logged_in = false;
             ag.logged_ms += now - ag.login_at;
         }
-        ag.state = AgentState::Idle;
+        ag.doing = Doing::Idle;
         let last = ag.last_heartbeat;
         self.log.push(Event::HeartbeatsStopped {
             t: now,
@@ -537,93 +436,189 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// The engine offered work to an agent whose browser is gone: the agent leg fails, and the
-    /// engine stops offering it calls at once.
-    fn agent_leg_fails(&mut self, a: u32) -> bool {
-        let gone = !self.agents[a as usize].logged_in;
-        if gone && self.agents[a as usize].engine_ready {
-            self.engine_drop_agent(a, true);
-        }
-        gone
+    /// Whether work offered to the agent reaches it (its browser is there).
+    fn reachable(&self, a: u32) -> bool {
+        self.agents[a as usize].logged_in
     }
 
-    // ---- dialling ---------------------------------------------------------------------------
+    // ---- carrying out the driver's commands -------------------------------------------------
 
-    fn engine_run(&mut self) {
-        if self.predictive() {
-            self.serve_waiting();
-            self.pace();
-        } else {
-            self.dial_for_agents();
+    fn execute(&mut self, cmds: Vec<Command>) {
+        let mut todo: VecDeque<Command> = cmds.into();
+        while let Some(cmd) = todo.pop_front() {
+            todo.extend(self.carry_out(cmd));
         }
     }
 
-    fn cps_free(&mut self) -> bool {
-        let now = self.at(self.now);
-        let slot = self.cps.next_slot(now);
-        if slot > now {
-            let at = (slot - self.s.start).num_milliseconds();
-            self.schedule_run(at);
-            return false;
-        }
-        true
-    }
-
-    /// Right before a dial: the compliance checks, then the call. `false` when refused.
-    fn dial(&mut self, c: u32, agent: Option<u32>) -> Option<u32> {
-        let now = self.at(self.now);
-        let contact = &self.contacts[c as usize];
-        let tz = self.zones[usize::from(contact.zone)].tz;
-        let check = DialCheck {
-            contact: &contact.attempts,
-            on_dnc: contact.on_dnc,
-            window_open: is_open_in_zone(&self.s.campaign.window, tz, now),
-            max_attempts: self.s.campaign.max_attempts,
-            now,
-        };
-        match check_dial(check) {
-            Ok(()) => {}
-            Err(DialRefusal::OnDnc) => {
-                self.contacts[c as usize].attempts.mark_dnc();
-                return None;
+    /// Does what one command says in the world; returns the driver's answer to what happened.
+    fn carry_out(&mut self, cmd: Command) -> Vec<Command> {
+        let now = self.clock();
+        match cmd {
+            Command::Hold {
+                contact,
+                from,
+                to,
+                redistributed,
+            } => {
+                let c = contact_index(contact);
+                if let Some(from) = from {
+                    self.log.push(Event::Unassigned {
+                        t: self.now,
+                        contact: c,
+                        agent: agent_index(from),
+                    });
+                }
+                if let Some(to) = to {
+                    let to = agent_index(to);
+                    self.agents[to as usize].assigned.insert(c);
+                    self.log.push(Event::Assigned {
+                        t: self.now,
+                        contact: c,
+                        agent: to,
+                    });
+                    self.n.redistributed += u64::from(redistributed);
+                }
+                Vec::new()
             }
-            Err(DialRefusal::OutsideWindow) => {
-                self.zones[usize::from(contact.zone)].ready.push_back(c);
-                return None;
+            Command::Dial { contact, agent } => self.dial(contact, agent),
+            Command::Preview { agent, .. } => {
+                let a = agent_index(agent);
+                if !self.reachable(a) {
+                    return self.driver.agent_unreachable(now, agent);
+                }
+                self.agents[a as usize].doing = Doing::Previewing;
+                let at = self.now + (self.s.preview_seconds * 1000.0) as Ms;
+                self.push(at, Ev::PreviewEnd(a));
+                Vec::new()
             }
-            Err(_) => return None,
+            Command::PreviewWithdrawn { agent, .. } => {
+                self.agents[agent_index(agent) as usize].doing = Doing::Idle;
+                Vec::new()
+            }
+            Command::Connect { call, agent } => self.connect(call, agent),
+            Command::Wait { call } => {
+                let c = call_index(call);
+                self.calls[c as usize].phase = Phase::Waiting;
+                let hangup = (self.s.behaviour.human_hangup_if_waiting_seconds * 1000.0) as Ms;
+                self.push(self.now + hangup, Ev::HumanHangup(c));
+                Vec::new()
+            }
+            Command::Abandoned { call, play_message } => {
+                let c = call_index(call);
+                self.n.abandoned += 1;
+                if play_message {
+                    self.log.push(Event::Abandoned {
+                        t: self.now,
+                        call: c,
+                    });
+                    self.play_message(c);
+                }
+                Vec::new()
+            }
+            Command::Detecting { .. } | Command::Verdict { .. } => Vec::new(),
+            Command::Machine { call, hang_up } => {
+                let c = call_index(call);
+                if hang_up {
+                    return self.driver.ended(now, call, LineEnd::Completed);
+                }
+                self.calls[c as usize].phase = Phase::Message;
+                let greeting = match self.calls[c as usize].fate {
+                    Fate::Machine { greeting, .. } => greeting,
+                    _ => 0.0,
+                };
+                self.push(self.now + (greeting * 1000.0) as Ms, Ev::Beep(c));
+                Vec::new()
+            }
+            Command::LeaveMessage { call } => {
+                self.n.voicemails += 1;
+                self.play_message(call_index(call));
+                Vec::new()
+            }
+            Command::HangUp { call } => self.driver.ended(now, call, LineEnd::Completed),
+            Command::Ended { call, outcome, .. } => {
+                let c = call_index(call);
+                self.calls[c as usize].phase = Phase::Over;
+                match outcome {
+                    CallOutcome::Busy => self.n.busy += 1,
+                    CallOutcome::Failed => self.n.failed += 1,
+                    CallOutcome::NoAnswer => self.n.no_answer += 1,
+                    _ => {}
+                }
+                self.log.push(Event::Ended {
+                    t: self.now,
+                    call: c,
+                    outcome,
+                });
+                Vec::new()
+            }
+            Command::WrapUp { agent, call, until } => {
+                let a = agent_index(agent);
+                let ag = &mut self.agents[a as usize];
+                let talk = self.now - ag.on_call_since;
+                ag.talk_ms += talk;
+                ag.busy_ms += talk + (until - self.now);
+                self.push(until, Ev::WrapEnd(a, call_index(call)));
+                Vec::new()
+            }
+            Command::Completed {
+                contact, attempts, ..
+            } => {
+                self.contacts[contact_index(contact) as usize].attempts = attempts;
+                Vec::new()
+            }
+            Command::AgentFree { agent, .. } => {
+                let a = agent_index(agent);
+                if self.agents[a as usize].leaving {
+                    self.go_away(a);
+                } else {
+                    self.agents[a as usize].doing = Doing::Idle;
+                }
+                Vec::new()
+            }
+            Command::AgentInactive { .. } => Vec::new(),
         }
-        if !self.cps.try_acquire(now) {
-            return None;
+    }
+
+    /// Places a dial the driver asked for: the agent must be there, the number not on DNC.
+    fn dial(&mut self, contact: ContactId, agent: Option<UserId>) -> Vec<Command> {
+        let now = self.clock();
+        if let Some(a) = agent {
+            if !self.reachable(agent_index(a)) {
+                return self.driver.agent_unreachable(now, a);
+            }
         }
-        let contact = &mut self.contacts[c as usize];
-        contact
-            .attempts
-            .start(now, tz, self.s.campaign.max_attempts)
-            .ok()?;
+        let c = contact_index(contact);
+        if self.contacts[c as usize].on_dnc {
+            self.contacts[c as usize].attempts.mark_dnc();
+            return self.driver.dial_refused(now, contact, Refusal::OnDnc);
+        }
+        let attempts = self
+            .driver
+            .attempts(contact)
+            .cloned()
+            .expect("the driver knows the contact it dials");
         let fate = self
             .s
             .behaviour
-            .fate(self.s.seed, u64::from(c), contact.attempts.attempts);
+            .fate(self.s.seed, u64::from(c), attempts.attempts);
+        self.contacts[c as usize].attempts = attempts;
         let call = self.calls.len() as u32;
         let ring_timeout_s = self.s.campaign.ring_timeout_seconds;
         self.calls.push(Call {
-            contact: c,
-            agent,
             fate,
-            dialled: self.now,
-            answered: 0,
             phase: Phase::Ringing,
         });
         self.log.push(Event::Dial {
             t: self.now,
             call,
             contact: c,
-            agent,
+            agent: agent.map(agent_index),
             ring_timeout_s,
         });
         self.n.dials += 1;
-        self.ringing += 1;
+        if let Some(a) = agent {
+            self.agents[agent_index(a) as usize].doing = Doing::Busy;
+        }
         let timeout = f64::from(ring_timeout_s);
         let after = match fate {
             Fate::Human { ring, .. } | Fate::Machine { ring, .. } => ring.min(timeout),
@@ -631,375 +626,71 @@ impl<'a> Sim<'a> {
             Fate::NoAnswer => timeout,
         };
         self.push(self.now + (after * 1000.0) as Ms, Ev::RingEnd(call));
-        Some(call)
+        self.driver.dialled(now, contact, CallId(i64::from(call)))
     }
 
-    /// Preview/progressive: each ready agent asking for work gets its next held contact.
-    fn dial_for_agents(&mut self) {
-        let mut idle: Vec<(Ms, u32)> = (1..=self.s.agents)
-            .filter(|a| self.agents[*a as usize].engine_ready)
-            .filter_map(|a| match self.agents[a as usize].state {
-                AgentState::Idle => Some((self.agents[a as usize].idle_since, a)),
-                AgentState::Previewing { clicked: true, .. } => Some((Ms::MIN, a)),
-                _ => None,
-            })
-            .collect();
-        idle.sort_unstable();
-        for (_, a) in idle {
-            if let AgentState::Previewing {
-                contact,
-                clicked: true,
-            } = self.agents[a as usize].state
-            {
-                if !self.cps_free() {
-                    return;
-                }
-                self.dial_reserved(a, contact);
-                continue;
-            }
-            // The desktop must acknowledge the offer before a line is dialled for it; a silent
-            // desktop means the agent is gone, and its contacts go to the others now.
-            if self.agent_leg_fails(a) {
-                continue;
-            }
-            let preview = self.s.campaign.dial_mode == DialMode::Preview;
-            if !preview && !self.cps_free() {
-                return;
-            }
-            self.next_contact_for(a, preview);
+    fn connect(&mut self, call: CallId, agent: UserId) -> Vec<Command> {
+        let now = self.clock();
+        let a = agent_index(agent);
+        if !self.reachable(a) {
+            return self.driver.agent_unreachable(now, agent);
         }
-    }
-
-    fn next_contact_for(&mut self, a: u32, preview: bool) {
-        let zones: Vec<bool> = self.zones.iter().map(|z| z.open).collect();
-        let contacts = &self.contacts;
-        let taken = self.dist.take_next(agent_id(a), |c| {
-            zones[usize::from(contacts[c.0 as usize].zone)]
-        });
-        let Some((c, moves)) = taken else {
-            return;
-        };
-        let c = c.0 as u32;
-        self.zones[usize::from(self.contacts[c as usize].zone)].held -= 1;
-        self.unassigned(c, a);
-        self.apply_moves(&moves, false);
-        if preview {
-            self.agents[a as usize].state = AgentState::Previewing {
-                contact: c,
-                clicked: false,
-            };
-            let at = self.now + (self.s.preview_seconds * 1000.0) as Ms;
-            self.push(at, Ev::PreviewEnd(a));
-        } else {
-            self.dial_reserved(a, c);
-        }
-    }
-
-    fn dial_reserved(&mut self, a: u32, c: u32) {
-        match self.dial(c, Some(a)) {
-            Some(call) => self.agents[a as usize].state = AgentState::Reserved { call },
-            None => {
-                self.agents[a as usize].state = AgentState::Idle;
-                self.schedule_run(self.now);
-            }
-        }
-    }
-
-    fn preview_end(&mut self, a: u32) {
-        if self.agents[a as usize].away {
-            return; // nobody is there to click Call
-        }
-        if let AgentState::Previewing { contact, .. } = self.agents[a as usize].state {
-            self.agents[a as usize].state = AgentState::Previewing {
-                contact,
-                clicked: true,
-            };
-            self.schedule_run(self.now);
-        }
-    }
-
-    /// Predictive: the pacer says how many lines to add; contacts come from the open zones' pools.
-    fn pace(&mut self) {
-        let now = self.at(self.now);
-        let activity: Vec<AgentActivity> = (1..=self.s.agents)
-            .filter(|a| self.agents[*a as usize].engine_ready)
-            .map(|a| match self.agents[a as usize].state {
-                AgentState::OnCall { since, .. } => AgentActivity::OnCall {
-                    since: self.at(since),
-                },
-                AgentState::WrapUp { until } => AgentActivity::WrapUp {
-                    until: self.at(until),
-                },
-                _ => AgentActivity::Idle,
-            })
-            .collect();
-        let input = PacingInput {
-            agents: &activity,
-            lines_in_flight: self.ringing,
-            humans_waiting: self.waiting.len(),
-            now,
-        };
-        let mut lines = self.pacer.decide(&self.stats, input).new_lines;
-        while lines > 0 && self.cps_free() {
-            let Some(c) = self.next_pool_contact() else {
-                return;
-            };
-            if self.dial(c, None).is_some() {
-                lines -= 1;
-            }
-        }
-    }
-
-    /// The next due contact of an open zone, taking zones in turn (oldest queue first).
-    fn next_pool_contact(&mut self) -> Option<u32> {
-        let z = (0..self.zones.len())
-            .filter(|z| self.zones[*z].open && !self.zones[*z].ready.is_empty())
-            .max_by_key(|z| (self.zones[*z].ready.len(), Reverse(*z)))?;
-        self.zones[z].ready.pop_front()
-    }
-
-    // ---- the network's answers --------------------------------------------------------------
-
-    fn ring_end(&mut self, call: u32) {
-        self.ringing -= 1;
-        let timeout = f64::from(self.s.campaign.ring_timeout_seconds);
-        let fate = self.calls[call as usize].fate;
-        let ring = (self.now - self.calls[call as usize].dialled) as f64 / 1000.0;
-        match fate {
-            Fate::Human { ring: r, .. } if r < timeout => {
-                self.stats.record_dial(true, Some(ring));
-                self.human_answered(call);
-            }
-            Fate::Machine { ring: r, greeting } if r < timeout => {
-                self.stats.record_dial(false, None);
-                self.machine_answered(call, greeting);
-            }
-            Fate::Busy { .. } => self.unanswered(call, CallOutcome::Busy),
-            Fate::Failed { .. } => self.unanswered(call, CallOutcome::Failed),
-            _ => self.unanswered(call, CallOutcome::NoAnswer),
-        }
-    }
-
-    fn unanswered(&mut self, call: u32, outcome: CallOutcome) {
-        self.stats.record_dial(false, None);
-        match outcome {
-            CallOutcome::Busy => self.n.busy += 1,
-            CallOutcome::Failed => self.n.failed += 1,
-            _ => self.n.no_answer += 1,
-        }
-        self.release_reserved_agent(call);
-        self.end_call(call, outcome);
-    }
-
-    /// A progressive/preview agent whose line did not reach a person asks for the next contact.
-    fn release_reserved_agent(&mut self, call: u32) {
-        if let Some(a) = self.calls[call as usize].agent {
-            if self.agents[a as usize].state == (AgentState::Reserved { call }) {
-                self.agent_free(a);
-            }
-        }
-    }
-
-    fn machine_answered(&mut self, call: u32, greeting: f64) {
-        self.n.answered_machine += 1;
-        self.log.push(Event::Answered {
-            t: self.now,
-            call,
-            human: false,
-        });
-        self.release_reserved_agent(call);
-        if self.s.campaign.machine_action == MachineAction::LeaveMessage {
-            self.calls[call as usize].phase = Phase::Message;
-            self.push(self.now + (greeting * 1000.0) as Ms, Ev::Beep(call));
-        } else {
-            self.end_call(call, CallOutcome::Machine);
-        }
-    }
-
-    fn human_answered(&mut self, call: u32) {
-        self.n.answered_human += 1;
-        self.log.push(Event::Answered {
-            t: self.now,
-            call,
-            human: true,
-        });
-        self.calls[call as usize].answered = self.now;
-        if let Some(a) = self.calls[call as usize].agent {
-            if !self.agent_leg_fails(a) {
-                return self.connect(call, a);
-            }
-        }
-        if let Some(a) = self.best_idle_agent() {
-            return self.connect(call, a);
-        }
-        self.calls[call as usize].phase = Phase::Waiting;
-        self.waiting.push_back(call);
-        self.push(self.now + super::audit::ABANDON_GRACE_MS, Ev::Grace(call));
-        let hangup = (self.s.behaviour.human_hangup_if_waiting_seconds * 1000.0) as Ms;
-        self.push(self.now + hangup, Ev::HumanHangup(call));
-    }
-
-    /// The ready idle agent a connected call goes to (predictive rule), skipping agents whose
-    /// leg fails.
-    fn best_idle_agent(&mut self) -> Option<u32> {
-        loop {
-            let loads: Vec<AgentLoad> = (1..=self.s.agents)
-                .filter(|a| {
-                    let ag = &self.agents[*a as usize];
-                    ag.engine_ready && ag.state == AgentState::Idle
-                })
-                .map(|a| AgentLoad {
-                    agent: agent_id(a),
-                    calls_today: self.agents[a as usize].calls_today,
-                    idle_since: self.at(self.agents[a as usize].idle_since),
-                })
-                .collect();
-            let a = agent_index(pick_agent_predictive(&loads)?);
-            if !self.agent_leg_fails(a) {
-                return Some(a);
-            }
-        }
-    }
-
-    fn connect(&mut self, call: u32, a: u32) {
-        self.stats.record_live_answer(self.at(self.now), false);
-        self.n.connected += 1;
-        let talk = match self.calls[call as usize].fate {
+        let c = call_index(call);
+        let talk = match self.calls[c as usize].fate {
             Fate::Human { talk, .. } => talk,
             _ => 0.0,
         };
-        self.calls[call as usize].phase = Phase::Connected;
-        self.calls[call as usize].agent = Some(a);
+        self.calls[c as usize].phase = Phase::Connected;
         let ag = &mut self.agents[a as usize];
-        ag.state = AgentState::OnCall {
-            call,
-            since: self.now,
-        };
-        ag.calls_today += 1;
+        ag.doing = Doing::Busy;
+        ag.on_call_since = self.now;
         ag.calls += 1;
+        self.n.connected += 1;
         self.log.push(Event::AgentConnected {
             t: self.now,
-            call,
+            call: c,
             agent: a,
         });
-        self.push(self.now + (talk * 1000.0) as Ms, Ev::TalkEnd(call));
+        self.push(self.now + (talk * 1000.0) as Ms, Ev::TalkEnd(c));
+        self.driver.connected(now, call)
     }
 
-    fn serve_waiting(&mut self) {
-        while let Some(&call) = self.waiting.front() {
-            let Some(a) = self.best_idle_agent() else {
-                return;
-            };
-            self.waiting.pop_front();
-            self.connect(call, a);
-        }
-    }
-
-    fn grace_over(&mut self, call: u32) {
-        if self.calls[call as usize].phase != Phase::Waiting {
-            return;
-        }
-        self.waiting.retain(|c| *c != call);
-        self.n.abandoned += 1;
-        self.stats.record_live_answer(self.at(self.now), true);
-        self.log.push(Event::Abandoned { t: self.now, call });
-        self.play_message(call, false);
-    }
-
-    /// The contact hung up before the grace ran out (only when they wait less than 2 s).
-    fn human_hangs_up(&mut self, call: u32) {
-        if self.calls[call as usize].phase != Phase::Waiting {
-            return;
-        }
-        self.waiting.retain(|c| *c != call);
-        self.n.abandoned += 1;
-        self.stats.record_live_answer(self.at(self.now), true);
-        self.end_call(call, CallOutcome::AbandonedNoAgent);
-    }
-
-    fn play_message(&mut self, call: u32, voicemail: bool) {
-        if voicemail {
-            self.n.voicemails += 1;
-        }
+    fn play_message(&mut self, call: u32) {
         self.calls[call as usize].phase = Phase::Message;
         self.log.push(Event::MessagePlayed { t: self.now, call });
         self.push(self.now + MESSAGE_MS, Ev::MessageEnd(call));
     }
 
-    fn message_end(&mut self, call: u32) {
-        let outcome = match self.calls[call as usize].fate {
-            Fate::Machine { .. } => CallOutcome::Machine,
-            _ => CallOutcome::AbandonedNoAgent,
-        };
-        self.end_call(call, outcome);
-    }
+    // ---- the network's answers --------------------------------------------------------------
 
-    fn talk_end(&mut self, call: u32) {
-        let Some(a) = self.calls[call as usize].agent else {
-            return;
+    fn ring_end(&mut self, call: u32) {
+        let now = self.clock();
+        let timeout = f64::from(self.s.campaign.ring_timeout_seconds);
+        let id = CallId(i64::from(call));
+        let cmds = match self.calls[call as usize].fate {
+            Fate::Human { ring: r, .. } if r < timeout => {
+                self.n.answered_human += 1;
+                self.log.push(Event::Answered {
+                    t: self.now,
+                    call,
+                    human: true,
+                });
+                self.driver.answered(now, id, Answer::Human)
+            }
+            Fate::Machine { ring: r, .. } if r < timeout => {
+                self.n.answered_machine += 1;
+                self.log.push(Event::Answered {
+                    t: self.now,
+                    call,
+                    human: false,
+                });
+                self.driver.answered(now, id, Answer::Machine)
+            }
+            Fate::Busy { .. } => self.driver.ended(now, id, LineEnd::Busy),
+            Fate::Failed { .. } => self.driver.ended(now, id, LineEnd::Failed),
+            _ => self.driver.ended(now, id, LineEnd::NoAnswer),
         };
-        let started = match self.agents[a as usize].state {
-            AgentState::OnCall { since, .. } => since,
-            _ => self.now,
-        };
-        let talk = self.now - started;
-        self.stats.record_talk(talk as f64 / 1000.0);
-        let wrap = i64::from(self.s.campaign.wrap_up_seconds) * 1000;
-        let ag = &mut self.agents[a as usize];
-        ag.talk_ms += talk;
-        ag.busy_ms += talk + wrap;
-        ag.state = AgentState::WrapUp {
-            until: self.now + wrap,
-        };
-        self.push(self.now + wrap, Ev::WrapEnd(a));
-        self.end_call(call, CallOutcome::Completed);
-    }
-
-    fn wrap_end(&mut self, a: u32) {
-        self.agent_free(a);
-    }
-
-    /// The agent finished its work: it leaves if it meant to, else it is idle and asks for more.
-    fn agent_free(&mut self, a: u32) {
-        if self.agents[a as usize].leaving {
-            return self.go_away(a);
-        }
-        let ag = &mut self.agents[a as usize];
-        ag.state = AgentState::Idle;
-        ag.idle_since = self.now;
-        self.schedule_run(self.now);
-    }
-
-    /// The attempt is over: the contact gets its disposition and, if still due, its next cycle.
-    fn end_call(&mut self, call: u32, outcome: CallOutcome) {
-        self.calls[call as usize].phase = Phase::Over;
-        self.log.push(Event::Ended {
-            t: self.now,
-            call,
-            outcome,
-        });
-        let c = self.calls[call as usize].contact;
-        let effect = if outcome == CallOutcome::Completed {
-            DispositionEffect::Final
-        } else {
-            DispositionEffect::Retry
-        };
-        let disposition = Disposition {
-            name: format!("{outcome:?}"),
-            effect,
-        };
-        let now = self.at(self.now);
-        let contact = &mut self.contacts[c as usize];
-        let tz = self.zones[usize::from(contact.zone)].tz;
-        contact
-            .attempts
-            .complete(&disposition, &self.s.campaign, tz, now);
-        if contact.attempts.status == ContactStatus::Active {
-            let due = (contact.attempts.next_due - self.s.start).num_milliseconds();
-            self.zones[usize::from(contact.zone)]
-                .pending
-                .push(Reverse((due, c)));
-        }
+        self.execute(cmds);
     }
 
     fn report(&self) -> Report {
@@ -1069,10 +760,8 @@ impl Agent {
             away: false,
             leaving: false,
             last_heartbeat: 0,
-            engine_ready: false,
-            state: AgentState::Idle,
-            idle_since: 0,
-            calls_today: 0,
+            doing: Doing::Idle,
+            on_call_since: 0,
             calls: 0,
             talk_ms: 0,
             busy_ms: 0,

@@ -6,7 +6,8 @@
 //!   `palera-voice simulate --scenario FILE --json`: it returns a [`report::Report`] (serialise it
 //!   with serde_json for `--json`) or a [`scenario::ScenarioError`] whose `field()` names the bad
 //!   key (exit status 2).
-//! - `engine` — the discrete-event loop running the real core engine on a virtual clock.
+//! - `engine` — the discrete-event loop running the core campaign driver (the same
+//!   `palera_core::campaign::driver::Driver` the server runs) on a virtual clock.
 //! - [`realtime`] — [`realtime::SimCarrier`], the same network in real time behind the `Carrier` trait.
 //! - [`log`] and [`audit`] — the event log and the independent auditor that fills `violations`.
 

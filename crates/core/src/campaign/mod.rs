@@ -7,6 +7,7 @@
 pub mod attempt;
 pub mod compliance;
 pub mod distribution;
+pub mod driver;
 pub mod pacing;
 pub mod settings;
 pub mod window;

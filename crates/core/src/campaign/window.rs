@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 
 /// Where the zones used for a contact came from; a dial is allowed only when the window is open
 /// in every zone listed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TimeZoneSource {
     /// The contact's own zone.
     Contact(Tz),

@@ -1,24 +1,24 @@
-//! Calls in flight: what each carrier event does to a call (ringing, answered by a person or a
-//! machine, connected, ended), the 2-second grace of predictive calls, wrap-up and its limit,
-//! dispositions and their effects, the restart reconciliation, and the live snapshot pages show.
+//! Calls in flight on the server: carrier events become inputs of the campaign's driver (answered
+//! by a person or a machine, the beep, ended), and the driver's call commands are carried out
+//! here with the store, the carrier and the desktops (bridge the agent, the identification
+//! message of an abandoned call, the machine message, wrap-up, the contact's attempt). Also the
+//! agent's disposition, the restart reconciliation, and the live snapshot pages show.
 
-use super::runner::contact_tz;
-use super::{Activity, ContactSummary, Engine, ABANDON_GRACE};
+use super::runner::{contact_tz, RunnerRef};
+use super::{Activity, ContactSummary, Engine};
 use crate::desktop::DesktopMessage;
 use crate::error::ApiError;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use palera_carrier::{agent_identity, AnsweredBy, Audio, CallSid, Carrier, LegEnd};
-use palera_core::campaign::{
-    local_date, pick_agent_predictive, AgentLoad, CallOutcome, CampaignSettings, Disposition,
-    DispositionEffect, MachineAction,
-};
+use palera_core::campaign::driver::{Answer, Command, LineEnd};
+use palera_core::campaign::{CallOutcome, CampaignSettings, Disposition, DispositionEffect};
 use palera_core::ids::{CallId, CampaignId, ClientId, ContactId, UserId};
 use palera_store::calls::{outcome_str, CallUpdate};
 use palera_store::campaigns::EffectKind;
 use serde::Serialize;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Phase {
@@ -42,13 +42,17 @@ pub(super) enum Phase {
 }
 
 pub(super) struct Live {
+    #[allow(dead_code)] // part of the call record other engine parts read
     pub id: CallId,
     pub campaign: CampaignId,
+    /// The campaign runner whose driver placed the call.
+    pub generation: u64,
     pub contact: ContactSummary,
     pub agent: Option<UserId>,
     pub sid: CallSid,
     pub carrier: Arc<dyn Carrier>,
     pub phase: Phase,
+    #[allow(dead_code)] // part of the call record other engine parts read
     pub dialled: Instant,
     /// A disposition was saved while the call was still up.
     pub disposed: bool,
@@ -68,6 +72,7 @@ impl Live {
         Self {
             id,
             campaign,
+            generation: 0,
             contact,
             agent,
             sid,
@@ -120,6 +125,9 @@ impl Engine {
         if let Some(r) = self.runners.get(&id) {
             return Ok((r.c.settings.clone(), r.c.voicemail_url.clone()));
         }
+        if let Some(r) = self.draining.iter().find(|r| r.c.id == id) {
+            return Ok((r.c.settings.clone(), r.c.voicemail_url.clone()));
+        }
         let c = self.app.store.campaign_by_id(id).await?;
         Ok((c.settings, c.voicemail_url))
     }
@@ -137,18 +145,12 @@ impl Engine {
         Ok(())
     }
 
-    /// (ringing lines, humans waiting) of a campaign.
-    pub(super) fn lines(&self, id: CampaignId) -> (usize, usize) {
-        let mine = self.calls.values().filter(|l| l.campaign == id);
-        let (mut ringing, mut waiting) = (0, 0);
-        for l in mine {
-            match l.phase {
-                Phase::Ringing | Phase::Detecting { .. } => ringing += 1,
-                Phase::Waiting { .. } => waiting += 1,
-                _ => {}
-            }
-        }
-        (ringing, waiting)
+    /// The runner whose driver placed a live call.
+    fn runner_of_live(&self, call: CallId) -> Option<RunnerRef> {
+        self.calls.get(&call).map(|l| RunnerRef {
+            campaign: l.campaign,
+            generation: l.generation,
+        })
     }
 
     pub(super) async fn on_ringing(&mut self, call: CallId) -> Result<(), ApiError> {
@@ -163,39 +165,179 @@ impl Engine {
         Ok(())
     }
 
-    /// A call was answered. With AMD on, an answer of unknown kind is the first report of
-    /// Twilio's async detection: the call waits for the verdict (a later `Answered` or the
-    /// machine's beep) and nobody is connected yet; a verdict of unknown then counts as a person,
-    /// as Twilio advises. Without AMD an unknown answer is a person.
+    /// A call was answered: the driver decides (with AMD on, an answer of unknown kind waits for
+    /// the verdict; a verdict of unknown then counts as a person, as Twilio advises).
     pub(super) async fn on_answered(
         &mut self,
         call: CallId,
         by: AnsweredBy,
     ) -> Result<(), ApiError> {
-        let Some(l) = self.calls.get(&call) else {
+        let Some(at) = self.runner_of_live(call) else {
             return Ok(());
         };
-        let answered = match l.phase {
-            Phase::Ringing => Instant::now(),
-            Phase::Detecting { since } => since,
-            _ => return Ok(()), // a repeated event
+        let now = self.clock();
+        let detecting = matches!(self.calls[&call].phase, Phase::Detecting { .. });
+        let by = match by {
+            AnsweredBy::Human => Answer::Human,
+            AnsweredBy::Machine => Answer::Machine,
+            // The second report of async AMD: unknown is a person.
+            AnsweredBy::Unknown if detecting => Answer::Human,
+            AnsweredBy::Unknown => Answer::Unknown,
         };
-        let campaign = l.campaign;
-        if l.phase == Phase::Ringing && by == AnsweredBy::Unknown {
-            let (settings, _) = self.settings_of(campaign).await?;
-            if settings.amd {
-                return self.await_verdict(call).await;
+        let Some(r) = self.runner_mut(at) else {
+            return Ok(());
+        };
+        let cmds = r.driver.answered(now, call, by);
+        self.execute(at, cmds).await;
+        Ok(())
+    }
+
+    /// The machine's greeting ended.
+    pub(super) async fn on_beep(&mut self, call: CallId) -> Result<(), ApiError> {
+        let Some(at) = self.runner_of_live(call) else {
+            return Ok(());
+        };
+        let now = self.clock();
+        let Some(r) = self.runner_mut(at) else {
+            return Ok(());
+        };
+        let cmds = r.driver.beep(now, call);
+        self.execute(at, cmds).await;
+        Ok(())
+    }
+
+    /// The line ended.
+    pub(super) async fn on_ended(
+        &mut self,
+        call: CallId,
+        end: LegEnd,
+        _duration_seconds: u32,
+    ) -> Result<(), ApiError> {
+        let Some(at) = self.runner_of_live(call) else {
+            return Ok(()); // repeated, or ended before a restart
+        };
+        let now = self.clock();
+        let end = match end {
+            LegEnd::Completed => LineEnd::Completed,
+            LegEnd::Busy => LineEnd::Busy,
+            LegEnd::NoAnswer => LineEnd::NoAnswer,
+            LegEnd::Failed | LegEnd::Canceled => LineEnd::Failed,
+        };
+        let cmds = match self.runner_mut(at) {
+            Some(r) => r.driver.ended(now, call, end),
+            None => Vec::new(),
+        };
+        if cmds.is_empty() {
+            self.calls.remove(&call);
+        }
+        self.execute(at, cmds).await;
+        Ok(())
+    }
+
+    pub(super) async fn on_agent_connected(
+        &mut self,
+        call: CallId,
+        agent: UserId,
+    ) -> Result<(), ApiError> {
+        self.event(call, "agent_connected", &agent.to_string())
+            .await
+    }
+
+    /// Carries out one driver command; returns the driver's answer to what happened.
+    pub(super) async fn carry_out(
+        &mut self,
+        at: RunnerRef,
+        cmd: Command,
+    ) -> Result<Vec<Command>, ApiError> {
+        match cmd {
+            Command::Hold { .. } => {} // batched by `execute`
+            Command::Dial { contact, agent } => return Ok(self.dial(at, contact, agent).await),
+            Command::Preview { agent, contact } => self.offer_preview(at, agent, contact),
+            Command::PreviewWithdrawn { agent, .. } => {
+                self.set_idle(agent);
+                self.tell(agent, DesktopMessage::CallCleared { call_id: None });
+            }
+            Command::Connect { call, agent } => {
+                self.connect(call, agent).await?;
+                let now = self.clock();
+                if let Some(r) = self.runner_mut(at) {
+                    return Ok(r.driver.connected(now, call));
+                }
+            }
+            Command::Wait { call } => {
+                if let Some(l) = self.calls.get_mut(&call) {
+                    l.phase = Phase::Waiting {
+                        since: Instant::now(),
+                    };
+                }
+                self.event(call, "waiting_for_agent", "").await?;
+            }
+            Command::Abandoned { call, play_message } => {
+                if play_message {
+                    self.abandon(call).await?;
+                }
+            }
+            Command::Detecting { call } => self.await_verdict(call).await?,
+            Command::Verdict { call, human } => self.verdict(call, human).await?,
+            Command::Machine { call, hang_up } => self.on_machine(call, hang_up).await?,
+            Command::LeaveMessage { call } => self.leave_message(call).await?,
+            Command::HangUp { call } => {
+                if let Some(l) = self.calls.get_mut(&call) {
+                    l.disposed = true;
+                    if let Err(e) = l.carrier.hang_up(&l.sid).await {
+                        tracing::warn!(call = %call, error = %e, "hang-up failed");
+                    }
+                }
+            }
+            Command::Ended { call, outcome, .. } => {
+                self.calls.remove(&call);
+                let u = CallUpdate {
+                    outcome: Some(outcome),
+                    ended_at: Some(self.app.now_ms()),
+                    ..Default::default()
+                };
+                self.app.store.update_call(call, &u).await?;
+                self.event(call, "ended", outcome_str(outcome)).await?;
+            }
+            Command::WrapUp { agent, call, until } => {
+                self.start_wrap_up(at.campaign, call, agent, until).await?
+            }
+            Command::Completed {
+                call,
+                contact,
+                disposition,
+                ..
+            } => {
+                // The store is the record: the same core rule applied to its row, once.
+                self.complete_attempt(at.campaign, contact, call, &disposition)
+                    .await?;
+                if self.disposing != Some(call) {
+                    self.app
+                        .store
+                        .set_call_disposition(call, None, &disposition.name, "")
+                        .await?;
+                }
+            }
+            Command::AgentFree { agent, call } => {
+                if !matches!(self.activity(agent), Activity::Idle { .. }) {
+                    self.set_idle(agent);
+                    self.tell(agent, DesktopMessage::CallCleared { call_id: call });
+                }
+            }
+            Command::AgentInactive { agent } => {
+                tracing::info!(campaign = %at.campaign, agent = %agent, "agent inactive: contacts redistributed");
             }
         }
-        self.verdict(call, by != AnsweredBy::Machine, answered)
-            .await
+        Ok(Vec::new())
     }
 
     /// Answered, the AMD verdict pending.
     async fn await_verdict(&mut self, call: CallId) -> Result<(), ApiError> {
-        self.calls.get_mut(&call).expect("live call").phase = Phase::Detecting {
-            since: Instant::now(),
-        };
+        if let Some(l) = self.calls.get_mut(&call) {
+            l.phase = Phase::Detecting {
+                since: Instant::now(),
+            };
+        }
         let u = CallUpdate {
             outcome: Some(CallOutcome::InProgress),
             answered_at: Some(self.app.now_ms()),
@@ -205,20 +347,12 @@ impl Engine {
         self.event(call, "answered_detecting", "").await
     }
 
-    /// Who answered is known: a person reaches an agent, a machine never does.
-    async fn verdict(
-        &mut self,
-        call: CallId,
-        human: bool,
-        answered: Instant,
-    ) -> Result<(), ApiError> {
-        let l = &self.calls[&call];
-        let first_report = l.phase == Phase::Ringing;
-        let ring = answered.saturating_duration_since(l.dialled).as_secs_f64();
-        let id = l.campaign;
-        if let Some(r) = self.runners.get_mut(&id) {
-            r.stats.record_dial(human, human.then_some(ring));
-        }
+    /// Who answered is known.
+    async fn verdict(&mut self, call: CallId, human: bool) -> Result<(), ApiError> {
+        let first_report = self
+            .calls
+            .get(&call)
+            .is_some_and(|l| l.phase == Phase::Ringing);
         let u = CallUpdate {
             outcome: Some(if human {
                 CallOutcome::InProgress
@@ -230,33 +364,19 @@ impl Engine {
             ..Default::default()
         };
         self.app.store.update_call(call, &u).await?;
-        if human {
-            self.on_human(call).await
-        } else {
-            self.on_machine(call).await
-        }
+        Ok(())
     }
 
-    /// A machine answered: release the agent at once; leave the message after the beep, or hang
-    /// up, by campaign setting.
-    async fn on_machine(&mut self, call: CallId) -> Result<(), ApiError> {
-        let (campaign, agent, sid, carrier) = {
-            let l = self.calls.get_mut(&call).expect("live call");
-            l.phase = Phase::Machine;
-            (l.campaign, l.agent.take(), l.sid.clone(), l.carrier.clone())
+    /// A machine answered: the driver released the agent; hang up now, or wait for the beep.
+    async fn on_machine(&mut self, call: CallId, hang_up: bool) -> Result<(), ApiError> {
+        let Some(l) = self.calls.get_mut(&call) else {
+            return Ok(());
         };
-        if let Some(a) = agent {
-            self.set_idle(a);
-            self.tell(
-                a,
-                DesktopMessage::CallCleared {
-                    call_id: Some(call),
-                },
-            );
-        }
+        l.phase = Phase::Machine;
+        l.agent = None;
+        let (sid, carrier) = (l.sid.clone(), l.carrier.clone());
         self.event(call, "machine_detected", "").await?;
-        let (settings, _) = self.settings_of(campaign).await?;
-        if settings.machine_action == MachineAction::HangUp {
+        if hang_up {
             if let Err(e) = carrier.hang_up(&sid).await {
                 tracing::warn!(call = %call, error = %e, "hang-up failed");
             }
@@ -265,25 +385,12 @@ impl Engine {
     }
 
     /// The machine's greeting ended: leave the campaign's message (or hang up without one).
-    pub(super) async fn on_beep(&mut self, call: CallId) -> Result<(), ApiError> {
+    async fn leave_message(&mut self, call: CallId) -> Result<(), ApiError> {
         let Some(l) = self.calls.get(&call) else {
             return Ok(());
         };
-        if let Phase::Detecting { since } = l.phase {
-            // The beep is the verdict: a machine.
-            self.verdict(call, false, since).await?;
-        }
-        let Some(l) = self.calls.get(&call) else {
-            return Ok(());
-        };
-        if l.phase != Phase::Machine {
-            return Ok(());
-        }
         let (campaign, sid, carrier) = (l.campaign, l.sid.clone(), l.carrier.clone());
-        let (settings, url) = self.settings_of(campaign).await?;
-        if settings.machine_action != MachineAction::LeaveMessage {
-            return Ok(());
-        }
+        let (_, url) = self.settings_of(campaign).await?;
         let done = match url {
             Some(url) => {
                 self.event(call, "voicemail_left", &url).await?;
@@ -297,72 +404,19 @@ impl Engine {
         Ok(())
     }
 
-    /// A person answered: the call's agent takes it (preview, progressive), or the free agent
-    /// with the fewest calls today (predictive); with nobody free the person waits, at most 2 s.
-    async fn on_human(&mut self, call: CallId) -> Result<(), ApiError> {
-        let (campaign, reserved) = {
-            let l = &self.calls[&call];
-            (l.campaign, l.agent)
-        };
-        // A reserved agent (preview, progressive) always takes the call they were dialled for,
-        // even if they changed state while it rang: progressive mode never abandons.
-        let agent = reserved.or_else(|| self.pick_free_agent(campaign));
-        match agent {
-            Some(a) => self.connect(call, a).await,
-            None => {
-                self.calls.get_mut(&call).expect("live").phase = Phase::Waiting {
-                    since: Instant::now(),
-                };
-                self.event(call, "waiting_for_agent", "").await
-            }
-        }
-    }
-
-    /// The ready, idle agent of the campaign with the fewest calls today, then idle longest.
-    fn pick_free_agent(&self, campaign: CampaignId) -> Option<UserId> {
-        let r = self.runners.get(&campaign)?;
-        let today = local_date(chrono_tz::UTC, self.now());
-        let loads: Vec<AgentLoad> = r
-            .ready
-            .iter()
-            .filter_map(|a| match self.activity(*a) {
-                Activity::Idle { since } => Some(AgentLoad {
-                    agent: *a,
-                    calls_today: r
-                        .calls_today
-                        .get(a)
-                        .filter(|(d, _)| *d == today)
-                        .map_or(0, |(_, n)| *n),
-                    idle_since: since,
-                }),
-                _ => None,
-            })
-            .collect();
-        pick_agent_predictive(&loads)
-    }
-
     /// Bridges `agent` into the call.
     async fn connect(&mut self, call: CallId, agent: UserId) -> Result<(), ApiError> {
         let now = self.now();
-        let (campaign, sid, carrier) = {
-            let l = self.calls.get_mut(&call).expect("live call");
-            l.agent = Some(agent);
-            l.phase = Phase::Connected {
-                since: Instant::now(),
-            };
-            (l.campaign, l.sid.clone(), l.carrier.clone())
+        let Some(l) = self.calls.get_mut(&call) else {
+            return Ok(());
         };
+        l.agent = Some(agent);
+        l.phase = Phase::Connected {
+            since: Instant::now(),
+        };
+        let (sid, carrier) = (l.sid.clone(), l.carrier.clone());
         self.agents
             .insert(agent, Activity::OnCall { call, since: now });
-        if let Some(r) = self.runners.get_mut(&campaign) {
-            r.stats.record_live_answer(now, false);
-            let today = local_date(chrono_tz::UTC, now);
-            let e = r.calls_today.entry(agent).or_insert((today, 0));
-            if e.0 != today {
-                *e = (today, 0);
-            }
-            e.1 += 1;
-        }
         let u = CallUpdate {
             agent: Some(agent),
             connected_at: Some(now.timestamp_millis()),
@@ -377,60 +431,23 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) async fn on_agent_connected(
-        &mut self,
-        call: CallId,
-        agent: UserId,
-    ) -> Result<(), ApiError> {
-        self.event(call, "agent_connected", &agent.to_string())
-            .await
-    }
-
-    /// Humans waiting for an agent: give them to agents who became free, and abandon those who
-    /// waited the full grace, playing the identification message at once.
-    pub(super) async fn abandon_waiting(&mut self) -> Result<(), ApiError> {
-        let mut waiting: Vec<(Instant, CallId, CampaignId)> = self
-            .calls
-            .values()
-            .filter_map(|l| match l.phase {
-                Phase::Waiting { since } => Some((since, l.id, l.campaign)),
-                _ => None,
-            })
-            .collect();
-        waiting.sort();
-        for (since, call, campaign) in waiting {
-            if since.elapsed() >= ABANDON_GRACE {
-                self.abandon(call).await?;
-            } else if let Some(a) = self.pick_free_agent(campaign) {
-                self.connect(call, a).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The earliest instant the engine must act without an event: a grace or wrap-up ending.
+    /// The earliest instant the engine must act without an event: a driver's deadline.
     pub(super) fn next_deadline(&self) -> Option<Instant> {
-        let graces = self.calls.values().filter_map(|l| match l.phase {
-            Phase::Waiting { since } => Some(since + ABANDON_GRACE),
-            _ => None,
-        });
-        let wraps = self.agents.values().filter_map(|a| match a {
-            Activity::WrapUp { until, .. } => Some(*until),
-            _ => None,
-        });
-        graces.chain(wraps).min()
+        self.runners
+            .values()
+            .chain(self.draining.iter())
+            .filter_map(|r| r.driver.next_deadline())
+            .min()
+            .map(|m| self.instant(m))
     }
 
+    /// Nobody could take the person within the grace: play the identification message at once.
     async fn abandon(&mut self, call: CallId) -> Result<(), ApiError> {
-        let now = self.now();
-        let (campaign, sid, carrier) = {
-            let l = self.calls.get_mut(&call).expect("live call");
-            l.phase = Phase::Abandoned;
-            (l.campaign, l.sid.clone(), l.carrier.clone())
+        let Some(l) = self.calls.get_mut(&call) else {
+            return Ok(());
         };
-        if let Some(r) = self.runners.get_mut(&campaign) {
-            r.stats.record_live_answer(now, true);
-        }
+        l.phase = Phase::Abandoned;
+        let (campaign, sid, carrier) = (l.campaign, l.sid.clone(), l.carrier.clone());
         let (_, url) = self.settings_of(campaign).await?;
         let u = CallUpdate {
             outcome: Some(CallOutcome::AbandonedNoAgent),
@@ -454,100 +471,20 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) async fn on_ended(
-        &mut self,
-        call: CallId,
-        end: LegEnd,
-        _duration_seconds: u32,
-    ) -> Result<(), ApiError> {
-        let Some(l) = self.calls.remove(&call) else {
-            return Ok(()); // repeated, or ended before a restart
-        };
-        let now = self.now();
-        let outcome = match l.phase {
-            Phase::Connected { .. } => CallOutcome::Completed,
-            // Answered, then gone before anyone (or the detector) could tell who it was.
-            Phase::Waiting { .. } | Phase::Abandoned | Phase::Detecting { .. } => {
-                CallOutcome::AbandonedNoAgent
-            }
-            Phase::Machine => CallOutcome::Machine,
-            Phase::Ringing => match end {
-                LegEnd::Busy => CallOutcome::Busy,
-                LegEnd::NoAnswer => CallOutcome::NoAnswer,
-                _ => CallOutcome::Failed,
-            },
-        };
-        if let Some(r) = self.runners.get_mut(&l.campaign) {
-            match l.phase {
-                Phase::Ringing => r.stats.record_dial(false, None),
-                // The person hung up before an agent was free: that is an abandoned live answer.
-                Phase::Waiting { .. } => r.stats.record_live_answer(now, true),
-                Phase::Connected { since } => r.stats.record_talk(since.elapsed().as_secs_f64()),
-                _ => {}
-            }
-        }
-        let u = CallUpdate {
-            outcome: Some(outcome),
-            ended_at: Some(now.timestamp_millis()),
-            ..Default::default()
-        };
-        self.app.store.update_call(call, &u).await?;
-        self.event(call, "ended", outcome_str(outcome)).await?;
-        match (l.phase, l.agent) {
-            (Phase::Connected { .. }, Some(agent)) if !l.disposed => {
-                self.start_wrap_up(l.campaign, call, agent).await
-            }
-            (Phase::Connected { .. }, agent) => {
-                if let Some(a) = agent {
-                    self.set_idle(a);
-                    self.tell(
-                        a,
-                        DesktopMessage::CallCleared {
-                            call_id: Some(call),
-                        },
-                    );
-                }
-                Ok(())
-            }
-            (_, agent) => {
-                let system = Disposition {
-                    name: outcome_str(outcome).into(),
-                    effect: DispositionEffect::Retry,
-                };
-                self.complete_attempt(l.campaign, l.contact.contact_id, call, &system)
-                    .await?;
-                self.app
-                    .store
-                    .set_call_disposition(call, None, &system.name, "")
-                    .await?;
-                if let Some(a) = agent {
-                    self.set_idle(a);
-                    self.tell(
-                        a,
-                        DesktopMessage::CallCleared {
-                            call_id: Some(call),
-                        },
-                    );
-                }
-                Ok(())
-            }
-        }
-    }
-
     async fn start_wrap_up(
         &mut self,
         campaign: CampaignId,
         call: CallId,
         agent: UserId,
+        until: i64,
     ) -> Result<(), ApiError> {
         let (settings, _) = self.settings_of(campaign).await?;
-        let wrap = Duration::from_secs(u64::from(settings.wrap_up_seconds));
         let until_at = self.now() + chrono::Duration::seconds(i64::from(settings.wrap_up_seconds));
         self.agents.insert(
             agent,
             Activity::WrapUp {
                 call,
-                until: Instant::now() + wrap,
+                until: self.instant(until),
                 until_at,
             },
         );
@@ -560,43 +497,6 @@ impl Engine {
                 dispositions,
             },
         );
-        Ok(())
-    }
-
-    /// Agents whose wrap-up limit passed get the automatic disposition (retry on the cadence).
-    pub(super) async fn expire_wrap_ups(&mut self) -> Result<(), ApiError> {
-        let expired: Vec<(UserId, CallId)> = self
-            .agents
-            .iter()
-            .filter_map(|(u, a)| match a {
-                Activity::WrapUp { call, until, .. } if *until <= Instant::now() => {
-                    Some((*u, *call))
-                }
-                _ => None,
-            })
-            .collect();
-        for (agent, call) in expired {
-            let row = self.app.store.call(call).await?;
-            if let (Some(campaign), Some(contact)) = (row.campaign_id, row.contact_id) {
-                let auto = Disposition {
-                    name: "wrap_up_limit".into(),
-                    effect: DispositionEffect::Retry,
-                };
-                self.complete_attempt(campaign, contact, call, &auto)
-                    .await?;
-                self.app
-                    .store
-                    .set_call_disposition(call, None, &auto.name, "")
-                    .await?;
-            }
-            self.set_idle(agent);
-            self.tell(
-                agent,
-                DesktopMessage::CallCleared {
-                    call_id: Some(call),
-                },
-            );
-        }
         Ok(())
     }
 
@@ -668,8 +568,18 @@ impl Engine {
             name: d.label.clone(),
             effect,
         };
-        self.complete_attempt(campaign, contact, call, &core)
-            .await?;
+        let now = self.clock();
+        let driven = match self.runner_of_call(campaign, call) {
+            Some(at) => {
+                let r = self.runner_mut(at).expect("runner");
+                let cmds = r
+                    .driver
+                    .disposed(now, call, core.clone())
+                    .map_err(|e| ApiError::invalid("call", e.to_string()))?;
+                Some((at, cmds))
+            }
+            None => None,
+        };
         self.apply_outside(row.client_id, contact, &row.phone, effect)
             .await?;
         self.app
@@ -678,7 +588,19 @@ impl Engine {
             .await?;
         self.event(call, "disposition", &d.label).await?;
         tracing::info!(call = %call, disposition = %d.label, "disposition saved");
-        self.release_after_disposition(call, row.agent_id).await;
+        match driven {
+            Some((at, cmds)) => {
+                self.disposing = Some(call);
+                self.execute(at, cmds).await;
+                self.disposing = None;
+            }
+            None => {
+                // No driver knows the call (its campaign was restarted): the store alone.
+                self.complete_attempt(campaign, contact, call, &core)
+                    .await?;
+                self.release_after_disposition(call, row.agent_id).await;
+            }
+        }
         Ok(())
     }
 
@@ -812,11 +734,13 @@ impl Engine {
     }
 
     /// What the live page shows about one campaign.
+
+    /// What the live page shows about one campaign.
     pub(super) fn snapshot(&self, id: CampaignId) -> LiveSnapshot {
         let Some(r) = self.runners.get(&id) else {
             return LiveSnapshot::default();
         };
-        let (_, waiting) = self.lines(id);
+        let (_, waiting) = r.driver.lines();
         let busy = self.calls.values().filter(|l| l.campaign == id).count();
         let agents =
             r.c.agents
@@ -828,8 +752,8 @@ impl Engine {
                         name: u.map_or_else(|| a.to_string(), |u| u.name.clone()),
                         voice_state: u.map_or("offline", |u| u.voice_state.as_str()).into(),
                         activity: self.activity(*a).label().into(),
-                        held: r.dist.held_by(*a).len(),
-                        ready_for_campaign: r.ready.contains(a),
+                        held: r.driver.held_by(*a).len(),
+                        ready_for_campaign: r.driver.is_ready(*a),
                     }
                 })
                 .collect();
@@ -838,7 +762,7 @@ impl Engine {
             agents,
             lines_in_use: busy,
             humans_waiting: waiting,
-            due_contacts: r.due.len(),
+            due_contacts: r.driver.due_count(),
         }
     }
 
@@ -854,10 +778,10 @@ impl Engine {
         };
         match self.activity(agent) {
             Activity::Idle { .. } => Vec::new(),
-            Activity::Previewing { campaign, .. } => self
+            Activity::Previewing { campaign, contact } => self
                 .runners
                 .get(&campaign)
-                .and_then(|r| r.previews.get(&agent).map(|d| r.summary(d)))
+                .and_then(|r| r.summary(contact))
                 .map(|contact| DesktopMessage::CallOffered {
                     call_id: None,
                     preview: true,

@@ -1,14 +1,13 @@
 //! The call engine: one loop (DESIGN §6.8) that runs every active campaign. It `select!`s on a
 //! tick, the carrier event stream of [`crate::carriers::CarrierHub`], commands from handlers
 //! (campaign started/paused, disposition saved, preview call/skip), voice-state changes published
-//! to desktops, and shutdown. Each tick a [`runner::Runner`] per running campaign refreshes its
-//! due contacts and ready agents (equal distribution through the core's `Distribution`), then
-//! dials: progressive (one line per ready idle agent), preview (the agent sees the contact, then
-//! calls or skips) or predictive (core `Pacer`). Every dial is preceded by a fresh DNC lookup and
-//! the core `check_dial`, respects the client's calls per second, and claims the contact
-//! atomically in the store, so no contact is ever dialled twice at once. Carrier events move
-//! calls through their outcomes; answered humans reach an agent, machines never do, and a
-//! predictive human left without an agent for 2 s hears the identification message.
+//! to desktops, and shutdown. Each running campaign has a [`runner::Runner`] holding the core
+//! campaign driver (`palera_core::campaign::driver::Driver`, the same state machine `simulate`
+//! runs): the runner feeds it due contacts from the store, ready agents and heartbeats, carrier
+//! events and dispositions, and carries out its commands — holders, previews, dials (after a
+//! fresh DNC lookup and an atomic claim in the store, so no contact is ever dialled twice at
+//! once), bridging agents, the identification message of an abandoned call, machine messages,
+//! wrap-up and the contact's attempt.
 //!
 //! Business time (windows, cadence, stored timestamps) comes from the app's injected clock;
 //! durations that only matter in real time (the 2 s grace, wrap-up limits, calls per second) are
@@ -36,6 +35,7 @@ use palera_core::campaign::CpsLimiter;
 use palera_core::ids::{CallId, CampaignId, ClientId, ContactId, UserId};
 use palera_store::users::User;
 use runner::Runner;
+use runner::RunnerRef;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -54,8 +54,6 @@ const DUE_EVERY: Duration = Duration::from_millis(500);
 const ENROL_EVERY: Duration = Duration::from_secs(15);
 /// How often the set of running campaigns is read again.
 const CAMPAIGNS_EVERY: Duration = Duration::from_secs(2);
-/// A live-answered predictive call waits at most this long for an agent (DESIGN §2.1).
-const ABANDON_GRACE: Duration = Duration::from_secs(2);
 
 /// Requests from handlers to the engine.
 pub enum Command {
@@ -200,6 +198,15 @@ impl Activity {
 pub struct Engine {
     app: App,
     runners: BTreeMap<CampaignId, Runner>,
+    /// Runners of stopped campaigns still finishing their calls.
+    draining: Vec<Runner>,
+    generations: u64,
+    /// Where the drivers' monotonic clock starts.
+    epoch: Instant,
+    /// The call whose agent disposition is being carried out.
+    disposing: Option<CallId>,
+    /// When the driver decided the commands being carried out.
+    decided: Option<palera_core::campaign::driver::Now>,
     agents: HashMap<UserId, Activity>,
     calls: HashMap<CallId, live::Live>,
     /// Manual calls in flight (outside campaigns).
@@ -258,6 +265,11 @@ impl Engine {
         Self {
             app,
             runners: BTreeMap::new(),
+            draining: Vec::new(),
+            generations: 0,
+            epoch: Instant::now(),
+            disposing: None,
+            decided: None,
             agents: HashMap::new(),
             calls: HashMap::new(),
             manual: HashMap::new(),
@@ -304,10 +316,23 @@ impl Engine {
         self.on_deadline().await
     }
 
-    /// Graces and wrap-up limits that ran out.
+    /// Graces, wrap-up limits and calls-per-second slots that came due: every driver is polled,
+    /// and runners of stopped campaigns that finished their calls go.
     async fn on_deadline(&mut self) -> Result<(), ApiError> {
-        self.abandon_waiting().await?;
-        self.expire_wrap_ups().await
+        let refs: Vec<RunnerRef> = self
+            .runners
+            .values()
+            .chain(self.draining.iter())
+            .map(|r| RunnerRef {
+                campaign: r.c.id,
+                generation: r.generation,
+            })
+            .collect();
+        for at in refs {
+            self.poll(at).await;
+        }
+        self.draining.retain(|r| r.driver.busy());
+        Ok(())
     }
 
     /// Starts runners for running campaigns this engine does not run yet, and drops those that
@@ -350,7 +375,9 @@ impl Engine {
             .client(campaign.client_id)
             .await?
             .calls_per_second;
-        self.runners.insert(id, Runner::new(campaign, cps, lead));
+        self.generations += 1;
+        let runner = Runner::new(campaign, cps, lead, self.generations);
+        self.runners.insert(id, runner);
         self.refresh_agents_now().await?;
         self.run_campaign(id).await
     }
@@ -358,19 +385,17 @@ impl Engine {
     /// Stops dialing a campaign: previews are withdrawn and nobody holds its contacts. Calls in
     /// flight finish normally.
     async fn drop_runner(&mut self, id: CampaignId) -> Result<(), ApiError> {
-        let Some(_runner) = self.runners.remove(&id) else {
+        let Some(mut runner) = self.runners.remove(&id) else {
             return Ok(());
         };
-        let previewing: Vec<UserId> = self
-            .agents
-            .iter()
-            .filter(|(_, a)| matches!(a, Activity::Previewing { campaign, .. } if *campaign == id))
-            .map(|(u, _)| *u)
-            .collect();
-        for agent in previewing {
-            self.set_idle(agent);
-            self.tell(agent, DesktopMessage::CallCleared { call_id: None });
-        }
+        let at = RunnerRef {
+            campaign: id,
+            generation: runner.generation,
+        };
+        let cmds = runner.stop(self.clock());
+        self.draining.push(runner);
+        self.execute(at, cmds).await;
+        self.draining.retain(|r| r.driver.busy());
         self.app.store.clear_holders(id).await?;
         tracing::info!(campaign = %id, "campaign runner stopped");
         Ok(())

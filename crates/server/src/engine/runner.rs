@@ -1,18 +1,18 @@
-//! One running campaign: which contacts are due (read from the store), who holds them (the core
-//! `Distribution`, persisted as `holder_id` so pages and other nodes can see it), which agents
-//! are ready for it, and the dialing decisions of its mode. The dial itself — fresh DNC lookup,
-//! `check_dial`, calls per second, atomic claim, carrier — is [`Engine::dial`].
+//! One running campaign on the server: the core campaign [`Driver`] — the same state machine the
+//! simulator runs — fed from the store (enrolled and due contacts), the desktops (agents ready,
+//! heartbeats, previews, dispositions) and the carrier (see `live`), with its commands carried
+//! out here: holders persisted as `holder_id` (pages and other nodes see them), dials placed
+//! after a fresh DNC lookup and an atomic claim in the store, previews offered to desktops.
 
 use super::{Activity, ContactSummary, Engine, DUE_EVERY, ENROL_EVERY};
 use crate::desktop::DesktopMessage;
 use crate::error::ApiError;
-use chrono::NaiveDate;
 use chrono_tz::Tz;
 use palera_carrier::Dial;
-use palera_core::campaign::{
-    check_dial, local_date, CpsLimiter, DialCheck, DialMode, DialRefusal, Distribution, Move,
-    PacingStats, TimeZoneSource,
+use palera_core::campaign::driver::{
+    mono_time, Activity as DriverActivity, Command, Driver, DueContact, Now, Refusal,
 };
+use palera_core::campaign::{local_date, TimeZoneSource};
 use palera_core::ids::{CallId, CampaignId, ContactId, UserId};
 use palera_core::phone::PhoneNumber;
 use palera_core::user::VoiceState;
@@ -49,6 +49,15 @@ impl Due {
             tz,
         })
     }
+
+    fn for_driver(&self) -> DueContact {
+        DueContact {
+            id: self.cc.contact_id,
+            attempts: self.cc.attempts.clone(),
+            zones: self.zones.clone(),
+            tz: self.tz,
+        }
+    }
 }
 
 /// The time zone cadence is counted in for a stored contact.
@@ -58,59 +67,57 @@ pub(super) fn contact_tz(cc: &CampaignContact) -> Tz {
 
 pub(super) struct Runner {
     pub c: Campaign,
-    pub dist: Distribution,
-    /// Predictive mode: due contacts in calling order.
-    pub pool: VecDeque<ContactId>,
-    /// Due contacts known to the runner (held, pooled, or waiting for the window).
+    /// Tells this runner from an earlier one of the same campaign still finishing its calls.
+    pub generation: u64,
+    pub driver: Driver,
+    /// What dialing and showing each contact known to the driver needs.
     pub due: HashMap<ContactId, Due>,
-    /// The contact each previewing agent is looking at.
-    pub previews: HashMap<UserId, Due>,
-    pub ready: BTreeSet<UserId>,
-    pub stats: PacingStats,
-    pub calls_today: HashMap<UserId, (NaiveDate, u32)>,
     /// Calls per second allowed: the lower of the client's account limit and the campaign's.
     pub cps: f64,
-    /// Held while this node runs the campaign (released on drop).
-    _lead: Leadership,
+    /// Held while this node runs the campaign (released when it stops).
+    _lead: Option<Leadership>,
     last_due: Option<Instant>,
     last_enrol: Option<Instant>,
 }
 
 impl Runner {
-    pub fn new(c: Campaign, client_cps: f64, lead: Leadership) -> Self {
+    pub fn new(c: Campaign, client_cps: f64, lead: Leadership, generation: u64) -> Self {
         Self {
-            _lead: lead,
+            _lead: Some(lead),
             cps: client_cps.min(c.settings.calls_per_second),
+            driver: Driver::new(c.settings.clone()),
+            generation,
             c,
-            dist: Distribution::new(),
-            pool: VecDeque::new(),
             due: HashMap::new(),
-            previews: HashMap::new(),
-            ready: BTreeSet::new(),
-            stats: PacingStats::default(),
-            calls_today: HashMap::new(),
             last_due: None,
             last_enrol: None,
         }
     }
 
-    fn mode(&self) -> DialMode {
-        self.c.settings.dial_mode
-    }
-
-    pub fn summary(&self, d: &Due) -> ContactSummary {
-        ContactSummary {
+    pub fn summary(&self, contact: ContactId) -> Option<ContactSummary> {
+        let d = self.due.get(&contact)?;
+        Some(ContactSummary {
             contact_id: d.cc.contact_id,
             name: d.cc.name.clone(),
             phone: d.cc.phone.clone(),
             campaign_id: self.c.id,
             campaign: self.c.name.clone(),
-        }
+        })
+    }
+
+    /// Stops dialing: the leadership is given up; calls in hand finish.
+    pub fn stop(&mut self, now: Now) -> Vec<Command> {
+        self._lead = None;
+        self.driver.stop(now)
     }
 }
 
-fn holders(moves: &[Move]) -> Vec<(ContactId, Option<UserId>)> {
-    moves.iter().map(|m| (m.contact, m.to)).collect()
+/// Which runner a command came from: the running one of a campaign, or an earlier one still
+/// finishing its calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RunnerRef {
+    pub campaign: CampaignId,
+    pub generation: u64,
 }
 
 fn due_every(last: Option<Instant>, every: Duration) -> bool {
@@ -118,69 +125,136 @@ fn due_every(last: Option<Instant>, every: Duration) -> bool {
 }
 
 impl Engine {
+    pub(super) fn clock(&self) -> Now {
+        Now {
+            at: self.now(),
+            mono: self.mono(Instant::now()),
+        }
+    }
+
+    /// An instant on the driver's monotonic scale (milliseconds since the engine started).
+    pub(super) fn mono(&self, t: Instant) -> i64 {
+        if t >= self.epoch {
+            t.duration_since(self.epoch).as_millis() as i64
+        } else {
+            -(self.epoch.duration_since(t).as_millis() as i64)
+        }
+    }
+
+    pub(super) fn instant(&self, mono: i64) -> Instant {
+        if mono >= 0 {
+            self.epoch + Duration::from_millis(mono as u64)
+        } else {
+            self.epoch
+        }
+    }
+
+    pub(super) fn runner(&self, at: RunnerRef) -> Option<&Runner> {
+        self.runners
+            .get(&at.campaign)
+            .filter(|r| r.generation == at.generation)
+            .or_else(|| {
+                self.draining
+                    .iter()
+                    .find(|r| r.c.id == at.campaign && r.generation == at.generation)
+            })
+    }
+
+    pub(super) fn runner_mut(&mut self, at: RunnerRef) -> Option<&mut Runner> {
+        match self.runners.get_mut(&at.campaign) {
+            Some(r) if r.generation == at.generation => Some(r),
+            _ => self
+                .draining
+                .iter_mut()
+                .find(|r| r.c.id == at.campaign && r.generation == at.generation),
+        }
+    }
+
+    /// The runner whose driver owns `call` of `campaign`.
+    pub(super) fn runner_of_call(&self, campaign: CampaignId, call: CallId) -> Option<RunnerRef> {
+        self.runners
+            .get(&campaign)
+            .into_iter()
+            .chain(self.draining.iter().filter(|r| r.c.id == campaign))
+            .find(|r| r.driver.owns_call(call))
+            .map(|r| RunnerRef {
+                campaign,
+                generation: r.generation,
+            })
+    }
+
+    pub(super) fn current(&self, id: CampaignId) -> Option<RunnerRef> {
+        self.runners.get(&id).map(|r| RunnerRef {
+            campaign: id,
+            generation: r.generation,
+        })
+    }
+
     /// Whether `user` may be given calls of `campaign` now: ready, voice-enabled, assigned to the
-    /// campaign and its client, and heard from within the campaign's inactivity timeout.
+    /// campaign and its client (heartbeats are the driver's to judge).
     fn is_ready_for(&self, user: UserId, c: &Campaign) -> bool {
         let Some(u) = self.users.get(&user) else {
             return false;
         };
-        let timeout = Duration::from_secs(u64::from(c.settings.inactivity_timeout_seconds));
-        u.voice_state == VoiceState::Ready
-            && u.voice_enabled
-            && u.clients.contains(&c.client_id)
-            && self.app.presence.active_within(user, timeout)
+        u.voice_state == VoiceState::Ready && u.voice_enabled && u.clients.contains(&c.client_id)
     }
 
-    /// Reads users again and moves contacts away from agents who stopped being ready (and to
-    /// agents who became ready).
+    /// Reads users again; tells each driver who became ready, who left, when each desktop was
+    /// last heard from, and who is busy elsewhere (another campaign, a manual call).
     pub(super) async fn refresh_agents_now(&mut self) -> Result<(), ApiError> {
         let users = self.app.store.users(None).await?;
         self.users = users.into_iter().map(|u| (u.id, u)).collect();
+        let now = self.clock();
         let ids: Vec<CampaignId> = self.runners.keys().copied().collect();
         for id in ids {
             let r = &self.runners[&id];
-            let now_ready: BTreeSet<UserId> =
+            let at = RunnerRef {
+                campaign: id,
+                generation: r.generation,
+            };
+            let timeout = Duration::from_secs(u64::from(r.c.settings.inactivity_timeout_seconds));
+            let wanted: BTreeSet<UserId> =
                 r.c.agents
                     .iter()
                     .copied()
                     .filter(|a| self.is_ready_for(*a, &r.c))
                     .collect();
-            let left: Vec<UserId> = r.ready.difference(&now_ready).copied().collect();
-            let joined: Vec<UserId> = now_ready.difference(&r.ready).copied().collect();
-            for a in left {
-                self.agent_left(id, a).await?;
+            let ready: BTreeSet<UserId> = r.driver.ready_agents().into_iter().collect();
+            let left: Vec<UserId> = ready.difference(&wanted).copied().collect();
+            // An agent the driver found silent comes back once its desktop is heard from again.
+            let joined: Vec<UserId> = wanted
+                .difference(&ready)
+                .copied()
+                .filter(|a| self.app.presence.active_within(*a, timeout))
+                .collect();
+            let seen: Vec<(UserId, i64)> = wanted
+                .iter()
+                .map(|a| {
+                    let t = self.app.presence.last_seen(*a).unwrap_or_else(Instant::now);
+                    (*a, self.mono(t))
+                })
+                .collect();
+            let mut cmds = Vec::new();
+            let r = self.runners.get_mut(&id).expect("runner");
+            for (a, t) in seen {
+                r.driver.agent_seen(a, t);
+            }
+            for a in &left {
+                cmds.extend(r.driver.agent_left(now, *a));
             }
             if !joined.is_empty() {
-                let r = self.runners.get_mut(&id).expect("runner");
-                r.ready.extend(joined.iter().copied());
-                if r.mode() != DialMode::Predictive {
-                    let moves = r.dist.add_agents(joined.iter().copied());
-                    self.app.store.set_holders(id, &holders(&moves)).await?;
-                }
+                cmds.extend(r.driver.agents_ready(now, joined.iter().copied()));
                 tracing::info!(campaign = %id, agents = ?joined, "agents ready for the campaign");
             }
+            if !left.is_empty() {
+                tracing::info!(campaign = %id, agents = ?left, "agents left: contacts redistributed");
+            }
+            self.execute(at, cmds).await;
         }
         Ok(())
     }
 
-    /// An agent stopped being ready for a campaign: its un-called contacts go to the others.
-    async fn agent_left(&mut self, id: CampaignId, agent: UserId) -> Result<(), ApiError> {
-        let r = self.runners.get_mut(&id).expect("runner");
-        r.ready.remove(&agent);
-        let mut moves = r.dist.remove_agent(agent);
-        if let Some(d) = r.previews.remove(&agent) {
-            let c = d.cc.contact_id;
-            r.due.insert(c, d);
-            moves.extend(r.dist.add_contacts([c]));
-            self.set_idle(agent);
-            self.tell(agent, DesktopMessage::CallCleared { call_id: None });
-        }
-        tracing::info!(campaign = %id, agent = %agent, moved = moves.len(), "agent left: contacts redistributed");
-        self.app.store.set_holders(id, &holders(&moves)).await?;
-        Ok(())
-    }
-
-    /// One step of a running campaign: refresh its contacts, then dial by its mode.
+    /// One step of a running campaign: refresh its contacts, then let its driver decide.
     pub(super) async fn run_campaign(&mut self, id: CampaignId) -> Result<(), ApiError> {
         let Some(r) = self.runners.get(&id) else {
             return Ok(());
@@ -192,11 +266,106 @@ impl Engine {
         if due_every(r.last_due, DUE_EVERY) {
             self.load_due(id).await?;
         }
-        match self.runners[&id].mode() {
-            DialMode::Progressive => self.dial_progressive(id).await,
-            DialMode::Preview => self.offer_previews(id).await,
-            DialMode::Predictive => self.dial_predictive(id).await,
+        let now = self.clock();
+        let Some(at) = self.current(id) else {
+            return Ok(());
+        };
+        let r = self.runners.get_mut(&id).expect("runner");
+        let cmds = r.driver.tick(now);
+        self.execute(at, cmds).await;
+        self.poll(at).await;
+        Ok(())
+    }
+
+    /// Agents busy with something this driver did not start (another campaign's call, a manual
+    /// call) are offered nothing by it meanwhile.
+    fn busy_elsewhere(&self, r: &Runner) -> Vec<(UserId, bool)> {
+        r.c.agents
+            .iter()
+            .map(|a| {
+                let idle_here = r
+                    .driver
+                    .activity(*a)
+                    .is_none_or(|m| m == DriverActivity::Idle);
+                let busy = !matches!(self.activity(*a), Activity::Idle { .. });
+                (*a, idle_here && busy)
+            })
+            .collect()
+    }
+
+    /// The driver's graces, wrap-up limits and dialing decisions, carried out.
+    pub(super) async fn poll(&mut self, at: RunnerRef) {
+        let now = self.clock();
+        let Some(r) = self.runner(at) else {
+            return;
+        };
+        let elsewhere = self.busy_elsewhere(r);
+        let (client, cps) = (r.c.client_id, r.cps);
+        let limiter = self
+            .cps
+            .entry(client)
+            .or_insert_with(|| palera_core::campaign::CpsLimiter::new(cps));
+        let r = match self.runners.get_mut(&at.campaign) {
+            Some(r) if r.generation == at.generation => r,
+            _ => match self
+                .draining
+                .iter_mut()
+                .find(|r| r.c.id == at.campaign && r.generation == at.generation)
+            {
+                Some(r) => r,
+                None => return,
+            },
+        };
+        for (a, busy) in elsewhere {
+            r.driver.set_elsewhere(a, busy);
         }
+        let cmds = r.driver.poll(now, limiter);
+        // A dial is stamped with the instant it was decided at (calls per second are kept there).
+        self.decided = Some(now);
+        self.execute(at, cmds).await;
+        self.decided = None;
+    }
+
+    /// Whether the client's calls-per-second limit leaves room for a dial now.
+    pub(super) fn cps_free(&self, id: CampaignId) -> bool {
+        let Some(r) = self.runners.get(&id) else {
+            return false;
+        };
+        let now = mono_time(self.clock().mono);
+        self.cps
+            .get(&r.c.client_id)
+            .is_none_or(|l| l.next_slot(now) <= now)
+    }
+
+    /// Carries out a driver's commands, feeding its answers back, until it has nothing more to
+    /// say. A failed step is logged; the others go on.
+    pub(super) async fn execute(&mut self, at: RunnerRef, cmds: Vec<Command>) {
+        let mut todo: VecDeque<Command> = cmds.into();
+        let mut holds = Vec::new();
+        while let Some(cmd) = todo.pop_front() {
+            if let Command::Hold { contact, to, .. } = cmd {
+                holds.push((contact, to));
+                continue;
+            }
+            self.flush_holds(at.campaign, &mut holds).await;
+            match self.carry_out(at, cmd).await {
+                Ok(more) => todo.extend(more),
+                Err(e) => {
+                    tracing::error!(campaign = %at.campaign, error = %e.message, "engine command failed")
+                }
+            }
+        }
+        self.flush_holds(at.campaign, &mut holds).await;
+    }
+
+    async fn flush_holds(&mut self, id: CampaignId, holds: &mut Vec<(ContactId, Option<UserId>)>) {
+        if holds.is_empty() {
+            return;
+        }
+        if let Err(e) = self.app.store.set_holders(id, holds).await {
+            tracing::error!(campaign = %id, error = %e, "saving holders failed");
+        }
+        holds.clear();
     }
 
     /// Adds the contacts of the campaign's lists it does not have yet; contacts that left the
@@ -252,237 +421,122 @@ impl Engine {
                     .store
                     .save_attempts(id, cc.contact_id, &a, now_ms)
                     .await?;
-                self.forget_contact(id, cc.contact_id).await?;
+                self.forget_contact(id, cc.contact_id).await;
             }
         }
         Ok(())
     }
 
     /// A contact stopped being due: nobody holds it.
-    async fn forget_contact(&mut self, id: CampaignId, c: ContactId) -> Result<(), ApiError> {
-        let Some(r) = self.runners.get_mut(&id) else {
-            return Ok(());
+    async fn forget_contact(&mut self, id: CampaignId, c: ContactId) {
+        let now = self.clock();
+        let Some(at) = self.current(id) else {
+            return;
         };
-        r.due.remove(&c);
-        r.pool.retain(|x| *x != c);
-        let (_, mut moves) = r.dist.release(c);
-        moves.push(Move {
+        let r = self.runners.get_mut(&id).expect("runner");
+        let mut cmds = r.driver.contact_gone(now, c);
+        if !r.driver.knows(c) {
+            r.due.remove(&c);
+        }
+        cmds.push(Command::Hold {
             contact: c,
             from: None,
             to: None,
-            entering: false,
+            redistributed: false,
         });
-        self.app.store.set_holders(id, &holders(&moves)).await?;
-        Ok(())
+        self.execute(at, cmds).await;
     }
 
-    /// Reads the contacts due now and hands the new ones out.
+    /// Reads the contacts due now and gives the driver those it does not know.
     async fn load_due(&mut self, id: CampaignId) -> Result<(), ApiError> {
-        let now = self.now();
+        let now = self.clock();
         let r = self.runners.get_mut(&id).expect("runner");
         r.last_due = Some(Instant::now());
         let rows = self
             .app
             .store
-            .due_contacts(id, now.timestamp_millis(), r.c.settings.max_attempts, 5000)
+            .due_contacts(
+                id,
+                now.at.timestamp_millis(),
+                r.c.settings.max_attempts,
+                5000,
+            )
             .await?;
+        let Some(at) = self.current(id) else {
+            return Ok(());
+        };
         let r = self.runners.get_mut(&id).expect("runner");
-        let previewed: HashSet<ContactId> = r.previews.values().map(|d| d.cc.contact_id).collect();
         let mut fresh = Vec::new();
         for cc in rows {
-            let c = cc.contact_id;
-            if r.due.contains_key(&c) || previewed.contains(&c) {
+            if r.driver.knows(cc.contact_id) {
                 continue;
             }
             if let Some(d) = Due::new(cc) {
-                r.due.insert(c, d);
-                fresh.push(c);
+                fresh.push(d.for_driver());
+                r.due.insert(d.cc.contact_id, d);
             }
         }
         if fresh.is_empty() {
             return Ok(());
         }
-        if r.mode() == DialMode::Predictive {
-            r.pool.extend(fresh);
-        } else {
-            let moves = r.dist.add_contacts(fresh);
-            self.app.store.set_holders(id, &holders(&moves)).await?;
-        }
+        let cmds = r.driver.add_contacts(now, fresh);
+        self.execute(at, cmds).await;
         Ok(())
     }
 
-    fn idle_ready(&self, id: CampaignId) -> Vec<UserId> {
-        self.runners[&id]
-            .ready
-            .iter()
-            .copied()
-            .filter(|a| matches!(self.activity(*a), Activity::Idle { .. }))
-            .collect()
-    }
-
-    /// The agent's next contact whose calling window is open now.
-    async fn next_for(&mut self, id: CampaignId, agent: UserId) -> Result<Option<Due>, ApiError> {
-        let now = self.now();
-        let Some(r) = self.runners.get_mut(&id) else {
-            return Ok(None);
-        };
-        let window = r.c.settings.window.clone();
-        let due = &r.due;
-        let Some((c, moves)) = r.dist.take_next(agent, |c| {
-            due.get(&c)
-                .is_some_and(|d| d.zones.window_open(&window, now))
-        }) else {
-            return Ok(None);
-        };
-        let d = r.due.remove(&c);
-        let mut changes = holders(&moves);
-        changes.push((c, None));
-        self.app.store.set_holders(id, &changes).await?;
-        Ok(d)
-    }
-
-    async fn dial_progressive(&mut self, id: CampaignId) -> Result<(), ApiError> {
-        for agent in self.idle_ready(id) {
-            if !self.cps_free(id) {
-                return Ok(());
-            }
-            while let Some(d) = self.next_for(id, agent).await? {
-                if self.dial(id, d, Some(agent)).await?.is_some() {
-                    break;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn offer_previews(&mut self, id: CampaignId) -> Result<(), ApiError> {
-        for agent in self.idle_ready(id) {
-            let Some(d) = self.next_for(id, agent).await? else {
-                continue;
-            };
-            let r = self.runners.get_mut(&id).expect("runner");
-            let contact = r.summary(&d);
-            self.agents.insert(
-                agent,
-                Activity::Previewing {
-                    campaign: id,
-                    contact: d.cc.contact_id,
-                },
-            );
-            r.previews.insert(agent, d);
-            self.tell(
-                agent,
-                DesktopMessage::CallOffered {
-                    call_id: None,
-                    preview: true,
-                    contact,
-                },
-            );
-        }
-        Ok(())
-    }
-
-    async fn dial_predictive(&mut self, id: CampaignId) -> Result<(), ApiError> {
-        let now = self.now();
-        let r = &self.runners[&id];
-        let agents: Vec<_> = r
-            .ready
-            .iter()
-            .filter_map(|a| match self.activity(*a) {
-                Activity::Idle { .. } => Some(palera_core::campaign::AgentActivity::Idle),
-                Activity::OnCall { since, .. } => {
-                    Some(palera_core::campaign::AgentActivity::OnCall { since })
-                }
-                Activity::WrapUp { until_at, .. } => {
-                    Some(palera_core::campaign::AgentActivity::WrapUp { until: until_at })
-                }
-                _ => None,
-            })
-            .collect();
-        let (ringing, waiting) = self.lines(id);
-        let pacer = palera_core::campaign::Pacer {
-            cap: r.c.settings.abandon_cap(),
-            max_lines_per_agent: r.c.settings.max_lines_per_agent,
-            wrap_up_seconds: f64::from(r.c.settings.wrap_up_seconds),
-        };
-        let decision = pacer.decide(
-            &r.stats,
-            palera_core::campaign::PacingInput {
-                agents: &agents,
-                lines_in_flight: ringing,
-                humans_waiting: waiting,
-                now,
-            },
-        );
-        let mut left = decision.new_lines;
-        while left > 0 && self.cps_free(id) {
-            let r = self.runners.get_mut(&id).expect("runner");
-            let window = r.c.settings.window.clone();
-            let pos = r.pool.iter().position(|c| {
-                r.due
-                    .get(c)
-                    .is_some_and(|d| d.zones.window_open(&window, now))
-            });
-            let Some(pos) = pos else { break };
-            let c = r.pool.remove(pos).expect("position exists");
-            let Some(d) = r.due.remove(&c) else { continue };
-            if self.dial(id, d, None).await?.is_some() {
-                left -= 1;
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether the client's calls-per-second limit leaves room for a dial now (real time: the
-    /// limit is the carrier's, not the business clock's).
-    fn cps_free(&mut self, id: CampaignId) -> bool {
-        let r = &self.runners[&id];
-        let (client, cps) = (r.c.client_id, r.cps);
-        let now = chrono::Utc::now();
-        self.cps
-            .entry(client)
-            .or_insert_with(|| CpsLimiter::new(cps))
-            .next_slot(now)
-            <= now
-    }
-
-    /// Places one call to a due contact, for `agent` or (predictive) for whoever is free when a
-    /// person answers. DNC, window and attempts are judged right before; the claim is atomic.
-    /// `None` when the contact was not dialled (it is then forgotten until due again).
+    /// Places the dial the driver asked for: a fresh DNC lookup, the atomic claim, the carrier.
+    /// The driver hears how it went.
     pub(super) async fn dial(
         &mut self,
-        id: CampaignId,
-        d: Due,
+        at: RunnerRef,
+        contact: ContactId,
         agent: Option<UserId>,
-    ) -> Result<Option<CallId>, ApiError> {
-        let now = self.now();
-        let r = &self.runners[&id];
+    ) -> Vec<Command> {
+        let now = self.clock();
+        let result = self.try_dial(at, contact, agent).await;
+        let Some(r) = self.runner_mut(at) else {
+            return Vec::new();
+        };
+        match result {
+            Ok(Some(call)) => r.driver.dialled(now, contact, call),
+            Ok(None) => r.driver.dial_refused(now, contact, Refusal::NotPlaced),
+            Err(Refused::OnDnc) => r.driver.dial_refused(now, contact, Refusal::OnDnc),
+            Err(Refused::Failed(e)) => {
+                tracing::error!(campaign = %at.campaign, contact = %contact, error = %e.message, "dial failed");
+                r.driver.dial_refused(now, contact, Refusal::NotPlaced)
+            }
+        }
+    }
+
+    async fn try_dial(
+        &mut self,
+        at: RunnerRef,
+        contact: ContactId,
+        agent: Option<UserId>,
+    ) -> Result<Option<CallId>, Refused> {
+        let now = self.decided.map_or_else(|| self.now(), |d| d.at);
+        let Some(r) = self.runner(at) else {
+            return Ok(None);
+        };
+        let Some(d) = r.due.get(&contact).cloned() else {
+            return Ok(None);
+        };
         let (client, settings) = (r.c.client_id, r.c.settings.clone());
         let on_dnc = self.app.contacts.is_on_dnc(client, &d.phone).await?;
-        let check = check_dial(DialCheck {
-            contact: &d.cc.attempts,
-            on_dnc,
-            window_open: d.zones.window_open(&settings.window, now),
-            max_attempts: settings.max_attempts,
-            now,
-        });
-        if let Err(refusal) = check {
-            tracing::info!(campaign = %id, contact = %d.cc.contact_id, %refusal, "dial refused");
-            if refusal == DialRefusal::OnDnc {
-                let mut a = d.cc.attempts.clone();
-                a.mark_dnc();
-                self.app
-                    .store
-                    .save_attempts(id, d.cc.contact_id, &a, now.timestamp_millis())
-                    .await?;
-            }
-            self.forget_contact(id, d.cc.contact_id).await?;
-            return Ok(None);
+        if on_dnc {
+            tracing::info!(campaign = %at.campaign, contact = %contact, "dial refused: on the do-not-call list");
+            let mut a = d.cc.attempts.clone();
+            a.mark_dnc();
+            self.app
+                .store
+                .save_attempts(at.campaign, contact, &a, now.timestamp_millis())
+                .await?;
+            return Err(Refused::OnDnc);
         }
         let claim = Claim {
-            campaign: id,
+            campaign: at.campaign,
             client,
-            contact: d.cc.contact_id,
+            contact,
             agent,
             phone: d.cc.phone.clone(),
             max_attempts: settings.max_attempts,
@@ -490,28 +544,28 @@ impl Engine {
             cycle: local_date(d.tz, now).to_string(),
         };
         let Some(call) = self.app.store.claim_contact(&claim).await? else {
-            tracing::info!(campaign = %id, contact = %d.cc.contact_id, "contact already claimed");
+            tracing::info!(campaign = %at.campaign, contact = %contact, "contact already claimed");
             return Ok(None);
         };
-        if let Some(l) = self.cps.get_mut(&client) {
-            l.try_acquire(chrono::Utc::now());
-        }
         if let Some(a) = agent {
             self.agents.insert(a, Activity::Dialing { call: call.id });
         }
-        self.place(id, d, call.id, agent).await
+        Ok(self.place(at, d, call.id, agent).await?)
     }
 
     /// Hands a claimed call to the carrier; a refused dial gives the claim back.
     async fn place(
         &mut self,
-        id: CampaignId,
+        at: RunnerRef,
         d: Due,
         call: CallId,
         agent: Option<UserId>,
     ) -> Result<Option<CallId>, ApiError> {
-        let r = &self.runners[&id];
+        let Some(r) = self.runner(at) else {
+            return Ok(None);
+        };
         let (client, c) = (r.c.client_id, r.c.clone());
+        let summary = r.summary(d.cc.contact_id).expect("a due contact");
         let from =
             PhoneNumber::parse_e164(&c.caller_id).map_err(|e| ApiError::invalid("caller_id", e))?;
         let placed = match self.app.carriers.for_client(&self.app.store, client).await {
@@ -531,11 +585,11 @@ impl Engine {
         let (carrier, sid) = match placed {
             Ok(p) => p,
             Err(e) => {
-                tracing::warn!(campaign = %id, call = %call, error = %e, "dial failed; claim given back");
-                self.app.store.unclaim(id, d.cc.contact_id, call).await?;
-                if let Some(a) = agent {
-                    self.set_idle(a);
-                }
+                tracing::warn!(campaign = %at.campaign, call = %call, error = %e, "dial failed; claim given back");
+                self.app
+                    .store
+                    .unclaim(at.campaign, d.cc.contact_id, call)
+                    .await?;
                 return Ok(None);
             }
         };
@@ -549,8 +603,7 @@ impl Engine {
                 },
             )
             .await?;
-        tracing::info!(campaign = %id, call = %call, contact = %d.cc.contact_id, agent = ?agent, "dialled");
-        let summary = self.runners[&id].summary(&d);
+        tracing::info!(campaign = %at.campaign, call = %call, contact = %d.cc.contact_id, agent = ?agent, "dialled");
         if let Some(a) = agent {
             self.tell(
                 a,
@@ -561,11 +614,32 @@ impl Engine {
                 },
             );
         }
-        self.calls.insert(
-            call,
-            super::live::Live::new(call, id, summary, agent, sid, carrier),
-        );
+        let mut live = super::live::Live::new(call, at.campaign, summary, agent, sid, carrier);
+        live.generation = at.generation;
+        self.calls.insert(call, live);
         Ok(Some(call))
+    }
+
+    /// The driver shows the agent its next contact.
+    pub(super) fn offer_preview(&mut self, at: RunnerRef, agent: UserId, contact: ContactId) {
+        let Some(summary) = self.runner(at).and_then(|r| r.summary(contact)) else {
+            return;
+        };
+        self.agents.insert(
+            agent,
+            Activity::Previewing {
+                campaign: at.campaign,
+                contact,
+            },
+        );
+        self.tell(
+            agent,
+            DesktopMessage::CallOffered {
+                call_id: None,
+                preview: true,
+                contact: summary,
+            },
+        );
     }
 
     /// The agent calls the contact they are previewing.
@@ -580,44 +654,60 @@ impl Engine {
                 "the carrier's calls-per-second limit is reached; try again in a moment",
             ));
         }
-        let d = self
-            .runners
-            .get_mut(&campaign)
-            .and_then(|r| r.previews.remove(&agent))
+        let at = self
+            .current(campaign)
             .ok_or_else(|| ApiError::invalid("preview", "you have no contact to call"))?;
-        match self.dial(campaign, d, Some(agent)).await? {
-            Some(call) => Ok(call),
-            None => {
-                self.set_idle(agent);
-                self.tell(agent, DesktopMessage::CallCleared { call_id: None });
-                Err(ApiError::invalid(
-                    "preview",
-                    "this contact cannot be called now (do-not-call, window or attempts)",
-                ))
-            }
+        self.runner_mut(at)
+            .expect("runner")
+            .driver
+            .preview_call(agent)
+            .map_err(|e| ApiError::invalid("preview", e.to_string()))?;
+        self.poll(at).await;
+        match self.activity(agent) {
+            Activity::Dialing { call } => Ok(call),
+            _ => Err(ApiError::invalid(
+                "preview",
+                "this contact cannot be called now (do-not-call, window or attempts)",
+            )),
         }
     }
 
-    /// The agent skips the contact they are previewing: it goes to the back of the queue.
+    /// The agent skips the contact they are previewing: it goes back to the others.
     pub(super) async fn preview_skip(&mut self, agent: UserId) -> Result<(), ApiError> {
         let Activity::Previewing { campaign, .. } = self.activity(agent) else {
             return Err(ApiError::invalid("preview", "you have no contact to skip"));
         };
-        self.set_idle(agent);
-        self.tell(agent, DesktopMessage::CallCleared { call_id: None });
-        let Some(r) = self.runners.get_mut(&campaign) else {
+        let now = self.clock();
+        let Some(at) = self.current(campaign) else {
+            self.set_idle(agent);
+            self.tell(agent, DesktopMessage::CallCleared { call_id: None });
             return Ok(());
         };
-        let Some(d) = r.previews.remove(&agent) else {
-            return Ok(());
-        };
-        let c = d.cc.contact_id;
-        r.due.insert(c, d);
-        let moves = r.dist.add_contacts([c]);
-        self.app
-            .store
-            .set_holders(campaign, &holders(&moves))
-            .await?;
+        let cmds = self
+            .runner_mut(at)
+            .expect("runner")
+            .driver
+            .preview_skip(now, agent)
+            .map_err(|e| ApiError::invalid("preview", e.to_string()))?;
+        self.execute(at, cmds).await;
         Ok(())
+    }
+}
+
+/// Why [`Engine::try_dial`] placed no call.
+enum Refused {
+    OnDnc,
+    Failed(ApiError),
+}
+
+impl From<ApiError> for Refused {
+    fn from(e: ApiError) -> Self {
+        Refused::Failed(e)
+    }
+}
+
+impl From<palera_store::StoreError> for Refused {
+    fn from(e: palera_store::StoreError) -> Self {
+        Refused::Failed(e.into())
     }
 }
