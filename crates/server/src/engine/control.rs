@@ -1,12 +1,18 @@
 //! Call control by the agent on a call: hold (the contact hears the campaign's hold music),
-//! resume and hang up, through the call's [`palera_carrier::Carrier`]. Only the agent connected
-//! to the call may control it (anyone else gets 404, as for a call that does not exist). Hold and
-//! resume are recorded as call events, so the call's state survives a reload, and the agent's
-//! desktop is told.
+//! resume, hang up and voicemail drop, through the call's [`palera_carrier::Carrier`]. Only the
+//! agent connected to the call may control it (anyone else gets 404, as for a call that does not
+//! exist). Every action is recorded as a call event, so the call's state survives a reload, and
+//! the agent's desktop is told.
+//!
+//! Voicemail drop (DESIGN §2.3): the carrier releases the agent leg and plays the campaign's
+//! voicemail message on the contact leg to its end, then hangs up. The agent is free at once —
+//! idle, so the next call can come — and the call stays live without them until the carrier
+//! reports its end, when it is logged as `voicemail_dropped` and the attempt completes with the
+//! system disposition of that name.
 
 use super::live::Phase;
 use super::Engine;
-use crate::desktop::DesktopMessage;
+use crate::desktop::{CallAudio, DesktopMessage};
 use crate::error::ApiError;
 use axum::http::StatusCode;
 use palera_carrier::{Audio, CarrierError};
@@ -18,6 +24,8 @@ pub enum CallAction {
     Hold,
     Resume,
     HangUp,
+    /// Play the campaign's voicemail message to the contact and release the agent.
+    VoicemailDrop,
 }
 
 impl CallAction {
@@ -27,6 +35,7 @@ impl CallAction {
             CallAction::Hold => "hold",
             CallAction::Resume => "resume",
             CallAction::HangUp => "agent_hung_up",
+            CallAction::VoicemailDrop => "voicemail_dropped",
         }
     }
 }
@@ -46,12 +55,12 @@ impl Engine {
         let Some(l) = self.calls.get(&call).filter(|l| l.agent == Some(agent)) else {
             return Err(ApiError::not_found());
         };
-        if !matches!(l.phase, Phase::Connected { .. }) {
+        let Phase::Connected { since } = l.phase else {
             return Err(ApiError::invalid(
                 "call",
                 "the call is not connected to an agent",
             ));
-        }
+        };
         let (campaign, sid, carrier, on_hold) =
             (l.campaign, l.sid.clone(), l.carrier.clone(), l.on_hold);
         let hold = match action {
@@ -73,6 +82,7 @@ impl Engine {
                 carrier.hang_up(&sid).await.map_err(carrier_failed)?;
                 None
             }
+            CallAction::VoicemailDrop => return self.voicemail_drop(call, agent, since).await,
         };
         self.event(call, action.event(), "").await?;
         if let Some(on_hold) = hold {
@@ -88,6 +98,56 @@ impl Engine {
             );
         }
         tracing::info!(call = %call, agent = %agent, action = ?action, "call control");
+        Ok(())
+    }
+
+    /// Plays the campaign's voicemail message to the contact and frees `agent` at once.
+    async fn voicemail_drop(
+        &mut self,
+        call: CallId,
+        agent: UserId,
+        since: std::time::Instant,
+    ) -> Result<(), ApiError> {
+        let (campaign, sid, carrier) = {
+            let l = &self.calls[&call];
+            (l.campaign, l.sid.clone(), l.carrier.clone())
+        };
+        let (_, url) = self.settings_of(campaign).await?;
+        let url = url.ok_or_else(|| {
+            ApiError::invalid(
+                "voicemail_url",
+                "the campaign has no voicemail message to drop",
+            )
+        })?;
+        carrier
+            .play_and_hang_up(&sid, &Audio { url: url.clone() })
+            .await
+            .map_err(carrier_failed)?;
+        if let Some(l) = self.calls.get_mut(&call) {
+            l.agent = None;
+            l.on_hold = false;
+            l.phase = Phase::Dropped { agent };
+        }
+        if let Some(r) = self.runners.get_mut(&campaign) {
+            r.stats.record_talk(since.elapsed().as_secs_f64());
+        }
+        self.set_idle(agent);
+        self.tell(
+            agent,
+            DesktopMessage::CallAudio {
+                call_id: call,
+                audio: CallAudio::MessagePlaying,
+            },
+        );
+        self.tell(
+            agent,
+            DesktopMessage::CallCleared {
+                call_id: Some(call),
+            },
+        );
+        self.event(call, CallAction::VoicemailDrop.event(), &url)
+            .await?;
+        tracing::info!(call = %call, agent = %agent, "voicemail dropped; agent released");
         Ok(())
     }
 

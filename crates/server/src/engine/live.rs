@@ -1,10 +1,11 @@
 //! Calls in flight: what each carrier event does to a call (ringing, answered by a person or a
-//! machine, connected, ended), the 2-second grace of predictive calls, wrap-up and its limit,
-//! dispositions and their effects, the restart reconciliation, and the live snapshot pages show.
+//! machine, connected, ended — a dropped voicemail ends as `voicemail_dropped`), the 2-second
+//! grace of predictive calls, wrap-up and its limit, dispositions and their effects, the restart
+//! reconciliation, and the live snapshot pages show.
 
 use super::runner::contact_tz;
 use super::{Activity, ContactSummary, Engine, ABANDON_GRACE};
-use crate::desktop::DesktopMessage;
+use crate::desktop::{CallAudio, DesktopMessage};
 use crate::error::ApiError;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -39,6 +40,11 @@ pub(super) enum Phase {
     Machine,
     /// Playing the identification message to a person nobody could take.
     Abandoned,
+    /// The agent dropped the voicemail message and was released; it plays to the contact, then
+    /// the call ends.
+    Dropped {
+        agent: UserId,
+    },
 }
 
 pub(super) struct Live {
@@ -113,7 +119,7 @@ fn conflict(field: &str, message: &str) -> ApiError {
 }
 
 impl Engine {
-    async fn settings_of(
+    pub(super) async fn settings_of(
         &self,
         id: CampaignId,
     ) -> Result<(CampaignSettings, Option<String>), ApiError> {
@@ -471,6 +477,7 @@ impl Engine {
                 CallOutcome::AbandonedNoAgent
             }
             Phase::Machine => CallOutcome::Machine,
+            Phase::Dropped { .. } => CallOutcome::VoicemailDropped,
             Phase::Ringing => match end {
                 LegEnd::Busy => CallOutcome::Busy,
                 LegEnd::NoAnswer => CallOutcome::NoAnswer,
@@ -493,6 +500,16 @@ impl Engine {
         };
         self.app.store.update_call(call, &u).await?;
         self.event(call, "ended", outcome_str(outcome)).await?;
+        if let Phase::Dropped { agent } = l.phase {
+            let audio = CallAudio::Ended;
+            self.tell(
+                agent,
+                DesktopMessage::CallAudio {
+                    call_id: call,
+                    audio,
+                },
+            );
+        }
         match (l.phase, l.agent) {
             (Phase::Connected { .. }, Some(agent)) if !l.disposed => {
                 self.start_wrap_up(l.campaign, call, agent).await
@@ -779,7 +796,15 @@ impl Engine {
             {
                 let _ = carrier.hang_up(&CallSid(sid)).await; // it may be long gone
             }
+            let dropped = self
+                .app
+                .store
+                .call_event_kinds(call.id)
+                .await?
+                .iter()
+                .any(|k| k == "voicemail_dropped");
             let outcome = match (call.connected_at, call.answered_by.as_deref()) {
+                (Some(_), _) if dropped => CallOutcome::VoicemailDropped,
                 (Some(_), _) => CallOutcome::Completed,
                 (None, Some("human")) => CallOutcome::AbandonedNoAgent,
                 (None, Some("machine")) => CallOutcome::Machine,
