@@ -500,16 +500,6 @@ impl Engine {
         };
         self.app.store.update_call(call, &u).await?;
         self.event(call, "ended", outcome_str(outcome)).await?;
-        if let Phase::Dropped { agent } = l.phase {
-            let audio = CallAudio::Ended;
-            self.tell(
-                agent,
-                DesktopMessage::CallAudio {
-                    call_id: call,
-                    audio,
-                },
-            );
-        }
         match (l.phase, l.agent) {
             (Phase::Connected { .. }, Some(agent)) if !l.disposed => {
                 self.start_wrap_up(l.campaign, call, agent).await
@@ -537,6 +527,16 @@ impl Engine {
                     .store
                     .set_call_disposition(call, None, &system.name, "")
                     .await?;
+                if let Phase::Dropped { agent } = l.phase {
+                    let audio = CallAudio::Ended;
+                    self.tell(
+                        agent,
+                        DesktopMessage::CallAudio {
+                            call_id: call,
+                            audio,
+                        },
+                    );
+                }
                 if let Some(a) = agent {
                     self.set_idle(a);
                     self.tell(
