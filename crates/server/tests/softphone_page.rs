@@ -2,9 +2,12 @@
 //! client, the page loads the Twilio Voice SDK from its setting pinned with its
 //! subresource-integrity hash (`integrity` + `crossorigin`); without the settings it says which
 //! are missing; in demo (simulated network) it shows the simulated softphone and loads no SDK.
-//! On SQLite and PostgreSQL.
+//! Voicemail drop on a campaign without a message is refused, naming the setting, and the call
+//! goes on. On SQLite and PostgreSQL.
 
 mod common;
+#[path = "common/sim_rig.rs"]
+mod rig;
 
 use common::TestApp;
 use palera_core::user::Role;
@@ -149,6 +152,52 @@ async fn the_demo_desktop_has_the_simulated_softphone_and_no_sdk(backend: Backen
     assert!(html.contains(r#"id="softphone-voicemail""#), "{html}");
 }
 
+async fn voicemail_drop_without_a_message_is_refused_and_the_call_goes_on(backend: Backend) {
+    let Some(r) = rig::sim_rig(
+        backend,
+        rig::Setup {
+            voicemail: false,
+            contacts: 1,
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let agent = r.login(0).await;
+    let (status, body) = common::json(
+        agent
+            .put(r.url("/api/v1/me/voice-state"))
+            .json(&serde_json::json!({"state": "ready"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    r.start().await;
+    let call = rig::eventually(
+        "a connected call",
+        std::time::Duration::from_secs(15),
+        || async {
+            r.calls()
+                .await
+                .into_iter()
+                .find(|c| c.connected_at.is_some())
+                .map(|c| c.id)
+        },
+    )
+    .await;
+    let (status, body) =
+        common::json(agent.post(r.url(&format!("/api/v1/calls/{call}/voicemail-drop")))).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "voicemail_url", "{body}");
+    // The agent is still on the call and can hold it.
+    let (status, body) =
+        common::json(agent.post(r.url(&format!("/api/v1/calls/{call}/hold")))).await;
+    assert_eq!(status, 204, "{body}");
+    let row = r.store().call(call).await.unwrap();
+    assert!(row.ended_at.is_none(), "{row:#?}");
+}
+
 macro_rules! both {
     ($name:ident) => {
         mod $name {
@@ -167,3 +216,4 @@ macro_rules! both {
 both!(the_page_includes_the_twilio_sdk_with_its_integrity_hash_for_agents_of_twilio_clients);
 both!(without_the_sdk_settings_the_twilio_desktop_names_them);
 both!(the_demo_desktop_has_the_simulated_softphone_and_no_sdk);
+both!(voicemail_drop_without_a_message_is_refused_and_the_call_goes_on);

@@ -60,6 +60,8 @@ pub struct Setup {
     pub contacts: usize,
     pub mode: DialMode,
     pub wrap_up_seconds: u32,
+    /// The campaign has a voicemail message.
+    pub voicemail: bool,
 }
 
 impl Default for Setup {
@@ -71,6 +73,7 @@ impl Default for Setup {
             contacts: 3,
             mode: DialMode::Progressive,
             wrap_up_seconds: 120,
+            voicemail: true,
         }
     }
 }
@@ -171,7 +174,7 @@ pub async fn sim_rig(backend: Backend, s: Setup) -> Option<SimRig> {
         name: "Sim campaign".into(),
         settings,
         caller_id: caller.as_str().into(),
-        voicemail_url: Some(VOICEMAIL.into()),
+        voicemail_url: s.voicemail.then(|| VOICEMAIL.into()),
         hold_music_url: Some(MUSIC.into()),
         recording: false,
         transcription: false,
