@@ -107,7 +107,8 @@ async fn main() {
     let list = store.create_list(client, "Bench", 1).await.unwrap().id;
     for i in 0..calls {
         let data = ContactData {
-            phone: PhoneNumber::parse_e164(&format!("+1212{:07}", 1_000_000 + i)).unwrap(),
+            phone: PhoneNumber::parse_e164(&format!("+1{}555{:04}", 212 + i / 10_000, i % 10_000))
+                .unwrap(),
             first_name: format!("C{i}"),
             last_name: String::new(),
             email: None,
