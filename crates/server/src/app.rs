@@ -177,6 +177,7 @@ pub fn router(app: App) -> Router {
         .merge(crate::desk_pages::routes())
         .merge(crate::campaigns_pages::routes())
         .merge(crate::twilio::routes())
+        .merge(crate::softphone::routes())
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)

@@ -1,5 +1,6 @@
 //! Call control over the API: the agent connected to a campaign call puts the contact on hold
-//! (with the campaign's hold music), resumes, or hangs up. Anyone else — another agent, a call
+//! (with the campaign's hold music), resumes, hangs up, or drops the campaign's voicemail message
+//! (the agent is free at once; the message plays to its end, then the call ends). Anyone else — another agent, a call
 //! of a client the user may not see, a call that is not live — gets 404. The engine does the
 //! work ([`crate::engine::CallAction`]); ending the call leads to wrap-up as any end does.
 
@@ -15,7 +16,7 @@ use palera_core::ids::CallId;
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
-#[openapi(paths(hold, resume, hang_up))]
+#[openapi(paths(hold, resume, hang_up, voicemail_drop))]
 pub struct CallsApiDoc;
 
 pub fn routes() -> Router<App> {
@@ -23,6 +24,10 @@ pub fn routes() -> Router<App> {
         .route("/api/v1/calls/{call_id}/hold", post(hold))
         .route("/api/v1/calls/{call_id}/resume", post(resume))
         .route("/api/v1/calls/{call_id}/hangup", post(hang_up))
+        .route(
+            "/api/v1/calls/{call_id}/voicemail-drop",
+            post(voicemail_drop),
+        )
 }
 
 #[tracing::instrument(skip(app, auth), fields(user = %auth.user.id))]
@@ -78,4 +83,14 @@ async fn hang_up(
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     control(&app, &auth, CallId(id), CallAction::HangUp).await
+}
+
+#[utoipa::path(post, path = "/api/v1/calls/{call_id}/voicemail-drop", params(("call_id" = i64, Path)),
+    responses((status = 204, description = "the agent is released; the campaign's voicemail message plays to the contact to its end, then the call ends with outcome voicemail_dropped"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn voicemail_drop(
+    State(app): State<App>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    control(&app, &auth, CallId(id), CallAction::VoicemailDrop).await
 }

@@ -87,6 +87,11 @@ impl CarrierHub {
         self.mode
     }
 
+    /// The simulated network, in simulated mode (its [`SimCarrier::tap`] shows what it does).
+    pub fn sim(&self) -> Option<&SimCarrier> {
+        self.sim.as_ref()
+    }
+
     /// Hands the event stream to its one consumer (the call engine); `None` after the first call.
     pub fn take_events(&self) -> Option<mpsc::UnboundedReceiver<CarrierEvent>> {
         self.receiver.lock().expect("hub lock").take()

@@ -45,6 +45,12 @@ pub struct Settings {
     pub login_window_seconds: u64,
     /// Lifetime of the Twilio Voice SDK access tokens agents' browsers get (at most 3600).
     pub voice_token_ttl_seconds: u32,
+    /// Where agents' desktops load the Twilio Voice JavaScript SDK from (Twilio mode): an
+    /// `https://` URL or a path on this server.
+    pub voice_sdk_url: Option<String>,
+    /// The subresource-integrity hash of that file (`sha384-…`); browsers refuse to run a file
+    /// that does not match it. Required with `voice_sdk_url`.
+    pub voice_sdk_integrity: Option<String>,
 }
 
 impl Default for Settings {
@@ -61,6 +67,8 @@ impl Default for Settings {
             login_attempts: 5,
             login_window_seconds: 300,
             voice_token_ttl_seconds: 3600,
+            voice_sdk_url: None,
+            voice_sdk_integrity: None,
         }
     }
 }
@@ -140,6 +148,13 @@ impl Settings {
                 reason: format!("{v:?} is not a whole number of seconds"),
             })?;
         }
+        if let Some(v) = text("PALERA_VOICE_SDK_URL") {
+            s.voice_sdk_url = Some(v);
+        }
+        if let Some(v) = text("PALERA_VOICE_SDK_INTEGRITY") {
+            s.voice_sdk_integrity = Some(v);
+        }
+        check_voice_sdk(&s)?;
         if !(60..=palera_carrier::twilio::token::MAX_TTL_SECONDS)
             .contains(&s.voice_token_ttl_seconds)
         {
@@ -199,6 +214,73 @@ impl Settings {
             .as_deref()
             .is_some_and(|u| u.starts_with("https://"))
     }
+}
+
+/// The SDK's location and its hash come together: the desktop never loads the SDK unpinned.
+fn check_voice_sdk(s: &Settings) -> Result<(), ConfigError> {
+    match (&s.voice_sdk_url, &s.voice_sdk_integrity) {
+        (None, None) => Ok(()),
+        (Some(_), None) => Err(ConfigError::Invalid {
+            name: "PALERA_VOICE_SDK_INTEGRITY",
+            reason: "is required with PALERA_VOICE_SDK_URL: the desktop loads the SDK only \
+                     pinned to its hash (e.g. sha384-…)"
+                .into(),
+        }),
+        (None, Some(_)) => Err(ConfigError::Invalid {
+            name: "PALERA_VOICE_SDK_URL",
+            reason: "is required with PALERA_VOICE_SDK_INTEGRITY: say where the SDK file is".into(),
+        }),
+        (Some(url), Some(hash)) => {
+            let absolute = url.starts_with("https://") || url.starts_with("http://");
+            if !(absolute || (url.starts_with('/') && !url.starts_with("//")))
+                || url.contains(char::is_whitespace)
+            {
+                return Err(ConfigError::Invalid {
+                    name: "PALERA_VOICE_SDK_URL",
+                    reason: format!("{url:?} is not an https:// URL or a path on this server"),
+                });
+            }
+            integrity_hashes(hash)
+                .map(drop)
+                .map_err(|reason| ConfigError::Invalid {
+                    name: "PALERA_VOICE_SDK_INTEGRITY",
+                    reason,
+                })
+        }
+    }
+}
+
+/// Parses a subresource-integrity value: one or more `sha256-`/`sha384-`/`sha512-` hashes (base64
+/// of a digest of the right length), separated by spaces. Returns them normalised.
+pub fn integrity_hashes(value: &str) -> Result<Vec<String>, String> {
+    use base64::Engine;
+    let hashes: Vec<&str> = value.split_whitespace().collect();
+    if hashes.is_empty() {
+        return Err("is empty; give the file's hash as sha384-<base64>".into());
+    }
+    for h in &hashes {
+        let (alg, digest) = h.split_once('-').unwrap_or(("", ""));
+        let len = match alg {
+            "sha256" => 32,
+            "sha384" => 48,
+            "sha512" => 64,
+            _ => {
+                return Err(format!(
+                    "{h:?} does not start with sha256-, sha384- or sha512-"
+                ))
+            }
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(digest)
+            .map_err(|_| format!("{h:?}: the part after {alg}- is not base64"))?;
+        if bytes.len() != len {
+            return Err(format!(
+                "{h:?}: a {alg} digest is {len} bytes, this one is {}",
+                bytes.len()
+            ));
+        }
+    }
+    Ok(hashes.into_iter().map(str::to_owned).collect())
 }
 
 #[cfg(test)]
@@ -282,5 +364,53 @@ mod tests {
         .unwrap();
         s.require_for_serve().unwrap();
         assert!(s.secure_cookies());
+    }
+
+    #[test]
+    fn the_voice_sdk_location_needs_its_integrity_hash() {
+        let hash = "sha384-oqVuAfXRKap7fdgcCY5uykM6+R9GqQ8K/uxy9rx7HNQlGYl1kPzQho1wx4JwY8wC";
+        let url = "https://cdn.example.com/twilio.min.js";
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("PALERA_VOICE_SDK_URL", url),
+                ("PALERA_VOICE_SDK_INTEGRITY", hash),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.voice_sdk_url.as_deref(), Some(url));
+        assert_eq!(s.voice_sdk_integrity.as_deref(), Some(hash));
+        let refused = |pairs: &[(&str, &str)], name: &str| {
+            let e = Settings::load_from(None, env(pairs))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(name), "{pairs:?}: {e}");
+        };
+        refused(
+            &[("PALERA_VOICE_SDK_URL", url)],
+            "PALERA_VOICE_SDK_INTEGRITY",
+        );
+        refused(
+            &[("PALERA_VOICE_SDK_INTEGRITY", hash)],
+            "PALERA_VOICE_SDK_URL",
+        );
+        for bad in ["md5-abc", "sha384-not base64!", "sha256-AAAA", "sha384-"] {
+            refused(
+                &[
+                    ("PALERA_VOICE_SDK_URL", url),
+                    ("PALERA_VOICE_SDK_INTEGRITY", bad),
+                ],
+                "PALERA_VOICE_SDK_INTEGRITY",
+            );
+        }
+        for bad in ["ftp://x/sdk.js", "//cdn.example.com/sdk.js", "sdk.js"] {
+            refused(
+                &[
+                    ("PALERA_VOICE_SDK_URL", bad),
+                    ("PALERA_VOICE_SDK_INTEGRITY", hash),
+                ],
+                "PALERA_VOICE_SDK_URL",
+            );
+        }
     }
 }

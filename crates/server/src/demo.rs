@@ -147,7 +147,9 @@ async fn seed_campaign(
         name: "Spring outreach (demo)".into(),
         settings,
         caller_id: number.as_str().into(),
-        voicemail_url: None,
+        // The simulated network plays messages without fetching them: a placeholder address
+        // lets demo agents drop voicemail.
+        voicemail_url: Some("https://media.demo.invalid/voicemail.mp3".into()),
         hold_music_url: Some(crate::twilio::inbound::HOLD_MUSIC.into()),
         recording: false,
         transcription: false,

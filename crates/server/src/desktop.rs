@@ -61,6 +61,9 @@ pub enum DesktopMessage {
     },
     /// The contact was put on hold (`on_hold`) or taken off hold.
     CallHold { call_id: CallId, on_hold: bool },
+    /// What the contact of a call the agent was released from hears (voicemail drop): the
+    /// message playing, then the end of the call. The softphone panel shows it.
+    CallAudio { call_id: CallId, audio: CallAudio },
     /// Nothing is offered any more (disposition saved, machine answered, preview withdrawn).
     CallCleared { call_id: Option<CallId> },
     /// A manual call the agent placed outside campaigns is being dialled.
@@ -77,6 +80,16 @@ pub enum DesktopMessage {
         version: i64,
         text: String,
     },
+}
+
+/// The audio of a call after the agent left it.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CallAudio {
+    /// The campaign's voicemail message plays to the contact.
+    MessagePlaying,
+    /// The call is over.
+    Ended,
 }
 
 /// Messages from a desktop to the server.

@@ -21,6 +21,7 @@ pub mod desktop;
 pub mod engine;
 pub mod error;
 pub mod pages;
+pub mod softphone;
 pub mod twilio;
 
 pub use app::{run, serve, App};

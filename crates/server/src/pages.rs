@@ -814,6 +814,8 @@ struct DesktopPage {
     heartbeat_ms: u64,
     /// Clients whose Twilio voice token the page keeps fresh (Twilio mode only), space-separated.
     voice_token_clients: String,
+    /// The phone panel (templates/softphone.html).
+    softphone: crate::softphone::SoftphoneView,
 }
 
 async fn desktop_page(State(app): State<App>, PageAuth(auth): PageAuth) -> Response {
@@ -821,6 +823,10 @@ async fn desktop_page(State(app): State<App>, PageAuth(auth): PageAuth) -> Respo
     match app.store.clients(&scope).await {
         Ok(clients) => render(
             &DesktopPage {
+                softphone: crate::softphone::view(
+                    &app,
+                    &crate::twilio::voice_token::desktop_clients(&app, &auth.user, &clients),
+                ),
                 voice_token_clients: crate::twilio::voice_token::desktop_clients(
                     &app, &auth.user, &clients,
                 ),

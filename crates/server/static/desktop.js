@@ -28,6 +28,8 @@
     };
     ws.onmessage = (ev) => {
       const msg = JSON.parse(ev.data);
+      document.dispatchEvent(new CustomEvent("palera:message", { detail: msg })); // softphone hook
+      if (msg.type === "call_audio") return; // for the softphone only (static/softphone.js)
       if (msg.type === "state") { show(msg.state, msg.label); errEl.hidden = true; }
       else if (msg.type === "error") { errEl.textContent = msg.message; errEl.hidden = false; }
       else if (window.paleraCall) { window.paleraCall(msg); }

@@ -3,7 +3,8 @@
 //! the agent's desktop, is held and resumed through the API (the fake sees the participant
 //! updates with the campaign's hold music), hung up, wrapped up and given a disposition; the
 //! contact's attempt is counted once and a redelivered webhook changes nothing. A machine-answered
-//! call never reaches the agent. On SQLite and PostgreSQL.
+//! call never reaches the agent. Voicemail drop redirects the contact leg to the message and
+//! removes the agent leg; the agent is free at once. On SQLite and PostgreSQL.
 
 mod common;
 #[path = "common/fake_twilio.rs"]
@@ -475,6 +476,113 @@ async fn a_machine_answered_twilio_call_never_reaches_the_agent(backend: Backend
     assert!(!kinds.iter().any(|k| k == "agent_connected"), "{kinds:?}");
 }
 
+async fn voicemail_drop_through_twilio_plays_the_message_on_the_contact_leg_and_releases_the_agent(
+    backend: Backend,
+) {
+    let Some(r) = rig(backend, Outcome::Human, false).await else {
+        return;
+    };
+    r.fake.message_ms(1500);
+    let (http, mut ws) = r.ready_desktop().await;
+    r.start().await;
+    let (offered, _) = until(&mut ws, "call_offered").await;
+    let call_id = offered["call_id"].as_i64().unwrap();
+    let call = CallId(call_id);
+    until(&mut ws, "call_connected").await;
+    let sid = r.fake.call_to(CONTACT).unwrap();
+    let added = r.fake.requests_to(
+        "POST",
+        &format!("/Conferences/call-{call_id}/Participants.json"),
+    );
+    assert_eq!(added.len(), 1, "{added:#?}");
+
+    let drop_path = format!("/api/v1/calls/{call_id}/voicemail-drop");
+    let (bob, _) = r.login("bob@x.io").await;
+    let (status, body) = common::json(bob.post(r.url(&drop_path))).await;
+    assert_eq!(status, 404, "only the call's agent drops voicemail: {body}");
+    let (status, body) = common::json(http.post(r.url(&drop_path))).await;
+    assert_eq!(status, 204, "{body}");
+
+    // Twilio: the contact leg is redirected to the message, then the agent leg is removed.
+    let redirected = r.fake.requests_to("POST", &format!("/Calls/{sid}.json"));
+    assert_eq!(redirected.len(), 1, "{redirected:#?}");
+    let twiml = redirected[0].get("Twiml").unwrap_or_default();
+    assert!(
+        twiml.contains(&format!("<Play>{VOICEMAIL}</Play>")) && twiml.contains("<Hangup/>"),
+        "{twiml}"
+    );
+    assert_eq!(
+        redirected[0].get("Status"),
+        None,
+        "not a hang-up: {redirected:#?}"
+    );
+    let requests = r.fake.requests();
+    let redirect_at = requests
+        .iter()
+        .position(|q| q.method == "POST" && q.path == format!("/Calls/{sid}.json"))
+        .unwrap();
+    let agent_sid = r
+        .fake
+        .call_to(&format!("client:agent-{}", r.agent))
+        .unwrap();
+    let removed_at = requests
+        .iter()
+        .position(|q| {
+            q.method == "DELETE" && q.path.ends_with(&format!("/Participants/{agent_sid}.json"))
+        })
+        .unwrap_or_else(|| panic!("the agent leg was not removed: {requests:#?}"));
+    assert!(
+        redirect_at < removed_at,
+        "contact first, then the agent: {requests:#?}"
+    );
+
+    // The agent is free at once: no wrap-up, the desktop is cleared while the message plays.
+    let (playing, _) = until(&mut ws, "call_audio").await;
+    assert_eq!(playing["audio"], "message_playing", "{playing}");
+    assert_eq!(playing["call_id"], call_id);
+    let (_, between) = until(&mut ws, "call_cleared").await;
+    assert!(
+        between.iter().all(|m| m["type"] != "call_ended"),
+        "{between:#?}"
+    );
+    assert!(
+        r.only_call().await.ended_at.is_none(),
+        "the message is still playing"
+    );
+    let (status, body) = common::json(http.post(r.url(&drop_path))).await;
+    assert_eq!(status, 404, "the agent has left the call: {body}");
+
+    // The message ends, Twilio hangs up: the call is logged as voicemail_dropped.
+    let (ended, _) = until(&mut ws, "call_audio").await;
+    assert_eq!(ended["audio"], "ended", "{ended}");
+    let row = r.only_call().await;
+    assert_eq!(row.outcome, "voicemail_dropped");
+    assert_eq!(row.status, "abandoned");
+    assert_eq!(row.disposition.as_deref(), Some("voicemail_dropped"));
+    assert_eq!(row.agent_id.map(|a| a.0), Some(r.agent));
+    let kinds = r.events(call).await;
+    let dropped = kinds.iter().position(|k| k == "voicemail_dropped");
+    let over = kinds.iter().position(|k| k == "ended");
+    assert!(dropped.is_some() && dropped < over, "{kinds:?}");
+    let cc =
+        r.db.store
+            .campaign_contact(r.campaign, r.contact)
+            .await
+            .unwrap();
+    assert_eq!(cc.attempts.attempts, 1, "one attempt counted: {cc:#?}");
+    assert_eq!(cc.in_flight, None);
+    let deliveries = r.fake.deliveries();
+    assert!(
+        deliveries.iter().all(|d| d.status == 204),
+        "{deliveries:#?}"
+    );
+    let (_, doc) = common::json(http.get(r.url("/api/openapi.json"))).await;
+    assert!(
+        doc["paths"]["/api/v1/calls/{call_id}/voicemail-drop"]["post"].is_object(),
+        "voicemail drop is documented"
+    );
+}
+
 macro_rules! both {
     ($name:ident) => {
         mod $name {
@@ -493,3 +601,4 @@ macro_rules! both {
 both!(a_campaign_call_through_twilio_reaches_the_desktop_is_held_resumed_and_completed);
 both!(a_machine_answered_twilio_call_never_reaches_the_agent);
 both!(without_amd_an_answered_twilio_call_goes_to_the_agent_at_once);
+both!(voicemail_drop_through_twilio_plays_the_message_on_the_contact_leg_and_releases_the_agent);

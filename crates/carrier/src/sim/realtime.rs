@@ -1,6 +1,11 @@
 //! A real-time simulated [`Carrier`] for the `demo` server: the same seeded [`Behaviour`] model
 //! as the scenario simulator, played out with tokio timers, reporting [`CarrierEvent`]s on an
 //! mpsc channel. `time_scale` speeds the network up (2.0 = twice as fast) for tests.
+//!
+//! [`SimCarrier::tap`] shows what the network does from outside: every event it reports and what
+//! each simulated contact hears on their leg (ringing, the agent, hold music, a played message),
+//! stamped with the monotonic time it happened — tests check voicemail drop with it, and the
+//! desktop latency benchmark times events against what agents' desktops receive.
 
 use super::behaviour::{Behaviour, Fate};
 use crate::{AnsweredBy, Audio, CallSid, Carrier, CarrierError, CarrierEvent, Dial, LegEnd};
@@ -8,12 +13,51 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
 /// How long a played message lasts on the simulated network.
 const MESSAGE_SECONDS: f64 = 15.0;
+
+/// What a simulated contact hears on their leg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hearing {
+    Ringing,
+    /// Answered; nobody is bridged in yet (an agent, a message or the detector to come).
+    Silence,
+    /// Talking with the agent.
+    Agent,
+    HoldMusic {
+        url: String,
+    },
+    /// A played message (voicemail drop, identification message, machine message).
+    Message {
+        url: String,
+    },
+    /// The leg ended.
+    HungUp,
+}
+
+/// Something the simulated network did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observation {
+    /// An event reported to the carrier's consumer.
+    Event(CarrierEvent),
+    /// The contact of `call_id` hears something else now.
+    Hears { call_id: i64, hearing: Hearing },
+}
+
+/// An [`Observation`] and when it happened.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub at: Instant,
+    pub what: Observation,
+}
+
+/// How many observations a slow tap reader may fall behind before it misses some.
+const TAP_CAPACITY: usize = 65_536;
 
 struct Leg {
     call_id: i64,
@@ -29,6 +73,7 @@ struct Inner {
     events: UnboundedSender<CarrierEvent>,
     legs: Mutex<HashMap<CallSid, Leg>>,
     next: AtomicU64,
+    tap: broadcast::Sender<Observed>,
 }
 
 /// The simulated phone network, in real time.
@@ -51,10 +96,37 @@ impl SimCarrier {
             events,
             legs: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
+            tap: broadcast::channel(TAP_CAPACITY).0,
         };
         Self {
             inner: Arc::new(inner),
         }
+    }
+
+    /// Everything the network does from now on (see the module doc).
+    pub fn tap(&self) -> broadcast::Receiver<Observed> {
+        self.inner.tap.subscribe()
+    }
+
+    /// Seconds of network time a played message lasts.
+    pub const MESSAGE_SECONDS: f64 = MESSAGE_SECONDS;
+
+    /// How long `seconds` of network time take in real time.
+    pub fn real(&self, seconds: f64) -> Duration {
+        self.after(seconds)
+    }
+
+    fn observe(&self, what: Observation) {
+        if self.inner.tap.receiver_count() > 0 {
+            let _ = self.inner.tap.send(Observed {
+                at: Instant::now(),
+                what,
+            });
+        }
+    }
+
+    fn hears(&self, call_id: i64, hearing: Hearing) {
+        self.observe(Observation::Hears { call_id, hearing });
     }
 
     fn after(&self, seconds: f64) -> Duration {
@@ -84,11 +156,13 @@ impl SimCarrier {
     }
 
     fn emit(&self, e: CarrierEvent) {
+        self.observe(Observation::Event(e.clone()));
         let _ = self.inner.events.send(e); // nobody listening: the demo is shutting down
     }
 
     fn end(&self, sid: &CallSid, end: LegEnd) {
         if let Some(leg) = self.legs().remove(sid) {
+            self.hears(leg.call_id, Hearing::HungUp);
             self.emit(CarrierEvent::Ended {
                 call_id: leg.call_id,
                 sid: sid.clone(),
@@ -115,6 +189,7 @@ impl SimCarrier {
         let s = sid.clone();
         self.schedule(&sid, at, move |me| match (what, fate) {
             (Some(by), _) => {
+                me.hears(call_id, Hearing::Silence);
                 me.emit(CarrierEvent::Answered {
                     call_id,
                     sid: s.clone(),
@@ -151,6 +226,7 @@ impl Carrier for SimCarrier {
                 timer: None,
             },
         );
+        self.hears(dial.call_id, Hearing::Ringing);
         self.emit(CarrierEvent::Ringing {
             call_id: dial.call_id,
             sid: sid.clone(),
@@ -167,6 +243,7 @@ impl Carrier for SimCarrier {
     async fn connect_agent(&self, sid: &CallSid, agent_identity: &str) -> Result<(), CarrierError> {
         let (call_id, fate) = self.leg(sid)?;
         let agent_id = crate::parse_agent_identity(agent_identity).unwrap_or(0);
+        self.hears(call_id, Hearing::Agent);
         self.emit(CarrierEvent::AgentConnected { call_id, agent_id });
         let talk = match fate {
             Fate::Human { talk, .. } => talk,
@@ -177,16 +254,26 @@ impl Carrier for SimCarrier {
         Ok(())
     }
 
-    async fn hold(&self, sid: &CallSid, _music: &Audio) -> Result<(), CarrierError> {
-        self.leg(sid).map(|_| ())
+    async fn hold(&self, sid: &CallSid, music: &Audio) -> Result<(), CarrierError> {
+        let (call_id, _) = self.leg(sid)?;
+        let url = music.url.clone();
+        self.hears(call_id, Hearing::HoldMusic { url });
+        Ok(())
     }
 
     async fn resume(&self, sid: &CallSid) -> Result<(), CarrierError> {
-        self.leg(sid).map(|_| ())
+        let (call_id, _) = self.leg(sid)?;
+        self.hears(call_id, Hearing::Agent);
+        Ok(())
     }
 
-    async fn play_and_hang_up(&self, sid: &CallSid, _message: &Audio) -> Result<(), CarrierError> {
+    /// The agent leg is released at once (nothing more reaches the agent); the contact hears the
+    /// message for [`MESSAGE_SECONDS`] of network time, listening to its end (the talk timer is
+    /// replaced), then the leg ends.
+    async fn play_and_hang_up(&self, sid: &CallSid, message: &Audio) -> Result<(), CarrierError> {
         let (call_id, _) = self.leg(sid)?;
+        let url = message.url.clone();
+        self.hears(call_id, Hearing::Message { url });
         let s = sid.clone();
         self.schedule(sid, MESSAGE_SECONDS, move |me| {
             me.emit(CarrierEvent::PlaybackFinished { call_id });
@@ -275,5 +362,66 @@ mod tests {
             carrier.hold(&sid, &Audio { url: "x".into() }).await,
             Err(CarrierError::UnknownCall(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_played_message_is_heard_to_its_end_before_the_leg_ends() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let carrier = SimCarrier::new(everyone_answers(), 1, 100.0, tx);
+        let mut tap = carrier.tap();
+        let number = PhoneNumber::parse_e164("+14155550100").unwrap();
+        let dial = Dial {
+            call_id: 9,
+            to: number.clone(),
+            from: number,
+            amd: false,
+            ring_timeout_seconds: 20,
+            record: false,
+        };
+        let sid = carrier.dial(dial).await.unwrap();
+        while !matches!(rx.recv().await, Some(CarrierEvent::Answered { .. })) {}
+        carrier.connect_agent(&sid, "agent-3").await.unwrap();
+        let message = Audio {
+            url: "https://media.test/vm.mp3".into(),
+        };
+        carrier.play_and_hang_up(&sid, &message).await.unwrap();
+        let mut seen = Vec::new();
+        loop {
+            let o = tap.recv().await.unwrap();
+            let ended = matches!(o.what, Observation::Event(CarrierEvent::Ended { .. }));
+            seen.push(o);
+            if ended {
+                break;
+            }
+        }
+        let at = |want: &dyn Fn(&Observation) -> bool| {
+            seen.iter()
+                .find(|o| want(&o.what))
+                .map(|o| o.at)
+                .unwrap_or_else(|| panic!("missing from {seen:#?}"))
+        };
+        let started = at(
+            &|w| matches!(w, Observation::Hears { hearing: Hearing::Message { url }, .. } if url == &message.url),
+        );
+        let finished = at(&|w| {
+            matches!(
+                w,
+                Observation::Event(CarrierEvent::PlaybackFinished { call_id: 9 })
+            )
+        });
+        let hung_up = at(&|w| {
+            matches!(
+                w,
+                Observation::Hears {
+                    hearing: Hearing::HungUp,
+                    ..
+                }
+            )
+        });
+        assert!(finished.duration_since(started) >= carrier.real(MESSAGE_SECONDS));
+        assert!(
+            hung_up >= finished,
+            "the leg ends after the message: {seen:#?}"
+        );
     }
 }

@@ -219,6 +219,9 @@ pub enum Phase {
     Message {
         machine: bool,
     },
+    /// The agent dropped the voicemail message and was released: it plays to the contact to
+    /// its end, then the line ends as `voicemail_dropped`.
+    Dropped,
 }
 
 /// Errors of agent requests (preview, disposition).
@@ -1382,6 +1385,22 @@ impl Driver {
         }
     }
 
+    /// The agent on `call` dropped the voicemail message (DESIGN §2.3): the agent is free at
+    /// once, and the call stays up without them until the message has played and the line ends.
+    pub fn voicemail_dropped(&mut self, now: Now, call: CallId) -> Result<Vec<Command>, DriverError> {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return Err(DriverError::NotConnected);
+        };
+        let (Phase::Connected { since }, Some(agent)) = (c.phase, c.agent) else {
+            return Err(DriverError::NotConnected);
+        };
+        c.phase = Phase::Dropped;
+        c.agent = None;
+        self.stats.record_talk((now.mono - since) as f64 / 1000.0);
+        self.free_agent(agent, Some(call), now);
+        Ok(self.take())
+    }
+
     /// The line ended.
     pub fn ended(&mut self, now: Now, call: CallId, end: LineEnd) -> Vec<Command> {
         let Some(c) = self.calls.remove(&call) else {
@@ -1394,6 +1413,7 @@ impl Driver {
             | Phase::Detecting
             | Phase::Message { machine: false } => CallOutcome::AbandonedNoAgent,
             Phase::Machine | Phase::Message { machine: true } => CallOutcome::Machine,
+            Phase::Dropped => CallOutcome::VoicemailDropped,
             Phase::Ringing => match end {
                 LineEnd::Busy => CallOutcome::Busy,
                 LineEnd::NoAnswer | LineEnd::Completed => CallOutcome::NoAnswer,

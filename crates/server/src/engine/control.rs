@@ -1,12 +1,18 @@
 //! Call control by the agent on a call: hold (the contact hears the campaign's hold music),
-//! resume and hang up, through the call's [`palera_carrier::Carrier`]. Only the agent connected
-//! to the call may control it (anyone else gets 404, as for a call that does not exist). Hold and
-//! resume are recorded as call events, so the call's state survives a reload, and the agent's
-//! desktop is told.
+//! resume, hang up and voicemail drop, through the call's [`palera_carrier::Carrier`]. Only the
+//! agent connected to the call may control it (anyone else gets 404, as for a call that does not
+//! exist). Every action is recorded as a call event, so the call's state survives a reload, and
+//! the agent's desktop is told.
+//!
+//! Voicemail drop (DESIGN §2.3): the carrier releases the agent leg and plays the campaign's
+//! voicemail message on the contact leg to its end, then hangs up. The agent is free at once —
+//! idle, so the next call can come — and the call stays live without them until the carrier
+//! reports its end, when it is logged as `voicemail_dropped` and the attempt completes with the
+//! system disposition of that name.
 
 use super::live::Phase;
 use super::Engine;
-use crate::desktop::DesktopMessage;
+use crate::desktop::{CallAudio, DesktopMessage};
 use crate::error::ApiError;
 use axum::http::StatusCode;
 use palera_carrier::{Audio, CarrierError};
@@ -18,6 +24,8 @@ pub enum CallAction {
     Hold,
     Resume,
     HangUp,
+    /// Play the campaign's voicemail message to the contact and release the agent.
+    VoicemailDrop,
 }
 
 impl CallAction {
@@ -27,6 +35,7 @@ impl CallAction {
             CallAction::Hold => "hold",
             CallAction::Resume => "resume",
             CallAction::HangUp => "agent_hung_up",
+            CallAction::VoicemailDrop => "voicemail_dropped",
         }
     }
 }
@@ -76,6 +85,7 @@ impl Engine {
                 carrier.hang_up(&sid).await.map_err(carrier_failed)?;
                 None
             }
+            CallAction::VoicemailDrop => return self.voicemail_drop(call, agent).await,
         };
         self.event(call, action.event(), "").await?;
         if let Some(on_hold) = hold {
@@ -91,6 +101,61 @@ impl Engine {
             );
         }
         tracing::info!(call = %call, agent = %agent, action = ?action, "call control");
+        Ok(())
+    }
+
+    /// Plays the campaign's voicemail message to the contact and frees `agent` at once: the
+    /// campaign's driver releases the agent, and the line ends as `voicemail_dropped`.
+    async fn voicemail_drop(&mut self, call: CallId, agent: UserId) -> Result<(), ApiError> {
+        let (campaign, sid, carrier) = {
+            let l = &self.calls[&call];
+            (l.campaign, l.sid.clone(), l.carrier.clone())
+        };
+        let (_, url) = self.settings_of(campaign).await?;
+        let url = url.ok_or_else(|| {
+            ApiError::invalid(
+                "voicemail_url",
+                "the campaign has no voicemail message to drop",
+            )
+        })?;
+        carrier
+            .play_and_hang_up(&sid, &Audio { url: url.clone() })
+            .await
+            .map_err(carrier_failed)?;
+        if let Some(l) = self.calls.get_mut(&call) {
+            l.agent = None;
+            l.on_hold = false;
+            l.phase = Phase::Dropped { agent };
+        }
+        self.event(call, CallAction::VoicemailDrop.event(), &url)
+            .await?;
+        self.tell(
+            agent,
+            DesktopMessage::CallAudio {
+                call_id: call,
+                audio: CallAudio::MessagePlaying,
+            },
+        );
+        let now = self.clock();
+        let at = self.runner_of_live(call);
+        let cmds = at
+            .and_then(|at| self.runner_mut(at))
+            .map(|r| r.driver.voicemail_dropped(now, call));
+        match (at, cmds) {
+            (Some(at), Some(Ok(cmds))) => self.execute(at, cmds).await,
+            _ => {
+                // No driver knows the call (it cannot happen for a connected campaign call):
+                // the agent is still freed, as the rule says.
+                self.set_idle(agent);
+                self.tell(
+                    agent,
+                    DesktopMessage::CallCleared {
+                        call_id: Some(call),
+                    },
+                );
+            }
+        }
+        tracing::info!(call = %call, agent = %agent, "voicemail dropped; agent released");
         Ok(())
     }
 

@@ -6,7 +6,7 @@
 
 use super::runner::{contact_tz, RunnerRef};
 use super::{Activity, ContactSummary, Engine};
-use crate::desktop::DesktopMessage;
+use crate::desktop::{CallAudio, DesktopMessage};
 use crate::error::ApiError;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -39,6 +39,11 @@ pub(super) enum Phase {
     Machine,
     /// Playing the identification message to a person nobody could take.
     Abandoned,
+    /// The agent dropped the voicemail message and was released; it plays to the contact, then
+    /// the call ends.
+    Dropped {
+        agent: UserId,
+    },
 }
 
 pub(super) struct Live {
@@ -118,7 +123,7 @@ fn conflict(field: &str, message: &str) -> ApiError {
 }
 
 impl Engine {
-    async fn settings_of(
+    pub(super) async fn settings_of(
         &self,
         id: CampaignId,
     ) -> Result<(CampaignSettings, Option<String>), ApiError> {
@@ -146,7 +151,7 @@ impl Engine {
     }
 
     /// The runner whose driver placed a live call.
-    fn runner_of_live(&self, call: CallId) -> Option<RunnerRef> {
+    pub(super) fn runner_of_live(&self, call: CallId) -> Option<RunnerRef> {
         self.calls.get(&call).map(|l| RunnerRef {
             campaign: l.campaign,
             generation: l.generation,
@@ -290,7 +295,20 @@ impl Engine {
                 }
             }
             Command::Ended { call, outcome, .. } => {
-                self.calls.remove(&call);
+                if let Some(Live {
+                    phase: Phase::Dropped { agent },
+                    ..
+                }) = self.calls.remove(&call)
+                {
+                    // The dropped message played to its end: the agent's phone panel is told.
+                    self.tell(
+                        agent,
+                        DesktopMessage::CallAudio {
+                            call_id: call,
+                            audio: CallAudio::Ended,
+                        },
+                    );
+                }
                 let u = CallUpdate {
                     outcome: Some(outcome),
                     ended_at: Some(self.app.now_ms()),
@@ -701,7 +719,15 @@ impl Engine {
             {
                 let _ = carrier.hang_up(&CallSid(sid)).await; // it may be long gone
             }
+            let dropped = self
+                .app
+                .store
+                .call_event_kinds(call.id)
+                .await?
+                .iter()
+                .any(|k| k == "voicemail_dropped");
             let outcome = match (call.connected_at, call.answered_by.as_deref()) {
+                (Some(_), _) if dropped => CallOutcome::VoicemailDropped,
                 (Some(_), _) => CallOutcome::Completed,
                 (None, Some("human")) => CallOutcome::AbandonedNoAgent,
                 (None, Some("machine")) => CallOutcome::Machine,

@@ -275,6 +275,12 @@ impl Engine {
             _ if connected.is_none() => {
                 return Err(ApiError::invalid("call", "the call is not connected yet"))
             }
+            CallAction::VoicemailDrop => {
+                return Err(ApiError::invalid(
+                    "call",
+                    "a manual call has no campaign voicemail message to drop",
+                ))
+            }
             CallAction::Hold if on_hold => return Ok(()),
             CallAction::Resume if !on_hold => return Ok(()),
             CallAction::Hold => {
@@ -292,7 +298,7 @@ impl Engine {
         let kind = match action {
             CallAction::Hold => "hold",
             CallAction::Resume => "resume",
-            CallAction::HangUp => "agent_hung_up",
+            CallAction::HangUp | CallAction::VoicemailDrop => "agent_hung_up",
         };
         self.event(call, kind, "").await?;
         if let Some(on_hold) = hold {

@@ -9,6 +9,9 @@
 //! was asked for), then the contact joins its conference. Adding the agent participant gives the
 //! agent leg's initiated → ringing → in-progress and the conference start and agent join. Hold
 //! and resume give participant-hold/-unhold; hanging up gives `completed` and conference-end.
+//! Redirecting a call to TwiML that `<Play>`s (voicemail drop) takes the contact out of its
+//! conference (participant-leave, conference-end), plays for [`FakeTwilio::message_ms`], then
+//! gives `completed`; removing a participant gives its leg's `completed`.
 //! What each number does when dialled is set with [`FakeTwilio::answer`]; a campaign test can
 //! drive many calls through one fake, since every call keeps its own state.
 
@@ -126,6 +129,8 @@ struct Shared {
     conferences: Mutex<HashMap<String, FakeConference>>,
     numbers: Mutex<Vec<FakeNumber>>,
     answers: Mutex<HashMap<String, Outcome>>,
+    /// How long a `<Play>` lasts.
+    message: Mutex<Duration>,
     outbox: mpsc::UnboundedSender<(String, Vec<(String, String)>)>,
 }
 
@@ -170,6 +175,7 @@ impl FakeTwilio {
             conferences: Mutex::new(HashMap::new()),
             numbers: Mutex::new(Vec::new()),
             answers: Mutex::new(HashMap::new()),
+            message: Mutex::new(Duration::from_millis(300)),
             outbox: tx,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -198,6 +204,11 @@ impl FakeTwilio {
             .lock()
             .unwrap()
             .insert(number.into(), outcome);
+    }
+
+    /// How long a played message lasts before the call hangs up (default 300 ms).
+    pub fn message_ms(&self, ms: u64) {
+        *self.shared.message.lock().unwrap() = Duration::from_millis(ms);
     }
 
     /// Puts a number on the account.
@@ -423,7 +434,9 @@ async fn handle(
         ("POST", ["Conferences", conf, "Participants", who]) => {
             update_participant(&shared, conf, who.trim_end_matches(".json"), &req)
         }
-        ("DELETE", ["Conferences", _, "Participants", _]) => StatusCode::NO_CONTENT.into_response(),
+        ("DELETE", ["Conferences", _, "Participants", who]) => {
+            remove_participant(&shared, who.trim_end_matches(".json"))
+        }
         ("GET", ["IncomingPhoneNumbers.json"]) => list_numbers(&shared),
         ("POST", ["IncomingPhoneNumbers", sid]) => {
             update_number(&shared, sid.trim_end_matches(".json"), &req)
@@ -618,10 +631,52 @@ fn update_call(shared: &Arc<Shared>, sid: &str, req: &RestRequest) -> Response {
             }
         }
     }
+    let plays = req.get("Twiml").is_some_and(|t| t.contains("<Play"));
+    if plays && !call.ended {
+        play_then_hang_up(shared, call, sid);
+    }
     let c = call.clone();
     let mut r = call_json(&c, if c.ended { "completed" } else { "in-progress" });
     *r.status_mut() = StatusCode::OK;
     r
+}
+
+/// The call leaves its conference for the message, hears it, then `<Hangup/>` ends it.
+fn play_then_hang_up(shared: &Arc<Shared>, call: &mut FakeCall, sid: &str) {
+    call.ended = true;
+    if let Some(name) = call.conference_name.clone() {
+        if let Some(conf) = shared.conferences.lock().unwrap().get_mut(&name) {
+            conference_event(shared, conf, &name, "participant-leave", Some(sid), None);
+            conference_event(shared, conf, &name, "conference-end", None, None);
+        }
+    }
+    let secs = call
+        .answered_at
+        .map_or(0, |t| t.elapsed().as_secs())
+        .to_string();
+    let params = status_params(
+        call,
+        "completed",
+        &[("SequenceNumber", "3"), ("CallDuration", &secs)],
+    );
+    let callback = call.status_callback.clone();
+    let playing = *shared.message.lock().unwrap();
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(playing).await;
+        shared.queue(callback.as_deref(), params);
+    });
+}
+
+/// A participant removed from its conference: its leg ends.
+fn remove_participant(shared: &Arc<Shared>, who: &str) -> Response {
+    let mut calls = shared.calls.lock().unwrap();
+    if let Some(leg) = calls.get_mut(who).filter(|c| !c.ended) {
+        leg.ended = true;
+        let params = status_params(leg, "completed", &[("SequenceNumber", "3")]);
+        shared.queue(leg.status_callback.as_deref(), params);
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 fn list_conferences(shared: &Arc<Shared>, req: &RestRequest) -> Response {
