@@ -760,8 +760,6 @@ impl Engine {
     }
 
     /// What the live page shows about one campaign.
-
-    /// What the live page shows about one campaign.
     pub(super) fn snapshot(&self, id: CampaignId) -> LiveSnapshot {
         let Some(r) = self.runners.get(&id) else {
             return LiveSnapshot::default();
