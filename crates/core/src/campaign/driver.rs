@@ -1387,7 +1387,11 @@ impl Driver {
 
     /// The agent on `call` dropped the voicemail message (DESIGN §2.3): the agent is free at
     /// once, and the call stays up without them until the message has played and the line ends.
-    pub fn voicemail_dropped(&mut self, now: Now, call: CallId) -> Result<Vec<Command>, DriverError> {
+    pub fn voicemail_dropped(
+        &mut self,
+        now: Now,
+        call: CallId,
+    ) -> Result<Vec<Command>, DriverError> {
         let Some(c) = self.calls.get_mut(&call) else {
             return Err(DriverError::NotConnected);
         };
