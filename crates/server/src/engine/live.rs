@@ -300,14 +300,9 @@ impl Engine {
                     ..
                 }) = self.calls.remove(&call)
                 {
-                    // The dropped message played to its end: the agent's phone panel is told.
-                    self.tell(
-                        agent,
-                        DesktopMessage::CallAudio {
-                            call_id: call,
-                            audio: CallAudio::Ended,
-                        },
-                    );
+                    // The dropped message played to its end: the agent's phone panel is told
+                    // once the attempt is completed and stored (below, `Completed`).
+                    self.dropped.insert(call, agent);
                 }
                 let u = CallUpdate {
                     outcome: Some(outcome),
@@ -334,6 +329,15 @@ impl Engine {
                         .store
                         .set_call_disposition(call, None, &disposition.name, "")
                         .await?;
+                }
+                if let Some(agent) = self.dropped.remove(&call) {
+                    self.tell(
+                        agent,
+                        DesktopMessage::CallAudio {
+                            call_id: call,
+                            audio: CallAudio::Ended,
+                        },
+                    );
                 }
             }
             Command::AgentFree { agent, call } => {

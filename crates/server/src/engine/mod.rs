@@ -211,6 +211,9 @@ pub struct Engine {
     calls: HashMap<CallId, live::Live>,
     /// Manual calls in flight (outside campaigns).
     manual: HashMap<CallId, manual::Manual>,
+    /// Dropped-voicemail calls whose line ended, by the agent who dropped them: told once the
+    /// attempt's disposition is stored.
+    dropped: HashMap<CallId, UserId>,
     cps: HashMap<ClientId, CpsLimiter>,
     users: HashMap<UserId, User>,
     last_campaigns: Option<Instant>,
@@ -273,6 +276,7 @@ impl Engine {
             agents: HashMap::new(),
             calls: HashMap::new(),
             manual: HashMap::new(),
+            dropped: HashMap::new(),
             cps: HashMap::new(),
             users: HashMap::new(),
             last_campaigns: None,
