@@ -714,9 +714,13 @@ rule!(
             .await
             .unwrap();
         assert_eq!(r.status(), 204);
+        // The end is two writes (the call row, then its event): wait for both.
         let ended = eventually("the call ends", || async {
             let c = d.store().call(call).await.unwrap();
-            c.ended_at.map(|_| c)
+            let kinds = d.store().call_event_kinds(call).await.unwrap();
+            c.ended_at
+                .filter(|_| kinds.iter().any(|k| k == "ended"))
+                .map(|_| c)
         })
         .await;
         assert_eq!(ended.outcome, "completed");
