@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the Twilio REST contract test against Prism in one go: starts scripts/prism.sh, waits
-# until it answers, runs `cargo test -p palera-carrier --test twilio_contract` with PRISM_URL set,
+# until it answers, runs `cargo test -p palera-carrier --test suite twilio_contract::` with PRISM_URL set,
 # and stops Prism. Extra arguments go to cargo test (e.g. `-- --nocapture`).
 set -euo pipefail
 
@@ -24,4 +24,4 @@ if [[ ! -s "$ready" ]]; then
     exit 1
 fi
 
-PRISM_URL="$(cat "$ready")" cargo test -p palera-carrier --test twilio_contract "$@"
+PRISM_URL="$(cat "$ready")" cargo test -p palera-carrier --test suite twilio_contract:: "$@"

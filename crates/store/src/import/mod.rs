@@ -405,12 +405,10 @@ impl Store {
         if phones.is_empty() {
             return Ok(out);
         }
-        let lock = match self.backend() {
-            Backend::Postgres => " ORDER BY phone FOR UPDATE",
-            Backend::Sqlite => "",
-        };
+        // SQLite only (PostgreSQL batches go through `pg`): the batch holds the write lock, so
+        // no row locks are needed.
         let sql = format!(
-            "SELECT {CONTACT_COLUMNS}, import_id FROM contacts WHERE client_id = {} AND phone IN ({}){lock}",
+            "SELECT {CONTACT_COLUMNS}, import_id FROM contacts WHERE client_id = {} AND phone IN ({})",
             placeholders(self.backend(), 1, 1),
             placeholders(self.backend(), 2, phones.len())
         );
@@ -760,6 +758,24 @@ const ADVANCE_JOB: &str = "UPDATE import_jobs SET row_count = row_count + $1, im
      moved_from_list = moved_from_list + $4, duplicates_in_file = duplicates_in_file + $5, on_dnc = on_dnc + $6, \
      rejected = rejected + $7, last_line = $8, processed_bytes = $9, updated_at = $10 WHERE id = $11";
 
+/// The values bound to [`ADVANCE_JOB`], in order: the batch's counts, its progress, the time
+/// and the job. Both backends bind exactly these.
+fn advance_values(job: i64, c: &BucketCounts, p: Progress, now_ms: i64) -> [i64; 11] {
+    [
+        c.rows as i64,
+        c.imported as i64,
+        c.updated as i64,
+        c.moved_from_list as i64,
+        c.duplicates_in_file as i64,
+        c.on_dnc as i64,
+        c.rejected as i64,
+        p.last_line as i64,
+        p.processed_bytes as i64,
+        now_ms,
+        job,
+    ]
+}
+
 async fn advance_job(
     tx: &mut Transaction<'_, Any>,
     job: i64,
@@ -767,19 +783,10 @@ async fn advance_job(
     p: Progress,
     now_ms: i64,
 ) -> Result<()> {
-    sqlx::query(ADVANCE_JOB)
-        .bind(c.rows as i64)
-        .bind(c.imported as i64)
-        .bind(c.updated as i64)
-        .bind(c.moved_from_list as i64)
-        .bind(c.duplicates_in_file as i64)
-        .bind(c.on_dnc as i64)
-        .bind(c.rejected as i64)
-        .bind(p.last_line as i64)
-        .bind(p.processed_bytes as i64)
-        .bind(now_ms)
-        .bind(job)
-        .execute(&mut **tx)
-        .await?;
+    let mut q = sqlx::query(ADVANCE_JOB);
+    for v in advance_values(job, c, p, now_ms) {
+        q = q.bind(v);
+    }
+    q.execute(&mut **tx).await?;
     Ok(())
 }

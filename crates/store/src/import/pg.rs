@@ -299,19 +299,10 @@ async fn advance_job(
     p: Progress,
     now_ms: i64,
 ) -> Result<()> {
-    sqlx::query(super::ADVANCE_JOB)
-        .bind(c.rows as i64)
-        .bind(c.imported as i64)
-        .bind(c.updated as i64)
-        .bind(c.moved_from_list as i64)
-        .bind(c.duplicates_in_file as i64)
-        .bind(c.on_dnc as i64)
-        .bind(c.rejected as i64)
-        .bind(p.last_line as i64)
-        .bind(p.processed_bytes as i64)
-        .bind(now_ms)
-        .bind(job)
-        .execute(&mut **tx)
-        .await?;
+    let mut q = sqlx::query(super::ADVANCE_JOB);
+    for v in super::advance_values(job, c, p, now_ms) {
+        q = q.bind(v);
+    }
+    q.execute(&mut **tx).await?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! to the carrier event stream once however often Twilio retries; inbound calls get valid TwiML.
 //! On SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use common::TestApp;
 use palera_carrier::twilio::signature::{body_sha256, compute_signature};

@@ -2,7 +2,7 @@
 //! clients, 403 for agents), status moves only along start/pause/resume/stop, and the pages
 //! render with their CSRF-protected forms and the live abandon-rate bar.
 
-mod common;
+use crate::common;
 
 use common::{json, TestApp};
 use palera_core::ids::ClientId;

@@ -2,9 +2,8 @@
 //! assigned agents, "Check credentials" and pointing the client's numbers at this server, the
 //! last two against the fake Twilio. On SQLite and PostgreSQL.
 
-mod common;
-#[path = "common/fake_twilio.rs"]
-mod fake_twilio;
+use crate::common;
+use crate::common::fake_twilio;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -5,9 +5,8 @@
 //! Voicemail drop on a campaign without a message is refused, naming the setting, and the call
 //! goes on. On SQLite and PostgreSQL.
 
-mod common;
-#[path = "common/sim_rig.rs"]
-mod rig;
+use crate::common;
+use crate::common::sim_rig as rig;
 
 use common::TestApp;
 use palera_core::user::Role;

@@ -2,7 +2,7 @@
 //! request and answers from a script: form encoding (repeated keys), basic auth, paths, retries
 //! only for requests safe to repeat, and the mapping of Twilio's error JSON.
 
-mod common;
+use crate::common;
 
 use common::{start, ACCOUNT};
 use palera_carrier::twilio::resources::*;

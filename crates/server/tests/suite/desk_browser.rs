@@ -5,12 +5,11 @@
 //! arrives — and the keyboard shortcuts of the frequent actions. Skips without chromedriver
 //! unless `PALERA_REQUIRE_BROWSER=1`.
 
-mod common;
-#[path = "common/browser.rs"]
-mod kit;
+use crate::common;
+use crate::common::browser as kit;
 
 use fantoccini::Locator;
-use kit::{browser, chromedriver, login};
+use kit::{alt, browser, chromedriver, click, js, keys, login, until};
 use palera_carrier::sim::behaviour::{Behaviour, Seconds};
 use palera_core::ids::{CallId, ClientId};
 use palera_server::app::SystemClock;
@@ -85,27 +84,6 @@ impl Demo {
     }
 }
 
-/// Waits until the script (a JavaScript expression) is true in the page.
-async fn until(c: &fantoccini::Client, js: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let ok = c
-            .execute(&format!("return !!({js});"), vec![])
-            .await
-            .map(|v| v.as_bool() == Some(true))
-            .unwrap_or(false);
-        if ok {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn js(c: &fantoccini::Client, expr: &str) -> serde_json::Value {
-    c.execute(&format!("return {expr};"), vec![]).await.unwrap()
-}
-
 async fn panel(c: &fantoccini::Client, status: &str) {
     until(
         c,
@@ -122,29 +100,6 @@ async fn connected(c: &fantoccini::Client) {
         "the desktop connects",
     )
     .await;
-}
-
-async fn click(c: &fantoccini::Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-async fn keys(c: &fantoccini::Client, text: &str) {
-    c.active_element()
-        .await
-        .unwrap()
-        .send_keys(text)
-        .await
-        .unwrap();
-}
-
-/// Alt + `key` on the focused element.
-async fn alt(c: &fantoccini::Client, key: &str) {
-    keys(c, &format!("\u{E00A}{key}\u{E000}")).await;
 }
 
 async fn call_id_shown(c: &fantoccini::Client) -> i64 {

@@ -2,12 +2,11 @@
 //! The script `scripts/test` installs both and sets `PALERA_REQUIRE_BROWSER=1`, so in CI a missing
 //! browser fails the run instead of skipping it.
 
-mod common;
-#[path = "common/browser.rs"]
-mod kit;
+use crate::common;
+use crate::common::browser as kit;
 
 use fantoccini::Locator;
-use kit::{browser, chromedriver, login, wait_text};
+use kit::{browser, chromedriver, login, until, wait_text};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,22 +169,6 @@ async fn in_twilio_mode_the_desktop_fetches_a_voice_token_for_each_voice_enabled
     c.close().await.unwrap();
 }
 
-/// Waits until the JavaScript expression is true, or fails saying what it was waiting for.
-async fn wait_until(c: &fantoccini::Client, js: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let v = c
-            .execute(&format!("return !!({js});"), vec![])
-            .await
-            .unwrap();
-        if v == serde_json::Value::Bool(true) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_import_wizard_previews_the_column_mapping_runs_and_shows_the_buckets() {
     let Some(driver) = chromedriver() else { return };
@@ -224,7 +207,7 @@ async fn the_import_wizard_previews_the_column_mapping_runs_and_shows_the_bucket
         .await
         .unwrap();
     // The preview: the headers, what each column feeds (guessed), and the first rows.
-    wait_until(
+    until(
         &c,
         "!document.getElementById('mapping').hidden",
         "the column mapping",
@@ -269,7 +252,7 @@ async fn the_import_wizard_previews_the_column_mapping_runs_and_shows_the_bucket
         .unwrap();
 
     // The progress bar reaches the end and the buckets add up to the rows.
-    wait_until(
+    until(
         &c,
         "document.getElementById('bar').value === 100 && document.getElementById('status').textContent.startsWith('done')",
         "the import to finish",

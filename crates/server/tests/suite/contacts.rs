@@ -2,7 +2,7 @@
 //! field with nothing stored, 404 across clients, 403 for agents, imports as jobs with progress,
 //! streamed exports, DNC by API, and `import-contacts` printing the DESIGN §4 summary.
 
-mod common;
+use crate::common;
 
 use common::{json, TestApp};
 use palera_core::ids::ClientId;

@@ -3,9 +3,8 @@
 //! and the disposition picked there is stored. Skips without chromedriver unless
 //! `PALERA_REQUIRE_BROWSER=1`.
 
-mod common;
-#[path = "common/browser.rs"]
-mod kit;
+use crate::common;
+use crate::common::browser as kit;
 
 use fantoccini::Locator;
 use kit::{browser, chromedriver, login};

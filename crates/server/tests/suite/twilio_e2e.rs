@@ -4,9 +4,8 @@
 //! stream in that order, a retried webhook forwards nothing, and hold, resume and hang-up send
 //! the REST requests Twilio documents. On SQLite and PostgreSQL.
 
-mod common;
-#[path = "common/fake_twilio.rs"]
-mod fake_twilio;
+use crate::common;
+use crate::common::fake_twilio;
 
 use common::TestApp;
 use fake_twilio::{FakeTwilio, Outcome};

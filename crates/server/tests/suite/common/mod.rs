@@ -3,6 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod fake_twilio;
+pub mod sim_rig;
+
 use palera_carrier::CarrierEvent;
 use palera_core::user::{Email, Role};
 use palera_server::config::{CarrierMode, Settings};

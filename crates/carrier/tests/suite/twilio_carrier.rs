@@ -2,7 +2,7 @@
 //! agent as a participant, hold as participant hold, voicemail drop as a redirect of the contact
 //! leg. Checked against a local server standing in for Twilio's REST API.
 
-mod common;
+use crate::common;
 
 use common::{start, ACCOUNT};
 use palera_carrier::twilio::signature::parse_form;

@@ -6,9 +6,8 @@
 //! call never reaches the agent. Voicemail drop redirects the contact leg to the message and
 //! removes the agent leg; the agent is free at once. On SQLite and PostgreSQL.
 
-mod common;
-#[path = "common/fake_twilio.rs"]
-mod fake_twilio;
+use crate::common;
+use crate::common::fake_twilio;
 
 use chrono::{DateTime, Duration as CDuration, Utc};
 use common::PASSWORD;

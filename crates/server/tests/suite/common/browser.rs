@@ -120,3 +120,85 @@ pub async fn login(c: &fantoccini::Client, base: &str, email: &str) {
         .await
         .unwrap();
 }
+
+/// An attribute of the first element matching `css` (None when absent).
+pub async fn attr(c: &fantoccini::Client, css: &str, name: &str) -> Option<String> {
+    let e = c.find(Locator::Css(css)).await.ok()?;
+    e.attr(name).await.ok().flatten()
+}
+
+/// Waits (at most `limit`) until `css`'s attribute `name` is one of `want`; returns it.
+pub async fn wait_attr(
+    c: &fantoccini::Client,
+    css: &str,
+    name: &str,
+    want: &[&str],
+    limit: Duration,
+) -> String {
+    let deadline = Instant::now() + limit;
+    let mut last = None;
+    while Instant::now() < deadline {
+        last = attr(c, css, name).await;
+        if let Some(v) = last.as_deref().filter(|v| want.contains(v)) {
+            return v.to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{css}[{name}] never became one of {want:?}; last {last:?}");
+}
+
+/// The text of the first element matching `css` (empty when absent).
+pub async fn text(c: &fantoccini::Client, css: &str) -> String {
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Clicks the first element matching `css`, failing with the selector when it is absent.
+pub async fn click(c: &fantoccini::Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// Types `text` into the focused element.
+pub async fn keys(c: &fantoccini::Client, text: &str) {
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+/// Alt + `key` on the focused element.
+pub async fn alt(c: &fantoccini::Client, key: &str) {
+    keys(c, &format!("\u{E00A}{key}\u{E000}")).await;
+}
+
+/// The value of a JavaScript expression in the page.
+pub async fn js(c: &fantoccini::Client, expr: &str) -> serde_json::Value {
+    c.execute(&format!("return {expr};"), vec![]).await.unwrap()
+}
+
+/// Waits (at most 20 s) until the JavaScript expression is true, or fails saying what it was
+/// waiting for.
+pub async fn until(c: &fantoccini::Client, js: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ok = c
+            .execute(&format!("return !!({js});"), vec![])
+            .await
+            .map(|v| v.as_bool() == Some(true))
+            .unwrap_or(false);
+        if ok {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

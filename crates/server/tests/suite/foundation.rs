@@ -2,7 +2,7 @@
 //! nothing stored, secrets never shown, client scoping (404), roles (403), authentication (401),
 //! the login rate limit, voice state with history, health endpoints and the OpenAPI document.
 
-mod common;
+use crate::common;
 
 use common::{json, TestApp};
 use palera_core::ids::ClientId;

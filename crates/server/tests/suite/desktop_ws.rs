@@ -1,7 +1,7 @@
 //! The agent desktop's live channel: state changes travel both ways over the WebSocket, every tab
 //! of the agent hears them, and a desktop that stops sending heartbeats is set offline.
 
-mod common;
+use crate::common;
 
 use common::{json, TestApp};
 use futures::{SinkExt, StreamExt};

@@ -3,7 +3,7 @@
 //! clock so calling windows and cadence can be set; nothing sleeps where a condition can be
 //! awaited (`eventually`), and "never" checks look again after the engine had several ticks.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration as CDuration, Utc};
 use palera_carrier::sim::behaviour::{Behaviour, Seconds};

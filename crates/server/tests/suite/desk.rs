@@ -5,7 +5,7 @@
 //! agent as author, the conversation timeline, and manual calls (do-not-call, calling window,
 //! placed through the simulated carrier and logged to the contact's conversation).
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration as CDuration, Utc};
 use palera_carrier::sim::behaviour::{Behaviour, Seconds};

@@ -4,14 +4,12 @@
 //! new call and their pending contacts go to the others; two agents never see the same contact
 //! at the same time. Skips without chromedriver unless `PALERA_REQUIRE_BROWSER=1`.
 
-mod common;
-#[path = "common/browser.rs"]
-mod kit;
-#[path = "common/sim_rig.rs"]
-mod rig;
+use crate::common;
+use crate::common::browser as kit;
+use crate::common::sim_rig as rig;
 
 use fantoccini::{Client, Locator};
-use kit::{browser, chromedriver, login};
+use kit::{attr, browser, chromedriver, click, login, text, wait_attr};
 use palera_carrier::sim::realtime::{Hearing, Observation, Observed, SimCarrier};
 use palera_carrier::CarrierEvent;
 use palera_core::campaign::DialMode;
@@ -21,33 +19,6 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// An attribute of the first element matching `css` (None when absent).
-async fn attr(c: &Client, css: &str, name: &str) -> Option<String> {
-    let e = c.find(Locator::Css(css)).await.ok()?;
-    e.attr(name).await.ok().flatten()
-}
-
-/// Waits (at most `limit`) until `css`'s attribute `name` is one of `want`; returns it.
-async fn wait_attr(c: &Client, css: &str, name: &str, want: &[&str], limit: Duration) -> String {
-    let deadline = Instant::now() + limit;
-    let mut last = None;
-    while Instant::now() < deadline {
-        last = attr(c, css, name).await;
-        if let Some(v) = last.as_deref().filter(|v| want.contains(v)) {
-            return v.to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{css}[{name}] never became one of {want:?}; last {last:?}");
-}
-
-async fn text(c: &Client, css: &str) -> String {
-    match c.find(Locator::Css(css)).await {
-        Ok(e) => e.text().await.unwrap_or_default(),
-        Err(_) => String::new(),
-    }
-}
-
 /// Logs agent `i` in, waits for the live link and switches to `state` with its button.
 async fn desktop(c: &Client, r: &SimRig, i: usize, state: &str) {
     login(c, &r.base, &rig::agent_email(i)).await;
@@ -56,15 +27,6 @@ async fn desktop(c: &Client, r: &SimRig, i: usize, state: &str) {
         "Connected"
     );
     click(c, &format!("[data-set-state={state}]")).await;
-}
-
-async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
 }
 
 /// Presses Alt+`key` on the page.

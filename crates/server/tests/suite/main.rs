@@ -1,0 +1,22 @@
+//! The server's integration tests, in one binary (one link instead of one per file keeps CI
+//! fast). Each module is one area; `cargo test -p palera-voice --test suite AREA::` runs one.
+//! The shared harness is in `common`.
+
+#[macro_use]
+mod common;
+mod browser;
+mod campaign_api;
+mod campaign_browser;
+mod campaign_rules;
+mod cli;
+mod contacts;
+mod desk;
+mod desk_browser;
+mod desktop_ws;
+mod foundation;
+mod softphone_browser;
+mod softphone_page;
+mod twilio_account;
+mod twilio_campaign_e2e;
+mod twilio_e2e;
+mod twilio_webhooks;

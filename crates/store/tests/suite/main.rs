@@ -1,0 +1,11 @@
+//! The store's integration tests, in one binary (one link instead of one per file keeps CI fast);
+//! `cargo test -p palera-store --test suite AREA::` runs one area. `import_big_field` stays a
+//! binary of its own because it measures its process's peak memory.
+
+mod campaigns;
+mod conformance;
+mod contacts;
+mod import;
+mod import_properties;
+mod list_counts;
+mod twilio_receipts;
