@@ -64,6 +64,8 @@ pub struct AppInner {
     pub engine: EngineHandle,
     /// Contacts, lists and DNC as the engine sees them.
     pub contacts: Arc<dyn ContactDirectory>,
+    /// The import jobs this process is running now (never started twice here).
+    pub running_imports: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
 
 impl std::ops::Deref for App {
@@ -108,6 +110,7 @@ impl App {
             presence: Presence::default(),
             metrics: Metrics::default(),
             clock,
+            running_imports: Default::default(),
         }))
     }
 
@@ -141,6 +144,10 @@ pub async fn serve(
     let loops = vec![
         tokio::spawn(desktop::presence_loop(app.clone(), stop_rx.clone())),
         tokio::spawn(crate::engine::engine_loop(app.clone(), stop_rx.clone())),
+        tokio::spawn(contacts_api::import_resume_loop(
+            app.clone(),
+            stop_rx.clone(),
+        )),
     ];
     contacts_api::resume_imports(&app).await;
     tracing::info!(addr = %listener.local_addr()?, "listening");

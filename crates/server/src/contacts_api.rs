@@ -619,9 +619,19 @@ pub async fn save_upload(body: Body, path: &std::path::Path) -> Result<i64, ApiE
     Ok(total)
 }
 
-/// Resumes the API import jobs a stopped server left unfinished, each from its saved upload
-/// after its last committed batch (batches are idempotent, so a batch that was in flight when
-/// the server stopped is applied once). A job whose upload is gone is marked failed.
+/// An unfinished import whose job row no batch has touched for this long has lost its server
+/// (a running import advances `updated_at` with every batch, each well under a second).
+pub const IMPORT_STALE_MS: i64 = 60_000;
+/// A stale job whose upload is on no server's disk is marked failed after this long: until
+/// then another server (with its own upload folder) may still take it.
+pub const IMPORT_LOST_MS: i64 = 10 * 60_000;
+
+/// Resumes the API import jobs that a stopped server left unfinished, each from its saved
+/// upload, after its last committed batch. Batches are idempotent, so a batch that was in flight
+/// when the server stopped is applied once. Runs at start and then every half minute, so with
+/// several servers on one database a job is taken over only once it is stale, and by one
+/// server (a claim on `updated_at`). A stale job whose upload is on no disk fails with a reason
+/// once it has been lost for [`IMPORT_LOST_MS`].
 pub async fn resume_imports(app: &App) {
     let jobs = match app.store.unfinished_import_uploads().await {
         Ok(jobs) => jobs,
@@ -630,9 +640,34 @@ pub async fn resume_imports(app: &App) {
             return;
         }
     };
+    let now = app.now_ms();
     for (job, path) in jobs {
+        let idle = now - job.updated_at;
+        let running_here = app
+            .running_imports
+            .lock()
+            .map_or(true, |r| r.contains(&job.id));
+        if idle < IMPORT_STALE_MS || running_here {
+            continue;
+        }
         let path = std::path::PathBuf::from(path);
-        if path.is_file() {
+        let here = path.is_file();
+        if !here && idle < IMPORT_LOST_MS {
+            continue;
+        }
+        match app
+            .store
+            .claim_import_job(job.id, job.updated_at, now)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(job = job.id, error = %e, "cannot claim an unfinished import");
+                continue;
+            }
+        }
+        if here {
             tracing::info!(job = job.id, last_line = job.last_line, "resuming import");
             spawn_import(app, job, path);
         } else {
@@ -643,31 +678,53 @@ pub async fn resume_imports(app: &App) {
                     job.id,
                     JobStatus::Failed,
                     Some("the uploaded file is gone (server restarted); upload it again"),
-                    app.now_ms(),
+                    now,
                 )
                 .await;
         }
     }
 }
 
+/// Looks for imports to take over every 30 seconds until `stop`.
+pub async fn import_resume_loop(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => resume_imports(&app).await,
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 /// Starts an import job over a saved file in the background; the file is removed when done.
 pub fn spawn_import(app: &App, job: ImportJob, path: std::path::PathBuf) {
+    let fresh = app
+        .running_imports
+        .lock()
+        .is_ok_and(|mut r| r.insert(job.id));
+    if !fresh {
+        return;
+    }
     let app = app.clone();
     tokio::spawn(async move {
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::error!(error = %e, "import file vanished");
-                return;
+        match std::fs::File::open(&path) {
+            Ok(file) => {
+                let clock = app.clone();
+                let run = palera_store::import::run_import(&app.store, &job, file, move || {
+                    clock.now_ms()
+                });
+                if let Err(e) = run.await {
+                    tracing::error!(job = job.id, error = %e, "import failed");
+                }
+                let _ = std::fs::remove_file(&path);
             }
-        };
-        let clock = app.clone();
-        if let Err(e) =
-            palera_store::import::run_import(&app.store, &job, file, move || clock.now_ms()).await
-        {
-            tracing::error!(job = job.id, error = %e, "import failed");
+            Err(e) => tracing::error!(job = job.id, error = %e, "import file vanished"),
         }
-        let _ = std::fs::remove_file(&path);
+        if let Ok(mut r) = app.running_imports.lock() {
+            r.remove(&job.id);
+        }
     });
 }
 

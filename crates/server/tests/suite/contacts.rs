@@ -356,6 +356,125 @@ on_both!(
 );
 
 on_both!(
+    an_import_another_server_is_running_is_neither_taken_over_nor_failed_until_it_goes_stale,
+    |mut app: TestApp| async move {
+        let (http, c, _) = setup(&app).await;
+        let store = app.db.store.clone();
+        let list = store.create_list(c, "New leads", 1).await.unwrap();
+        let full = numbered_csv(3000);
+        let upload = palera_server::contacts_api::upload_dir()
+            .join(format!("busy-test-{}.csv", rand::random::<u64>()));
+        std::fs::create_dir_all(upload.parent().unwrap()).unwrap();
+        std::fs::write(&upload, &full).unwrap();
+        let new_job = |name: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .create_import_job(c, list.id, name, 10, Default::default(), &[], None, 1)
+                    .await
+                    .unwrap()
+            }
+        };
+        // Two jobs another server is running right now (their rows were touched a moment ago):
+        // one whose upload this server can see (shared storage), one whose upload it cannot.
+        let busy = new_job("busy.csv").await;
+        let elsewhere = new_job("elsewhere.csv").await;
+        store
+            .set_import_upload(busy.id, &upload.to_string_lossy())
+            .await
+            .unwrap();
+        store
+            .set_import_upload(elsewhere.id, "/nonexistent/palera-elsewhere.csv")
+            .await
+            .unwrap();
+        let now = app.app.now_ms();
+        for j in [busy.id, elsewhere.id] {
+            store
+                .set_import_status(j, palera_store::import::JobStatus::Running, None, now)
+                .await
+                .unwrap();
+        }
+
+        app.restart().await;
+        palera_server::contacts_api::resume_imports(&app.app).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+        for j in [busy.id, elsewhere.id] {
+            let job = store.import_job(c, j).await.unwrap();
+            assert_eq!(
+                job.status,
+                palera_store::import::JobStatus::Running,
+                "{job:?}"
+            );
+            assert_eq!(
+                job.counts.rows, 0,
+                "another server's job was run here: {job:?}"
+            );
+        }
+        assert_eq!(contact_count(&app, c).await, 0);
+        assert!(upload.exists());
+
+        // The other server stopped a minute ago: this one takes the job it can read, once.
+        let stale = app.app.now_ms() - palera_server::contacts_api::IMPORT_STALE_MS - 1;
+        store
+            .set_import_status(
+                busy.id,
+                palera_store::import::JobStatus::Running,
+                None,
+                stale,
+            )
+            .await
+            .unwrap();
+        let seen = store.import_job(c, busy.id).await.unwrap().updated_at;
+        assert!(store
+            .claim_import_job(busy.id, seen, stale + 1)
+            .await
+            .unwrap());
+        assert!(
+            !store
+                .claim_import_job(busy.id, seen, stale + 2)
+                .await
+                .unwrap(),
+            "a second claim on the same sighting must lose"
+        );
+        store
+            .set_import_status(
+                busy.id,
+                palera_store::import::JobStatus::Running,
+                None,
+                stale,
+            )
+            .await
+            .unwrap();
+        palera_server::contacts_api::resume_imports(&app.app).await;
+        let done = wait_done(&app, &http, c, &json!({"id": busy.id})).await;
+        assert_eq!(done["status"], "done", "{done}");
+        assert_eq!(done["counts"]["imported"], 3000, "{done}");
+        assert_eq!(contact_count(&app, c).await, 3000);
+        // The job whose upload is on no disk here stays another server's until it is lost.
+        let job = store.import_job(c, elsewhere.id).await.unwrap();
+        assert_eq!(job.status, palera_store::import::JobStatus::Running);
+        let lost = app.app.now_ms() - palera_server::contacts_api::IMPORT_LOST_MS - 1;
+        store
+            .set_import_status(
+                elsewhere.id,
+                palera_store::import::JobStatus::Running,
+                None,
+                lost,
+            )
+            .await
+            .unwrap();
+        palera_server::contacts_api::resume_imports(&app.app).await;
+        let job = store.import_job(c, elsewhere.id).await.unwrap();
+        assert_eq!(
+            job.status,
+            palera_store::import::JobStatus::Failed,
+            "{job:?}"
+        );
+    }
+);
+
+on_both!(
     the_openapi_document_lists_the_contact_endpoints,
     |app: TestApp| async move {
         let (s, doc) = json(common::client().get(app.url("/api/openapi.json"))).await;

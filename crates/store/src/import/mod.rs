@@ -238,6 +238,28 @@ impl Store {
             .collect()
     }
 
+    /// Takes an unfinished job for this process, if no other process has touched it since
+    /// `seen_updated_at` (what [`Store::unfinished_import_uploads`] read): a compare-and-set on
+    /// `updated_at`, which every batch also advances. Of several servers that see the same
+    /// stale job, exactly one gets `true`.
+    pub async fn claim_import_job(
+        &self,
+        job: i64,
+        seen_updated_at: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE import_jobs SET updated_at = $1 \
+             WHERE id = $2 AND updated_at = $3 AND status IN ('pending', 'running')",
+        )
+        .bind(now_ms)
+        .bind(job)
+        .bind(seen_updated_at)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// Jobs left `running` or `pending` (by a stopped process), to resume at start.
     pub async fn unfinished_import_jobs(&self) -> Result<Vec<ImportJob>> {
         let rows = sqlx::query(&format!(
