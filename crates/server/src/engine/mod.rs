@@ -379,8 +379,15 @@ impl Engine {
             .client(campaign.client_id)
             .await?
             .calls_per_second;
+        let history = self
+            .app
+            .store
+            .pacing_history(id, palera_core::campaign::pacing::WINDOW)
+            .await?;
+        let stats = runner::pacing_stats(&history);
+        tracing::info!(campaign = %id, life_abandon_rate = stats.life_rate(), rolling_30d_abandon_rate = stats.rolling_30d_rate(self.now()), dials = stats.dial_samples(), "pacing record read from the stored calls");
         self.generations += 1;
-        let runner = Runner::new(campaign, cps, lead, self.generations);
+        let runner = Runner::new(campaign, cps, lead, self.generations, stats);
         self.runners.insert(id, runner);
         self.refresh_agents_now().await?;
         self.run_campaign(id).await

@@ -12,11 +12,12 @@ use palera_carrier::Dial;
 use palera_core::campaign::driver::{
     mono_time, Activity as DriverActivity, Command, Driver, DueContact, Now, Refusal,
 };
+use palera_core::campaign::pacing::PacingStats;
 use palera_core::campaign::{local_date, TimeZoneSource};
 use palera_core::ids::{CallId, CampaignId, ContactId, UserId};
 use palera_core::phone::PhoneNumber;
 use palera_core::user::VoiceState;
-use palera_store::calls::{CallUpdate, CampaignContact, Claim, Enrolment};
+use palera_store::calls::{CallUpdate, CampaignContact, Claim, Enrolment, PacingHistory};
 use palera_store::campaigns::{Campaign, Leadership};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -81,11 +82,18 @@ pub(super) struct Runner {
 }
 
 impl Runner {
-    pub fn new(c: Campaign, client_cps: f64, lead: Leadership, generation: u64) -> Self {
+    /// A runner whose pacer starts from `stats` (see [`pacing_stats`]).
+    pub fn new(
+        c: Campaign,
+        client_cps: f64,
+        lead: Leadership,
+        generation: u64,
+        stats: PacingStats,
+    ) -> Self {
         Self {
             _lead: Some(lead),
             cps: client_cps.min(c.settings.calls_per_second),
-            driver: Driver::new(c.settings.clone()),
+            driver: Driver::with_stats(c.settings.clone(), stats),
             generation,
             c,
             due: HashMap::new(),
@@ -110,6 +118,24 @@ impl Runner {
         self._lead = None;
         self.driver.stop(now)
     }
+}
+
+/// The pacer's record rebuilt from a campaign's stored calls (DESIGN §2.1): the abandon record
+/// of its whole life, per UTC day (so the cap holds over the life and every rolling 30 days
+/// across restarts and resumes), and the recent dials the answer, ring and talk estimates learn
+/// from.
+pub(super) fn pacing_stats(h: &PacingHistory) -> PacingStats {
+    let mut stats = PacingStats::default();
+    for d in &h.days {
+        stats.record_day(d.day, d.live_answered, d.abandoned);
+    }
+    for s in &h.recent {
+        stats.record_dial(s.human, s.ring_seconds);
+        if let Some(t) = s.talk_seconds {
+            stats.record_talk(t);
+        }
+    }
+    stats
 }
 
 /// Which runner a command came from: the running one of a campaign, or an earlier one still
