@@ -115,9 +115,23 @@ impl Server {
         behaviour: Behaviour,
         time_scale: f64,
     ) -> Server {
+        Self::start_wrapped(store, url, clock, behaviour, time_scale, None).await
+    }
+
+    async fn start_wrapped(
+        store: Store,
+        url: &str,
+        clock: Arc<TestClock>,
+        behaviour: Behaviour,
+        time_scale: f64,
+        wrap: Option<palera_server::carriers::CarrierWrapper>,
+    ) -> Server {
         let mut settings = common::test_settings(url);
         settings.heartbeat_timeout_seconds = 3600;
-        let hub = CarrierHub::simulated(&settings, behaviour, 7, time_scale);
+        let mut hub = CarrierHub::simulated(&settings, behaviour, 7, time_scale);
+        if let Some(w) = wrap {
+            hub = hub.wrapped(w);
+        }
         let dir = Arc::new(StoreDirectory::new(store.clone(), clock.clone()));
         let app = App::with_parts(store, settings, clock, hub, dir);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1650,5 +1664,136 @@ rule!(
         r.settle().await;
         let n = placed_now(&r).await.len();
         assert!((4..=9).contains(&n), "{n} lines for 3 agents");
+    }
+);
+
+/// The simulated network behind a slow REST API for one number: the dial reaches the network at
+/// once (its ringing and answer are reported meanwhile) but the request returns 2 s later.
+struct SlowDialFor {
+    inner: Arc<dyn palera_carrier::Carrier>,
+    slow: String,
+}
+
+#[async_trait::async_trait]
+impl palera_carrier::Carrier for SlowDialFor {
+    async fn dial(
+        &self,
+        dial: palera_carrier::Dial,
+    ) -> Result<palera_carrier::CallSid, palera_carrier::CarrierError> {
+        let slow = dial.to.as_str() == self.slow;
+        let sid = self.inner.dial(dial).await;
+        if slow {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        sid
+    }
+    async fn connect_agent(
+        &self,
+        sid: &palera_carrier::CallSid,
+        agent: &str,
+    ) -> Result<(), palera_carrier::CarrierError> {
+        self.inner.connect_agent(sid, agent).await
+    }
+    async fn hold(
+        &self,
+        sid: &palera_carrier::CallSid,
+        music: &palera_carrier::Audio,
+    ) -> Result<(), palera_carrier::CarrierError> {
+        self.inner.hold(sid, music).await
+    }
+    async fn resume(
+        &self,
+        sid: &palera_carrier::CallSid,
+    ) -> Result<(), palera_carrier::CarrierError> {
+        self.inner.resume(sid).await
+    }
+    async fn play_and_hang_up(
+        &self,
+        sid: &palera_carrier::CallSid,
+        message: &palera_carrier::Audio,
+    ) -> Result<(), palera_carrier::CarrierError> {
+        self.inner.play_and_hang_up(sid, message).await
+    }
+    async fn hang_up(
+        &self,
+        sid: &palera_carrier::CallSid,
+    ) -> Result<(), palera_carrier::CarrierError> {
+        self.inner.hang_up(sid).await
+    }
+}
+
+rule!(
+    a_slow_dial_request_does_not_hold_up_the_other_calls,
+    |b| async move {
+        let Some(mut r) = rig(
+            b,
+            Setup {
+                agents: 2,
+                contacts: 2,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        // Contact 0's number is behind the slow request.
+        let slow = "+12125550100".to_string();
+        let wrap: palera_server::carriers::CarrierWrapper = Arc::new(move |inner| {
+            Arc::new(SlowDialFor {
+                inner,
+                slow: slow.clone(),
+            }) as Arc<dyn palera_carrier::Carrier>
+        });
+        r.server.stop().await;
+        r.server = Server::start_wrapped(
+            r.db.store.clone(),
+            &r.db.url,
+            r.clock.clone(),
+            humans(3600.0),
+            50.0,
+            Some(wrap),
+        )
+        .await;
+        let (slow_contact, fast_contact) = (r.contacts[0], r.contacts[1]);
+        r.set_state(0, "ready").await;
+        r.set_state(1, "ready").await;
+        r.start_campaign().await;
+        let call_of = |contact: ContactId| {
+            let r = &r;
+            async move {
+                r.calls()
+                    .await
+                    .into_iter()
+                    .find(|c| c.contact_id == Some(contact))
+            }
+        };
+        // The other contact is dialled, answered and connected to an agent while the slow
+        // request is still out: the slow call has no carrier id yet.
+        eventually("the fast call connected", || async {
+            call_of(fast_contact)
+                .await
+                .filter(|c| c.connected_at.is_some())
+        })
+        .await;
+        let pending = call_of(slow_contact)
+            .await
+            .expect("the slow contact was claimed");
+        assert!(
+            pending.carrier_sid.is_none() && pending.connected_at.is_none(),
+            "the fast call waited for the slow request: {pending:?}"
+        );
+        // Once the request returns, what the network reported meanwhile (ringing, the answer)
+        // is handled in order: the slow call reaches the other agent too.
+        let done = eventually("the slow call connected", || async {
+            call_of(slow_contact)
+                .await
+                .filter(|c| c.connected_at.is_some())
+        })
+        .await;
+        assert!(done.carrier_sid.is_some());
+        let agents: std::collections::BTreeSet<_> =
+            r.calls().await.iter().filter_map(|c| c.agent_id).collect();
+        assert_eq!(agents.len(), 2, "each agent got one of the calls");
     }
 );

@@ -458,7 +458,11 @@ mod tests {
         s.record_day(today - Duration::days(3), 97, 3);
         s.record_day(today, 3, 0);
         // Life: 13 of 110; the last 30 days: 3 of 100.
-        assert!((s.life_rate() - 13.0 / 110.0).abs() < 1e-12, "{}", s.life_rate());
+        assert!(
+            (s.life_rate() - 13.0 / 110.0).abs() < 1e-12,
+            "{}",
+            s.life_rate()
+        );
         assert!((s.rolling_30d_rate(now()) - 0.03).abs() < 1e-12);
         // Further answers of a stored day add to it.
         s.record_live_answer(now(), true);

@@ -524,8 +524,10 @@ impl Engine {
             return Vec::new();
         };
         match result {
-            Ok(Some(call)) => r.driver.dialled(now, contact, call),
-            Ok(None) => r.driver.dial_refused(now, contact, Refusal::NotPlaced),
+            // The carrier's answer comes back through the loop (`on_placed`); the driver keeps
+            // the contact as being dialled (a line in flight) until then.
+            Ok(Placing::Sent) => Vec::new(),
+            Ok(Placing::NotPlaced) => r.driver.dial_refused(now, contact, Refusal::NotPlaced),
             Err(Refused::OnDnc) => r.driver.dial_refused(now, contact, Refusal::OnDnc),
             Err(Refused::Failed(e)) => {
                 tracing::error!(campaign = %at.campaign, contact = %contact, error = %e.message, "dial failed");
@@ -539,13 +541,13 @@ impl Engine {
         at: RunnerRef,
         contact: ContactId,
         agent: Option<UserId>,
-    ) -> Result<Option<CallId>, Refused> {
+    ) -> Result<Placing, Refused> {
         let now = self.decided.map_or_else(|| self.now(), |d| d.at);
         let Some(r) = self.runner(at) else {
-            return Ok(None);
+            return Ok(Placing::NotPlaced);
         };
         let Some(d) = r.due.get(&contact).cloned() else {
-            return Ok(None);
+            return Ok(Placing::NotPlaced);
         };
         let (client, settings) = (r.c.client_id, r.c.settings.clone());
         let on_dnc = self.app.contacts.is_on_dnc(client, &d.phone).await?;
@@ -571,53 +573,116 @@ impl Engine {
         };
         let Some(call) = self.app.store.claim_contact(&claim).await? else {
             tracing::info!(campaign = %at.campaign, contact = %contact, "contact already claimed");
-            return Ok(None);
+            return Ok(Placing::NotPlaced);
         };
         if let Some(a) = agent {
             self.agents.insert(a, Activity::Dialing { call: call.id });
         }
-        Ok(self.place(at, d, call.id, agent).await?)
+        Ok(self.send_dial(at, d, call.id, agent).await?)
     }
 
-    /// Hands a claimed call to the carrier; a refused dial gives the claim back.
-    async fn place(
+    /// Hands a claimed call to the carrier in a task of its own, so a slow carrier request
+    /// never holds up the loop: its answer comes back as [`Placed`] (see [`Engine::on_placed`]).
+    async fn send_dial(
         &mut self,
         at: RunnerRef,
         d: Due,
         call: CallId,
         agent: Option<UserId>,
-    ) -> Result<Option<CallId>, ApiError> {
+    ) -> Result<Placing, ApiError> {
         let Some(r) = self.runner(at) else {
-            return Ok(None);
+            return Ok(Placing::NotPlaced);
         };
         let (client, c) = (r.c.client_id, r.c.clone());
-        let summary = r.summary(d.cc.contact_id).expect("a due contact");
         let from =
             PhoneNumber::parse_e164(&c.caller_id).map_err(|e| ApiError::invalid("caller_id", e))?;
-        let placed = match self.app.carriers.for_client(&self.app.store, client).await {
-            Ok(carrier) => carrier
-                .dial(Dial {
-                    call_id: call.0,
-                    to: d.phone.clone(),
-                    from,
-                    amd: c.settings.amd,
-                    ring_timeout_seconds: c.settings.ring_timeout_seconds,
-                    record: c.recording,
-                })
-                .await
-                .map(|sid| (carrier, sid)),
-            Err(e) => Err(e),
-        };
-        let (carrier, sid) = match placed {
-            Ok(p) => p,
+        let carrier = match self.app.carriers.for_client(&self.app.store, client).await {
+            Ok(carrier) => carrier,
             Err(e) => {
                 tracing::warn!(campaign = %at.campaign, call = %call, error = %e, "dial failed; claim given back");
                 self.app
                     .store
                     .unclaim(at.campaign, d.cc.contact_id, call)
                     .await?;
-                return Ok(None);
+                return Ok(Placing::NotPlaced);
             }
+        };
+        let dial = Dial {
+            call_id: call.0,
+            to: d.phone.clone(),
+            from,
+            amd: c.settings.amd,
+            ring_timeout_seconds: c.settings.ring_timeout_seconds,
+            record: c.recording,
+        };
+        self.placing.insert(call, Vec::new());
+        let tx = self.placed_tx.clone();
+        tokio::spawn(async move {
+            let result = carrier
+                .dial(dial)
+                .await
+                .map(|sid| (carrier, sid))
+                .map_err(|e| e.to_string());
+            let _ = tx.send(Placed {
+                at,
+                due: d,
+                call,
+                agent,
+                result,
+            });
+        });
+        Ok(Placing::Sent)
+    }
+
+    /// The carrier answered a dial sent by [`Engine::send_dial`]: the driver hears how it went,
+    /// then the carrier events of the call that came meanwhile are handled, in their order.
+    pub(super) async fn on_placed(&mut self, p: Placed) {
+        let contact = p.due.cc.contact_id;
+        let early = self.placing.remove(&p.call).unwrap_or_default();
+        let now = self.clock();
+        let placed = match self.placed(&p).await {
+            Ok(placed) => placed,
+            Err(e) => {
+                tracing::error!(campaign = %p.at.campaign, call = %p.call, error = %e.message, "dial failed");
+                false
+            }
+        };
+        let cmds = match self.runner_mut(p.at) {
+            Some(r) if placed => r.driver.dialled(now, contact, p.call),
+            Some(r) => r.driver.dial_refused(now, contact, Refusal::NotPlaced),
+            None => Vec::new(),
+        };
+        self.execute(p.at, cmds).await;
+        for ev in early {
+            if let Err(e) = self.on_carrier(ev).await {
+                tracing::error!(call = %p.call, error = %e.message, "carrier event failed");
+            }
+        }
+    }
+
+    /// Records the carrier's answer to a dial; `false` when no call was placed (the claim is
+    /// given back).
+    async fn placed(&mut self, p: &Placed) -> Result<bool, ApiError> {
+        let (at, d, call, agent) = (p.at, &p.due, p.call, p.agent);
+        let (carrier, sid) = match &p.result {
+            Ok((carrier, sid)) => (carrier.clone(), sid.clone()),
+            Err(e) => {
+                tracing::warn!(campaign = %at.campaign, call = %call, error = %e, "dial failed; claim given back");
+                self.app
+                    .store
+                    .unclaim(at.campaign, d.cc.contact_id, call)
+                    .await?;
+                return Ok(false);
+            }
+        };
+        let Some(summary) = self.runner(at).and_then(|r| r.summary(d.cc.contact_id)) else {
+            // The runner is gone: nobody would handle this call.
+            let _ = carrier.hang_up(&sid).await;
+            self.app
+                .store
+                .unclaim(at.campaign, d.cc.contact_id, call)
+                .await?;
+            return Ok(false);
         };
         self.app
             .store
@@ -643,7 +708,7 @@ impl Engine {
         let mut live = super::live::Live::new(call, at.campaign, summary, agent, sid, carrier);
         live.generation = at.generation;
         self.calls.insert(call, live);
-        Ok(Some(call))
+        Ok(true)
     }
 
     /// The driver shows the agent its next contact.
@@ -718,6 +783,28 @@ impl Engine {
         self.execute(at, cmds).await;
         Ok(())
     }
+}
+
+/// How far [`Engine::try_dial`] got.
+enum Placing {
+    /// The dial is with the carrier; its answer comes back as [`Placed`].
+    Sent,
+    NotPlaced,
+}
+
+/// The carrier's answer to a dial, sent back into the engine loop.
+pub(super) struct Placed {
+    at: RunnerRef,
+    due: Due,
+    call: CallId,
+    agent: Option<UserId>,
+    result: Result<
+        (
+            std::sync::Arc<dyn palera_carrier::Carrier>,
+            palera_carrier::CallSid,
+        ),
+        String,
+    >,
 }
 
 /// Why [`Engine::try_dial`] placed no call.
