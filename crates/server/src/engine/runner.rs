@@ -616,6 +616,7 @@ impl Engine {
             record: c.recording,
         };
         self.placing.insert(call, Vec::new());
+        let sent = self.clock();
         let tx = self.placed_tx.clone();
         tokio::spawn(async move {
             let result = carrier
@@ -625,6 +626,7 @@ impl Engine {
                 .map_err(|e| e.to_string());
             let _ = tx.send(Placed {
                 at,
+                sent,
                 due: d,
                 call,
                 agent,
@@ -648,7 +650,8 @@ impl Engine {
             }
         };
         let cmds = match self.runner_mut(p.at) {
-            Some(r) if placed => r.driver.dialled(now, contact, p.call),
+            // Rings from when the dial was sent (the driver's ring times are measured so).
+            Some(r) if placed => r.driver.dialled(p.sent, contact, p.call),
             Some(r) => r.driver.dial_refused(now, contact, Refusal::NotPlaced),
             None => Vec::new(),
         };
@@ -795,6 +798,8 @@ enum Placing {
 /// The carrier's answer to a dial, sent back into the engine loop.
 pub(super) struct Placed {
     at: RunnerRef,
+    /// When the dial was sent.
+    sent: Now,
     due: Due,
     call: CallId,
     agent: Option<UserId>,
