@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc, Weekday};
+use hmac::{Hmac, Mac};
 use palera_core::campaign::{CampaignSettings, DialMode, MachineAction, RetryAfter};
 use palera_core::desk::Script;
 use palera_core::ids::{CallId, CampaignId, ClientId, ListId, UserId};
@@ -24,6 +25,7 @@ use palera_store::campaigns::{
     Campaign, CampaignInput, CampaignStatus, EffectKind, NewDisposition, StoredDisposition,
 };
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use utoipa::{OpenApi, ToSchema};
 
 #[derive(OpenApi)]
@@ -79,7 +81,10 @@ pub fn routes() -> Router<App> {
             &format!("{base}/{{campaign_id}}/audio/{{kind}}"),
             put(put_audio),
         )
-        .route("/media/campaigns/{campaign_id}/{kind}", get(get_audio))
+        .route(
+            "/media/campaigns/{campaign_id}/{kind}/{token}",
+            get(get_audio),
+        )
         .route("/api/v1/calls/{call_id}/disposition", post(dispose))
         .route("/api/v1/me/preview/call", post(preview_call))
         .route("/api/v1/me/preview/skip", post(preview_skip))
@@ -669,8 +674,9 @@ pub async fn store_audio(
         .put_campaign_audio(camp.id, kind, content_type, data)
         .await?;
     let base = app.settings.public_url.clone().unwrap_or_default();
+    let token = audio_token(&app.settings, camp.id, kind, data);
     let url = format!(
-        "{}/media/campaigns/{}/{kind}",
+        "{}/media/campaigns/{}/{kind}/{token}",
         base.trim_end_matches('/'),
         camp.id
     );
@@ -702,12 +708,50 @@ async fn put_audio(
     Ok(Json(store_audio(&app, &camp, kind, ct, &body).await?))
 }
 
-/// Uploaded audio, fetched by the carrier (no login: Twilio fetches it).
+/// The MAC of one uploaded audio file: HMAC-SHA256 under the installation's secret key over the
+/// campaign, the kind and a digest of the file itself (a new upload gets a new URL; the old one
+/// stops working).
+fn audio_mac(
+    settings: &crate::config::Settings,
+    campaign: CampaignId,
+    kind: &str,
+    data: &[u8],
+) -> Hmac<Sha256> {
+    use sha2::Digest;
+    let key = settings.secret_key.as_deref().unwrap_or_default();
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(format!("palera campaign audio\0{key}").as_bytes())
+            .expect("HMAC takes keys of any length");
+    mac.update(format!("{}\0{kind}\0", campaign.0).as_bytes());
+    mac.update(&Sha256::digest(data));
+    mac
+}
+
+/// The unguessable part of an audio file's public URL (hex).
+pub fn audio_token(
+    settings: &crate::config::Settings,
+    campaign: CampaignId,
+    kind: &str,
+    data: &[u8],
+) -> String {
+    hex::encode(
+        audio_mac(settings, campaign, kind, data)
+            .finalize()
+            .into_bytes(),
+    )
+}
+
+/// Uploaded audio, fetched by the carrier (no login: Twilio fetches it), by the URL given at
+/// upload: a missing or wrong token is answered like an unknown file (404).
 async fn get_audio(
     State(app): State<App>,
-    Path((id, kind)): Path<(i64, String)>,
+    Path((id, kind, token)): Path<(i64, String, String)>,
 ) -> Result<Response, ApiError> {
     let (ct, data) = app.store.campaign_audio(CampaignId(id), &kind).await?;
+    let given = hex::decode(&token).map_err(|_| ApiError::not_found())?;
+    audio_mac(&app.settings, CampaignId(id), &kind, &data)
+        .verify_slice(&given)
+        .map_err(|_| ApiError::not_found())?;
     Ok(([(header::CONTENT_TYPE, ct)], data).into_response())
 }
 

@@ -47,7 +47,12 @@ pub struct CarrierHub {
     /// Where every carrier event goes (the call engine takes the receiving end).
     pub events: mpsc::UnboundedSender<CarrierEvent>,
     receiver: Mutex<Option<mpsc::UnboundedReceiver<CarrierEvent>>>,
+    /// Wraps every carrier handed out (tests: a slow or failing network in front of the real one).
+    wrap: Option<CarrierWrapper>,
 }
+
+/// See [`CarrierHub::wrapped`].
+pub type CarrierWrapper = Arc<dyn Fn(Arc<dyn Carrier>) -> Arc<dyn Carrier> + Send + Sync>;
 
 impl CarrierHub {
     pub fn new(settings: &Settings) -> Self {
@@ -62,6 +67,7 @@ impl CarrierHub {
             twilio: Mutex::new(HashMap::new()),
             events: tx,
             receiver: Mutex::new(Some(rx)),
+            wrap: None,
         }
     }
 
@@ -81,6 +87,12 @@ impl CarrierHub {
             hub.events.clone(),
         ));
         hub
+    }
+
+    /// This hub, with every carrier it hands out passed through `wrap` (tests).
+    pub fn wrapped(mut self, wrap: CarrierWrapper) -> Self {
+        self.wrap = Some(wrap);
+        self
     }
 
     pub fn mode(&self) -> CarrierMode {
@@ -104,6 +116,18 @@ impl CarrierHub {
 
     /// The carrier for `client`'s calls.
     pub async fn for_client(
+        &self,
+        store: &Store,
+        client: ClientId,
+    ) -> Result<Arc<dyn Carrier>, CarrierError> {
+        let carrier = self.unwrapped_for_client(store, client).await?;
+        Ok(match &self.wrap {
+            Some(wrap) => wrap(carrier),
+            None => carrier,
+        })
+    }
+
+    async fn unwrapped_for_client(
         &self,
         store: &Store,
         client: ClientId,

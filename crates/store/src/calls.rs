@@ -522,6 +522,130 @@ impl Store {
     }
 }
 
+/// One UTC day of a campaign's abandon record (DESIGN §2.1): persons who answered a campaign
+/// call, and how many of them no agent reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbandonDay {
+    pub day: chrono::NaiveDate,
+    pub live_answered: u64,
+    pub abandoned: u64,
+}
+
+/// One ended campaign dial as the pacer learns from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DialSample {
+    /// Answered by a person.
+    pub human: bool,
+    /// Seconds from placing the call to the person's answer.
+    pub ring_seconds: Option<f64>,
+    /// Seconds an agent talked with the person.
+    pub talk_seconds: Option<f64>,
+}
+
+/// What a campaign's pacer needs from the calls already made: the abandon record per UTC day
+/// (oldest first, the campaign's whole life) and the most recent ended dials (oldest first).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PacingHistory {
+    pub days: Vec<AbandonDay>,
+    pub recent: Vec<DialSample>,
+}
+
+/// Outcomes of a person-answered call that count as live-answered: served by an agent, or
+/// abandoned (no agent within the grace).
+const LIVE_ANSWERED: &str = "('completed', 'abandoned_no_agent', 'voicemail_dropped')";
+
+impl Store {
+    /// The pacing history of a campaign, derived from its stored calls (DESIGN §2.1): per UTC
+    /// day of the answer, live-answered and abandoned counts; and the last `recent` ended dials
+    /// that reached the carrier (a dial that ended while its answer was still being classified
+    /// teaches nothing and is left out, as the driver leaves it out).
+    pub async fn pacing_history(
+        &self,
+        campaign: CampaignId,
+        recent: usize,
+    ) -> Result<PacingHistory> {
+        let rows = sqlx::query(&format!(
+            "SELECT COALESCE(answered_at, placed_at) / 86400000 AS day, outcome, COUNT(*) AS n \
+             FROM calls WHERE campaign_id = $1 AND direction = 'outbound' \
+             AND answered_by = 'human' AND outcome IN {LIVE_ANSWERED} \
+             GROUP BY COALESCE(answered_at, placed_at) / 86400000, outcome"
+        ))
+        .bind(campaign.0)
+        .fetch_all(self.pool())
+        .await?;
+        let mut days: std::collections::BTreeMap<i64, (u64, u64)> = Default::default();
+        for r in &rows {
+            let day: i64 = r.try_get("day")?;
+            let outcome: String = r.try_get("outcome")?;
+            let n: i64 = r.try_get("n")?;
+            let d = days.entry(day).or_default();
+            d.0 += n as u64;
+            if outcome == "abandoned_no_agent" {
+                d.1 += n as u64;
+            }
+        }
+        let days = days
+            .into_iter()
+            .map(|(day, (live_answered, abandoned))| {
+                let day = chrono::DateTime::from_timestamp(day * 86_400, 0)
+                    .ok_or_else(|| {
+                        StoreError::Database(sqlx::Error::Decode(
+                            format!("calls.answered_at: day {day} out of range").into(),
+                        ))
+                    })?
+                    .date_naive();
+                Ok(AbandonDay {
+                    day,
+                    live_answered,
+                    abandoned,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let rows = sqlx::query(
+            "SELECT answered_by, outcome, placed_at, answered_at, connected_at, ended_at FROM calls \
+             WHERE campaign_id = $1 AND direction = 'outbound' AND ended_at IS NOT NULL \
+             AND carrier_sid IS NOT NULL \
+             AND NOT (answered_by IS NULL AND outcome = 'abandoned_no_agent') \
+             ORDER BY id DESC LIMIT $2",
+        )
+        .bind(campaign.0)
+        .bind(recent as i64)
+        .fetch_all(self.pool())
+        .await?;
+        let secs = |from: Option<i64>, to: Option<i64>| match (from, to) {
+            (Some(a), Some(b)) if b >= a => Some((b - a) as f64 / 1000.0),
+            _ => None,
+        };
+        let mut samples = Vec::with_capacity(rows.len());
+        for r in rows.iter().rev() {
+            let by: Option<String> = r.try_get("answered_by")?;
+            let outcome: String = r.try_get("outcome")?;
+            let placed: i64 = r.try_get("placed_at")?;
+            let answered: Option<i64> = r.try_get("answered_at")?;
+            let connected: Option<i64> = r.try_get("connected_at")?;
+            let ended: Option<i64> = r.try_get("ended_at")?;
+            let human = by.as_deref() == Some("human");
+            samples.push(DialSample {
+                human,
+                ring_seconds: if human {
+                    secs(Some(placed), answered)
+                } else {
+                    None
+                },
+                talk_seconds: if outcome == "completed" {
+                    secs(connected, ended)
+                } else {
+                    None
+                },
+            });
+        }
+        Ok(PacingHistory {
+            days,
+            recent: samples,
+        })
+    }
+}
+
 /// Changes to a live call; `None` leaves a column as it is.
 #[derive(Debug, Clone, Default)]
 pub struct CallUpdate {

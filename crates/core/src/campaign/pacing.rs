@@ -22,7 +22,8 @@ pub const MIN_HUMAN_SAMPLES: usize = 15;
 pub const MIN_PREDICTIVE_AGENTS: usize = 3;
 /// The grace a person waits for an agent before the call counts as abandoned (DESIGN §2.1).
 pub const ABANDON_GRACE_SECONDS: f64 = 2.0;
-const WINDOW: usize = 400;
+/// How many recent calls the answer-rate, ring and talk estimates keep.
+pub const WINDOW: usize = 400;
 
 /// A sliding sample of values, kept both in arrival order and sorted for quantile queries.
 #[derive(Debug, Clone, Default)]
@@ -102,6 +103,26 @@ impl PacingStats {
         let d = self.daily.entry(day_index(now)).or_default();
         d.0 += 1;
         d.1 += u64::from(abandoned);
+        while self.daily.len() > 31 {
+            self.daily.pop_first();
+        }
+    }
+
+    /// Adds a stored day of the abandon record (`live_answered` persons, `abandoned` of them),
+    /// as when a runner is rebuilt from the calls already made (after a restart or a resume).
+    pub fn record_day(&mut self, day: chrono::NaiveDate, live_answered: u64, abandoned: u64) {
+        let abandoned = abandoned.min(live_answered);
+        self.humans_total += live_answered;
+        self.abandoned_total += abandoned;
+        let index = day
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
+            .timestamp()
+            .div_euclid(86_400);
+        let d = self.daily.entry(index).or_default();
+        d.0 += live_answered;
+        d.1 += abandoned;
         while self.daily.len() > 31 {
             self.daily.pop_first();
         }
@@ -427,6 +448,29 @@ mod tests {
         s.record_live_answer(later, false);
         assert_eq!(s.life_rate(), 0.5);
         assert_eq!(s.rolling_30d_rate(later), 0.0);
+    }
+
+    #[test]
+    fn stored_days_count_like_recorded_answers() {
+        let mut s = PacingStats::default();
+        let today = now().date_naive();
+        s.record_day(today - Duration::days(40), 10, 10);
+        s.record_day(today - Duration::days(3), 97, 3);
+        s.record_day(today, 3, 0);
+        // Life: 13 of 110; the last 30 days: 3 of 100.
+        assert!(
+            (s.life_rate() - 13.0 / 110.0).abs() < 1e-12,
+            "{}",
+            s.life_rate()
+        );
+        assert!((s.rolling_30d_rate(now()) - 0.03).abs() < 1e-12);
+        // Further answers of a stored day add to it.
+        s.record_live_answer(now(), true);
+        assert!((s.rolling_30d_rate(now()) - 4.0 / 101.0).abs() < 1e-12);
+        // More abandoned than answered is clamped (a count cannot exceed its whole).
+        let mut t = PacingStats::default();
+        t.record_day(today, 1, 5);
+        assert_eq!(t.life_rate(), 1.0);
     }
 
     #[test]

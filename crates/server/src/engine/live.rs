@@ -289,9 +289,13 @@ impl Engine {
             Command::HangUp { call } => {
                 if let Some(l) = self.calls.get_mut(&call) {
                     l.disposed = true;
-                    if let Err(e) = l.carrier.hang_up(&l.sid).await {
-                        tracing::warn!(call = %call, error = %e, "hang-up failed");
-                    }
+                    // Nothing waits on it: a slow request must not hold up the loop.
+                    let (carrier, sid) = (l.carrier.clone(), l.sid.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = carrier.hang_up(&sid).await {
+                            tracing::warn!(call = %call, error = %e, "hang-up failed");
+                        }
+                    });
                 }
             }
             Command::Ended { call, outcome, .. } => {

@@ -217,6 +217,11 @@ pub struct Engine {
     cps: HashMap<ClientId, CpsLimiter>,
     users: HashMap<UserId, User>,
     last_campaigns: Option<Instant>,
+    /// Dials with the carrier, and the carrier events of each that came before its answer
+    /// (handled once the answer is in, so a call is known before its events are).
+    placing: HashMap<CallId, Vec<CarrierEvent>>,
+    placed_tx: mpsc::UnboundedSender<runner::Placed>,
+    placed_rx: Option<mpsc::UnboundedReceiver<runner::Placed>>,
 }
 
 /// Runs the engine until `stop` flips.
@@ -231,6 +236,7 @@ pub async fn engine_loop(app: App, mut stop: watch::Receiver<bool>) {
     };
     let mut states = app.events.subscribe();
     let mut engine = Engine::new(app);
+    let mut placed = engine.placed_rx.take().expect("a new engine");
     if let Err(e) = engine.reconcile().await {
         tracing::error!(error = %e.message, "reconciling calls left in flight failed");
     }
@@ -244,6 +250,7 @@ pub async fn engine_loop(app: App, mut stop: watch::Receiver<bool>) {
             _ = tick.tick() => log(engine.tick().await, "tick"),
             _ = tokio::time::sleep_until(deadline.into()) => log(engine.on_deadline().await, "deadline"),
             Some(ev) = events.recv() => log(engine.on_carrier(ev).await, "carrier event"),
+            Some(p) = placed.recv() => engine.on_placed(p).await,
             Some(cmd) = commands.recv() => engine.on_command(cmd).await,
             ev = states.recv() => {
                 if let Ok(DesktopEvent { body: DesktopMessage::State { .. }, .. }) = ev {
@@ -265,6 +272,7 @@ fn log(r: Result<(), ApiError>, step: &str) {
 
 impl Engine {
     fn new(app: App) -> Self {
+        let (placed_tx, placed_rx) = mpsc::unbounded_channel();
         Self {
             app,
             runners: BTreeMap::new(),
@@ -280,6 +288,9 @@ impl Engine {
             cps: HashMap::new(),
             users: HashMap::new(),
             last_campaigns: None,
+            placing: HashMap::new(),
+            placed_tx,
+            placed_rx: Some(placed_rx),
         }
     }
 
@@ -379,8 +390,15 @@ impl Engine {
             .client(campaign.client_id)
             .await?
             .calls_per_second;
+        let history = self
+            .app
+            .store
+            .pacing_history(id, palera_core::campaign::pacing::WINDOW)
+            .await?;
+        let stats = runner::pacing_stats(&history);
+        tracing::info!(campaign = %id, life_abandon_rate = stats.life_rate(), rolling_30d_abandon_rate = stats.rolling_30d_rate(self.now()), dials = stats.dial_samples(), "pacing record read from the stored calls");
         self.generations += 1;
-        let runner = Runner::new(campaign, cps, lead, self.generations);
+        let runner = Runner::new(campaign, cps, lead, self.generations, stats);
         self.runners.insert(id, runner);
         self.refresh_agents_now().await?;
         self.run_campaign(id).await
@@ -457,6 +475,10 @@ impl Engine {
     }
 
     async fn on_carrier(&mut self, ev: CarrierEvent) -> Result<(), ApiError> {
+        if let Some(early) = self.placing.get_mut(&manual::event_call(&ev)) {
+            early.push(ev); // its dial's answer is not in yet
+            return Ok(());
+        }
         if self.is_manual(manual::event_call(&ev)) {
             return self.on_manual_event(ev).await;
         }

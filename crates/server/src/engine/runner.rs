@@ -12,11 +12,12 @@ use palera_carrier::Dial;
 use palera_core::campaign::driver::{
     mono_time, Activity as DriverActivity, Command, Driver, DueContact, Now, Refusal,
 };
+use palera_core::campaign::pacing::PacingStats;
 use palera_core::campaign::{local_date, TimeZoneSource};
 use palera_core::ids::{CallId, CampaignId, ContactId, UserId};
 use palera_core::phone::PhoneNumber;
 use palera_core::user::VoiceState;
-use palera_store::calls::{CallUpdate, CampaignContact, Claim, Enrolment};
+use palera_store::calls::{CallUpdate, CampaignContact, Claim, Enrolment, PacingHistory};
 use palera_store::campaigns::{Campaign, Leadership};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -81,11 +82,18 @@ pub(super) struct Runner {
 }
 
 impl Runner {
-    pub fn new(c: Campaign, client_cps: f64, lead: Leadership, generation: u64) -> Self {
+    /// A runner whose pacer starts from `stats` (see [`pacing_stats`]).
+    pub fn new(
+        c: Campaign,
+        client_cps: f64,
+        lead: Leadership,
+        generation: u64,
+        stats: PacingStats,
+    ) -> Self {
         Self {
             _lead: Some(lead),
             cps: client_cps.min(c.settings.calls_per_second),
-            driver: Driver::new(c.settings.clone()),
+            driver: Driver::with_stats(c.settings.clone(), stats),
             generation,
             c,
             due: HashMap::new(),
@@ -110,6 +118,24 @@ impl Runner {
         self._lead = None;
         self.driver.stop(now)
     }
+}
+
+/// The pacer's record rebuilt from a campaign's stored calls (DESIGN §2.1): the abandon record
+/// of its whole life, per UTC day (so the cap holds over the life and every rolling 30 days
+/// across restarts and resumes), and the recent dials the answer, ring and talk estimates learn
+/// from.
+pub(super) fn pacing_stats(h: &PacingHistory) -> PacingStats {
+    let mut stats = PacingStats::default();
+    for d in &h.days {
+        stats.record_day(d.day, d.live_answered, d.abandoned);
+    }
+    for s in &h.recent {
+        stats.record_dial(s.human, s.ring_seconds);
+        if let Some(t) = s.talk_seconds {
+            stats.record_talk(t);
+        }
+    }
+    stats
 }
 
 /// Which runner a command came from: the running one of a campaign, or an earlier one still
@@ -498,8 +524,10 @@ impl Engine {
             return Vec::new();
         };
         match result {
-            Ok(Some(call)) => r.driver.dialled(now, contact, call),
-            Ok(None) => r.driver.dial_refused(now, contact, Refusal::NotPlaced),
+            // The carrier's answer comes back through the loop (`on_placed`); the driver keeps
+            // the contact as being dialled (a line in flight) until then.
+            Ok(Placing::Sent) => Vec::new(),
+            Ok(Placing::NotPlaced) => r.driver.dial_refused(now, contact, Refusal::NotPlaced),
             Err(Refused::OnDnc) => r.driver.dial_refused(now, contact, Refusal::OnDnc),
             Err(Refused::Failed(e)) => {
                 tracing::error!(campaign = %at.campaign, contact = %contact, error = %e.message, "dial failed");
@@ -513,13 +541,13 @@ impl Engine {
         at: RunnerRef,
         contact: ContactId,
         agent: Option<UserId>,
-    ) -> Result<Option<CallId>, Refused> {
+    ) -> Result<Placing, Refused> {
         let now = self.decided.map_or_else(|| self.now(), |d| d.at);
         let Some(r) = self.runner(at) else {
-            return Ok(None);
+            return Ok(Placing::NotPlaced);
         };
         let Some(d) = r.due.get(&contact).cloned() else {
-            return Ok(None);
+            return Ok(Placing::NotPlaced);
         };
         let (client, settings) = (r.c.client_id, r.c.settings.clone());
         let on_dnc = self.app.contacts.is_on_dnc(client, &d.phone).await?;
@@ -545,53 +573,119 @@ impl Engine {
         };
         let Some(call) = self.app.store.claim_contact(&claim).await? else {
             tracing::info!(campaign = %at.campaign, contact = %contact, "contact already claimed");
-            return Ok(None);
+            return Ok(Placing::NotPlaced);
         };
         if let Some(a) = agent {
             self.agents.insert(a, Activity::Dialing { call: call.id });
         }
-        Ok(self.place(at, d, call.id, agent).await?)
+        Ok(self.send_dial(at, d, call.id, agent).await?)
     }
 
-    /// Hands a claimed call to the carrier; a refused dial gives the claim back.
-    async fn place(
+    /// Hands a claimed call to the carrier in a task of its own, so a slow carrier request
+    /// never holds up the loop: its answer comes back as [`Placed`] (see [`Engine::on_placed`]).
+    async fn send_dial(
         &mut self,
         at: RunnerRef,
         d: Due,
         call: CallId,
         agent: Option<UserId>,
-    ) -> Result<Option<CallId>, ApiError> {
+    ) -> Result<Placing, ApiError> {
         let Some(r) = self.runner(at) else {
-            return Ok(None);
+            return Ok(Placing::NotPlaced);
         };
         let (client, c) = (r.c.client_id, r.c.clone());
-        let summary = r.summary(d.cc.contact_id).expect("a due contact");
         let from =
             PhoneNumber::parse_e164(&c.caller_id).map_err(|e| ApiError::invalid("caller_id", e))?;
-        let placed = match self.app.carriers.for_client(&self.app.store, client).await {
-            Ok(carrier) => carrier
-                .dial(Dial {
-                    call_id: call.0,
-                    to: d.phone.clone(),
-                    from,
-                    amd: c.settings.amd,
-                    ring_timeout_seconds: c.settings.ring_timeout_seconds,
-                    record: c.recording,
-                })
-                .await
-                .map(|sid| (carrier, sid)),
-            Err(e) => Err(e),
-        };
-        let (carrier, sid) = match placed {
-            Ok(p) => p,
+        let carrier = match self.app.carriers.for_client(&self.app.store, client).await {
+            Ok(carrier) => carrier,
             Err(e) => {
                 tracing::warn!(campaign = %at.campaign, call = %call, error = %e, "dial failed; claim given back");
                 self.app
                     .store
                     .unclaim(at.campaign, d.cc.contact_id, call)
                     .await?;
-                return Ok(None);
+                return Ok(Placing::NotPlaced);
             }
+        };
+        let dial = Dial {
+            call_id: call.0,
+            to: d.phone.clone(),
+            from,
+            amd: c.settings.amd,
+            ring_timeout_seconds: c.settings.ring_timeout_seconds,
+            record: c.recording,
+        };
+        self.placing.insert(call, Vec::new());
+        let sent = self.clock();
+        let tx = self.placed_tx.clone();
+        tokio::spawn(async move {
+            let result = carrier
+                .dial(dial)
+                .await
+                .map(|sid| (carrier, sid))
+                .map_err(|e| e.to_string());
+            let _ = tx.send(Placed {
+                at,
+                sent,
+                due: d,
+                call,
+                agent,
+                result,
+            });
+        });
+        Ok(Placing::Sent)
+    }
+
+    /// The carrier answered a dial sent by [`Engine::send_dial`]: the driver hears how it went,
+    /// then the carrier events of the call that came meanwhile are handled, in their order.
+    pub(super) async fn on_placed(&mut self, p: Placed) {
+        let contact = p.due.cc.contact_id;
+        let early = self.placing.remove(&p.call).unwrap_or_default();
+        let now = self.clock();
+        let placed = match self.placed(&p).await {
+            Ok(placed) => placed,
+            Err(e) => {
+                tracing::error!(campaign = %p.at.campaign, call = %p.call, error = %e.message, "dial failed");
+                false
+            }
+        };
+        let cmds = match self.runner_mut(p.at) {
+            // Rings from when the dial was sent (the driver's ring times are measured so).
+            Some(r) if placed => r.driver.dialled(p.sent, contact, p.call),
+            Some(r) => r.driver.dial_refused(now, contact, Refusal::NotPlaced),
+            None => Vec::new(),
+        };
+        self.execute(p.at, cmds).await;
+        for ev in early {
+            if let Err(e) = self.on_carrier(ev).await {
+                tracing::error!(call = %p.call, error = %e.message, "carrier event failed");
+            }
+        }
+    }
+
+    /// Records the carrier's answer to a dial; `false` when no call was placed (the claim is
+    /// given back).
+    async fn placed(&mut self, p: &Placed) -> Result<bool, ApiError> {
+        let (at, d, call, agent) = (p.at, &p.due, p.call, p.agent);
+        let (carrier, sid) = match &p.result {
+            Ok((carrier, sid)) => (carrier.clone(), sid.clone()),
+            Err(e) => {
+                tracing::warn!(campaign = %at.campaign, call = %call, error = %e, "dial failed; claim given back");
+                self.app
+                    .store
+                    .unclaim(at.campaign, d.cc.contact_id, call)
+                    .await?;
+                return Ok(false);
+            }
+        };
+        let Some(summary) = self.runner(at).and_then(|r| r.summary(d.cc.contact_id)) else {
+            // The runner is gone: nobody would handle this call.
+            let _ = carrier.hang_up(&sid).await;
+            self.app
+                .store
+                .unclaim(at.campaign, d.cc.contact_id, call)
+                .await?;
+            return Ok(false);
         };
         self.app
             .store
@@ -617,7 +711,7 @@ impl Engine {
         let mut live = super::live::Live::new(call, at.campaign, summary, agent, sid, carrier);
         live.generation = at.generation;
         self.calls.insert(call, live);
-        Ok(Some(call))
+        Ok(true)
     }
 
     /// The driver shows the agent its next contact.
@@ -692,6 +786,30 @@ impl Engine {
         self.execute(at, cmds).await;
         Ok(())
     }
+}
+
+/// How far [`Engine::try_dial`] got.
+enum Placing {
+    /// The dial is with the carrier; its answer comes back as [`Placed`].
+    Sent,
+    NotPlaced,
+}
+
+/// The carrier's answer to a dial, sent back into the engine loop.
+pub(super) struct Placed {
+    at: RunnerRef,
+    /// When the dial was sent.
+    sent: Now,
+    due: Due,
+    call: CallId,
+    agent: Option<UserId>,
+    result: Result<
+        (
+            std::sync::Arc<dyn palera_carrier::Carrier>,
+            palera_carrier::CallSid,
+        ),
+        String,
+    >,
 }
 
 /// Why [`Engine::try_dial`] placed no call.

@@ -342,13 +342,50 @@ on_both!(
         .await;
         assert_eq!(st, 200, "{updated}");
         let served = updated["voicemail_url"].as_str().unwrap().to_string();
-        assert!(served.ends_with(&format!("/media/campaigns/{id}/voicemail")));
-        let r = common::client()
-            .get(app.url(&format!("/media/campaigns/{id}/voicemail")))
-            .send()
-            .await
-            .unwrap();
+        let prefix = format!("https://voice.example.com/media/campaigns/{id}/voicemail/");
+        let token = served
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{served} starts with {prefix}"))
+            .to_string();
+        assert_eq!(token.len(), 64, "an HMAC-SHA256 in hex: {token}");
+        let path = format!("/media/campaigns/{id}/voicemail/{token}");
+        let get = |p: String| {
+            let url = app.url(&p);
+            async move { common::client().get(url).send().await.unwrap() }
+        };
+        let r = get(path.clone()).await;
+        assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-type"], "audio/mpeg");
         assert_eq!(r.bytes().await.unwrap().to_vec(), vec![1u8, 2, 3, 4]);
+        // Without the token, with a wrong one, or with another kind's: not found.
+        let mut wrong = token.clone().into_bytes();
+        wrong[0] = if wrong[0] == b'0' { b'1' } else { b'0' };
+        let wrong = String::from_utf8(wrong).unwrap();
+        for p in [
+            format!("/media/campaigns/{id}/voicemail"),
+            format!("/media/campaigns/{id}/voicemail/"),
+            format!("/media/campaigns/{id}/voicemail/{wrong}"),
+            format!("/media/campaigns/{id}/voicemail/not-hex"),
+            format!("/media/campaigns/{id}/hold_music/{token}"),
+        ] {
+            assert_eq!(get(p.clone()).await.status(), 404, "{p}");
+        }
+        // A new upload gets a new URL; the old one stops working.
+        let (st, again) = json(
+            s.put(&url)
+                .header("content-type", "audio/mpeg")
+                .body(vec![5u8, 6]),
+        )
+        .await;
+        assert_eq!(st, 200, "{again}");
+        let newer = again["voicemail_url"].as_str().unwrap();
+        assert_ne!(newer, served);
+        assert_eq!(get(path).await.status(), 404, "the old URL");
+        let r = get(newer
+            .trim_start_matches("https://voice.example.com")
+            .to_string())
+        .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.unwrap().to_vec(), vec![5u8, 6]);
     }
 );

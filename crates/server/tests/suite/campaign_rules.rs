@@ -115,9 +115,23 @@ impl Server {
         behaviour: Behaviour,
         time_scale: f64,
     ) -> Server {
+        Self::start_wrapped(store, url, clock, behaviour, time_scale, None).await
+    }
+
+    async fn start_wrapped(
+        store: Store,
+        url: &str,
+        clock: Arc<TestClock>,
+        behaviour: Behaviour,
+        time_scale: f64,
+        wrap: Option<palera_server::carriers::CarrierWrapper>,
+    ) -> Server {
         let mut settings = common::test_settings(url);
         settings.heartbeat_timeout_seconds = 3600;
-        let hub = CarrierHub::simulated(&settings, behaviour, 7, time_scale);
+        let mut hub = CarrierHub::simulated(&settings, behaviour, 7, time_scale);
+        if let Some(w) = wrap {
+            hub = hub.wrapped(w);
+        }
         let dir = Arc::new(StoreDirectory::new(store.clone(), clock.clone()));
         let app = App::with_parts(store, settings, clock, hub, dir);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1503,5 +1517,283 @@ rule!(
         assert_eq!(v.total() - v.cps_exceeded, 0, "{v:#?}");
         assert!(calls.iter().all(|c| c.connected_at.is_some()), "{calls:?}");
         assert!(calls.iter().all(|c| c.agent_id.is_some()));
+    }
+);
+
+/// Writes the calls of an earlier run of the campaign (through 25 February): `humans` persons
+/// answered after 10 s of ringing, `abandoned` of them reached no agent, the others talked 300 s;
+/// and `unanswered` calls rang out. Nothing of it is in any driver's memory.
+async fn earlier_run(r: &Rig, humans: u32, abandoned: u32, unanswered: u32) {
+    let day: DateTime<Utc> = "2026-02-25T15:00:00Z".parse().unwrap();
+    let mut at = day.timestamp_millis();
+    for i in 0..humans + unanswered {
+        let (outcome, by, answered, connected, ended) = if i < abandoned {
+            (
+                "abandoned_no_agent",
+                Some("human"),
+                Some(at + 10_000),
+                None,
+                at + 15_000,
+            )
+        } else if i < humans {
+            let c = at + 10_500;
+            (
+                "completed",
+                Some("human"),
+                Some(at + 10_000),
+                Some(c),
+                c + 300_000,
+            )
+        } else {
+            ("no_answer", None, None, None, at + 20_000)
+        };
+        sqlx::query("INSERT INTO calls (client_id, campaign_id, direction, phone, carrier_sid, status, outcome, answered_by, placed_at, answered_at, connected_at, ended_at, notes) VALUES ($1,$2,'outbound','+12125559999',$3,'abandoned',$4,$5,$6,$7,$8,$9,'')")
+            .bind(r.client.0)
+            .bind(r.campaign.0)
+            .bind(format!("CA-earlier-{i}"))
+            .bind(outcome)
+            .bind(by)
+            .bind(at)
+            .bind(answered)
+            .bind(connected)
+            .bind(ended)
+            .execute(r.store().pool())
+            .await
+            .unwrap();
+        at += 60_000;
+    }
+}
+
+/// The dials this run placed at the carrier (the earlier run's calls have no contact).
+async fn placed_now(r: &Rig) -> Vec<Call> {
+    r.calls()
+        .await
+        .into_iter()
+        .filter(|c| c.contact_id.is_some() && c.carrier_sid.is_some())
+        .collect()
+}
+
+/// A predictive campaign of three agents whose lines ring (nobody answers during the test).
+fn predictive_ringing() -> Setup {
+    let mut settings = Setup::default().settings;
+    settings.dial_mode = DialMode::Predictive;
+    Setup {
+        behaviour: Behaviour {
+            ring_seconds: secs(600.0),
+            ..humans(3600.0)
+        },
+        time_scale: 1.0,
+        agents: 3,
+        contacts: 30,
+        settings,
+        ..Default::default()
+    }
+}
+
+rule!(
+    the_stored_abandon_rate_at_the_cap_keeps_a_rebuilt_pacer_progressive,
+    |b| async move {
+        let Some(mut r) = rig(b, predictive_ringing()).await else {
+            return;
+        };
+        // 3 of 100 live answers abandoned in the last 30 days: the 3 % cap. The 300 other
+        // dials give the pacer enough data (and a 25 % answer rate) to dial ahead otherwise.
+        earlier_run(&r, 100, 3, 300).await;
+        for a in 0..3 {
+            r.set_state(a, "ready").await;
+        }
+        r.start_campaign().await;
+        eventually("a line per idle agent", || async {
+            (placed_now(&r).await.len() >= 3).then_some(())
+        })
+        .await;
+        r.settle().await;
+        assert_eq!(
+            placed_now(&r).await.len(),
+            3,
+            "at the cap the pacer dials one line per idle agent"
+        );
+
+        // A restart: the new engine's pacer also starts from the stored calls.
+        r.server.stop().await;
+        r.server = Server::start(
+            r.db.store.clone(),
+            &r.db.url,
+            r.clock.clone(),
+            predictive_ringing().behaviour,
+            1.0,
+        )
+        .await;
+        for a in 0..3 {
+            r.set_state(a, "ready").await;
+        }
+        eventually("the new engine dials", || async {
+            let open = placed_now(&r)
+                .await
+                .into_iter()
+                .filter(|c| c.ended_at.is_none())
+                .count();
+            (open >= 3).then_some(())
+        })
+        .await;
+        r.settle().await;
+        let placed = placed_now(&r).await;
+        let open = placed.iter().filter(|c| c.ended_at.is_none()).count();
+        assert_eq!(open, 3, "after the restart: one line per idle agent");
+        assert_eq!(placed.len(), 6, "3 before the restart (closed), 3 after");
+    }
+);
+
+rule!(
+    stored_calls_under_the_cap_let_a_rebuilt_pacer_dial_ahead,
+    |b| async move {
+        let Some(r) = rig(b, predictive_ringing()).await else {
+            return;
+        };
+        // The same history without abandons: the pacer learns the 25 % answer rate from the
+        // stored calls and dials more lines than agents (the control of the test above).
+        earlier_run(&r, 100, 0, 300).await;
+        for a in 0..3 {
+            r.set_state(a, "ready").await;
+        }
+        r.start_campaign().await;
+        eventually("more lines than idle agents", || async {
+            (placed_now(&r).await.len() > 3).then_some(())
+        })
+        .await;
+        r.settle().await;
+        let n = placed_now(&r).await.len();
+        assert!((4..=9).contains(&n), "{n} lines for 3 agents");
+    }
+);
+
+/// The simulated network behind a slow REST API for one number: the dial reaches the network at
+/// once (its ringing and answer are reported meanwhile) but the request returns 2 s later.
+struct SlowDialFor {
+    inner: Arc<dyn palera_carrier::Carrier>,
+    slow: String,
+}
+
+#[async_trait::async_trait]
+impl palera_carrier::Carrier for SlowDialFor {
+    async fn dial(
+        &self,
+        dial: palera_carrier::Dial,
+    ) -> Result<palera_carrier::CallSid, palera_carrier::CarrierError> {
+        let slow = dial.to.as_str() == self.slow;
+        let sid = self.inner.dial(dial).await;
+        if slow {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        sid
+    }
+    async fn connect_agent(
+        &self,
+        sid: &palera_carrier::CallSid,
+        agent: &str,
+    ) -> Result<(), palera_carrier::CarrierError> {
+        self.inner.connect_agent(sid, agent).await
+    }
+    async fn hold(
+        &self,
+        sid: &palera_carrier::CallSid,
+        music: &palera_carrier::Audio,
+    ) -> Result<(), palera_carrier::CarrierError> {
+        self.inner.hold(sid, music).await
+    }
+    async fn resume(
+        &self,
+        sid: &palera_carrier::CallSid,
+    ) -> Result<(), palera_carrier::CarrierError> {
+        self.inner.resume(sid).await
+    }
+    async fn play_and_hang_up(
+        &self,
+        sid: &palera_carrier::CallSid,
+        message: &palera_carrier::Audio,
+    ) -> Result<(), palera_carrier::CarrierError> {
+        self.inner.play_and_hang_up(sid, message).await
+    }
+    async fn hang_up(
+        &self,
+        sid: &palera_carrier::CallSid,
+    ) -> Result<(), palera_carrier::CarrierError> {
+        self.inner.hang_up(sid).await
+    }
+}
+
+rule!(
+    a_slow_dial_request_does_not_hold_up_the_other_calls,
+    |b| async move {
+        let Some(mut r) = rig(
+            b,
+            Setup {
+                agents: 2,
+                contacts: 2,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        // Contact 0's number is behind the slow request.
+        let slow = "+12125550100".to_string();
+        let wrap: palera_server::carriers::CarrierWrapper = Arc::new(move |inner| {
+            Arc::new(SlowDialFor {
+                inner,
+                slow: slow.clone(),
+            }) as Arc<dyn palera_carrier::Carrier>
+        });
+        r.server.stop().await;
+        r.server = Server::start_wrapped(
+            r.db.store.clone(),
+            &r.db.url,
+            r.clock.clone(),
+            humans(3600.0),
+            50.0,
+            Some(wrap),
+        )
+        .await;
+        let (slow_contact, fast_contact) = (r.contacts[0], r.contacts[1]);
+        r.set_state(0, "ready").await;
+        r.set_state(1, "ready").await;
+        r.start_campaign().await;
+        let call_of = |contact: ContactId| {
+            let r = &r;
+            async move {
+                r.calls()
+                    .await
+                    .into_iter()
+                    .find(|c| c.contact_id == Some(contact))
+            }
+        };
+        // The other contact is dialled, answered and connected to an agent while the slow
+        // request is still out: the slow call has no carrier id yet.
+        eventually("the fast call connected", || async {
+            call_of(fast_contact)
+                .await
+                .filter(|c| c.connected_at.is_some())
+        })
+        .await;
+        let pending = call_of(slow_contact)
+            .await
+            .expect("the slow contact was claimed");
+        assert!(
+            pending.carrier_sid.is_none() && pending.connected_at.is_none(),
+            "the fast call waited for the slow request: {pending:?}"
+        );
+        // Once the request returns, what the network reported meanwhile (ringing, the answer)
+        // is handled in order: the slow call reaches the other agent too.
+        let done = eventually("the slow call connected", || async {
+            call_of(slow_contact)
+                .await
+                .filter(|c| c.connected_at.is_some())
+        })
+        .await;
+        assert!(done.carrier_sid.is_some());
+        let agents: std::collections::BTreeSet<_> =
+            r.calls().await.iter().filter_map(|c| c.agent_id).collect();
+        assert_eq!(agents.len(), 2, "each agent got one of the calls");
     }
 );

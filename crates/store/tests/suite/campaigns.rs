@@ -296,3 +296,236 @@ conformance!(
         }
     }
 );
+
+/// A stored campaign call, written as the engine leaves it.
+struct Past {
+    campaign: CampaignId,
+    outcome: &'static str,
+    answered_by: Option<&'static str>,
+    placed: &'static str,
+    /// Seconds after `placed`.
+    answered: Option<i64>,
+    connected: Option<i64>,
+    ended: Option<i64>,
+    sid: bool,
+}
+
+fn ms(at: &str) -> i64 {
+    at.parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap()
+        .timestamp_millis()
+}
+
+async fn past(store: &Store, client: ClientId, p: Past) {
+    let placed = ms(p.placed);
+    let at = |s: Option<i64>| s.map(|s| placed + s * 1000);
+    sqlx::query("INSERT INTO calls (client_id, campaign_id, direction, phone, carrier_sid, status, outcome, answered_by, placed_at, answered_at, connected_at, ended_at, notes) VALUES ($1,$2,'outbound','+14155550111',$3,'abandoned',$4,$5,$6,$7,$8,$9,'')")
+        .bind(client.0)
+        .bind(p.campaign.0)
+        .bind(p.sid.then(|| "CA-past".to_string()))
+        .bind(p.outcome)
+        .bind(p.answered_by)
+        .bind(placed)
+        .bind(at(p.answered))
+        .bind(at(p.connected))
+        .bind(at(p.ended))
+        .execute(store.pool())
+        .await
+        .unwrap();
+}
+
+conformance!(
+    pacing_history_counts_each_day_of_the_stored_calls,
+    |store: Store| async move {
+        let (c, camp, _) = campaign_with_contact(&store).await;
+        let l = lists(&store, c, &["Other"]).await;
+        let other = store
+            .create_campaign(c, &input("Other", l), 10)
+            .await
+            .unwrap()
+            .id;
+        let call = |outcome, by, placed, answered, connected, ended| Past {
+            campaign: camp,
+            outcome,
+            answered_by: by,
+            placed,
+            answered,
+            connected,
+            ended,
+            sid: true,
+        };
+        let h = Some("human");
+        // 10 February: one person served by an agent.
+        past(
+            &store,
+            c,
+            call(
+                "completed",
+                h,
+                "2026-02-10T12:00:00Z",
+                Some(8),
+                Some(9),
+                Some(69),
+            ),
+        )
+        .await;
+        // 11 February: 3 served, 2 abandoned, 1 voicemail dropped by an agent.
+        for i in 0..3 {
+            let t = [
+                "2026-02-11T09:00:00Z",
+                "2026-02-11T10:00:00Z",
+                "2026-02-11T11:00:00Z",
+            ][i];
+            past(
+                &store,
+                c,
+                call("completed", h, t, Some(5), Some(6), Some(36)),
+            )
+            .await;
+        }
+        for t in ["2026-02-11T12:00:00Z", "2026-02-11T13:00:00Z"] {
+            past(
+                &store,
+                c,
+                call("abandoned_no_agent", h, t, Some(4), None, Some(10)),
+            )
+            .await;
+        }
+        past(
+            &store,
+            c,
+            call(
+                "voicemail_dropped",
+                h,
+                "2026-02-11T14:00:00Z",
+                Some(3),
+                Some(4),
+                Some(40),
+            ),
+        )
+        .await;
+        // Placed late on the 11th, answered on the 12th: it counts on the day of the answer.
+        past(
+            &store,
+            c,
+            call(
+                "abandoned_no_agent",
+                h,
+                "2026-02-11T23:59:58Z",
+                Some(7),
+                None,
+                Some(20),
+            ),
+        )
+        .await;
+        // Not live answers: a machine, no answer, ended while classifying, still talking.
+        past(
+            &store,
+            c,
+            call(
+                "machine",
+                Some("machine"),
+                "2026-02-11T15:00:00Z",
+                Some(9),
+                None,
+                Some(30),
+            ),
+        )
+        .await;
+        past(
+            &store,
+            c,
+            call(
+                "no_answer",
+                None,
+                "2026-02-11T16:00:00Z",
+                None,
+                None,
+                Some(30),
+            ),
+        )
+        .await;
+        past(
+            &store,
+            c,
+            call(
+                "abandoned_no_agent",
+                None,
+                "2026-02-11T17:00:00Z",
+                Some(2),
+                None,
+                Some(3),
+            ),
+        )
+        .await;
+        past(
+            &store,
+            c,
+            call(
+                "in_progress",
+                h,
+                "2026-02-11T18:00:00Z",
+                Some(2),
+                Some(3),
+                None,
+            ),
+        )
+        .await;
+        // Another campaign's abandoned call.
+        past(
+            &store,
+            c,
+            Past {
+                campaign: other,
+                ..call(
+                    "abandoned_no_agent",
+                    h,
+                    "2026-02-11T19:00:00Z",
+                    Some(2),
+                    None,
+                    Some(5),
+                )
+            },
+        )
+        .await;
+
+        let got = store.pacing_history(camp, 400).await.unwrap();
+        let day = |d: &str| d.parse::<chrono::NaiveDate>().unwrap();
+        let days: Vec<_> = got
+            .days
+            .iter()
+            .map(|d| (d.day, d.live_answered, d.abandoned))
+            .collect();
+        assert_eq!(
+            days,
+            vec![
+                (day("2026-02-10"), 1, 0),
+                (day("2026-02-11"), 6, 2),
+                (day("2026-02-12"), 1, 1),
+            ]
+        );
+        // Every ended dial that reached the carrier but the one still classifying, oldest first.
+        assert_eq!(got.recent.len(), 10, "{:?}", got.recent);
+        let first = &got.recent[0];
+        assert!(first.human);
+        assert_eq!(first.ring_seconds, Some(8.0));
+        assert_eq!(first.talk_seconds, Some(60.0));
+        let machine = &got.recent[8];
+        assert!(!machine.human && machine.ring_seconds.is_none() && machine.talk_seconds.is_none());
+        // Only the newest `recent` are kept.
+        let last = store.pacing_history(camp, 2).await.unwrap().recent;
+        assert_eq!(last.len(), 2);
+        assert!(!last[0].human && !last[1].human, "{last:?}"); // the machine, then no answer
+                                                               // A campaign without calls has no history.
+        let l2 = lists(&store, c, &["Empty"]).await;
+        let empty = store
+            .create_campaign(c, &input("Empty", l2), 10)
+            .await
+            .unwrap()
+            .id;
+        assert_eq!(
+            store.pacing_history(empty, 400).await.unwrap(),
+            Default::default()
+        );
+    }
+);
