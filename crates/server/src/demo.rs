@@ -39,8 +39,8 @@ const DEMO_SCRIPT: &str = "1. Hello {{contact.first_name}}, this is your agent f
 3. Ask which plan they use today and their budget; update Plan and Budget on the card.\n\
 4. Close: offer to send the details by e-mail, or agree a time to call back.";
 
-/// Reads the data folder's secret key, creating folder and key on first use.
-fn data_key(dir: &Path) -> anyhow::Result<SecretBox> {
+/// Reads the data folder's secret key (base64, and opened), creating folder and key on first use.
+fn data_key(dir: &Path) -> anyhow::Result<(String, SecretBox)> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join("secret.key");
     if !path.exists() {
@@ -51,7 +51,9 @@ fn data_key(dir: &Path) -> anyhow::Result<SecretBox> {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         }
     }
-    Ok(SecretBox::from_base64(&std::fs::read_to_string(&path)?)?)
+    let base64 = std::fs::read_to_string(&path)?.trim().to_string();
+    let key = SecretBox::from_base64(&base64)?;
+    Ok((base64, key))
 }
 
 /// Seeds the demo client and logins unless the database already has users.
@@ -227,7 +229,7 @@ async fn seed_contacts(
 
 /// Runs the demo on `port` with data in `data` until Ctrl-C.
 pub async fn run(port: u16, data: PathBuf) -> anyhow::Result<()> {
-    let key = data_key(&data)?;
+    let (secret_key, key) = data_key(&data)?;
     let db = data.join("palera.sqlite");
     let url = format!("sqlite://{}", db.display());
     let store = Store::connect(&url, key).await?;
@@ -241,6 +243,8 @@ pub async fn run(port: u16, data: PathBuf) -> anyhow::Result<()> {
         listen: addr.to_string(),
         public_url: Some(base.clone()),
         carrier: CarrierMode::Simulated,
+        // Also the key of the campaign audio URLs' tokens, as in `serve`.
+        secret_key: Some(secret_key),
         ..Settings::default()
     };
     println!(
