@@ -10,6 +10,7 @@
 //! reports its end, when it is logged as `voicemail_dropped` and the attempt completes with the
 //! system disposition of that name.
 
+use super::lane::Op;
 use super::live::Phase;
 use super::Engine;
 use crate::desktop::{CallAudio, DesktopMessage};
@@ -64,29 +65,23 @@ impl Engine {
                 "the call is not connected to an agent",
             ));
         }
-        let (campaign, sid, carrier, on_hold) =
-            (l.campaign, l.sid.clone(), l.carrier.clone(), l.on_hold);
-        let hold = match action {
+        let (campaign, on_hold) = (l.campaign, l.on_hold);
+        let (op, hold) = match action {
             CallAction::Hold if on_hold => return Ok(()),
             CallAction::Resume if !on_hold => return Ok(()),
             CallAction::Hold => {
                 let url = self.hold_music(campaign).await?;
-                carrier
-                    .hold(&sid, &Audio { url })
-                    .await
-                    .map_err(carrier_failed)?;
-                Some(true)
+                (Op::Hold(Audio { url }), Some(true))
             }
-            CallAction::Resume => {
-                carrier.resume(&sid).await.map_err(carrier_failed)?;
-                Some(false)
-            }
-            CallAction::HangUp => {
-                carrier.hang_up(&sid).await.map_err(carrier_failed)?;
-                None
-            }
+            CallAction::Resume => (Op::Resume, Some(false)),
+            CallAction::HangUp => (Op::HangUp, None),
             CallAction::VoicemailDrop => return self.voicemail_drop(call, agent).await,
         };
+        // After the call's earlier requests (the agent's connection above all), in order.
+        match self.calls.get(&call) {
+            Some(l) => l.lane.ask(op).await.map_err(carrier_failed)?,
+            None => return Err(ApiError::not_found()),
+        }
         self.event(call, action.event(), "").await?;
         if let Some(on_hold) = hold {
             if let Some(l) = self.calls.get_mut(&call) {
@@ -107,10 +102,7 @@ impl Engine {
     /// Plays the campaign's voicemail message to the contact and frees `agent` at once: the
     /// campaign's driver releases the agent, and the line ends as `voicemail_dropped`.
     async fn voicemail_drop(&mut self, call: CallId, agent: UserId) -> Result<(), ApiError> {
-        let (campaign, sid, carrier) = {
-            let l = &self.calls[&call];
-            (l.campaign, l.sid.clone(), l.carrier.clone())
-        };
+        let campaign = self.calls[&call].campaign;
         let (_, url) = self.settings_of(campaign).await?;
         let url = url.ok_or_else(|| {
             ApiError::invalid(
@@ -118,10 +110,14 @@ impl Engine {
                 "the campaign has no voicemail message to drop",
             )
         })?;
-        carrier
-            .play_and_hang_up(&sid, &Audio { url: url.clone() })
-            .await
-            .map_err(carrier_failed)?;
+        match self.calls.get(&call) {
+            Some(l) => l
+                .lane
+                .ask(Op::PlayAndHangUp(Audio { url: url.clone() }))
+                .await
+                .map_err(carrier_failed)?,
+            None => return Err(ApiError::not_found()),
+        }
         if let Some(l) = self.calls.get_mut(&call) {
             l.agent = None;
             l.on_hold = false;

@@ -4,6 +4,7 @@
 //! message of an abandoned call, the machine message, wrap-up, the contact's attempt). Also the
 //! agent's disposition, the restart reconciliation, and the live snapshot pages show.
 
+use super::lane::Op;
 use super::runner::{contact_tz, RunnerRef};
 use super::{Activity, ContactSummary, Engine};
 use crate::desktop::{CallAudio, DesktopMessage};
@@ -54,8 +55,6 @@ pub(super) struct Live {
     pub generation: u64,
     pub contact: ContactSummary,
     pub agent: Option<UserId>,
-    pub sid: CallSid,
-    pub carrier: Arc<dyn Carrier>,
     pub phase: Phase,
     #[allow(dead_code)] // part of the call record other engine parts read
     pub dialled: Instant,
@@ -63,6 +62,8 @@ pub(super) struct Live {
     pub disposed: bool,
     /// The contact is on hold (hears the campaign's hold music).
     pub on_hold: bool,
+    /// The call's carrier requests, in order, off the engine loop.
+    pub lane: super::lane::Lane,
 }
 
 impl Live {
@@ -74,14 +75,14 @@ impl Live {
         sid: CallSid,
         carrier: Arc<dyn Carrier>,
     ) -> Self {
+        let lane = super::lane::Lane::start(id, sid, carrier);
         Self {
             id,
             campaign,
             generation: 0,
             contact,
             agent,
-            sid,
-            carrier,
+            lane,
             phase: Phase::Ringing,
             dialled: Instant::now(),
             disposed: false,
@@ -289,13 +290,7 @@ impl Engine {
             Command::HangUp { call } => {
                 if let Some(l) = self.calls.get_mut(&call) {
                     l.disposed = true;
-                    // Nothing waits on it: a slow request must not hold up the loop.
-                    let (carrier, sid) = (l.carrier.clone(), l.sid.clone());
-                    tokio::spawn(async move {
-                        if let Err(e) = carrier.hang_up(&sid).await {
-                            tracing::warn!(call = %call, error = %e, "hang-up failed");
-                        }
-                    });
+                    l.lane.send(Op::HangUp);
                 }
             }
             Command::Ended { call, outcome, .. } => {
@@ -400,13 +395,10 @@ impl Engine {
         };
         l.phase = Phase::Machine;
         l.agent = None;
-        let (sid, carrier) = (l.sid.clone(), l.carrier.clone());
-        self.event(call, "machine_detected", "").await?;
         if hang_up {
-            if let Err(e) = carrier.hang_up(&sid).await {
-                tracing::warn!(call = %call, error = %e, "hang-up failed");
-            }
+            l.lane.send(Op::HangUp);
         }
+        self.event(call, "machine_detected", "").await?;
         Ok(())
     }
 
@@ -415,17 +407,17 @@ impl Engine {
         let Some(l) = self.calls.get(&call) else {
             return Ok(());
         };
-        let (campaign, sid, carrier) = (l.campaign, l.sid.clone(), l.carrier.clone());
+        let campaign = l.campaign;
         let (_, url) = self.settings_of(campaign).await?;
-        let done = match url {
-            Some(url) => {
-                self.event(call, "voicemail_left", &url).await?;
-                carrier.play_and_hang_up(&sid, &Audio { url }).await
-            }
-            None => carrier.hang_up(&sid).await,
+        let op = match &url {
+            Some(url) => Op::PlayAndHangUp(Audio { url: url.clone() }),
+            None => Op::HangUp,
         };
-        if let Err(e) = done {
-            tracing::warn!(call = %call, error = %e, "leaving the machine message failed");
+        if let Some(l) = self.calls.get(&call) {
+            l.lane.send(op);
+        }
+        if let Some(url) = url {
+            self.event(call, "voicemail_left", &url).await?;
         }
         Ok(())
     }
@@ -440,7 +432,7 @@ impl Engine {
         l.phase = Phase::Connected {
             since: Instant::now(),
         };
-        let (sid, carrier) = (l.sid.clone(), l.carrier.clone());
+        l.lane.send(Op::ConnectAgent(agent_identity(agent.0)));
         self.agents
             .insert(agent, Activity::OnCall { call, since: now });
         let u = CallUpdate {
@@ -449,9 +441,6 @@ impl Engine {
             ..Default::default()
         };
         self.app.store.update_call(call, &u).await?;
-        if let Err(e) = carrier.connect_agent(&sid, &agent_identity(agent.0)).await {
-            tracing::warn!(call = %call, agent = %agent, error = %e, "connecting the agent failed");
-        }
         self.tell(agent, DesktopMessage::CallConnected { call_id: call });
         tracing::info!(call = %call, agent = %agent, "connected");
         Ok(())
@@ -473,25 +462,24 @@ impl Engine {
             return Ok(());
         };
         l.phase = Phase::Abandoned;
-        let (campaign, sid, carrier) = (l.campaign, l.sid.clone(), l.carrier.clone());
+        let campaign = l.campaign;
         let (_, url) = self.settings_of(campaign).await?;
+        // The message goes to the carrier first: it must start within 2 s of the answer.
+        let op = match &url {
+            Some(url) => Op::PlayAndHangUp(Audio { url: url.clone() }),
+            None => Op::HangUp,
+        };
+        if let Some(l) = self.calls.get(&call) {
+            l.lane.send(op);
+        }
         let u = CallUpdate {
             outcome: Some(CallOutcome::AbandonedNoAgent),
             ..Default::default()
         };
         self.app.store.update_call(call, &u).await?;
-        let done = match url {
-            Some(url) => {
-                self.event(call, "identification_played", &url).await?;
-                carrier.play_and_hang_up(&sid, &Audio { url }).await
-            }
-            None => {
-                self.event(call, "abandoned_without_message", "").await?;
-                carrier.hang_up(&sid).await
-            }
-        };
-        if let Err(e) = done {
-            tracing::warn!(call = %call, error = %e, "playing the identification message failed");
+        match url {
+            Some(url) => self.event(call, "identification_played", &url).await?,
+            None => self.event(call, "abandoned_without_message", "").await?,
         }
         tracing::info!(call = %call, "abandoned: no agent within 2 s");
         Ok(())
@@ -687,9 +675,7 @@ impl Engine {
     async fn release_after_disposition(&mut self, call: CallId, agent: Option<UserId>) {
         if let Some(l) = self.calls.get_mut(&call) {
             l.disposed = true;
-            if let Err(e) = l.carrier.hang_up(&l.sid).await {
-                tracing::warn!(call = %call, error = %e, "hang-up failed");
-            }
+            l.lane.send(Op::HangUp);
             return;
         }
         if let Some(a) = agent {

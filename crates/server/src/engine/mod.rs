@@ -22,6 +22,7 @@
 
 mod control;
 pub mod directory;
+mod lane;
 mod live;
 mod manual;
 mod runner;

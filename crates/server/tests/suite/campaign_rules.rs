@@ -1797,3 +1797,123 @@ rule!(
         assert_eq!(agents.len(), 2, "each agent got one of the calls");
     }
 );
+
+/// The simulated network behind a REST API whose first agent connection takes 2 s; every
+/// connection request's start and end is logged, by call.
+struct SlowFirstConnect {
+    inner: Arc<dyn palera_carrier::Carrier>,
+    first: Arc<std::sync::atomic::AtomicBool>,
+    log: Arc<std::sync::Mutex<Vec<(&'static str, String)>>>,
+}
+
+#[async_trait::async_trait]
+impl palera_carrier::Carrier for SlowFirstConnect {
+    async fn dial(
+        &self,
+        dial: palera_carrier::Dial,
+    ) -> Result<palera_carrier::CallSid, palera_carrier::CarrierError> {
+        self.inner.dial(dial).await
+    }
+    async fn connect_agent(
+        &self,
+        sid: &palera_carrier::CallSid,
+        agent: &str,
+    ) -> Result<(), palera_carrier::CarrierError> {
+        let slow = !self.first.swap(true, std::sync::atomic::Ordering::SeqCst);
+        self.log.lock().unwrap().push(("start", sid.0.clone()));
+        if slow {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let done = self.inner.connect_agent(sid, agent).await;
+        self.log.lock().unwrap().push(("end", sid.0.clone()));
+        done
+    }
+    async fn hold(
+        &self,
+        sid: &palera_carrier::CallSid,
+        music: &palera_carrier::Audio,
+    ) -> Result<(), palera_carrier::CarrierError> {
+        self.inner.hold(sid, music).await
+    }
+    async fn resume(
+        &self,
+        sid: &palera_carrier::CallSid,
+    ) -> Result<(), palera_carrier::CarrierError> {
+        self.inner.resume(sid).await
+    }
+    async fn play_and_hang_up(
+        &self,
+        sid: &palera_carrier::CallSid,
+        message: &palera_carrier::Audio,
+    ) -> Result<(), palera_carrier::CarrierError> {
+        self.inner.play_and_hang_up(sid, message).await
+    }
+    async fn hang_up(
+        &self,
+        sid: &palera_carrier::CallSid,
+    ) -> Result<(), palera_carrier::CarrierError> {
+        self.inner.hang_up(sid).await
+    }
+}
+
+rule!(
+    a_slow_agent_connection_does_not_hold_up_the_next_calls_connection,
+    |b| async move {
+        let Some(mut r) = rig(
+            b,
+            Setup {
+                agents: 2,
+                contacts: 2,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let first = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (wrap_log, wrap_first) = (log.clone(), first.clone());
+        let wrap: palera_server::carriers::CarrierWrapper = Arc::new(move |inner| {
+            Arc::new(SlowFirstConnect {
+                inner,
+                first: wrap_first.clone(),
+                log: wrap_log.clone(),
+            }) as Arc<dyn palera_carrier::Carrier>
+        });
+        r.server.stop().await;
+        r.server = Server::start_wrapped(
+            r.db.store.clone(),
+            &r.db.url,
+            r.clock.clone(),
+            humans(3600.0),
+            50.0,
+            Some(wrap),
+        )
+        .await;
+        r.set_state(0, "ready").await;
+        r.set_state(1, "ready").await;
+        r.start_campaign().await;
+        eventually("both agents connected at the carrier", || async {
+            let l = log.lock().unwrap();
+            (l.iter().filter(|(what, _)| *what == "end").count() == 2).then_some(())
+        })
+        .await;
+        let l = log.lock().unwrap().clone();
+        // The second connection was asked for while the first (slow) one was still out: the
+        // engine did not wait on the first request.
+        let first_sid = &l[0].1;
+        let first_end = l
+            .iter()
+            .position(|(what, sid)| *what == "end" && sid == first_sid)
+            .unwrap();
+        let second_start = l
+            .iter()
+            .position(|(what, sid)| *what == "start" && sid != first_sid)
+            .expect("a second connection");
+        assert!(
+            second_start < first_end,
+            "the second connection waited for the first: {l:?}"
+        );
+    }
+);

@@ -1,0 +1,89 @@
+//! One ordered lane of carrier requests per live call. The engine loop hands a call's requests
+//! (connect the agent, hold, resume, play a message and hang up, hang up) to the call's lane and
+//! goes on: a slow carrier request holds up only the later requests of the same call, in the
+//! order they were given, never the other calls. A request whose caller needs its result (an
+//! agent's call control) comes with a reply channel.
+
+use palera_carrier::{Audio, CallSid, Carrier, CarrierError};
+use palera_core::ids::CallId;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// A carrier request on one call.
+#[derive(Debug, Clone)]
+pub(super) enum Op {
+    ConnectAgent(String),
+    Hold(Audio),
+    Resume,
+    PlayAndHangUp(Audio),
+    HangUp,
+}
+
+impl Op {
+    fn label(&self) -> &'static str {
+        match self {
+            Op::ConnectAgent(_) => "connecting the agent",
+            Op::Hold(_) => "hold",
+            Op::Resume => "resume",
+            Op::PlayAndHangUp(_) => "playing the message",
+            Op::HangUp => "hang-up",
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<(), CarrierError>>;
+
+/// The sending end of a call's lane; the lane's task ends when this is dropped and the
+/// requests already given are done.
+pub(super) struct Lane {
+    tx: mpsc::UnboundedSender<(Op, Option<Reply>)>,
+}
+
+impl Lane {
+    /// Starts the lane of `call` (`sid` at `carrier`).
+    pub fn start(call: CallId, sid: CallSid, carrier: Arc<dyn Carrier>) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<(Op, Option<Reply>)>();
+        tokio::spawn(async move {
+            while let Some((op, reply)) = rx.recv().await {
+                let done = match &op {
+                    Op::ConnectAgent(identity) => carrier.connect_agent(&sid, identity).await,
+                    Op::Hold(music) => carrier.hold(&sid, music).await,
+                    Op::Resume => carrier.resume(&sid).await,
+                    Op::PlayAndHangUp(message) => carrier.play_and_hang_up(&sid, message).await,
+                    Op::HangUp => carrier.hang_up(&sid).await,
+                };
+                match reply {
+                    Some(r) => {
+                        let _ = r.send(done);
+                    }
+                    None => {
+                        if let Err(e) = done {
+                            tracing::warn!(call = %call, error = %e, "{} failed", op.label());
+                        }
+                    }
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Queues `op`; nothing waits for it (a failure is logged).
+    pub fn send(&self, op: Op) {
+        let _ = self.tx.send((op, None));
+    }
+
+    /// Queues `op` and waits for its result (after the call's earlier requests).
+    pub async fn ask(&self, op: Op) -> Result<(), CarrierError> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send((op, Some(tx))).is_err() {
+            return Err(CarrierError::Unavailable(
+                "the call's carrier lane is closed".into(),
+            ));
+        }
+        rx.await.unwrap_or_else(|_| {
+            Err(CarrierError::Unavailable(
+                "the call's carrier lane stopped".into(),
+            ))
+        })
+    }
+}
