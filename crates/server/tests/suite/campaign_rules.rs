@@ -1667,21 +1667,51 @@ rule!(
     }
 );
 
-/// The simulated network behind a slow REST API for one number: the dial reaches the network at
-/// once (its ringing and answer are reported meanwhile) but the request returns 2 s later.
-struct SlowDialFor {
-    inner: Arc<dyn palera_carrier::Carrier>,
-    slow: String,
+/// The simulated network behind a slow REST API: the dial request for one number returns 2 s
+/// after the dial reached the network (its ringing and answer are reported meanwhile), and/or the
+/// first agent connection takes 2 s. Every connection request's start and end is logged, by call.
+#[derive(Default)]
+struct Slow {
+    inner: Option<Arc<dyn palera_carrier::Carrier>>,
+    dial_to: Option<String>,
+    first_connect: bool,
+    /// Shared by every copy the server makes, so "the first" is the first of the run.
+    connects: Arc<std::sync::atomic::AtomicUsize>,
+    log: Arc<std::sync::Mutex<Vec<(&'static str, String)>>>,
+}
+
+impl Slow {
+    /// The wrapper that puts a copy of this slowness in front of the server's carrier.
+    fn wrapper(
+        dial_to: Option<String>,
+        first_connect: bool,
+        log: Arc<std::sync::Mutex<Vec<(&'static str, String)>>>,
+    ) -> palera_server::carriers::CarrierWrapper {
+        let connects = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        Arc::new(move |inner| {
+            Arc::new(Slow {
+                inner: Some(inner),
+                dial_to: dial_to.clone(),
+                first_connect,
+                connects: connects.clone(),
+                log: log.clone(),
+            }) as Arc<dyn palera_carrier::Carrier>
+        })
+    }
+
+    fn inner(&self) -> &dyn palera_carrier::Carrier {
+        self.inner.as_deref().expect("wrapped")
+    }
 }
 
 #[async_trait::async_trait]
-impl palera_carrier::Carrier for SlowDialFor {
+impl palera_carrier::Carrier for Slow {
     async fn dial(
         &self,
         dial: palera_carrier::Dial,
     ) -> Result<palera_carrier::CallSid, palera_carrier::CarrierError> {
-        let slow = dial.to.as_str() == self.slow;
-        let sid = self.inner.dial(dial).await;
+        let slow = self.dial_to.as_deref() == Some(dial.to.as_str());
+        let sid = self.inner().dial(dial).await;
         if slow {
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
@@ -1692,33 +1722,42 @@ impl palera_carrier::Carrier for SlowDialFor {
         sid: &palera_carrier::CallSid,
         agent: &str,
     ) -> Result<(), palera_carrier::CarrierError> {
-        self.inner.connect_agent(sid, agent).await
+        let n = self
+            .connects
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.log.lock().unwrap().push(("start", sid.0.clone()));
+        if self.first_connect && n == 0 {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let done = self.inner().connect_agent(sid, agent).await;
+        self.log.lock().unwrap().push(("end", sid.0.clone()));
+        done
     }
     async fn hold(
         &self,
         sid: &palera_carrier::CallSid,
         music: &palera_carrier::Audio,
     ) -> Result<(), palera_carrier::CarrierError> {
-        self.inner.hold(sid, music).await
+        self.inner().hold(sid, music).await
     }
     async fn resume(
         &self,
         sid: &palera_carrier::CallSid,
     ) -> Result<(), palera_carrier::CarrierError> {
-        self.inner.resume(sid).await
+        self.inner().resume(sid).await
     }
     async fn play_and_hang_up(
         &self,
         sid: &palera_carrier::CallSid,
         message: &palera_carrier::Audio,
     ) -> Result<(), palera_carrier::CarrierError> {
-        self.inner.play_and_hang_up(sid, message).await
+        self.inner().play_and_hang_up(sid, message).await
     }
     async fn hang_up(
         &self,
         sid: &palera_carrier::CallSid,
     ) -> Result<(), palera_carrier::CarrierError> {
-        self.inner.hang_up(sid).await
+        self.inner().hang_up(sid).await
     }
 }
 
@@ -1738,13 +1777,7 @@ rule!(
             return;
         };
         // Contact 0's number is behind the slow request.
-        let slow = "+12125550100".to_string();
-        let wrap: palera_server::carriers::CarrierWrapper = Arc::new(move |inner| {
-            Arc::new(SlowDialFor {
-                inner,
-                slow: slow.clone(),
-            }) as Arc<dyn palera_carrier::Carrier>
-        });
+        let wrap = Slow::wrapper(Some("+12125550100".into()), false, Default::default());
         r.server.stop().await;
         r.server = Server::start_wrapped(
             r.db.store.clone(),
@@ -1798,64 +1831,6 @@ rule!(
     }
 );
 
-/// The simulated network behind a REST API whose first agent connection takes 2 s; every
-/// connection request's start and end is logged, by call.
-struct SlowFirstConnect {
-    inner: Arc<dyn palera_carrier::Carrier>,
-    first: Arc<std::sync::atomic::AtomicBool>,
-    log: Arc<std::sync::Mutex<Vec<(&'static str, String)>>>,
-}
-
-#[async_trait::async_trait]
-impl palera_carrier::Carrier for SlowFirstConnect {
-    async fn dial(
-        &self,
-        dial: palera_carrier::Dial,
-    ) -> Result<palera_carrier::CallSid, palera_carrier::CarrierError> {
-        self.inner.dial(dial).await
-    }
-    async fn connect_agent(
-        &self,
-        sid: &palera_carrier::CallSid,
-        agent: &str,
-    ) -> Result<(), palera_carrier::CarrierError> {
-        let slow = !self.first.swap(true, std::sync::atomic::Ordering::SeqCst);
-        self.log.lock().unwrap().push(("start", sid.0.clone()));
-        if slow {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-        let done = self.inner.connect_agent(sid, agent).await;
-        self.log.lock().unwrap().push(("end", sid.0.clone()));
-        done
-    }
-    async fn hold(
-        &self,
-        sid: &palera_carrier::CallSid,
-        music: &palera_carrier::Audio,
-    ) -> Result<(), palera_carrier::CarrierError> {
-        self.inner.hold(sid, music).await
-    }
-    async fn resume(
-        &self,
-        sid: &palera_carrier::CallSid,
-    ) -> Result<(), palera_carrier::CarrierError> {
-        self.inner.resume(sid).await
-    }
-    async fn play_and_hang_up(
-        &self,
-        sid: &palera_carrier::CallSid,
-        message: &palera_carrier::Audio,
-    ) -> Result<(), palera_carrier::CarrierError> {
-        self.inner.play_and_hang_up(sid, message).await
-    }
-    async fn hang_up(
-        &self,
-        sid: &palera_carrier::CallSid,
-    ) -> Result<(), palera_carrier::CarrierError> {
-        self.inner.hang_up(sid).await
-    }
-}
-
 rule!(
     a_slow_agent_connection_does_not_hold_up_the_next_calls_connection,
     |b| async move {
@@ -1872,15 +1847,7 @@ rule!(
             return;
         };
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let first = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (wrap_log, wrap_first) = (log.clone(), first.clone());
-        let wrap: palera_server::carriers::CarrierWrapper = Arc::new(move |inner| {
-            Arc::new(SlowFirstConnect {
-                inner,
-                first: wrap_first.clone(),
-                log: wrap_log.clone(),
-            }) as Arc<dyn palera_carrier::Carrier>
-        });
+        let wrap = Slow::wrapper(None, true, log.clone());
         r.server.stop().await;
         r.server = Server::start_wrapped(
             r.db.store.clone(),
