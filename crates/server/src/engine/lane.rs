@@ -32,19 +32,21 @@ impl Op {
 }
 
 type Reply = oneshot::Sender<Result<(), CarrierError>>;
+/// What to do once a request is done (whatever its result), e.g. tell the agent's desktop.
+type After = Box<dyn FnOnce() + Send>;
 
 /// The sending end of a call's lane; the lane's task ends when this is dropped and the
 /// requests already given are done.
 pub(super) struct Lane {
-    tx: mpsc::UnboundedSender<(Op, Option<Reply>)>,
+    tx: mpsc::UnboundedSender<(Op, Option<Reply>, Option<After>)>,
 }
 
 impl Lane {
     /// Starts the lane of `call` (`sid` at `carrier`).
     pub fn start(call: CallId, sid: CallSid, carrier: Arc<dyn Carrier>) -> Self {
-        let (tx, mut rx) = mpsc::unbounded_channel::<(Op, Option<Reply>)>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(Op, Option<Reply>, Option<After>)>();
         tokio::spawn(async move {
-            while let Some((op, reply)) = rx.recv().await {
+            while let Some((op, reply, after)) = rx.recv().await {
                 let done = match &op {
                     Op::ConnectAgent(identity) => carrier.connect_agent(&sid, identity).await,
                     Op::Hold(music) => carrier.hold(&sid, music).await,
@@ -62,6 +64,9 @@ impl Lane {
                         }
                     }
                 }
+                if let Some(after) = after {
+                    after();
+                }
             }
         });
         Self { tx }
@@ -69,13 +74,18 @@ impl Lane {
 
     /// Queues `op`; nothing waits for it (a failure is logged).
     pub fn send(&self, op: Op) {
-        let _ = self.tx.send((op, None));
+        let _ = self.tx.send((op, None, None));
+    }
+
+    /// Queues `op` and runs `after` once it is done (whatever its result; a failure is logged).
+    pub fn send_then(&self, op: Op, after: impl FnOnce() + Send + 'static) {
+        let _ = self.tx.send((op, None, Some(Box::new(after))));
     }
 
     /// Queues `op` and waits for its result (after the call's earlier requests).
     pub async fn ask(&self, op: Op) -> Result<(), CarrierError> {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send((op, Some(tx))).is_err() {
+        if self.tx.send((op, Some(tx), None)).is_err() {
             return Err(CarrierError::Unavailable(
                 "the call's carrier lane is closed".into(),
             ));

@@ -432,7 +432,6 @@ impl Engine {
         l.phase = Phase::Connected {
             since: Instant::now(),
         };
-        l.lane.send(Op::ConnectAgent(agent_identity(agent.0)));
         self.agents
             .insert(agent, Activity::OnCall { call, since: now });
         let u = CallUpdate {
@@ -441,9 +440,30 @@ impl Engine {
             ..Default::default()
         };
         self.app.store.update_call(call, &u).await?;
-        self.tell(agent, DesktopMessage::CallConnected { call_id: call });
+        // The desktop hears "connected" once the carrier took the request, through the loop.
+        if let Some(l) = self.calls.get(&call) {
+            let engine = self.app.clone();
+            l.lane
+                .send_then(Op::ConnectAgent(agent_identity(agent.0)), move || {
+                    engine
+                        .engine
+                        .send(super::Command::AgentBridged { call, agent });
+                });
+        }
         tracing::info!(call = %call, agent = %agent, "connected");
         Ok(())
+    }
+
+    /// The carrier took the request to connect `agent`: their desktop hears it, unless the call
+    /// has ended or left them meanwhile (then a later message already told them).
+    pub(super) fn agent_bridged(&mut self, call: CallId, agent: UserId) {
+        let still = self
+            .calls
+            .get(&call)
+            .is_some_and(|l| l.agent == Some(agent) && matches!(l.phase, Phase::Connected { .. }));
+        if still {
+            self.tell(agent, DesktopMessage::CallConnected { call_id: call });
+        }
     }
 
     /// The earliest instant the engine must act without an event: a driver's deadline.

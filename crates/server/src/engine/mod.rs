@@ -60,6 +60,10 @@ const CAMPAIGNS_EVERY: Duration = Duration::from_secs(2);
 pub enum Command {
     /// A campaign was started, paused, resumed, stopped or edited.
     Reload(CampaignId),
+    /// The carrier took the request to connect `agent` to `call` (from the call's lane): the
+    /// agent's desktop is told, if the call is still theirs (the loop keeps desktop messages in
+    /// order).
+    AgentBridged { call: CallId, agent: UserId },
     /// An agent (or staff member) gives a call its disposition.
     Dispose {
         call: CallId,
@@ -469,6 +473,7 @@ impl Engine {
             Command::ManualDial { dial, reply } => {
                 let _ = reply.send(self.manual_dial(dial).await);
             }
+            Command::AgentBridged { call, agent } => self.agent_bridged(call, agent),
             Command::Snapshot { campaign, reply } => {
                 let _ = reply.send(self.snapshot(campaign));
             }
