@@ -41,7 +41,8 @@ impl CallAction {
     }
 }
 
-fn carrier_failed(e: CarrierError) -> ApiError {
+/// A carrier request an agent's action needed was refused or failed: 502 with the reason.
+pub(super) fn carrier_failed(e: CarrierError) -> ApiError {
     ApiError::new(StatusCode::BAD_GATEWAY, "carrier_error", e.to_string())
 }
 
@@ -78,10 +79,7 @@ impl Engine {
             CallAction::VoicemailDrop => return self.voicemail_drop(call, agent).await,
         };
         // After the call's earlier requests (the agent's connection above all), in order.
-        match self.calls.get(&call) {
-            Some(l) => l.lane.ask(op).await.map_err(carrier_failed)?,
-            None => return Err(ApiError::not_found()),
-        }
+        self.ask_lane(call, op).await?;
         self.event(call, action.event(), "").await?;
         if let Some(on_hold) = hold {
             if let Some(l) = self.calls.get_mut(&call) {
@@ -110,14 +108,8 @@ impl Engine {
                 "the campaign has no voicemail message to drop",
             )
         })?;
-        match self.calls.get(&call) {
-            Some(l) => l
-                .lane
-                .ask(Op::PlayAndHangUp(Audio { url: url.clone() }))
-                .await
-                .map_err(carrier_failed)?,
-            None => return Err(ApiError::not_found()),
-        }
+        self.ask_lane(call, Op::PlayAndHangUp(Audio { url: url.clone() }))
+            .await?;
         if let Some(l) = self.calls.get_mut(&call) {
             l.agent = None;
             l.on_hold = false;

@@ -20,6 +20,14 @@ pub(super) enum Op {
 }
 
 impl Op {
+    /// Play `message` and hang up, or just hang up when there is none.
+    pub fn message_or_hang_up(message: Option<&str>) -> Self {
+        match message {
+            Some(url) => Op::PlayAndHangUp(Audio { url: url.into() }),
+            None => Op::HangUp,
+        }
+    }
+
     fn label(&self) -> &'static str {
         match self {
             Op::ConnectAgent(_) => "connecting the agent",

@@ -11,7 +11,7 @@ use crate::desktop::{CallAudio, DesktopMessage};
 use crate::error::ApiError;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use palera_carrier::{agent_identity, AnsweredBy, Audio, CallSid, Carrier, LegEnd};
+use palera_carrier::{agent_identity, AnsweredBy, CallSid, Carrier, LegEnd};
 use palera_core::campaign::driver::{Answer, Command, LineEnd};
 use palera_core::campaign::{CallOutcome, CampaignSettings, Disposition, DispositionEffect};
 use palera_core::ids::{CallId, CampaignId, ClientId, ContactId, UserId};
@@ -409,13 +409,7 @@ impl Engine {
         };
         let campaign = l.campaign;
         let (_, url) = self.settings_of(campaign).await?;
-        let op = match &url {
-            Some(url) => Op::PlayAndHangUp(Audio { url: url.clone() }),
-            None => Op::HangUp,
-        };
-        if let Some(l) = self.calls.get(&call) {
-            l.lane.send(op);
-        }
+        self.to_lane(call, Op::message_or_hang_up(url.as_deref()));
         if let Some(url) = url {
             self.event(call, "voicemail_left", &url).await?;
         }
@@ -454,6 +448,22 @@ impl Engine {
         Ok(())
     }
 
+    /// Queues `op` on the call's lane (nothing when the call is gone).
+    fn to_lane(&self, call: CallId, op: Op) {
+        if let Some(l) = self.calls.get(&call) {
+            l.lane.send(op);
+        }
+    }
+
+    /// Queues `op` on the call's lane and waits for the carrier's answer (an agent's call
+    /// control, which reports the carrier's error).
+    pub(super) async fn ask_lane(&self, call: CallId, op: Op) -> Result<(), ApiError> {
+        match self.calls.get(&call) {
+            Some(l) => l.lane.ask(op).await.map_err(super::control::carrier_failed),
+            None => Err(ApiError::not_found()),
+        }
+    }
+
     /// The carrier took the request to connect `agent`: their desktop hears it, unless the call
     /// has ended or left them meanwhile (then a later message already told them).
     pub(super) fn agent_bridged(&mut self, call: CallId, agent: UserId) {
@@ -485,13 +495,7 @@ impl Engine {
         let campaign = l.campaign;
         let (_, url) = self.settings_of(campaign).await?;
         // The message goes to the carrier first: it must start within 2 s of the answer.
-        let op = match &url {
-            Some(url) => Op::PlayAndHangUp(Audio { url: url.clone() }),
-            None => Op::HangUp,
-        };
-        if let Some(l) = self.calls.get(&call) {
-            l.lane.send(op);
-        }
+        self.to_lane(call, Op::message_or_hang_up(url.as_deref()));
         let u = CallUpdate {
             outcome: Some(CallOutcome::AbandonedNoAgent),
             ..Default::default()

@@ -6,6 +6,7 @@
 //! and the end frees the agent at once — a manual call has no disposition set. While a manual
 //! call is up the agent's activity is ringing/on call, so no campaign dials for them.
 
+use super::control::carrier_failed;
 use super::{Activity, CallAction, Engine};
 use crate::desktop::DesktopMessage;
 use crate::error::ApiError;
@@ -39,10 +40,6 @@ pub(super) struct Manual {
     connected: Option<Instant>,
     on_hold: bool,
     offer: DesktopMessage,
-}
-
-fn carrier_failed(e: palera_carrier::CarrierError) -> ApiError {
-    ApiError::new(StatusCode::BAD_GATEWAY, "carrier_error", e.to_string())
 }
 
 /// The call an event is about.

@@ -679,8 +679,11 @@ impl Engine {
             }
         };
         let Some(summary) = self.runner(at).and_then(|r| r.summary(d.cc.contact_id)) else {
-            // The runner is gone: nobody would handle this call.
-            let _ = carrier.hang_up(&sid).await;
+            // The runner is gone: nobody would handle this call (nothing waits on the hang-up).
+            let hang = (carrier.clone(), sid.clone());
+            tokio::spawn(async move {
+                let _ = hang.0.hang_up(&hang.1).await;
+            });
             self.app
                 .store
                 .unclaim(at.campaign, d.cc.contact_id, call)
