@@ -30,9 +30,14 @@ impl PhoneNumber {
             ),
             None => None,
         };
-        if country.is_none() && !trimmed.starts_with('+') {
+        let own_code = trimmed.starts_with('+');
+        if country.is_none() && !own_code {
             return Err("must be in E.164 form, starting with + and the country code".into());
         }
+        // A number written with its own country code is read without the default country, as
+        // libphonenumber does: given one, the `phonenumber` crate strips the default country's
+        // national prefix from the foreign national number (`+49 1512…` became `+49 512…`).
+        let country = if own_code { None } else { country };
         let parsed = phonenumber::parse(country, trimmed)
             .map_err(|_| format!("{trimmed:?} is not a phone number"))?;
         if !validity::is_valid(&parsed) {
@@ -270,6 +275,24 @@ mod tests {
     fn national_numbers_use_the_default_country() {
         let n = PhoneNumber::parse("020 7946 0018", Some("GB")).unwrap();
         assert_eq!(n.as_str(), "+442079460018");
+    }
+
+    #[test]
+    fn a_number_with_its_own_country_code_ignores_the_default_country() {
+        for (input, want) in [
+            ("+49 1512 3453810", "+4915123453810"),
+            ("+4915123453810", "+4915123453810"),
+            ("+44 121 496 0000", "+441214960000"),
+            ("+33 1 23 45 67 89", "+33123456789"),
+        ] {
+            for default in [None, Some("US"), Some("GB"), Some("DE")] {
+                let n =
+                    PhoneNumber::parse(input, default).unwrap_or_else(|e| panic!("{input}: {e}"));
+                assert_eq!(n.as_str(), want, "{input} with default {default:?}");
+            }
+        }
+        // The foreign number's national part is not stripped into another valid-looking one.
+        assert!(PhoneNumber::parse("+33 1234567005", Some("US")).is_err());
     }
 
     #[test]

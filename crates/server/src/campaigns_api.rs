@@ -658,12 +658,13 @@ pub async fn store_audio(
         "hold_music" => "hold_music_url",
         _ => return Err(ApiError::not_found()),
     };
-    if !content_type.starts_with("audio/") {
+    let _ = content_type; // never trusted: the type comes from the file's own bytes
+    let Some(audio) = AudioKind::sniff(data) else {
         return Err(ApiError::invalid(
             field,
-            "upload an audio file (audio/mpeg, audio/wav, …)",
+            "upload an MP3 or WAV audio file (its content is not MP3 or WAV audio)",
         ));
-    }
+    };
     if data.is_empty() || data.len() > 10 * 1024 * 1024 {
         return Err(ApiError::invalid(
             field,
@@ -671,7 +672,7 @@ pub async fn store_audio(
         ));
     }
     app.store
-        .put_campaign_audio(camp.id, kind, content_type, data)
+        .put_campaign_audio(camp.id, kind, audio.content_type(), data)
         .await?;
     let base = app.settings.public_url.clone().unwrap_or_default();
     let token = audio_token(&app.settings, camp.id, kind, data);
@@ -747,12 +748,64 @@ async fn get_audio(
     State(app): State<App>,
     Path((id, kind, token)): Path<(i64, String, String)>,
 ) -> Result<Response, ApiError> {
-    let (ct, data) = app.store.campaign_audio(CampaignId(id), &kind).await?;
+    let (_, data) = app.store.campaign_audio(CampaignId(id), &kind).await?;
     let given = hex::decode(&token).map_err(|_| ApiError::not_found())?;
     audio_mac(&app.settings, CampaignId(id), &kind, &data)
         .verify_slice(&given)
         .map_err(|_| ApiError::not_found())?;
-    Ok(([(header::CONTENT_TYPE, ct)], data).into_response())
+    // The stored type is never echoed: the bytes are judged again, and anything that is not
+    // audio (a file stored before uploads were sniffed) is not served at all.
+    let audio = AudioKind::sniff(&data).ok_or_else(ApiError::not_found)?;
+    let disposition = format!("inline; filename=\"{kind}.{}\"", audio.extension());
+    Ok((
+        [
+            (header::CONTENT_TYPE, audio.content_type().to_string()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox".to_string(),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        data,
+    )
+        .into_response())
+}
+
+/// The audio formats an upload may be, told from the file's own first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioKind {
+    Mp3,
+    Wav,
+}
+
+impl AudioKind {
+    /// MP3: an ID3v2 tag or an MPEG audio frame sync (11 set bits, a valid layer and bitrate);
+    /// WAV: a RIFF container of type `WAVE`.
+    pub fn sniff(data: &[u8]) -> Option<Self> {
+        match data {
+            [b'I', b'D', b'3', major, ..] if *major <= 4 => Some(Self::Mp3),
+            [0xFF, b1, b2, ..] if b1 & 0xE0 == 0xE0 && b1 & 0x06 != 0 && b2 & 0xF0 != 0xF0 => {
+                Some(Self::Mp3)
+            }
+            [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'A', b'V', b'E', ..] => Some(Self::Wav),
+            _ => None,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Mp3 => "audio/mpeg",
+            Self::Wav => "audio/wav",
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Self::Mp3 => "mp3",
+            Self::Wav => "wav",
+        }
+    }
 }
 
 /// The disposition of a call.

@@ -3,7 +3,8 @@
 //! driver gathers the facts fresh at dial time; this module only judges them.
 
 use super::attempt::ContactAttempts;
-use chrono::{DateTime, Duration, Utc};
+use super::driver::Mono;
+use chrono::{DateTime, Utc};
 
 /// The facts about one prospective dial, gathered right before it.
 #[derive(Debug, Clone, Copy)]
@@ -54,33 +55,34 @@ pub fn check_dial(c: DialCheck<'_>) -> Result<(), DialRefusal> {
 }
 
 /// Spaces new calls at least `1 / calls_per_second` apart, so no one-second span ever holds more
-/// than the account's limit.
+/// than the account's limit. It keeps time on the driver's monotonic scale ([`Mono`]) only: every
+/// caller that shares one limiter (a client's campaigns and its manual calls) must feed it instants
+/// of the same engine clock, never wall time, or one of them would see the next slot years away.
 #[derive(Debug, Clone)]
 pub struct CpsLimiter {
-    interval: Duration,
-    next_allowed: Option<DateTime<Utc>>,
+    interval_ms: Mono,
+    next_allowed: Option<Mono>,
 }
 
 impl CpsLimiter {
     pub fn new(calls_per_second: f64) -> Self {
-        let ms = (1000.0 / calls_per_second).ceil().max(1.0) as i64;
         Self {
-            interval: Duration::milliseconds(ms),
+            interval_ms: (1000.0 / calls_per_second).ceil().max(1.0) as Mono,
             next_allowed: None,
         }
     }
 
     /// The earliest instant the next call may start.
-    pub fn next_slot(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+    pub fn next_slot(&self, now: Mono) -> Mono {
         self.next_allowed.map_or(now, |n| n.max(now))
     }
 
     /// Takes a slot at `now` if one is free.
-    pub fn try_acquire(&mut self, now: DateTime<Utc>) -> bool {
+    pub fn try_acquire(&mut self, now: Mono) -> bool {
         if self.next_slot(now) > now {
             return false;
         }
-        self.next_allowed = Some(now + self.interval);
+        self.next_allowed = Some(now + self.interval_ms);
         true
     }
 }
@@ -126,10 +128,10 @@ mod tests {
     #[test]
     fn calls_per_second_are_never_exceeded() {
         let mut l = CpsLimiter::new(5.0);
-        let t0 = now();
+        let t0: Mono = 7_000;
         assert!(l.try_acquire(t0));
-        assert!(!l.try_acquire(t0 + Duration::milliseconds(199)));
-        assert!(l.try_acquire(t0 + Duration::milliseconds(200)));
-        assert_eq!(l.next_slot(t0), t0 + Duration::milliseconds(400));
+        assert!(!l.try_acquire(t0 + 199));
+        assert!(l.try_acquire(t0 + 200));
+        assert_eq!(l.next_slot(t0), t0 + 400);
     }
 }

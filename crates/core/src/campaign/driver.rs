@@ -309,11 +309,6 @@ pub struct Driver {
     out: Vec<Command>,
 }
 
-/// A monotonic reading as the instant the calls-per-second limiter counts in.
-pub fn mono_time(mono: Mono) -> DateTime<Utc> {
-    DateTime::<Utc>::UNIX_EPOCH + Duration::milliseconds(mono)
-}
-
 fn system(outcome: CallOutcome) -> Disposition {
     let name = match outcome {
         CallOutcome::AbandonedNoAgent => "abandoned_no_agent",
@@ -864,11 +859,9 @@ impl Driver {
     }
 
     fn cps_free(&mut self, now: Now, cps: &CpsLimiter) -> bool {
-        let t = mono_time(now.mono);
-        let slot = cps.next_slot(t);
-        if slot > t {
-            let at = (slot - DateTime::<Utc>::UNIX_EPOCH).num_milliseconds();
-            self.cps_wake = Some(self.cps_wake.map_or(at, |w| w.min(at)));
+        let slot = cps.next_slot(now.mono);
+        if slot > now.mono {
+            self.cps_wake = Some(self.cps_wake.map_or(slot, |w| w.min(slot)));
             return false;
         }
         true
@@ -907,7 +900,7 @@ impl Driver {
                 return false;
             }
         }
-        if !cps.try_acquire(mono_time(now.mono)) {
+        if !cps.try_acquire(now.mono) {
             self.enter(vec![c], false);
             return false;
         }

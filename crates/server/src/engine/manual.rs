@@ -92,7 +92,8 @@ impl Engine {
             })?;
         let from =
             PhoneNumber::parse_e164(&from.number).map_err(|e| ApiError::invalid("from", e))?;
-        let now = chrono::Utc::now();
+        // The same monotonic clock as the campaigns' dials: they share this limiter.
+        let now = self.mono(Instant::now());
         let limiter = self
             .cps
             .entry(m.client)

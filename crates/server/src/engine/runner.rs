@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use chrono_tz::Tz;
 use palera_carrier::Dial;
 use palera_core::campaign::driver::{
-    mono_time, Activity as DriverActivity, Command, Driver, DueContact, Now, Refusal,
+    Activity as DriverActivity, Command, Driver, DueContact, Now, Refusal,
 };
 use palera_core::campaign::pacing::PacingStats;
 use palera_core::campaign::{local_date, TimeZoneSource};
@@ -357,7 +357,7 @@ impl Engine {
         let Some(r) = self.runners.get(&id) else {
             return false;
         };
-        let now = mono_time(self.clock().mono);
+        let now = self.clock().mono;
         self.cps
             .get(&r.c.client_id)
             .is_none_or(|l| l.next_slot(now) <= now)

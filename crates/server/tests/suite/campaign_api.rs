@@ -337,7 +337,7 @@ on_both!(
         let (st, updated) = json(
             s.put(&url)
                 .header("content-type", "audio/mpeg")
-                .body(vec![1u8, 2, 3, 4]),
+                .body(MP3.to_vec()),
         )
         .await;
         assert_eq!(st, 200, "{updated}");
@@ -356,7 +356,7 @@ on_both!(
         let r = get(path.clone()).await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-type"], "audio/mpeg");
-        assert_eq!(r.bytes().await.unwrap().to_vec(), vec![1u8, 2, 3, 4]);
+        assert_eq!(r.bytes().await.unwrap().to_vec(), MP3.to_vec());
         // Without the token, with a wrong one, or with another kind's: not found.
         let mut wrong = token.clone().into_bytes();
         wrong[0] = if wrong[0] == b'0' { b'1' } else { b'0' };
@@ -373,8 +373,8 @@ on_both!(
         // A new upload gets a new URL; the old one stops working.
         let (st, again) = json(
             s.put(&url)
-                .header("content-type", "audio/mpeg")
-                .body(vec![5u8, 6]),
+                .header("content-type", "audio/wav")
+                .body(WAV.to_vec()),
         )
         .await;
         assert_eq!(st, 200, "{again}");
@@ -386,6 +386,67 @@ on_both!(
             .to_string())
         .await;
         assert_eq!(r.status(), 200);
-        assert_eq!(r.bytes().await.unwrap().to_vec(), vec![5u8, 6]);
+        assert_eq!(r.headers()["content-type"], "audio/wav");
+        assert_eq!(r.bytes().await.unwrap().to_vec(), WAV.to_vec());
+    }
+);
+
+/// The first bytes of an MP3 file (an ID3v2.4 tag header) and of a WAV file.
+const MP3: &[u8] = b"ID3\x04\x00\x00\x00\x00\x00\x00\xff\xfb\x90\x64";
+const WAV: &[u8] = b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00";
+
+on_both!(
+    uploaded_audio_that_is_not_audio_is_refused_and_media_is_never_served_as_html,
+    |app: TestApp| async move {
+        let c = client(&app, "Acme", "+14155550100").await;
+        let a = app.user("a@x.io", Role::Agent, vec![c]).await;
+        let list = app.db.store.create_list(c, "Leads", 1).await.unwrap().id.0;
+        app.user("s@x.io", Role::Supervisor, vec![c]).await;
+        let s = app.login("s@x.io").await;
+        let (_, made) = json(
+            s.post(app.url(&format!("/api/v1/clients/{c}/campaigns")))
+                .json(&body(a.id.0, list)),
+        )
+        .await;
+        let id = made["id"].as_i64().unwrap();
+        let url = app.url(&format!(
+            "/api/v1/clients/{c}/campaigns/{id}/audio/voicemail"
+        ));
+        // An HTML page with a script, whatever audio-looking type it claims, is refused.
+        let page = "<html><script>fetch('/api/v1/users')</script></html>";
+        for ct in ["audio/mpeg, text/html", "audio/mpeg", "text/html", ""] {
+            let (st, e) = json(s.put(&url).header("content-type", ct).body(page)).await;
+            assert_eq!(
+                (st, e["error"]["field"].as_str()),
+                (422, Some("voicemail_url")),
+                "{ct}: {e}"
+            );
+        }
+        // Real audio sent with a hostile type is stored and served with its canonical type only.
+        let (st, saved) = json(
+            s.put(&url)
+                .header("content-type", "audio/mpeg, text/html")
+                .body(MP3.to_vec()),
+        )
+        .await;
+        assert_eq!(st, 200, "{saved}");
+        let served = saved["voicemail_url"].as_str().unwrap();
+        let r = common::client()
+            .get(app.url(served.trim_start_matches("https://voice.example.com")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let h = r.headers();
+        assert_eq!(h["content-type"], "audio/mpeg");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert!(h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'"));
+        assert!(h["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("voicemail.mp3"));
     }
 );

@@ -1884,3 +1884,42 @@ rule!(
         );
     }
 );
+
+rule!(
+    a_manual_call_does_not_stop_the_clients_campaigns,
+    |b| async move {
+        let Some(r) = rig(
+            b,
+            Setup {
+                agents: 2,
+                contacts: 4,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        // Agent 1 places a manual call first: it takes a slot of the client's CPS limiter,
+        // which the campaign shares.
+        r.set_state(1, "standby").await;
+        let manual = r.server.login("agent1@x.io").await;
+        let (status, placed) = common::json(
+            manual
+                .post(r.server.url("/api/v1/me/manual-call"))
+                .json(&json!({"number": "+13035550123"})),
+        )
+        .await;
+        assert_eq!(status, 201, "{placed}");
+        r.set_state(0, "ready").await;
+        r.start_campaign().await;
+        eventually("the campaign dials for the ready agent", || async {
+            let calls = r.calls().await;
+            calls
+                .iter()
+                .any(|c| c.agent_id == Some(r.agents[0]))
+                .then_some(())
+        })
+        .await;
+    }
+);
