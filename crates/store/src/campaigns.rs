@@ -347,18 +347,7 @@ impl Store {
             .bind(campaign.0)
             .fetch_all(self.pool())
             .await?;
-        rows.iter()
-            .map(|r| {
-                let effect: String = r.try_get("effect")?;
-                let target: Option<i64> = r.try_get("target_list_id")?;
-                Ok(StoredDisposition {
-                    id: r.try_get("id")?,
-                    label: r.try_get("label")?,
-                    effect: effect.parse().map_err(|_| bad("effect", &effect))?,
-                    target_list: target.map(ListId),
-                })
-            })
-            .collect()
+        rows.iter().map(disposition_from_row).collect()
     }
 
     /// Replaces the campaign's disposition set atomically. Past calls keep their disposition
@@ -385,6 +374,32 @@ impl Store {
         }
         tx.commit().await?;
         self.dispositions(campaign).await
+    }
+
+    /// The client's own disposition set (calls outside campaigns: manual, inbound), in the order
+    /// agents see them.
+    pub async fn client_dispositions(&self, client: ClientId) -> Result<Vec<StoredDisposition>> {
+        let rows = sqlx::query("SELECT id, label, effect, target_list_id FROM client_dispositions WHERE client_id = $1 ORDER BY position, id")
+            .bind(client.0)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(disposition_from_row).collect()
+    }
+
+    /// Replaces the client's own disposition set atomically (calls keep their chosen label).
+    pub async fn replace_client_dispositions(
+        &self,
+        client: ClientId,
+        set: &[NewDisposition],
+    ) -> Result<Vec<StoredDisposition>> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM client_dispositions WHERE client_id = $1")
+            .bind(client.0)
+            .execute(&mut *tx)
+            .await?;
+        insert_client_dispositions(&mut tx, client, set).await?;
+        tx.commit().await?;
+        self.client_dispositions(client).await
     }
 
     /// Stores an uploaded audio file of a campaign (`kind`: `voicemail` or `hold_music`).
@@ -475,4 +490,50 @@ impl Store {
             Ok(None)
         }
     }
+}
+
+fn disposition_from_row(r: &sqlx::any::AnyRow) -> Result<StoredDisposition> {
+    let effect: String = r.try_get("effect")?;
+    let target: Option<i64> = r.try_get("target_list_id")?;
+    Ok(StoredDisposition {
+        id: r.try_get("id")?,
+        label: r.try_get("label")?,
+        effect: effect.parse().map_err(|_| bad("effect", &effect))?,
+        target_list: target.map(ListId),
+    })
+}
+
+/// The set every new client starts with (also given to existing clients by migration 8).
+pub fn default_client_dispositions() -> Vec<NewDisposition> {
+    [
+        ("Completed", EffectKind::Final),
+        ("Call back", EffectKind::Callback),
+        ("No answer", EffectKind::Retry),
+        ("Do not call", EffectKind::Dnc),
+    ]
+    .into_iter()
+    .map(|(label, effect)| NewDisposition {
+        label: label.into(),
+        effect,
+        target_list: None,
+    })
+    .collect()
+}
+
+pub(crate) async fn insert_client_dispositions(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    client: ClientId,
+    set: &[NewDisposition],
+) -> Result<()> {
+    for (i, d) in set.iter().enumerate() {
+        sqlx::query("INSERT INTO client_dispositions (client_id, label, effect, target_list_id, position) VALUES ($1,$2,$3,$4,$5)")
+            .bind(client.0)
+            .bind(d.label.trim())
+            .bind(d.effect.as_str())
+            .bind(d.target_list.map(|l| l.0))
+            .bind(i as i64)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }

@@ -172,6 +172,8 @@ impl Store {
                 .await
                 .map_err(|e| number_conflict(e, &format!("numbers[{i}]")))?;
         }
+        let defaults = crate::campaigns::default_client_dispositions();
+        crate::campaigns::insert_client_dispositions(&mut tx, client.id, &defaults).await?;
         tx.commit().await?;
         Ok(client)
     }

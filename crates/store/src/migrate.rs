@@ -30,6 +30,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_twilio"),
     migration!(5, "0005_contact_counts"),
     migration!(7, "0007_desk"),
+    migration!(8, "0008_client_dispositions"),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<usize> {

@@ -529,3 +529,39 @@ conformance!(
         );
     }
 );
+
+conformance!(
+    a_new_client_has_its_own_default_dispositions_and_they_can_be_replaced,
+    |store: Store| async move {
+        let a = client(&store, "A", "+14155550100").await;
+        let b = client(&store, "B", "+14155550101").await;
+        let set = store.client_dispositions(a).await.unwrap();
+        let labels: Vec<_> = set.iter().map(|d| (d.label.as_str(), d.effect)).collect();
+        assert_eq!(
+            labels,
+            vec![
+                ("Completed", EffectKind::Final),
+                ("Call back", EffectKind::Callback),
+                ("No answer", EffectKind::Retry),
+                ("Do not call", EffectKind::Dnc),
+            ]
+        );
+        let list = lists(&store, a, &["Won"]).await[0];
+        let replaced = store
+            .replace_client_dispositions(
+                a,
+                &[NewDisposition {
+                    label: " Sold ".into(),
+                    effect: EffectKind::MoveToList,
+                    target_list: Some(list),
+                }],
+            )
+            .await
+            .unwrap();
+        assert_eq!(replaced.len(), 1);
+        assert_eq!(replaced[0].label, "Sold");
+        assert_eq!(replaced[0].target_list, Some(list));
+        // The other client's set is its own and untouched.
+        assert_eq!(store.client_dispositions(b).await.unwrap().len(), 4);
+    }
+);
