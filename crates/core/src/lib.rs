@@ -9,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod import;
 pub mod phone;
+pub mod routing;
 pub mod tenant;
 pub mod user;
 
