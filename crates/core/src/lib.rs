@@ -10,6 +10,7 @@ pub mod ids;
 pub mod import;
 pub mod phone;
 pub mod routing;
+pub mod script;
 pub mod tenant;
 pub mod user;
 
