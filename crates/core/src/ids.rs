@@ -41,4 +41,8 @@ id_type!(
     CampaignId,
     /// One call, inbound or outbound.
     CallId,
+    /// A call script of a client.
+    ScriptId,
+    /// One version of a call script.
+    ScriptVersionId,
 );

@@ -8,4 +8,5 @@ mod contacts;
 mod import;
 mod import_properties;
 mod list_counts;
+mod scripts;
 mod twilio_receipts;
