@@ -111,6 +111,8 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     doc.merge(crate::calls_api::CallsApiDoc::openapi());
     doc.merge(crate::desk_api::DeskApiDoc::openapi());
     doc.merge(crate::twilio::api::TwilioApiDoc::openapi());
+    doc.merge(crate::scripts::api::ScriptApiDoc::openapi());
+    doc.merge(crate::scripts::run::ScriptRunDoc::openapi());
     Json(doc)
 }
 

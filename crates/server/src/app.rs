@@ -185,6 +185,7 @@ pub fn router(app: App) -> Router {
         .merge(crate::campaigns_pages::routes())
         .merge(crate::twilio::routes())
         .merge(crate::softphone::routes())
+        .merge(crate::scripts::routes())
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)

@@ -10,8 +10,9 @@ use chrono::NaiveTime;
 use palera_core::campaign::{CampaignSettings, MachineAction};
 use palera_core::contact::{ContactData, PropertyDef, PropertyKind};
 use palera_core::desk::Script;
-use palera_core::ids::{ClientId, ListId};
+use palera_core::ids::{CampaignId, ClientId, ListId};
 use palera_core::phone::PhoneNumber;
+use palera_core::script::{Branch, Disclosure, ScriptBody, ScriptField, Step};
 use palera_core::tenant::ClientFields;
 use palera_core::user::{Email, Role};
 use palera_store::campaigns::{CampaignInput, CampaignStatus, EffectKind, NewDisposition};
@@ -167,6 +168,7 @@ async fn seed_campaign(
             now_ms,
         )
         .await?;
+    seed_built_script(store, client, c.id, now_ms).await?;
     let d = |label: &str, effect, target_list| NewDisposition {
         label: label.into(),
         effect,
@@ -187,6 +189,90 @@ async fn seed_campaign(
         .await?;
     store
         .set_campaign_status(client, c.id, CampaignStatus::Running, now_ms)
+        .await?;
+    Ok(())
+}
+
+/// The demo campaign's built script: three steps that branch on a required answer, with a
+/// disclosure to acknowledge and a field written back to the contact's Plan.
+pub fn demo_script() -> ScriptBody {
+    let step = |key: &str, title: &str, text: &str| Step {
+        key: key.into(),
+        title: title.into(),
+        text: text.into(),
+        ..Default::default()
+    };
+    let mut greet = step(
+        "greeting",
+        "Greeting",
+        "Hi {{contact.first_name}}, this is {{agent.name}} from {{client.name}}. Is now a good time to talk?",
+    );
+    greet.disclosures.push(Disclosure {
+        key: "recording".into(),
+        text: "This call may be recorded for quality and training.".into(),
+    });
+    greet.fields.push(ScriptField {
+        key: "good_time".into(),
+        label: "Good time to talk?".into(),
+        kind: PropertyKind::Choice,
+        choices: vec!["Yes".into(), "No".into()],
+        required: true,
+        property: None,
+    });
+    greet.branches.push(Branch {
+        field: "good_time".into(),
+        equals: "No".into(),
+        to: "goodbye".into(),
+    });
+    greet.next = Some("offer".into());
+    let mut offer = step(
+        "offer",
+        "Spring offer",
+        "We have the Pro plan at half price for three months. Today you are on {{contact.properties.plan}}: which plan would suit you?",
+    );
+    offer.fields.push(ScriptField {
+        key: "plan".into(),
+        label: "Plan".into(),
+        kind: PropertyKind::Choice,
+        choices: vec!["Basic".into(), "Pro".into(), "Enterprise".into()],
+        required: false,
+        property: Some("plan".into()),
+    });
+    offer.next = Some("goodbye".into());
+    let bye = step(
+        "goodbye",
+        "Goodbye",
+        "Thank you, {{contact.first_name}}. Offer to send the details by e-mail, or agree a time to call back.",
+    );
+    ScriptBody {
+        steps: vec![greet, offer, bye],
+    }
+}
+
+async fn seed_built_script(
+    store: &Store,
+    client: ClientId,
+    campaign: CampaignId,
+    now_ms: i64,
+) -> anyhow::Result<()> {
+    let author = store
+        .users(Some(client))
+        .await?
+        .into_iter()
+        .find(|u| u.role != Role::Agent)
+        .ok_or_else(|| anyhow::anyhow!("the demo client has no supervisor"))?;
+    let s = store
+        .create_script(
+            client,
+            "Spring call flow",
+            &demo_script(),
+            author.id,
+            now_ms,
+        )
+        .await?;
+    store.publish_script(client, s.id, now_ms).await?;
+    store
+        .set_campaign_builder_script(client, campaign, Some(s.id))
         .await?;
     Ok(())
 }

@@ -127,7 +127,7 @@ async fn scoped_contact(app: &App, auth: &Auth, id: ContactId) -> Result<Contact
 }
 
 /// The call, if the caller may work on it: its agent, or staff of its client.
-async fn workable_call(app: &App, auth: &Auth, id: CallId) -> Result<Call, ApiError> {
+pub(crate) async fn workable_call(app: &App, auth: &Auth, id: CallId) -> Result<Call, ApiError> {
     let call = app
         .store
         .call(id)
@@ -343,7 +343,22 @@ async fn edit_field(
     Path(contact_id): Path<i64>,
     JsonBody(req): JsonBody<FieldEdit>,
 ) -> Result<Json<Contact>, ApiError> {
-    let old = scoped_contact(&app, &auth, ContactId(contact_id)).await?;
+    let contact = ContactId(contact_id);
+    Ok(Json(
+        edit_contact_field(&app, &auth, contact, &req, "desktop").await?,
+    ))
+}
+
+/// Sets one field of a contact the user may see, validated against the property schema and
+/// recorded in the contact's history with the user as author (`source` says from where).
+pub(crate) async fn edit_contact_field(
+    app: &App,
+    auth: &Auth,
+    contact: ContactId,
+    req: &FieldEdit,
+    source: &str,
+) -> Result<Contact, ApiError> {
+    let old = scoped_contact(app, auth, contact).await?;
     let client = old.client_id;
     let schema = app.store.property_schema(client).await?;
     let mut f = ContactFields {
@@ -401,12 +416,11 @@ async fn edit_field(
             data.properties.insert(k.clone(), v.clone());
         }
     }
-    let actor = Actor::user(auth.user.id, "desktop");
-    Ok(Json(
-        app.store
-            .update_contact(client, old.id, &data, &actor, app.now_ms())
-            .await?,
-    ))
+    let actor = Actor::user(auth.user.id, source);
+    Ok(app
+        .store
+        .update_contact(client, old.id, &data, &actor, app.now_ms())
+        .await?)
 }
 
 /// One entry of a contact's conversation: a call, or a recorded change (`property` for fields

@@ -46,9 +46,65 @@ struct ConversationPage {
     contact: Contact,
     entries: Vec<ConversationEntry>,
     staff: bool,
+    /// The script run of each call that had one, by call id.
+    runs: std::collections::HashMap<i64, RunSummary>,
+}
+
+/// A call's script run as the conversation shows it.
+struct RunSummary {
+    script: String,
+    version: i64,
+    finished: bool,
+    answers: Vec<(String, String)>,
+    /// Each acknowledged disclosure's text and when.
+    acknowledged: Vec<(String, String)>,
+}
+
+async fn run_summaries(
+    app: &App,
+    entries: &[ConversationEntry],
+) -> Result<std::collections::HashMap<i64, RunSummary>, ApiError> {
+    let mut out = std::collections::HashMap::new();
+    for c in entries.iter().filter_map(|e| e.call.as_ref()) {
+        let Some(r) = app.store.script_run(c.id).await? else {
+            continue;
+        };
+        let body = &r.version.body;
+        let acknowledged = body
+            .steps
+            .iter()
+            .flat_map(|s| &s.disclosures)
+            .filter_map(|d| {
+                r.run.acknowledged.get(&d.key).map(|t| {
+                    (
+                        d.text.clone(),
+                        t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                    )
+                })
+            })
+            .collect();
+        let answers = crate::scripts::run::labelled_answers(body, &r.run)
+            .into_iter()
+            .map(|(k, v)| (k, palera_core::script::answer_text(&v)))
+            .collect();
+        out.insert(
+            c.id.0,
+            RunSummary {
+                script: r.script_name,
+                version: r.version.version,
+                finished: r.run.finished,
+                answers,
+                acknowledged,
+            },
+        );
+    }
+    Ok(out)
 }
 
 impl ConversationPage {
+    fn run(&self, call: &palera_core::ids::CallId) -> Option<&RunSummary> {
+        self.runs.get(&call.0)
+    }
     fn when(&self, at: &i64) -> String {
         chrono::DateTime::from_timestamp_millis(*at)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
@@ -73,11 +129,12 @@ async fn conversation_page(
         let c = app.store.client(client).await?;
         let x = app.store.contact(client, contact).await?;
         let entries = conversation_entries(&app, client, contact).await?;
-        Ok::<_, ApiError>((c, x, entries))
+        let runs = run_summaries(&app, &entries).await?;
+        Ok::<_, ApiError>((c, x, entries, runs))
     }
     .await;
     match loaded {
-        Ok((c, x, entries)) => render(
+        Ok((c, x, entries, runs)) => render(
             &ConversationPage {
                 staff: auth.user.role != palera_core::user::Role::Agent,
                 me: auth.user,
@@ -85,6 +142,7 @@ async fn conversation_page(
                 client: c,
                 contact: x,
                 entries,
+                runs,
             },
             StatusCode::OK,
         ),

@@ -43,7 +43,7 @@
     if (!r.ok) { err.textContent = reason(r.data, "The contact could not be loaded."); err.hidden = false; return; }
     card = r.data;
     renderCard(card);
-    renderScript(card.script, card.contact, campaignId);
+    renderScript(card.script, card.contact, campaignId, callId);
     if (callId && card.notes) Notes.bind(callId, card.notes);
   }
 
@@ -124,10 +124,16 @@
   }
 
   // ---- script -------------------------------------------------------------------------------
-  function renderScript(script, contact, campaignId) {
+  // An external page takes priority; else the campaign's built script (script-run.js), else its
+  // plain text.
+  function renderScript(script, contact, campaignId, callId) {
     const p = $("script-panel");
     p.innerHTML = "";
     if (!campaignId) { p.innerHTML = '<p class="muted">No script: this call is outside campaigns.</p>'; return; }
+    if (!(script && script.url) && callId && window.paleraScriptRun) {
+      window.paleraScriptRun.show(p, callId, () => renderScript(script, contact, campaignId, null));
+      return;
+    }
     if (!script || (!script.text && !script.url)) { p.innerHTML = '<p class="muted">This campaign has no script.</p>'; return; }
     if (script.url) {
       const a = document.createElement("a");

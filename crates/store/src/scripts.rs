@@ -256,6 +256,25 @@ impl Store {
         Ok(id.map(ScriptId))
     }
 
+    /// A contact of the client to preview merge fields with (the oldest), if there is one.
+    pub async fn sample_contact(
+        &self,
+        client: ClientId,
+    ) -> Result<Option<crate::contacts::Contact>> {
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(id) FROM contacts WHERE client_id = $1")
+                .bind(client.0)
+                .fetch_one(self.pool())
+                .await?;
+        match id {
+            Some(id) => Ok(Some(
+                self.contact(client, palera_core::ids::ContactId(id))
+                    .await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
     /// One version by id.
     pub async fn script_version(&self, id: ScriptVersionId) -> Result<ScriptVersion> {
         let r = sqlx::query(&format!(

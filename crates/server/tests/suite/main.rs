@@ -14,6 +14,7 @@ mod desk;
 mod desk_browser;
 mod desktop_ws;
 mod foundation;
+mod scripts;
 mod softphone_browser;
 mod softphone_page;
 mod twilio_account;
