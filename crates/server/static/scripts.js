@@ -90,17 +90,28 @@
     const id = cls + "-" + Math.random().toString(36).slice(2, 8);
     const i = el("input", { className: cls, id, value: value == null ? "" : value, autocomplete: "off" });
     i.addEventListener("input", () => { onInput(i.value); touched(); });
-    if (onChange) i.addEventListener("change", () => { onChange(i.value); render(); });
+    if (onChange) i.addEventListener("change", () => { onChange(i.value); refreshMenus(); preview(); });
     return el("label", { className: "inline", htmlFor: id }, label + " ", i);
   }
+  // A menu; `options` may be a function so the menu can be refreshed in place (step titles
+  // and field labels change while the agent edits; references follow without a re-render).
   function select(cls, options, value, label, onChange) {
     const id = cls + "-" + Math.random().toString(36).slice(2, 8);
     const s = el("select", { className: cls, id });
-    options.forEach(([v, t]) => s.append(el("option", { value: v, text: t })));
-    s.value = value == null ? "" : value;
+    const opts = typeof options === "function" ? options : () => options;
+    const get = typeof value === "function" ? value : () => value;
+    s._refresh = () => {
+      s.innerHTML = "";
+      opts().forEach(([v, t]) => s.append(el("option", { value: v, text: t })));
+      const v = get();
+      s.value = v == null ? "" : v;
+    };
+    s._refresh();
     s.addEventListener("change", () => { onChange(s.value); touched(); render(); });
     return el("label", { className: "inline", htmlFor: id }, label + " ", s);
   }
+  const refreshMenus = () => document.querySelectorAll("#steps select").forEach((s) => s._refresh && s._refresh());
+
   function button(cls, text, title, onClick) {
     const b = el("button", { type: "button", className: cls, text, title: title || text });
     b.addEventListener("click", () => { onClick(); touched(); render(); });
@@ -147,12 +158,12 @@
     step.disclosures.forEach((d, j) => discl.append(el("li", { className: "disclosure" },
       input("disclosure-text", d.text, "Disclosure to read out", (v) => { d.text = v; }),
       button("disclosure-delete", "Remove", "Remove this disclosure", () => { step.disclosures.splice(j, 1); }))));
-    const targets = S.steps.map((s, k) => [s.key, (k + 1) + ". " + (s.title || s.key)]);
+    const targets = () => S.steps.map((s, k) => [s.key, (k + 1) + ". " + (s.title || s.key)]);
     const branches = el("ul", { className: "branches" });
     step.branches.forEach((b, j) => branches.append(el("li", { className: "branch" },
-      select("branch-field", step.fields.map((f) => [f.key, f.label || f.key]), b.field, "When", (v) => { b.field = v; }),
+      select("branch-field", () => step.fields.map((f) => [f.key, f.label || f.key]), () => b.field, "When", (v) => { b.field = v; }),
       input("branch-equals", b.equals, "is", (v) => { b.equals = v; }),
-      select("branch-to", targets, b.to, "go to", (v) => { b.to = v; }),
+      select("branch-to", targets, () => b.to, "go to", (v) => { b.to = v; }),
       button("branch-delete", "Remove", "Remove this branch", () => { step.branches.splice(j, 1); }))));
     li.append(
       head,
@@ -171,15 +182,28 @@
       step.fields.length ? button("add-branch", "Add a branch", null, () => {
         step.branches.push({ field: step.fields[0].key, equals: "", to: S.steps[Math.min(i + 1, S.steps.length - 1)].key });
       }) : el("p", { className: "muted", text: "Add a field to branch on its answer." }),
-      select("step-next", [["", "End of the script (final step)"]].concat(targets.filter(([k]) => k !== step.key)), step.next || "", "Otherwise go to", (v) => { step.next = v || null; }),
+      select("step-next", () => [["", "End of the script (final step)"]].concat(targets().filter(([k]) => k !== step.key)), () => step.next || "", "Otherwise go to", (v) => { step.next = v || null; }),
     );
     return li;
   }
 
+  // Re-draws the steps, keeping keyboard focus on the same control of the same step.
   function render() {
     const list = $("steps");
+    const a = document.activeElement;
+    let again = null;
+    if (a && list.contains(a) && a.className) {
+      const stepEl = a.closest("li.step");
+      const same = stepEl ? Array.from(stepEl.getElementsByClassName(a.className)) : [];
+      again = { step: stepEl && stepEl.id, cls: a.className, nth: same.indexOf(a) };
+    }
     list.innerHTML = "";
     S.steps.forEach((s, i) => list.append(stepCard(s, i)));
+    if (again && again.step && $(again.step)) {
+      const same = $(again.step).getElementsByClassName(again.cls);
+      const target = same[Math.max(0, Math.min(again.nth, same.length - 1))];
+      if (target) target.focus();
+    }
     preview();
   }
 

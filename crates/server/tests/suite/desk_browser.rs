@@ -5,84 +5,13 @@
 //! arrives — and the keyboard shortcuts of the frequent actions. Skips without chromedriver
 //! unless `PALERA_REQUIRE_BROWSER=1`.
 
-use crate::common;
 use crate::common::browser as kit;
 
+use crate::common::demo::Demo;
 use fantoccini::Locator;
 use kit::{alt, browser, chromedriver, click, js, keys, login, until};
-use palera_carrier::sim::behaviour::{Behaviour, Seconds};
-use palera_core::ids::{CallId, ClientId};
-use palera_server::app::SystemClock;
-use palera_server::carriers::CarrierHub;
-use palera_server::engine::directory::StoreDirectory;
-use palera_server::App;
-use palera_store::calls::Call;
-use palera_store::testing::{fresh, TestDb};
-use palera_store::Backend;
-use std::sync::Arc;
+use palera_core::ids::CallId;
 use std::time::{Duration, Instant};
-
-struct Demo {
-    db: TestDb,
-    base: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Demo {
-    async fn start() -> Demo {
-        let db = fresh(Backend::Sqlite).await.unwrap();
-        palera_server::demo::seed(&db.store, chrono::Utc::now().timestamp_millis())
-            .await
-            .unwrap();
-        // Everyone answers within a second and stays on the line until the agent hangs up.
-        let s = |mean| Seconds {
-            mean,
-            sd: 0.0,
-            min: 0.5,
-        };
-        let behaviour = Behaviour {
-            human_pct: 100.0,
-            machine_pct: 0.0,
-            busy_pct: 0.0,
-            failed_pct: 0.0,
-            ring_seconds: s(1.0),
-            talk_seconds: s(3600.0),
-            human_hangup_if_waiting_seconds: 60.0,
-        };
-        let settings = common::test_settings(&db.url);
-        let clock = Arc::new(SystemClock);
-        let hub = CarrierHub::simulated(&settings, behaviour, 1, 1.0);
-        let dir = Arc::new(StoreDirectory::new(db.store.clone(), clock.clone()));
-        let app = App::with_parts(db.store.clone(), settings, clock, hub, dir);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(palera_server::serve(app, listener, async {
-            let _ = stopped.await;
-        }));
-        Demo {
-            db,
-            base,
-            stop: Some(stop),
-            server: Some(server),
-        }
-    }
-
-    async fn calls(&self) -> Vec<Call> {
-        let campaigns = self.db.store.campaigns(ClientId(1)).await.unwrap();
-        self.db.store.campaign_calls(campaigns[0].id).await.unwrap()
-    }
-
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.server.take() {
-            let _ = t.await;
-        }
-    }
-}
 
 async fn panel(c: &fantoccini::Client, status: &str) {
     until(
@@ -145,7 +74,7 @@ async fn a_call_is_handled_end_to_end_notes_survive_a_reload_and_the_next_call_a
     .await;
     until(
         &c,
-        "(document.getElementById('script-text')||{}).textContent?.includes('this is your agent from Demo Outreach Co')",
+        "(document.getElementById('script-text')||{}).textContent?.includes('this is Alex Agent from Demo Outreach Co')",
         "the campaign script",
     )
     .await;
@@ -155,7 +84,7 @@ async fn a_call_is_handled_end_to_end_notes_survive_a_reload_and_the_next_call_a
         script
             .as_str()
             .unwrap()
-            .starts_with(&format!("1. Hello {},", first_name.as_str().unwrap())),
+            .starts_with(&format!("Hi {},", first_name.as_str().unwrap())),
         "the merge field is filled: {script}"
     );
     until(

@@ -202,3 +202,31 @@ pub async fn until(c: &fantoccini::Client, js: &str, what: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Replaces the value of the input matching `css` by typing `text` into it (as a person would:
+/// focus, select all, type), then leaves it (so `change` fires).
+pub async fn fill(c: &fantoccini::Client, css: &str, text: &str) {
+    let e = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    e.click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    e.clear()
+        .await
+        .unwrap_or_else(|e| panic!("clear {css}: {e}"));
+    e.send_keys(&format!("{text}\u{E004}"))
+        .await
+        .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+}
+
+/// Picks the option with this value in the select matching `css`.
+pub async fn choose(c: &fantoccini::Client, css: &str, value: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("choose {value:?} in {css}: {e}"));
+}

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod demo;
 pub mod fake_twilio;
 pub mod sim_rig;
 
