@@ -74,7 +74,7 @@
       c.dataset.disclosure = d.key;
       c.addEventListener("change", () => { if (c.checked) act("acknowledge", { disclosure: d.key }); });
       box.append(el("div", { className: "disclosure" }, el("p", { text: d.text }),
-        el("label", { htmlFor: c.id }, c, d.acknowledged_at != null ? " Read out at " + new Date(d.acknowledged_at).toLocaleTimeString() : " I read this out")));
+        el("label", { htmlFor: c.id, className: "check" }, c, d.acknowledged_at != null ? " Read out at " + new Date(d.acknowledged_at).toLocaleTimeString() : " I read this out")));
     });
     s.fields.forEach((f) => {
       const i = fieldInput(f, (value) => act("answer", { field: f.key, value }));
