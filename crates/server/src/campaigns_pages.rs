@@ -425,6 +425,7 @@ fn placeholder(client: ClientId) -> Campaign {
         lists: Vec::new(),
         agents: Vec::new(),
         script: Default::default(),
+        script_id: None,
         created_at: 0,
         updated_at: 0,
     }

@@ -120,6 +120,9 @@ pub struct Campaign {
     pub agents: Vec<UserId>,
     /// What the agent sees during a call (set with `Store::set_campaign_script`).
     pub script: Script,
+    /// The built script its calls run (its published version), if any; an external script URL
+    /// takes priority on the desktop.
+    pub script_id: Option<palera_core::ids::ScriptId>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -138,7 +141,7 @@ pub struct CampaignInput {
     pub agents: Vec<UserId>,
 }
 
-const COLUMNS: &str = "id, client_id, name, status, settings, caller_id, voicemail_url, hold_music_url, recording, transcription, script_text, script_url, created_at, updated_at";
+const COLUMNS: &str = "id, client_id, name, status, settings, caller_id, voicemail_url, hold_music_url, recording, transcription, script_text, script_url, script_id, created_at, updated_at";
 
 fn bad(what: &str, v: &str) -> StoreError {
     StoreError::Database(sqlx::Error::Decode(format!("bad {what} {v:?}").into()))
@@ -164,6 +167,9 @@ fn campaign_from_row(r: &sqlx::any::AnyRow) -> Result<Campaign> {
             text: r.try_get("script_text")?,
             url: r.try_get("script_url")?,
         },
+        script_id: r
+            .try_get::<Option<i64>, _>("script_id")?
+            .map(palera_core::ids::ScriptId),
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })

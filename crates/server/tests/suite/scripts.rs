@@ -142,6 +142,15 @@ async fn attached(app: &TestApp, w: &World) -> i64 {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
+    let (_, camp) = json(sup.get(app.url(&format!(
+        "/api/v1/clients/{}/campaigns/{}",
+        w.client, w.campaign
+    ))))
+    .await;
+    assert_eq!(
+        camp["script_id"], id,
+        "the campaign shows the script it runs"
+    );
     id
 }
 
