@@ -43,12 +43,20 @@ impl PhoneNumber {
         let country = if own_code { None } else { country };
         let parsed = phonenumber::parse(country, &text)
             .map_err(|_| format!("{trimmed:?} is not a phone number"))?;
-        if !validity::is_valid(&parsed) {
-            return Err(format!("{trimmed:?} is not a valid phone number"));
+        if validity::is_valid(&parsed) && (own_code || fits_default(country, &parsed)) {
+            return Ok(Self(
+                parsed.format().mode(phonenumber::Mode::E164).to_string(),
+            ));
         }
-        Ok(Self(
-            parsed.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
+        let repaired = match (own_code, country) {
+            (true, _) => unstripped_national(&text, &parsed),
+            (false, Some(c)) => stripped_once(c, &text),
+            (false, None) => None,
+        };
+        if let Some(e164) = repaired {
+            return Ok(Self(e164));
+        }
+        Err(format!("{trimmed:?} is not a valid phone number"))
     }
 
     /// Parses, naming `field` in the error.
@@ -88,6 +96,82 @@ impl fmt::Display for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The `phonenumber` crate strips the national prefix of the number's own country even from
+/// a number written with its country code (`+375 8011234567` became `+375 11234567`, `+7 800…`
+/// became `+7 00…`); libphonenumber keeps the digits when only they make a valid number. The
+/// E.164 form of the digits as written after the calling code, when they are valid.
+fn unstripped_national(text: &str, parsed: &phonenumber::PhoneNumber) -> Option<String> {
+    let code = parsed.code().value();
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    let national = digits.strip_prefix(&code.to_string())?;
+    let valid =
+        national != parsed.national().to_string() && validity::is_valid_parts(code, national);
+    valid.then(|| format!("+{code}{national}"))
+}
+
+/// libphonenumber keeps a national prefix it stripped when the rest has no possible length of
+/// the default country (`0800 735456` read in Jersey stays invalid; the crate reads it as a
+/// valid British number).
+fn fits_default(
+    country: Option<phonenumber::country::Id>,
+    parsed: &phonenumber::PhoneNumber,
+) -> bool {
+    let Some(meta) = country.and_then(|c| phonenumber::metadata::DATABASE.by_id(&format!("{c:?}")))
+    else {
+        return true;
+    };
+    has_possible_length(meta, parsed.national().to_string().len())
+}
+
+/// Whether `len` is a possible national length in the country: those of its general
+/// description, or, where the metadata leaves them out there, those of its number types (as
+/// libphonenumber derives them).
+fn has_possible_length(meta: &phonenumber::metadata::Metadata, len: usize) -> bool {
+    let d = meta.descriptors();
+    let general = d.general().possible_length();
+    if !general.is_empty() {
+        return general.contains(&(len as u16));
+    }
+    let types = [
+        d.fixed_line(),
+        d.mobile(),
+        d.toll_free(),
+        d.premium_rate(),
+        d.shared_cost(),
+    ];
+    let types = types.into_iter().chain([
+        d.voip(),
+        d.personal_number(),
+        d.pager(),
+        d.uan(),
+        d.voicemail(),
+    ]);
+    let lengths: Vec<u16> = types
+        .flatten()
+        .flat_map(|t| t.possible_length().to_vec())
+        .collect();
+    lengths.is_empty() || lengths.contains(&(len as u16))
+}
+
+/// A national number with the country's national prefix (such as 8 in Russia) stripped once,
+/// as libphonenumber does (the `phonenumber` crate strips it again from `8 800…`), or else as
+/// written (the crate takes Rwanda's `250 123 456` for the calling code 250 and a short rest).
+/// The E.164 form when that is valid.
+fn stripped_once(country: phonenumber::country::Id, text: &str) -> Option<String> {
+    let meta = phonenumber::metadata::DATABASE.by_id(&format!("{country:?}"))?;
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    let code = meta.country_code();
+    let stripped = meta
+        .national_prefix()
+        .and_then(|p| digits.strip_prefix(p))
+        .filter(|n| has_possible_length(meta, n.len()) && validity::is_valid_parts(code, n));
+    let national = stripped.or_else(|| {
+        let as_written = !digits.starts_with('0') || meta.national_prefix().is_none();
+        (as_written && validity::is_valid_parts(code, &digits)).then_some(digits.as_str())
+    })?;
+    Some(format!("+{code}{national}"))
 }
 
 /// The number written after the default country's international (IDD) prefix, as `+` and
@@ -224,9 +308,13 @@ mod validity {
     }
 
     pub(super) fn is_valid(number: &phonenumber::PhoneNumber) -> bool {
+        is_valid_parts(number.code().value(), &number.national().to_string())
+    }
+
+    /// Whether `national` is a valid number of calling code `code`.
+    pub(super) fn is_valid_parts(code: u16, national: &str) -> bool {
         let db = &*DATABASE;
-        let code = number.code().value();
-        let national = number.national().to_string();
+        let national = national.to_string();
         let Some(regions) = db.region(&code) else {
             return false;
         };
