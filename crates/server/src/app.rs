@@ -141,7 +141,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let callers = app.settings.sim_inbound_per_hour;
     let loops = vec![
+        tokio::spawn(crate::inbound::sim::arrivals(
+            app.clone(),
+            if app.carriers.sim().is_some() {
+                callers
+            } else {
+                0.0
+            },
+            stop_rx.clone(),
+        )),
         tokio::spawn(desktop::presence_loop(app.clone(), stop_rx.clone())),
         tokio::spawn(crate::engine::engine_loop(app.clone(), stop_rx.clone())),
         tokio::spawn(contacts_api::import_resume_loop(
@@ -186,6 +196,7 @@ pub fn router(app: App) -> Router {
         .merge(crate::twilio::routes())
         .merge(crate::softphone::routes())
         .merge(crate::scripts::routes())
+        .merge(crate::inbound::routes())
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)

@@ -51,6 +51,8 @@ pub struct Settings {
     /// The subresource-integrity hash of that file (`sha384-…`); browsers refuse to run a file
     /// that does not match it. Required with `voice_sdk_url`.
     pub voice_sdk_integrity: Option<String>,
+    /// Simulated network only: inbound callers an hour (the demo's; 0 = none).
+    pub sim_inbound_per_hour: f64,
 }
 
 impl Default for Settings {
@@ -69,6 +71,7 @@ impl Default for Settings {
             voice_token_ttl_seconds: 3600,
             voice_sdk_url: None,
             voice_sdk_integrity: None,
+            sim_inbound_per_hour: 0.0,
         }
     }
 }

@@ -331,6 +331,8 @@ pub async fn run(port: u16, data: PathBuf) -> anyhow::Result<()> {
         carrier: CarrierMode::Simulated,
         // Also the key of the campaign audio URLs' tokens, as in `serve`.
         secret_key: Some(secret_key),
+        // A Ready demo agent gets an inbound call within a minute or so, some from earlier contacts.
+        sim_inbound_per_hour: 90.0,
         ..Settings::default()
     };
     println!(

@@ -74,12 +74,45 @@ pub enum DesktopMessage {
         name: String,
         phone: String,
     },
+    /// An inbound call rings at this agent's desktop: who calls (the card), until when.
+    InboundOffer {
+        call_id: CallId,
+        client_id: ClientId,
+        contact_id: ContactId,
+        name: String,
+        phone: String,
+        list: Option<String>,
+        /// The caller's last calls: (when, agent, disposition, notes).
+        last_calls: Vec<InboundPastCall>,
+        ring_timeout_seconds: u32,
+        /// This agent spoke to the caller last (affinity).
+        affinity: bool,
+    },
+    /// The offer is no longer this agent's (declined, rang out, taken, or the caller hung up).
+    InboundWithdrawn { call_id: CallId, reason: String },
+    /// The agent took an inbound call: it is theirs now (the call panel shows it).
+    InboundCall {
+        call_id: CallId,
+        client_id: ClientId,
+        contact_id: ContactId,
+        name: String,
+        phone: String,
+    },
     /// A call's notes were saved (by this tab, another tab, or a supervisor).
     NotesSaved {
         call_id: CallId,
         version: i64,
         text: String,
     },
+}
+
+/// One earlier call of an inbound caller, as the offer shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct InboundPastCall {
+    pub at: i64,
+    pub agent: Option<String>,
+    pub disposition: Option<String>,
+    pub notes: String,
 }
 
 /// The audio of a call after the agent left it.

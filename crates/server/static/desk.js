@@ -260,7 +260,7 @@
   window.paleraDesk = function (msg) {
     if (msg.type === "call_offered") {
       loadCard(msg.contact.contact_id, msg.call_id, msg.contact.campaign_id);
-    } else if (msg.type === "manual_call") {
+    } else if (msg.type === "manual_call" || msg.type === "inbound_call") {
       loadCard(msg.contact_id, msg.call_id, null);
     } else if (msg.type === "call_connected" || msg.type === "call_ended") {
       if (cardWant && cardWant.callId === msg.call_id) loadCard(cardWant.contactId, msg.call_id, cardWant.campaignId);

@@ -111,7 +111,7 @@
     }
     return r.ok;
   }
-  const known = ["call_offered", "manual_call", "call_connected", "call_ended", "call_cleared"];
+  const known = ["call_offered", "manual_call", "inbound_call", "call_connected", "call_ended", "call_cleared"];
   window.paleraCall = function (msg) {
     if (window.paleraDesk) window.paleraDesk(msg);
     if (msg.type === "call_hold") {
@@ -125,6 +125,9 @@
       callId = msg.call_id;
       showContact({ name: msg.name, phone: msg.phone, campaign: "Manual call" });
       show("ringing", "Dialling…");
+    } else if (msg.type === "inbound_call") {
+      callId = msg.call_id;
+      showContact({ name: msg.name || msg.phone, phone: msg.phone, campaign: "Inbound call" });
     } else if (msg.type === "call_offered") {
       callId = msg.call_id;
       showContact(msg.contact);

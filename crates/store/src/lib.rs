@@ -13,6 +13,7 @@ pub mod desk;
 pub mod dnc;
 pub mod export;
 pub mod import;
+pub mod inbound;
 pub mod lists;
 mod migrate;
 pub mod scripts;

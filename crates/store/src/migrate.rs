@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_desk"),
     migration!(8, "0008_client_dispositions"),
     migration!(11, "0011_scripts"),
+    migration!(13, "0013_inbound"),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<usize> {

@@ -209,6 +209,49 @@ impl SimCarrier {
     }
 }
 
+impl SimCarrier {
+    /// A caller rings one of the client's numbers (inbound call `call_id`, already recorded):
+    /// the caller hears the queue's music and waits up to `patience` seconds of network time,
+    /// then hangs up (an `Ended` with `Canceled`) unless an agent is connected first
+    /// ([`Carrier::connect_agent`]: they talk `talk` seconds, then the caller hangs up).
+    pub fn incoming(&self, call_id: i64, patience: f64, talk: f64) -> CallSid {
+        let n = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        let sid = CallSid(format!("SIMIN{n:08}"));
+        self.legs().insert(
+            sid.clone(),
+            Leg {
+                call_id,
+                fate: Fate::Human { ring: 0.0, talk },
+                timer: None,
+            },
+        );
+        self.hears(
+            call_id,
+            Hearing::HoldMusic {
+                url: "queue".into(),
+            },
+        );
+        let s = sid.clone();
+        self.schedule(&sid, patience, move |me| me.end(&s, LegEnd::Canceled));
+        sid
+    }
+
+    /// The waiting caller leaves a voicemail: the prompt and the message take `seconds`, then
+    /// the leg ends (`Completed`).
+    pub fn take_voicemail(&self, sid: &CallSid, seconds: f64) -> Result<(), CarrierError> {
+        let (call_id, _) = self.leg(sid)?;
+        self.hears(
+            call_id,
+            Hearing::Message {
+                url: "voicemail-prompt".into(),
+            },
+        );
+        let s = sid.clone();
+        self.schedule(sid, seconds, move |me| me.end(&s, LegEnd::Completed));
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Carrier for SimCarrier {
     async fn dial(&self, dial: Dial) -> Result<CallSid, CarrierError> {

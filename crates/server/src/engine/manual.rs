@@ -32,7 +32,7 @@ pub struct ManualDial {
     pub phone: PhoneNumber,
 }
 
-/// A manual call in flight.
+/// A manual call in flight, or an inbound call an agent took (it runs the same way).
 pub(super) struct Manual {
     agent: UserId,
     sid: CallSid,
@@ -40,6 +40,29 @@ pub(super) struct Manual {
     connected: Option<Instant>,
     on_hold: bool,
     offer: DesktopMessage,
+    /// An inbound call: it ends `answered`.
+    inbound: bool,
+}
+
+impl Manual {
+    /// An inbound call taken by `agent`, connected at `connected`.
+    pub(super) fn inbound(
+        agent: UserId,
+        sid: CallSid,
+        carrier: Arc<dyn Carrier>,
+        connected: Instant,
+        offer: DesktopMessage,
+    ) -> Self {
+        Self {
+            agent,
+            sid,
+            carrier,
+            connected: Some(connected),
+            on_hold: false,
+            offer,
+            inbound: true,
+        }
+    }
 }
 
 /// The call an event is about.
@@ -170,6 +193,7 @@ impl Engine {
                 connected: None,
                 on_hold: false,
                 offer,
+                inbound: false,
             },
         );
         tracing::info!(call = %call.id, agent = %m.agent, "manual call dialled");
@@ -229,6 +253,21 @@ impl Engine {
         let Some(m) = self.manual.remove(&call) else {
             return Ok(());
         };
+        if m.inbound {
+            let now = self.app.now_ms();
+            let answered = palera_store::inbound::InboundEnd::Answered;
+            self.app.store.end_inbound_call(call, answered, now).await?;
+            self.event(call, "ended", "answered").await?;
+            self.set_idle(m.agent);
+            self.tell(
+                m.agent,
+                DesktopMessage::CallCleared {
+                    call_id: Some(call),
+                },
+            );
+            tracing::info!(call = %call, "inbound call ended");
+            return Ok(());
+        }
         let outcome = match (m.connected, end) {
             (Some(_), _) => CallOutcome::Completed,
             (None, LegEnd::Busy) => CallOutcome::Busy,

@@ -22,6 +22,7 @@
 
 mod control;
 pub mod directory;
+mod inbound;
 mod lane;
 mod live;
 mod manual;
@@ -44,6 +45,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use control::CallAction;
+pub use inbound::Arrival;
 pub use live::{AgentLive, LiveSnapshot};
 pub use manual::ManualDial;
 
@@ -100,6 +102,18 @@ pub enum Command {
     ManualDial {
         dial: ManualDial,
         reply: oneshot::Sender<Result<CallId, ApiError>>,
+    },
+    /// A caller rings one of a client's numbers (the simulated network's arrivals).
+    InboundArrived {
+        arrival: Arrival,
+        reply: Option<oneshot::Sender<Result<CallId, ApiError>>>,
+    },
+    /// The agent an inbound call rings at accepts (`accept`) or declines it.
+    InboundAnswer {
+        call: CallId,
+        agent: UserId,
+        accept: bool,
+        reply: oneshot::Sender<Result<(), ApiError>>,
     },
     /// What the live campaign page shows.
     Snapshot {
@@ -214,8 +228,12 @@ pub struct Engine {
     decided: Option<palera_core::campaign::driver::Now>,
     agents: HashMap<UserId, Activity>,
     calls: HashMap<CallId, live::Live>,
-    /// Manual calls in flight (outside campaigns).
+    /// Manual calls in flight (outside campaigns), and inbound calls once an agent took them.
     manual: HashMap<CallId, manual::Manual>,
+    /// Inbound calls waiting for an agent (queued, or ringing at a desktop).
+    inbound: HashMap<CallId, inbound::Waiting>,
+    /// Inbound offers in a row each agent let ring out.
+    missed_offers: HashMap<UserId, u32>,
     /// Dropped-voicemail calls whose line ended, by the agent who dropped them: told once the
     /// attempt's disposition is stored.
     dropped: HashMap<CallId, UserId>,
@@ -289,6 +307,8 @@ impl Engine {
             agents: HashMap::new(),
             calls: HashMap::new(),
             manual: HashMap::new(),
+            inbound: HashMap::new(),
+            missed_offers: HashMap::new(),
             dropped: HashMap::new(),
             cps: HashMap::new(),
             users: HashMap::new(),
@@ -327,6 +347,10 @@ impl Engine {
             self.load_running().await?;
         }
         self.refresh_agents_now().await?;
+        // Inbound calls first: an agent offered one is busy for the campaigns below.
+        if let Err(e) = self.inbound_tick().await {
+            tracing::error!(error = %e.message, "inbound step failed");
+        }
         let ids: Vec<CampaignId> = self.runners.keys().copied().collect();
         for id in ids {
             if let Err(e) = self.run_campaign(id).await {
@@ -474,6 +498,28 @@ impl Engine {
                 let _ = reply.send(self.manual_dial(dial).await);
             }
             Command::AgentBridged { call, agent } => self.agent_bridged(call, agent),
+            Command::InboundArrived { arrival, reply } => {
+                let r = self.inbound_arrived(arrival).await;
+                if let Err(e) = &r {
+                    tracing::error!(error = %e.message, "inbound arrival failed");
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(r);
+                }
+            }
+            Command::InboundAnswer {
+                call,
+                agent,
+                accept,
+                reply,
+            } => {
+                let r = if accept {
+                    self.inbound_accept(call, agent).await
+                } else {
+                    self.inbound_decline(call, agent).await
+                };
+                let _ = reply.send(r);
+            }
             Command::Snapshot { campaign, reply } => {
                 let _ = reply.send(self.snapshot(campaign));
             }
@@ -487,6 +533,12 @@ impl Engine {
         }
         if self.is_manual(manual::event_call(&ev)) {
             return self.on_manual_event(ev).await;
+        }
+        if self.is_inbound_waiting(manual::event_call(&ev)) {
+            return match ev {
+                CarrierEvent::Ended { call_id, .. } => self.inbound_ended(CallId(call_id)).await,
+                _ => Ok(()),
+            };
         }
         match ev {
             CarrierEvent::Ringing { call_id, .. } => self.on_ringing(CallId(call_id)).await,
