@@ -15,6 +15,8 @@ use std::sync::Arc;
 
 pub struct Demo {
     pub db: TestDb,
+    /// The running server's state (to send the engine what the network would).
+    pub app: App,
     pub base: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -49,11 +51,12 @@ impl Demo {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(palera_server::serve(app, listener, async {
+        let server = tokio::spawn(palera_server::serve(app.clone(), listener, async {
             let _ = stopped.await;
         }));
         Demo {
             db,
+            app,
             base,
             stop: Some(stop),
             server: Some(server),
