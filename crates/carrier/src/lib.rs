@@ -163,4 +163,17 @@ pub trait Carrier: Send + Sync {
     async fn play_and_hang_up(&self, sid: &CallSid, message: &Audio) -> Result<(), CarrierError>;
     /// Ends the call.
     async fn hang_up(&self, sid: &CallSid) -> Result<(), CarrierError>;
+    /// Takes an inbound caller waiting at the carrier (Twilio: in the client's queue) into call
+    /// `call_id`'s conference, so an agent can be connected ([`Carrier::connect_agent`]);
+    /// `caller_id` is the client's number the agent's leg shows. Networks whose inbound legs
+    /// are already theirs (the simulated one) need nothing.
+    async fn bridge_inbound(
+        &self,
+        _sid: &CallSid,
+        _call_id: i64,
+        _caller_id: &PhoneNumber,
+        _record: bool,
+    ) -> Result<(), CarrierError> {
+        Ok(())
+    }
 }

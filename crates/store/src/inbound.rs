@@ -177,6 +177,19 @@ impl Store {
         self.call(CallId(id)).await
     }
 
+    /// The client's call with this carrier SID (webhooks that name only the SID).
+    pub async fn call_by_sid(&self, client: ClientId, sid: &str) -> Result<Option<Call>> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM calls WHERE client_id = $1 AND carrier_sid = $2 ORDER BY id DESC LIMIT 1")
+            .bind(client.0)
+            .bind(sid)
+            .fetch_optional(self.pool())
+            .await?;
+        match id {
+            Some(id) => Ok(Some(self.call(CallId(id)).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// An inbound call offered to an agent (`ringing`) or back in the queue (`queued`).
     pub async fn set_inbound_offer(&self, call: CallId, offered: bool) -> Result<()> {
         sqlx::query("UPDATE calls SET outcome = $1 WHERE id = $2 AND ended_at IS NULL AND connected_at IS NULL")

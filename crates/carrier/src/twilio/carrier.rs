@@ -236,6 +236,23 @@ impl Carrier for TwilioCarrier {
         Ok(call.sid)
     }
 
+    /// The queued caller leaves the client's queue for the call's conference (a REST redirect
+    /// with the same conference TwiML outbound contacts get); the leg is tracked from here on.
+    async fn bridge_inbound(
+        &self,
+        sid: &CallSid,
+        call_id: i64,
+        caller_id: &PhoneNumber,
+        record: bool,
+    ) -> Result<(), CarrierError> {
+        self.track(sid.clone(), call_id, caller_id.clone());
+        let twiml = Instructions::Twiml(self.contact_twiml(call_id, record));
+        self.rest
+            .update_call(sid, &UpdateCall::Redirect(twiml))
+            .await
+            .map(drop)
+    }
+
     async fn connect_agent(&self, sid: &CallSid, agent_identity: &str) -> Result<(), CarrierError> {
         let leg = self.leg(sid)?;
         let conference = leg

@@ -37,6 +37,9 @@ const SIM_VOICEMAIL_SECONDS: f64 = 20.0;
 pub struct Arrival {
     pub client: ClientId,
     pub from: PhoneNumber,
+    /// The caller's leg at the carrier (Twilio: queued in the client's queue); `None` on the
+    /// simulated network, which makes the leg itself.
+    pub sid: Option<CallSid>,
     /// Simulated network only: how long the caller waits before hanging up, and talks once
     /// connected (network seconds).
     pub patience_seconds: f64,
@@ -59,6 +62,8 @@ pub(super) struct Waiting {
     /// The caller is leaving a voicemail (the call ends as `voicemail`).
     voicemail: bool,
     settings: InboundSettings,
+    /// The client's number the agent's leg shows.
+    caller_id: PhoneNumber,
 }
 
 fn routing(s: &InboundSettings) -> RoutingSettings {
@@ -106,13 +111,35 @@ impl Engine {
                 now.timestamp_millis(),
             )
             .await?;
-        let sim = self.app.carriers.sim().ok_or_else(|| {
-            ApiError::invalid(
-                "carrier",
-                "inbound arrivals are made by the simulated network only",
+        let sid = match (a.sid.clone(), self.app.carriers.sim()) {
+            (Some(sid), _) => sid,
+            (None, Some(sim)) => sim.incoming(call.id.0, a.patience_seconds, a.talk_seconds),
+            (None, None) => {
+                return Err(ApiError::invalid(
+                    "sid",
+                    "an inbound call needs its carrier call SID",
+                ))
+            }
+        };
+        self.app
+            .store
+            .update_call(
+                call.id,
+                &palera_store::calls::CallUpdate {
+                    sid: Some(sid.0.clone()),
+                    ..Default::default()
+                },
             )
-        })?;
-        let sid = sim.incoming(call.id.0, a.patience_seconds, a.talk_seconds);
+            .await?;
+        let caller_id = self
+            .app
+            .store
+            .numbers(a.client)
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|n| PhoneNumber::parse_e164(&n.number).ok())
+            .unwrap_or_else(|| a.from.clone());
         let carrier = self
             .app
             .carriers
@@ -147,6 +174,7 @@ impl Engine {
                 offered: None,
                 voicemail: false,
                 settings,
+                caller_id,
             },
         );
         tracing::info!(call = %call.id, client = %a.client, affinity = ?last_agent.map(|(u, _)| u), "inbound call arrived");
@@ -290,6 +318,13 @@ impl Engine {
         if !offered_here {
             return Err(ApiError::not_found());
         }
+        if let Some(w) = self.inbound.get(&call) {
+            // Out of the carrier's queue into the call's conference; on failure the offer stays.
+            w.carrier
+                .bridge_inbound(&w.sid, call.0, &w.caller_id, w.settings.recording)
+                .await
+                .map_err(super::control::carrier_failed)?;
+        }
         let w = self.inbound.remove(&call).expect("checked above");
         self.missed_offers.remove(&agent);
         let now = self.now();
@@ -410,6 +445,8 @@ impl Engine {
             return Ok(());
         };
         if w.settings.voicemail {
+            // Twilio takes the caller out of the queue to the voicemail itself (the wait
+            // document); the simulated caller is told here.
             w.voicemail = true;
             if let Some(sim) = self.app.carriers.sim() {
                 sim.take_voicemail(&w.sid, SIM_VOICEMAIL_SECONDS)

@@ -69,6 +69,7 @@ async fn one_caller(app: &App) -> anyhow::Result<()> {
         arrival: Arrival {
             client,
             from,
+            sid: None,
             patience_seconds: patience,
             talk_seconds: talk,
         },

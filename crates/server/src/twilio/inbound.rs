@@ -1,22 +1,24 @@
 //! The voice webhook (`/twilio/{client_id}/voice`): TwiML for a new call to one of the client's
-//! numbers, or for a call an agent's browser places through the client's TwiML App. Inbound
-//! routing to agents (DESIGN §2.5) is not built yet, so what a caller gets is deliberately
-//! simple and always valid:
+//! numbers, or for a call an agent's browser places through the client's TwiML App.
 //!
 //! - voice on: a greeting, then the client's Twilio queue `client-{id}` with hold music and the
-//!   caller's position; after [`MAX_WAIT_SECONDS`] (or if the queue fails) the caller can leave
-//!   a voicemail;
+//!   caller's position, and the engine is told of the arrival (the first delivery only), which
+//!   routes it (DESIGN §2.5): when an agent accepts, the queued call is redirected into the
+//!   call's conference (`Carrier::bridge_inbound`) and the agent joins it. After the client's
+//!   maximum wait the caller leaves the queue for the voicemail; a caller who hangs up waiting
+//!   is a missed call for the engine;
 //! - voice off: a polite "cannot take calls" and a voicemail;
-//! - a browser-placed call: a short message and hang-up (outbound from the softphone comes with
-//!   the softphone issue).
+//! - a browser-placed call: a short message and hang-up (not built: calls from the Voice SDK
+//!   should go through the manual-call rules).
 //!
-//! Each new call is logged and kept as a webhook receipt (shown on the client page); nothing is
-//! sent to the engine yet, since no engine event stands for an inbound call. The `step` query
-//! parameter selects the follow-up documents Twilio fetches (`wait`, `queue-exit`, `voicemail`).
+//! Each new call is logged and kept as a webhook receipt (shown on the client page). The `step`
+//! query parameter selects the follow-up documents Twilio fetches (`wait`, `queue-exit`,
+//! `voicemail`).
 
 use super::signature::TwilioWebhook;
 use super::webhooks::{accept, bad_payload, Accepted};
 use crate::app::App;
+use crate::engine::{Arrival, Command};
 use crate::error::ApiError;
 use axum::extract::State;
 use axum::http::header;
@@ -47,9 +49,19 @@ pub async fn voice(State(app): State<App>, hook: TwilioWebhook) -> Result<Respon
     let urls = Urls::new(&app, &client);
     let doc = match hook.query("step") {
         None => new_call(&app, &hook, &client, &urls).await?,
-        Some("wait") => wait(&hook),
-        Some("queue-exit") => queue_exit(&hook, &client, &urls),
-        Some("voicemail") => goodbye(),
+        Some("wait") => {
+            let max_wait = app
+                .store
+                .inbound_settings(client.id)
+                .await?
+                .max_wait_seconds;
+            wait(&hook, max_wait)
+        }
+        Some("queue-exit") => queue_exit(&app, &hook, &client, &urls).await?,
+        Some("voicemail") => {
+            caller_left(&app, &hook, palera_carrier::LegEnd::Completed).await?;
+            goodbye()
+        }
         Some(_) => {
             return Err(ApiError::invalid(
                 "step",
@@ -111,8 +123,9 @@ async fn new_call(
             ),
         ),
     };
-    // A retried voice webhook gets the same document again; only the first is recorded.
-    accept(
+    // A retried voice webhook gets the same document again; only the first is recorded, and
+    // only the first reaches the engine (as an inbound arrival to route).
+    let first = accept(
         app,
         hook,
         Accepted {
@@ -125,7 +138,64 @@ async fn new_call(
         },
     )
     .await?;
+    if let (true, Caller::Phone(from)) = (first && client.voice_enabled, &call.from) {
+        match palera_core::phone::PhoneNumber::parse_e164(from) {
+            Ok(from) => app.engine.send(Command::InboundArrived {
+                arrival: Arrival {
+                    client: client.id,
+                    from,
+                    sid: Some(call.sid.clone()),
+                    patience_seconds: 0.0,
+                    talk_seconds: 0.0,
+                },
+                reply: None,
+            }),
+            // Withheld numbers wait in the queue and reach the voicemail; no agent is offered
+            // a call without a number to put on its card (noticed, not built).
+            Err(e) => {
+                tracing::info!(from = %from, error = %e, "inbound caller without a usable number stays queued")
+            }
+        }
+    }
     Ok(doc)
+}
+
+/// The engine is told a queued caller's line ended (hung up waiting, or after the voicemail).
+async fn caller_left(
+    app: &App,
+    hook: &TwilioWebhook,
+    end: palera_carrier::LegEnd,
+) -> Result<(), ApiError> {
+    let Some(sid) = Params(&hook.params).get("CallSid") else {
+        return Ok(());
+    };
+    let Some(call) = app.store.call_by_sid(hook.client, sid).await? else {
+        return Ok(());
+    };
+    let event = palera_carrier::CarrierEvent::Ended {
+        call_id: call.id.0,
+        sid: palera_carrier::CallSid(sid.to_string()),
+        end,
+        duration_seconds: 0,
+    };
+    let status = match end {
+        palera_carrier::LegEnd::Completed => "voicemail",
+        _ => "hangup",
+    };
+    accept(
+        app,
+        hook,
+        Accepted {
+            kind: "queue",
+            key: format!("queue-exit:{sid}:{status}"),
+            call_sid: Some(sid),
+            call_id: Some(call.id.0),
+            summary: format!("inbound caller {sid} left the queue ({status})"),
+            event: Some(event),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// The queue name of a client's inbound callers.
@@ -148,10 +218,10 @@ fn queue(client: &Client, urls: &Urls) -> twiml::Response {
 
 /// The wait document Twilio loops while the caller is queued: position, music, and after the
 /// maximum wait, out of the queue to voicemail.
-fn wait(hook: &TwilioWebhook) -> twiml::Response {
+fn wait(hook: &TwilioWebhook, max_wait: u32) -> twiml::Response {
     let p = Params(&hook.params);
     let waited: u32 = p.get("QueueTime").and_then(|v| v.parse().ok()).unwrap_or(0);
-    if waited >= MAX_WAIT_SECONDS {
+    if waited >= max_wait {
         return twiml::Response::new().leave();
     }
     let mut doc = twiml::Response::new();
@@ -161,10 +231,22 @@ fn wait(hook: &TwilioWebhook) -> twiml::Response {
     doc.play(Play::new(HOLD_MUSIC))
 }
 
-/// After the queue: a caller who hung up needs nothing; anyone else may leave a voicemail.
-fn queue_exit(hook: &TwilioWebhook, client: &Client, urls: &Urls) -> twiml::Response {
-    match Params(&hook.params).get("QueueResult") {
-        Some("hangup") | Some("bridged") => twiml::Response::new().hangup(),
+/// After the queue: a caller taken to an agent (redirected into the call's conference) needs
+/// nothing here; a caller who hung up is a missed call for the engine; anyone else (the
+/// maximum wait) may leave a voicemail.
+async fn queue_exit(
+    app: &App,
+    hook: &TwilioWebhook,
+    client: &Client,
+    urls: &Urls,
+) -> Result<twiml::Response, ApiError> {
+    Ok(match Params(&hook.params).get("QueueResult") {
+        Some("redirected") => twiml::Response::new(),
+        Some("hangup") => {
+            caller_left(app, hook, palera_carrier::LegEnd::Canceled).await?;
+            twiml::Response::new().hangup()
+        }
+        Some("bridged") => twiml::Response::new().hangup(),
         _ => voicemail(
             &format!(
                 "Sorry, nobody at {} can take your call right now.",
@@ -172,7 +254,7 @@ fn queue_exit(hook: &TwilioWebhook, client: &Client, urls: &Urls) -> twiml::Resp
             ),
             urls,
         ),
-    }
+    })
 }
 
 fn voicemail(apology: &str, urls: &Urls) -> twiml::Response {

@@ -81,16 +81,26 @@ fn done() -> Response {
 }
 
 /// Call status callbacks: contact legs (`?call_id=N`), agent legs (`&leg=agent`), and inbound
-/// calls' status (no `call_id`: recorded, not forwarded until inbound routing exists).
+/// calls' status (no `call_id`: the call is found by its SID and the event forwarded; an
+/// unknown SID is recorded only).
 #[tracing::instrument(skip_all, fields(client = %hook.client))]
 async fn status(State(app): State<App>, hook: TwilioWebhook) -> Result<Response, ApiError> {
     let p = Params(&hook.params);
-    let call_id = hook.call_id()?;
+    let sid = p.get("CallSid").unwrap_or_default();
+    let agent_leg = hook.query("leg") == Some("agent");
+    // An inbound call's status names only its SID (the number's status callback).
+    let call_id = match hook.call_id()? {
+        Some(id) => Some(id),
+        None if !agent_leg && !sid.is_empty() => app
+            .store
+            .call_by_sid(hook.client, sid)
+            .await?
+            .map(|c| c.id.0),
+        None => None,
+    };
     // Parse first: a payload we cannot read is refused before anything is stored.
     let event = webhook::call_status(call_id.unwrap_or(0), p).map_err(bad_payload)?;
-    let sid = p.get("CallSid").unwrap_or_default();
     let status = p.get("CallStatus").unwrap_or_default();
-    let agent_leg = hook.query("leg") == Some("agent");
     let (event, summary) = match (agent_leg, call_id) {
         (true, Some(id)) => {
             remember_agent(&app, &hook, sid, id).await?;

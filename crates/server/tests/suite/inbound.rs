@@ -54,6 +54,7 @@ async fn arrive(r: &SimRig, phone: &str, patience: f64, talk: f64) -> CallId {
     let arrival = Arrival {
         client: r.client,
         from: PhoneNumber::parse_e164(phone).unwrap(),
+        sid: None,
         patience_seconds: patience,
         talk_seconds: talk,
     };

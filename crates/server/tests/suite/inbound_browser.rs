@@ -74,6 +74,7 @@ async fn a_caller_who_spoke_to_agent_a_rings_at_as_desktop_with_the_card_before_
         arrival: Arrival {
             client,
             from: contact.phone.clone(),
+            sid: None,
             patience_seconds: 600.0,
             talk_seconds: 600.0,
         },

@@ -582,6 +582,89 @@ async fn voicemail_drop_through_twilio_plays_the_message_on_the_contact_leg_and_
     );
 }
 
+/// Issue 17 in Twilio mode: a caller rings the client's number, is queued by the voice webhook,
+/// offered at the agent's desktop, accepted (the queued call is redirected into the call's
+/// conference and the agent's participant added), bridged (the conference reports the agent's
+/// join), completed when the caller hangs up (the number's status callback names only the SID)
+/// and given a disposition-free end as `answered`; a redelivered voice webhook offers nothing
+/// twice and changes nothing.
+async fn an_inbound_twilio_call_is_queued_offered_accepted_bridged_and_completed(backend: Backend) {
+    let Some(r) = rig(backend, Outcome::Human, false).await else {
+        return;
+    };
+    let (http, mut ws) = r.ready_desktop().await;
+    let voice = format!("{PUBLIC}/twilio/{}/voice", r.client);
+    let status = format!("{PUBLIC}/twilio/{}/status", r.client);
+    let sid = r.fake.ring_in(CONTACT, CALLER_ID, &voice, &status);
+    let (offer, _) = until(&mut ws, "inbound_offer").await;
+    assert_eq!(offer["name"], "Dana Reyes", "the caller's card: {offer}");
+    assert_eq!(offer["phone"], CONTACT);
+    let call = CallId(offer["call_id"].as_i64().unwrap());
+    let stored = r.db.store.call(call).await.unwrap();
+    assert_eq!(
+        (stored.direction.as_str(), stored.carrier_sid.as_deref()),
+        ("inbound", Some(sid.as_str()))
+    );
+    // The voice webhook answered with the queue.
+    let first = r.fake.wait_for_deliveries(1).await;
+    assert_eq!(first[0].status, 200);
+    assert!(first[0].body.contains("<Enqueue"), "{}", first[0].body);
+    // A retried voice webhook: the same document, no second call, no second offer.
+    r.fake.redeliver(0).await;
+    let inbound: Vec<_> =
+        r.db.store
+            .contact_calls(r.client, r.contact, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.direction == "inbound")
+            .collect();
+    assert_eq!(inbound.len(), 1, "{inbound:#?}");
+
+    let accepted = http
+        .post(r.url(&format!("/api/v1/calls/{call}/inbound/accept")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 204);
+    let redirect = r.fake.requests_to("POST", &format!("/Calls/{sid}.json"));
+    assert_eq!(redirect.len(), 1, "the queued call is redirected once");
+    let twiml = redirect[0].get("Twiml").unwrap_or_default();
+    assert!(
+        twiml.contains(&format!(">call-{call}</Conference>")),
+        "{twiml}"
+    );
+    let added = r.fake.requests_to(
+        "POST",
+        &format!("/Conferences/call-{call}/Participants.json"),
+    );
+    assert_eq!(added.len(), 1, "{added:#?}");
+    assert_eq!(
+        added[0].get("To"),
+        Some(format!("client:agent-{}", r.agent).as_str())
+    );
+    assert_eq!(
+        added[0].get("From"),
+        Some(CALLER_ID),
+        "the agent leg shows the client's number"
+    );
+    until(&mut ws, "call_connected").await;
+    eventually("the call is connected in the store", || async {
+        r.db.store.call(call).await.unwrap().connected_at.is_some()
+    })
+    .await;
+
+    r.fake.caller_hangs_up(&sid);
+    eventually("the inbound call ends answered", || async {
+        let c = r.db.store.call(call).await.unwrap();
+        c.ended_at.is_some() && c.outcome == "answered" && c.status == "answered"
+    })
+    .await;
+    until(&mut ws, "call_cleared").await;
+    let deliveries = r.fake.deliveries();
+    assert!(deliveries.iter().all(|d| d.status < 300), "{deliveries:#?}");
+}
+
 macro_rules! both {
     ($name:ident) => {
         mod $name {
@@ -601,3 +684,4 @@ both!(a_campaign_call_through_twilio_reaches_the_desktop_is_held_resumed_and_com
 both!(a_machine_answered_twilio_call_never_reaches_the_agent);
 both!(without_amd_an_answered_twilio_call_goes_to_the_agent_at_once);
 both!(voicemail_drop_through_twilio_plays_the_message_on_the_contact_leg_and_releases_the_agent);
+both!(an_inbound_twilio_call_is_queued_offered_accepted_bridged_and_completed);

@@ -280,6 +280,65 @@ impl FakeTwilio {
         self.shared.outbox.send((url.into(), params)).unwrap();
     }
 
+    /// A caller rings one of the account's numbers: Twilio asks `voice_url` what to do (our
+    /// server queues the caller) and later reports the call's status to `status_url` (the
+    /// number's status callback). Returns the inbound call's SID.
+    pub fn ring_in(&self, from: &str, to: &str, voice_url: &str, status_url: &str) -> String {
+        let call = FakeCall {
+            sid: self.shared.sid("CA"),
+            to: to.into(),
+            from: from.into(),
+            status_callback: Some(status_url.into()),
+            amd_callback: None,
+            conference_name: None,
+            conference_callback: None,
+            answered_at: Some(std::time::Instant::now()),
+            ended: false,
+        };
+        let mut params = status_params(&call, "ringing", &[]);
+        for (k, v) in params.iter_mut() {
+            if k == "Direction" {
+                *v = "inbound".into();
+            }
+        }
+        params.push(("AccountSid".into(), self.shared.account_sid.clone()));
+        self.shared.queue(Some(voice_url), params);
+        let sid = call.sid.clone();
+        self.shared.calls.lock().unwrap().insert(sid.clone(), call);
+        sid
+    }
+
+    /// The caller of `sid` hangs up: the call's status callback hears `completed`, and the
+    /// conference it is in (if any) sees the leave and the end.
+    pub fn caller_hangs_up(&self, sid: &str) {
+        let mut calls = self.shared.calls.lock().unwrap();
+        let Some(call) = calls.get_mut(sid).filter(|c| !c.ended) else {
+            return;
+        };
+        call.ended = true;
+        let secs = call
+            .answered_at
+            .map_or(0, |t| t.elapsed().as_secs())
+            .to_string();
+        self.shared.queue(
+            call.status_callback.as_deref(),
+            status_params(call, "completed", &[("CallDuration", &secs)]),
+        );
+        if let Some(name) = call.conference_name.clone() {
+            if let Some(conf) = self.shared.conferences.lock().unwrap().get_mut(&name) {
+                conference_event(
+                    &self.shared,
+                    conf,
+                    &name,
+                    "participant-leave",
+                    Some(sid),
+                    None,
+                );
+                conference_event(&self.shared, conf, &name, "conference-end", None, None);
+            }
+        }
+    }
+
     /// The SID of the call dialled to `to`, once dialled.
     pub fn call_to(&self, to: &str) -> Option<String> {
         self.shared
@@ -630,6 +689,20 @@ fn update_call(shared: &Arc<Shared>, sid: &str, req: &RestRequest) -> Response {
                 conference_event(shared, conf, &name, "conference-end", None, None);
             }
         }
+    }
+    // A redirect into a conference (an inbound caller taken out of the queue): it joins.
+    let (joins, joins_callback) = conference_of(req.get("Twiml").unwrap_or(""));
+    if let (Some(name), None, false) = (joins, &call.conference_name, call.ended) {
+        call.conference_name = Some(name.clone());
+        call.conference_callback = joins_callback.clone();
+        let mut confs = shared.conferences.lock().unwrap();
+        let conf = confs.entry(name.clone()).or_insert_with(|| FakeConference {
+            sid: shared.sid("CF"),
+            callback: joins_callback,
+            sequence: 0,
+            started: false,
+        });
+        conference_event(shared, conf, &name, "participant-join", Some(sid), None);
     }
     let plays = req.get("Twiml").is_some_and(|t| t.contains("<Play"));
     if plays && !call.ended {
