@@ -52,6 +52,49 @@ impl TwilioWebhook {
         self.call_id()?
             .ok_or_else(|| ApiError::invalid("call_id", "missing from the callback URL"))
     }
+
+    /// The call named in the URL, checked: it must be a call of the client in the path (a
+    /// client's owner signs with their own token, so a signature alone does not prove the call
+    /// is theirs), and when `leg_sid` is given (the contact leg's `CallSid`), it must be the
+    /// call's stored SID. Anything else is refused like a bad signature, and nothing changes.
+    /// An id no call has passes (nothing can change for it).
+    pub async fn owned_call_id(
+        &self,
+        app: &App,
+        leg_sid: Option<&str>,
+    ) -> Result<Option<i64>, ApiError> {
+        let Some(id) = self.call_id()? else {
+            return Ok(None);
+        };
+        // A call we do not know is left to the engine, which ignores events of unknown calls.
+        let call = match app.store.call(palera_core::ids::CallId(id)).await {
+            Ok(call) => call,
+            Err(palera_store::StoreError::NotFound) => return Ok(Some(id)),
+            Err(e) => return Err(e.into()),
+        };
+        if call.client_id != self.client {
+            tracing::warn!(client = %self.client, call = id, "webhook names another client's call");
+            return Err(rejected());
+        }
+        if let (Some(sent), Some(stored)) = (leg_sid, call.carrier_sid.as_deref()) {
+            if sent != stored {
+                tracing::warn!(client = %self.client, call = id, "webhook CallSid is not the call's");
+                return Err(rejected());
+            }
+        }
+        Ok(Some(id))
+    }
+
+    /// [`Self::owned_call_id`], required.
+    pub async fn require_owned_call_id(
+        &self,
+        app: &App,
+        leg_sid: Option<&str>,
+    ) -> Result<i64, ApiError> {
+        self.owned_call_id(app, leg_sid)
+            .await?
+            .ok_or_else(|| ApiError::invalid("call_id", "missing from the callback URL"))
+    }
 }
 
 /// The one answer for every request we do not accept as Twilio's.

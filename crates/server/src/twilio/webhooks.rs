@@ -89,7 +89,8 @@ async fn status(State(app): State<App>, hook: TwilioWebhook) -> Result<Response,
     let sid = p.get("CallSid").unwrap_or_default();
     let agent_leg = hook.query("leg") == Some("agent");
     // An inbound call's status names only its SID (the number's status callback).
-    let call_id = match hook.call_id()? {
+    let leg_sid = (!agent_leg && !sid.is_empty()).then_some(sid);
+    let call_id = match hook.owned_call_id(&app, leg_sid).await? {
         Some(id) => Some(id),
         None if !agent_leg && !sid.is_empty() => app
             .store
@@ -150,8 +151,10 @@ async fn remember_agent(
 /// The asynchronous answering-machine verdict.
 #[tracing::instrument(skip_all, fields(client = %hook.client))]
 async fn amd(State(app): State<App>, hook: TwilioWebhook) -> Result<Response, ApiError> {
-    let call_id = hook.require_call_id()?;
     let p = Params(&hook.params);
+    let call_id = hook
+        .require_owned_call_id(&app, p.get("CallSid").filter(|s| !s.is_empty()))
+        .await?;
     let event = webhook::amd_result(call_id, p).map_err(bad_payload)?;
     let sid = p.get("CallSid").unwrap_or_default();
     let verdict = p.get("AnsweredBy").unwrap_or_default();
@@ -175,7 +178,7 @@ async fn amd(State(app): State<App>, hook: TwilioWebhook) -> Result<Response, Ap
 /// ([`CarrierEvent::AgentConnected`]); the rest is recorded for people to see.
 #[tracing::instrument(skip_all, fields(client = %hook.client))]
 async fn conference(State(app): State<App>, hook: TwilioWebhook) -> Result<Response, ApiError> {
-    let call_id = hook.require_call_id()?;
+    let call_id = hook.require_owned_call_id(&app, None).await?;
     let p = Params(&hook.params);
     let cb = webhook::conference(p).map_err(bad_payload)?;
     let what = p.get("StatusCallbackEvent").unwrap_or_default();
@@ -240,7 +243,7 @@ async fn agent_of(app: &App, hook: &TwilioWebhook, leg: &str) -> Result<Option<i
 /// `call_id`) are recorded only.
 #[tracing::instrument(skip_all, fields(client = %hook.client))]
 async fn recording(State(app): State<App>, hook: TwilioWebhook) -> Result<Response, ApiError> {
-    let call_id = hook.call_id()?;
+    let call_id = hook.owned_call_id(&app, None).await?;
     let p = Params(&hook.params);
     let event = webhook::recording_status(call_id.unwrap_or(0), p).map_err(bad_payload)?;
     let rec = p
@@ -271,7 +274,7 @@ async fn recording(State(app): State<App>, hook: TwilioWebhook) -> Result<Respon
 /// Real-time transcription events; only `transcription-content` carries a transcript line.
 #[tracing::instrument(skip_all, fields(client = %hook.client))]
 async fn transcription(State(app): State<App>, hook: TwilioWebhook) -> Result<Response, ApiError> {
-    let call_id = hook.require_call_id()?;
+    let call_id = hook.require_owned_call_id(&app, None).await?;
     let p = Params(&hook.params);
     let event = webhook::transcription(call_id, p).map_err(bad_payload)?;
     let what = p.get("TranscriptionEvent").unwrap_or_default();

@@ -610,3 +610,67 @@ on_both!(
         );
     }
 );
+
+on_both!(
+    observing a_webhook_for_another_clients_call_is_refused_and_changes_nothing,
+    |t: TestApp| async move {
+        let mine = twilio_client(&t, "Mine", true).await;
+        let theirs = twilio_client(&t, "Theirs", false).await;
+        let mut rx = events(&t);
+        // A call of the other client, with its carrier SID.
+        let store = &t.db.store;
+        let data = palera_core::contact::ContactData {
+            phone: PhoneNumber::parse_e164("+12125550100").unwrap(),
+            first_name: "Ann".into(),
+            last_name: String::new(),
+            email: None,
+            time_zone: None,
+            properties: Default::default(),
+        };
+        let contact = store
+            .create_contact(theirs, None, &data, &palera_store::contacts::Actor::system("t"), 1)
+            .await
+            .unwrap();
+        let call = store
+            .create_inbound_call(theirs, contact.id, "+12125550100", Some("CAtheirs"), 1)
+            .await
+            .unwrap();
+        // Signed with this client's own token, naming the other client's call: refused.
+        let completed = [
+            ("CallSid", "CAtheirs"),
+            ("CallStatus", "completed"),
+            ("CallDuration", "5"),
+        ];
+        for kind in ["status", "amd", "conference", "transcription"] {
+            let path = format!("/twilio/{mine}/{kind}?call_id={}", call.id);
+            let r = post_signed(&t, &path, &completed).await;
+            assert_eq!(r.status(), 403, "{kind}");
+        }
+        // A call of this client whose CallSid is not the stored one: refused too.
+        let own = store
+            .create_inbound_call(mine, {
+                let c = store
+                    .create_contact(mine, None, &data, &palera_store::contacts::Actor::system("t"), 1)
+                    .await
+                    .unwrap();
+                c.id
+            }, "+12125550100", Some("CAmine"), 1)
+            .await
+            .unwrap();
+        let path = format!("/twilio/{mine}/status?call_id={}", own.id);
+        let r = post_signed(&t, &path, &completed).await;
+        assert_eq!(r.status(), 403, "a CallSid that is not the call's");
+        // Nothing was forwarded, stored or changed.
+        assert!(drain(&mut rx).is_empty());
+        assert!(store.recent_webhooks(mine, 10).await.unwrap().is_empty());
+        assert_eq!(store.call(call.id).await.unwrap().ended_at, None);
+        // The right SID passes.
+        let right = [
+            ("CallSid", "CAmine"),
+            ("CallStatus", "completed"),
+            ("CallDuration", "5"),
+        ];
+        let r = post_signed(&t, &path, &right).await;
+        assert_eq!(r.status(), 204);
+    }
+);
