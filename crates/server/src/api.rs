@@ -378,6 +378,11 @@ async fn list_users(State(app): State<App>, auth: Auth) -> Result<Json<Vec<User>
         users
             .into_iter()
             .filter(|u| auth.user.role == Role::Admin || u.clients.iter().any(|c| scope.allows(*c)))
+            .map(|mut u| {
+                // A user shared with other tenants shows only the clients the caller may see.
+                u.clients.retain(|c| scope.allows(*c));
+                u
+            })
             .collect(),
     ))
 }
@@ -445,12 +450,15 @@ async fn create_user(
 /// Loads a user the caller may see: themselves, anyone for admins, users sharing a client for
 /// supervisors. Others are 404.
 async fn visible_user(app: &App, auth: &Auth, id: UserId) -> Result<User, ApiError> {
-    let user = app.store.user(id).await?;
+    let mut user = app.store.user(id).await?;
     let visible = auth.user.id == id
         || auth.user.role == Role::Admin
         || (auth.user.role == Role::Supervisor
             && user.clients.iter().any(|c| auth.user.clients.contains(c)));
     if visible {
+        // Only the clients the caller may see (another tenant's ids are not theirs to know).
+        let scope = auth.scope();
+        user.clients.retain(|c| scope.allows(*c));
         Ok(user)
     } else {
         Err(ApiError::not_found())
@@ -481,7 +489,7 @@ pub struct UserUpdate {
     responses((status = 200, body = User), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn update_user(
     State(app): State<App>,
-    Admin(_admin): Admin,
+    Admin(admin): Admin,
     Path(id): Path<i64>,
     JsonBody(req): JsonBody<UserUpdate>,
 ) -> Result<Json<User>, ApiError> {
@@ -506,7 +514,9 @@ async fn update_user(
         .update_user_access(id, &req.name, req.role, req.voice_enabled, &req.clients)
         .await?;
     if let Some(h) = hash {
-        app.store.set_password_hash(id, &h).await?;
+        // The admin's own session survives a change of their own password; all others end.
+        let keep = (admin.user.id == id).then_some(admin.token_hash.as_str());
+        app.store.set_password_hash(id, &h, keep).await?;
     }
     Ok(Json(user))
 }

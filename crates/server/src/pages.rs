@@ -790,7 +790,8 @@ async fn user_update(
             let h = tokio::task::spawn_blocking(move || auth::hash_password(&p))
                 .await
                 .map_err(|e| ApiError::internal(&e))?;
-            app.store.set_password_hash(id, &h).await?;
+            let keep = (auth.user.id == id).then_some(auth.token_hash.as_str());
+            app.store.set_password_hash(id, &h, keep).await?;
         }
         Ok::<_, ApiError>(
             app.store

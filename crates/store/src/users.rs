@@ -208,12 +208,27 @@ impl Store {
         self.user(id).await
     }
 
-    pub async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<()> {
+    /// Sets a new password and ends every session of the user but `keep` (the token hash of
+    /// the session that made the change, when the user changed their own password), in one
+    /// transaction: a stolen session does not outlive a password change.
+    pub async fn set_password_hash(
+        &self,
+        id: UserId,
+        hash: &str,
+        keep: Option<&str>,
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash)
             .bind(id.0)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+            .bind(id.0)
+            .bind(keep.unwrap_or(""))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -618,3 +618,71 @@ on_both!(
             .is_err());
     }
 );
+
+on_both!(
+    users_list_shows_only_clients_the_caller_may_see,
+    |app: TestApp| async move {
+        let http = admin(&app).await;
+        let a = create_client(&app, &http, "A", "+14155550100").await;
+        let b = create_client(&app, &http, "B", "+14155550101").await;
+        app.user("sup@a.io", Role::Supervisor, vec![a]).await;
+        let shared = app.user("shared@x.io", Role::Agent, vec![a, b]).await;
+        let sup = app.login("sup@a.io").await;
+        let (s, list) = json(sup.get(app.url("/api/v1/users"))).await;
+        assert_eq!(s, 200, "{list}");
+        let row = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["id"] == shared.id.0)
+            .expect("the shared agent is listed");
+        assert_eq!(
+            row["clients"],
+            json!([a]),
+            "client B is not the supervisor's to see"
+        );
+        let (s, one) = json(sup.get(app.url(&format!("/api/v1/users/{}", shared.id)))).await;
+        assert_eq!((s, one["clients"].clone()), (200, json!([a])));
+        // An admin sees every client.
+        let (_, all) = json(http.get(app.url(&format!("/api/v1/users/{}", shared.id)))).await;
+        assert_eq!(all["clients"].as_array().unwrap().len(), 2);
+        let _ = b;
+    }
+);
+
+on_both!(
+    a_password_change_ends_other_sessions,
+    |app: TestApp| async move {
+        let http = admin(&app).await;
+        let a = create_client(&app, &http, "A", "+14155550100").await;
+        let agent = app.user("agent@a.io", Role::Agent, vec![a]).await;
+        let laptop = app.login("agent@a.io").await;
+        let phone = app.login("agent@a.io").await;
+        let (s, _) = json(laptop.get(app.url("/api/v1/me"))).await;
+        assert_eq!(s, 200);
+        let (s, body) = json(
+            http.put(app.url(&format!("/api/v1/users/{}", agent.id)))
+                .json(
+                    &json!({"name": "Agent", "role": "agent", "voice_enabled": true,
+                    "clients": [a], "password": "a-new-password-123"}),
+                ),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+        for (who, c) in [("laptop", &laptop), ("phone", &phone)] {
+            let (s, _) = json(c.get(app.url("/api/v1/me"))).await;
+            assert_eq!(s, 401, "the {who} session ended with the password change");
+        }
+        // The admin changing their own password keeps the session that did it.
+        let (_, me) = json(http.get(app.url("/api/v1/me"))).await;
+        let id = me["user"]["id"].as_i64().or(me["id"].as_i64()).unwrap();
+        let (s, body) = json(http.put(app.url(&format!("/api/v1/users/{id}"))).json(
+            &json!({"name": "Admin", "role": "admin", "voice_enabled": false,
+                    "clients": [], "password": "another-password-456"}),
+        ))
+        .await;
+        assert_eq!(s, 200, "{body}");
+        let (s, _) = json(http.get(app.url("/api/v1/me"))).await;
+        assert_eq!(s, 200, "the admin's own session survives");
+    }
+);
