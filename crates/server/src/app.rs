@@ -197,6 +197,10 @@ pub fn router(app: App) -> Router {
         .merge(crate::softphone::routes())
         .merge(crate::scripts::routes())
         .merge(crate::inbound::routes())
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            crate::http_headers::security_headers,
+        ))
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)

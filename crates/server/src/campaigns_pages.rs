@@ -41,6 +41,18 @@ pub fn routes() -> Router<App> {
             post(dispositions),
         )
         .route(&format!("{base}/{{campaign_id}}/live"), get(live_page))
+        .route("/static/campaign.js", get(campaign_js))
+}
+
+async fn campaign_js() -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/javascript"),
+            (axum::http::header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../static/campaign.js"),
+    )
+        .into_response()
 }
 
 struct Form(Vec<(String, String)>);

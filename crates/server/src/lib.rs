@@ -20,6 +20,7 @@ pub mod desk_pages;
 pub mod desktop;
 pub mod engine;
 pub mod error;
+pub mod http_headers;
 pub mod inbound;
 pub mod pages;
 pub mod scripts;

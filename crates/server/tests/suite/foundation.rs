@@ -686,3 +686,59 @@ on_both!(
         assert_eq!(s, 200, "the admin's own session survives");
     }
 );
+
+on_both!(
+    pages_carry_security_headers_and_allow_no_inline_script,
+    |app: TestApp| async move {
+        let r = common::client()
+            .get(app.url("/login"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "same-origin");
+        assert_eq!(h["cache-control"], "no-store");
+        assert!(h["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .starts_with("max-age="));
+        // JSON answers are not sniffed either.
+        let r = common::client()
+            .get(app.url("/api/v1/me"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    }
+);
+
+/// The policy forbids inline scripts, so no template may have one (each would silently stop
+/// working in the browser).
+#[test]
+fn no_template_has_an_inline_script_or_handler() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let html = std::fs::read_to_string(&path).unwrap();
+        for (i, line) in html.lines().enumerate() {
+            let inline = line.contains("<script") && !line.contains(" src=");
+            let handler = [
+                " onclick=",
+                " onchange=",
+                " onload=",
+                " onsubmit=",
+                " oninput=",
+            ]
+            .iter()
+            .any(|h| line.contains(h));
+            assert!(!inline && !handler, "{}:{}: {line}", path.display(), i + 1);
+        }
+    }
+}
