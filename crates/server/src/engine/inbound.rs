@@ -78,6 +78,24 @@ impl Engine {
         self.inbound.contains_key(&call)
     }
 
+    /// Whether `agent` is kept free for a waiting inbound call: a caller of a client they are
+    /// assigned to waits unoffered, and they may take it (Ready, voice enabled). Campaigns dial
+    /// nothing for such an agent (inbound first); the next inbound step offers them the call.
+    pub(super) fn kept_for_inbound(&self, agent: UserId) -> bool {
+        let Some(u) = self.users.get(&agent) else {
+            return false;
+        };
+        if u.voice_state != VoiceState::Ready || !u.voice_enabled {
+            return false;
+        }
+        self.inbound.values().any(|w| {
+            w.offered.is_none()
+                && !w.voicemail
+                && u.clients.contains(&w.client)
+                && !w.tried.contains(&agent)
+        })
+    }
+
     /// A caller rings: the call is recorded and routed. Returns the call.
     pub(super) async fn inbound_arrived(&mut self, a: Arrival) -> Result<CallId, ApiError> {
         let now = self.now();

@@ -304,7 +304,8 @@ impl Engine {
     }
 
     /// Agents busy with something this driver did not start (another campaign's call, a manual
-    /// call) are offered nothing by it meanwhile.
+    /// or inbound call), or kept free for a waiting inbound caller, are offered nothing by it
+    /// meanwhile.
     fn busy_elsewhere(&self, r: &Runner) -> Vec<(UserId, bool)> {
         r.c.agents
             .iter()
@@ -314,7 +315,7 @@ impl Engine {
                     .activity(*a)
                     .is_none_or(|m| m == DriverActivity::Idle);
                 let busy = !matches!(self.activity(*a), Activity::Idle { .. });
-                (*a, idle_here && busy)
+                (*a, (idle_here && busy) || self.kept_for_inbound(*a))
             })
             .collect()
     }

@@ -487,3 +487,60 @@ on_both!(
 );
 
 use common::TestApp;
+
+rule!(
+    inbound_calls_come_first_the_campaign_does_not_dial_an_agent_a_caller_waits_for,
+    |b| async move {
+        let Some(r) = sim_rig(
+            b,
+            Setup {
+                agents: 1,
+                contacts: 10,
+                time_scale: SCALE,
+                behaviour: crate::common::sim_rig::humans(1.0, 40.0),
+                wrap_up_seconds: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        state(&r, 0, "ready").await;
+        r.start().await;
+        let first = eventually(
+            "a campaign call for the agent",
+            Duration::from_secs(10),
+            || async {
+                r.calls()
+                    .await
+                    .into_iter()
+                    .find(|c| c.connected_at.is_some())
+            },
+        )
+        .await;
+        // A caller rings while the agent talks: the call waits.
+        let mut rx = r.app.events.subscribe();
+        let call = arrive(&r, "+13035550142", 6000.0, 600.0).await;
+        assert_eq!(outcome(&r, call).await.0, "queued");
+        // The campaign call ends and its wrap-up runs out (the automatic disposition frees the
+        // agent inside the campaign's own step, where it would dial the next contact at once).
+        eventually(
+            "the campaign call ends",
+            Duration::from_secs(10),
+            || async { r.store().call(first.id).await.unwrap().ended_at.map(|_| ()) },
+        )
+        .await;
+        // The caller is offered the agent, and the campaign placed no call for them meanwhile.
+        let (who, _) = offered(&mut rx, call, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(who, r.agents[0]);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let campaign_calls = r.calls().await.len();
+        assert_eq!(
+            campaign_calls, 1,
+            "no campaign dial while the caller waited for the agent"
+        );
+    }
+);
