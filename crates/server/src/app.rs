@@ -199,6 +199,10 @@ pub fn router(app: App) -> Router {
         .merge(crate::inbound::routes())
         .layer(middleware::from_fn_with_state(
             app.clone(),
+            crate::http_headers::same_origin_only,
+        ))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
             crate::http_headers::security_headers,
         ))
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))

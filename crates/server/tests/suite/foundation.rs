@@ -742,3 +742,63 @@ fn no_template_has_an_inline_script_or_handler() {
         }
     }
 }
+
+on_both!(
+    a_state_change_from_another_origin_is_refused,
+    |app: TestApp| async move {
+        let http = admin(&app).await;
+        let a = create_client(&app, &http, "A", "+14155550100").await;
+        app.user("agent@a.io", Role::Agent, vec![a]).await;
+        let agent = app.login("agent@a.io").await;
+        let url = app.url("/api/v1/me/voice-state");
+        let ready = json!({"state": "standby"});
+        // A page on another port of this host (same site, so SameSite cookies still go along).
+        let evil = app
+            .base
+            .rsplit_once(':')
+            .map(|(h, _)| format!("{h}:1"))
+            .unwrap();
+        let (s, e) = json(agent.put(&url).header("origin", &evil).json(&ready)).await;
+        assert_eq!((s, e["error"]["code"].clone()), (403, json!("cross_site")));
+        let (s, _) = json(
+            agent
+                .put(&url)
+                .header("sec-fetch-site", "same-site")
+                .json(&ready),
+        )
+        .await;
+        assert_eq!(s, 403, "Sec-Fetch-Site: same-site is another origin too");
+        // An upload from elsewhere is refused the same way.
+        let r = http
+            .post(app.url(&format!("/api/v1/clients/{a}/dnc/import")))
+            .header("origin", "https://attacker.example")
+            .header("content-type", "text/csv")
+            .body("phone\n+14155550123\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        assert_eq!(
+            app.db.store.dnc_count(a).await.unwrap(),
+            0,
+            "nothing imported"
+        );
+        // The site's own pages (their origin) and plain API clients (no origin) pass.
+        let (s, _) = json(agent.put(&url).header("origin", &app.base).json(&ready)).await;
+        assert_eq!(s, 200);
+        let (s, _) = json(agent.put(&url).json(&ready)).await;
+        assert_eq!(s, 200);
+        // The desktop's WebSocket handshake from another origin is refused.
+        let r = agent
+            .get(app.url("/ws/desktop"))
+            .header("origin", &evil)
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+    }
+);

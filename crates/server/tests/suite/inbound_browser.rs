@@ -24,6 +24,7 @@ async fn a_caller_who_spoke_to_agent_a_rings_at_as_desktop_with_the_card_before_
         .set_campaign_status(client, campaign, CampaignStatus::Paused, 1)
         .await
         .unwrap();
+    d.app.engine.send(Command::Reload(campaign));
     let users = store.users(Some(client)).await.unwrap();
     let id = |email: &str| users.iter().find(|u| u.email == email).unwrap().id;
     let (a, b): (UserId, UserId) = (id("agent1@demo.test"), id("agent2@demo.test"));
@@ -32,11 +33,33 @@ async fn a_caller_who_spoke_to_agent_a_rings_at_as_desktop_with_the_card_before_
         .set_voice_state(b, VoiceState::Ready, "test", 1)
         .await
         .unwrap();
-    let contact = store
-        .sample_contact(client)
+    // A caller in the Follow-ups list, which the demo campaign does not dial.
+    let follow_ups = store
+        .lists(client)
         .await
         .unwrap()
-        .expect("the demo has contacts");
+        .into_iter()
+        .find(|l| l.name == "Follow-ups")
+        .expect("the demo's Follow-ups list")
+        .id;
+    let data = palera_core::contact::ContactData {
+        phone: palera_core::phone::PhoneNumber::parse_e164("+442079460018").unwrap(),
+        first_name: "Robin".into(),
+        last_name: "Caller".into(),
+        email: None,
+        time_zone: None,
+        properties: Default::default(),
+    };
+    let contact = store
+        .create_contact(
+            client,
+            Some(follow_ups),
+            &data,
+            &palera_store::contacts::Actor::system("test"),
+            1,
+        )
+        .await
+        .unwrap();
     let yesterday = chrono::Utc::now().timestamp_millis() - 86_400_000;
     let earlier = store
         .create_inbound_call(client, contact.id, contact.phone.as_str(), None, yesterday)
@@ -90,7 +113,7 @@ async fn a_caller_who_spoke_to_agent_a_rings_at_as_desktop_with_the_card_before_
     let want = format!("{} {}", contact.first_name, contact.last_name);
     assert_eq!(name.trim(), want.trim(), "the caller's name on the card");
     assert_eq!(text(&c, "#inbound-phone").await, contact.phone.as_str());
-    assert!(text(&c, "#inbound-list").await.contains("New leads"));
+    assert!(text(&c, "#inbound-list").await.contains("Follow-ups"));
     assert!(
         text(&c, "#inbound-history").await.contains("Alex Agent"),
         "the earlier call with A"
