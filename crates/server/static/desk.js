@@ -129,11 +129,11 @@
   function renderScript(script, contact, campaignId, callId) {
     const p = $("script-panel");
     p.innerHTML = "";
-    if (!campaignId) { p.innerHTML = '<p class="muted">No script: this call is outside campaigns.</p>'; return; }
     if (!(script && script.url) && callId && window.paleraScriptRun) {
       window.paleraScriptRun.show(p, callId, () => renderScript(script, contact, campaignId, null));
       return;
     }
+    if (!campaignId) { p.innerHTML = '<p class="muted">No script for this call.</p>'; return; }
     if (!script || (!script.text && !script.url)) { p.innerHTML = '<p class="muted">This campaign has no script.</p>'; return; }
     if (script.url) {
       const a = document.createElement("a");

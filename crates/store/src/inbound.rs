@@ -14,7 +14,8 @@ use std::collections::HashMap;
 /// A client's inbound settings (defaults until saved).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InboundSettings {
-    /// Said to every caller first (text to speech in Twilio mode).
+    /// Said to every caller first (text to speech in Twilio mode); empty for the standard
+    /// greeting with the client's name.
     pub greeting: String,
     /// Played while a caller waits; the standard music when unset.
     pub hold_music_url: Option<String>,
@@ -23,6 +24,7 @@ pub struct InboundSettings {
     /// After this long waiting, the caller is offered the voicemail (or the call ends).
     pub max_wait_seconds: u32,
     pub voicemail: bool,
+    /// Empty for the standard prompt.
     pub voicemail_prompt: String,
     pub recording: bool,
     pub transcription: bool,
@@ -39,13 +41,14 @@ pub struct InboundSettings {
 impl Default for InboundSettings {
     fn default() -> Self {
         Self {
-            greeting: "Thank you for calling. Please hold for the next available agent.".into(),
+            // Empty: "Thank you for calling <client>. Please hold for the next available agent."
+            greeting: String::new(),
             hold_music_url: None,
             announce_position: true,
             max_wait_seconds: 120,
             voicemail: true,
-            voicemail_prompt:
-                "No one is free to take your call. Please leave a message after the tone.".into(),
+            // Empty: the standard apology and "leave a message after the tone".
+            voicemail_prompt: String::new(),
             recording: false,
             transcription: false,
             script_id: None,

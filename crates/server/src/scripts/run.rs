@@ -1,5 +1,6 @@
-//! A call's run through its campaign's script, kept by the server: the run starts on the first
-//! read with the campaign's published version (recorded with the call, so later edits never
+//! A call's run through its script (the campaign's, or for an inbound call the one picked in the
+//! client's inbound settings), kept by the server: the run starts on the first read with the
+//! script's published version (recorded with the call, so later edits never
 //! change it), answers are typed like contact properties (and written back to the contact through
 //! the property edit, with its history, when the field says so), disclosures are acknowledged
 //! with their time, and moving on is refused (409 naming what is missing) until the step's
@@ -135,12 +136,15 @@ async fn load(app: &App, auth: &Auth, id: CallId) -> Result<Loaded, ApiError> {
             "this call has no built script",
         )
     };
-    let campaign = call.campaign_id.ok_or_else(no_script)?;
-    let script_id = app
-        .store
-        .campaign_builder_script(campaign)
-        .await?
-        .ok_or_else(no_script)?;
+    // A campaign call runs its campaign's script; an inbound call the client's inbound one.
+    let picked = match call.campaign_id {
+        Some(campaign) => app.store.campaign_builder_script(campaign).await?,
+        None if call.direction == "inbound" => {
+            app.store.inbound_settings(call.client_id).await?.script_id
+        }
+        None => None,
+    };
+    let script_id = picked.ok_or_else(no_script)?;
     let script = app.store.script(call.client_id, script_id).await?;
     let version = script.published.ok_or_else(no_script)?;
     let run = Run::start(&version.body);

@@ -27,9 +27,8 @@ use palera_carrier::twilio::signature::webhook_url;
 use palera_carrier::twilio::twiml::{self, Enqueue, Method, Play, Record, Say};
 use palera_carrier::twilio::webhook::{self, Caller, Params};
 use palera_store::clients::Client;
+use palera_store::inbound::InboundSettings;
 
-/// How long a caller waits in the queue before being offered voicemail.
-pub const MAX_WAIT_SECONDS: u32 = 120;
 /// Longest voicemail we record.
 const VOICEMAIL_SECONDS: u32 = 120;
 /// Hold music while queued: the classical track Twilio itself plays by default.
@@ -47,17 +46,11 @@ fn xml(doc: twiml::Response) -> Response {
 pub async fn voice(State(app): State<App>, hook: TwilioWebhook) -> Result<Response, ApiError> {
     let client = app.store.client(hook.client).await?;
     let urls = Urls::new(&app, &client);
+    let settings = app.store.inbound_settings(client.id).await?;
     let doc = match hook.query("step") {
-        None => new_call(&app, &hook, &client, &urls).await?,
-        Some("wait") => {
-            let max_wait = app
-                .store
-                .inbound_settings(client.id)
-                .await?
-                .max_wait_seconds;
-            wait(&hook, max_wait)
-        }
-        Some("queue-exit") => queue_exit(&app, &hook, &client, &urls).await?,
+        None => new_call(&app, &hook, &client, &urls, &settings).await?,
+        Some("wait") => wait(&hook, &settings),
+        Some("queue-exit") => queue_exit(&app, &hook, &client, &urls, &settings).await?,
         Some("voicemail") => {
             caller_left(&app, &hook, palera_carrier::LegEnd::Completed).await?;
             goodbye()
@@ -97,6 +90,7 @@ async fn new_call(
     hook: &TwilioWebhook,
     client: &Client,
     urls: &Urls,
+    settings: &InboundSettings,
 ) -> Result<twiml::Response, ApiError> {
     let call = webhook::incoming_call(Params(&hook.params)).map_err(bad_payload)?;
     let (summary, doc) = match &call.from {
@@ -110,7 +104,7 @@ async fn new_call(
         ),
         Caller::Phone(from) if client.voice_enabled => (
             format!("inbound call from {from} to {} queued", call.to),
-            queue(client, urls),
+            queue(client, urls, settings),
         ),
         Caller::Phone(from) => (
             format!(
@@ -120,6 +114,7 @@ async fn new_call(
             voicemail(
                 &format!("Sorry, {} cannot take calls right now.", client.name),
                 urls,
+                settings,
             ),
         ),
     };
@@ -203,32 +198,39 @@ pub fn queue_name(client: &Client) -> String {
     format!("client-{}", client.id)
 }
 
-fn queue(client: &Client, urls: &Urls) -> twiml::Response {
-    twiml::Response::new()
-        .say(Say::new(format!(
+fn queue(client: &Client, urls: &Urls, settings: &InboundSettings) -> twiml::Response {
+    let greeting = match settings.greeting.trim() {
+        "" => format!(
             "Thank you for calling {}. Please hold for the next available agent.",
             client.name
-        )))
-        .enqueue(
-            Enqueue::new(queue_name(client))
-                .wait_url(urls.voice("wait"), Method::Post)
-                .action(urls.voice("queue-exit"), Method::Post),
-        )
+        ),
+        g => g.to_string(),
+    };
+    twiml::Response::new().say(Say::new(greeting)).enqueue(
+        Enqueue::new(queue_name(client))
+            .wait_url(urls.voice("wait"), Method::Post)
+            .action(urls.voice("queue-exit"), Method::Post),
+    )
 }
 
-/// The wait document Twilio loops while the caller is queued: position, music, and after the
-/// maximum wait, out of the queue to voicemail.
-fn wait(hook: &TwilioWebhook, max_wait: u32) -> twiml::Response {
+/// The wait document Twilio loops while the caller is queued: the position (when the client
+/// announces it), the client's hold music, and after the client's maximum wait, out of the queue.
+fn wait(hook: &TwilioWebhook, settings: &InboundSettings) -> twiml::Response {
     let p = Params(&hook.params);
     let waited: u32 = p.get("QueueTime").and_then(|v| v.parse().ok()).unwrap_or(0);
-    if waited >= max_wait {
+    if waited >= settings.max_wait_seconds {
         return twiml::Response::new().leave();
     }
     let mut doc = twiml::Response::new();
-    if let Some(pos) = p.get("QueuePosition") {
+    if let Some(pos) = p
+        .get("QueuePosition")
+        .filter(|_| settings.announce_position)
+    {
         doc = doc.say(Say::new(format!("You are number {pos} in line.")));
     }
-    doc.play(Play::new(HOLD_MUSIC))
+    doc.play(Play::new(
+        settings.hold_music_url.as_deref().unwrap_or(HOLD_MUSIC),
+    ))
 }
 
 /// After the queue: a caller taken to an agent (redirected into the call's conference) needs
@@ -239,6 +241,7 @@ async fn queue_exit(
     hook: &TwilioWebhook,
     client: &Client,
     urls: &Urls,
+    settings: &InboundSettings,
 ) -> Result<twiml::Response, ApiError> {
     Ok(match Params(&hook.params).get("QueueResult") {
         Some("redirected") => twiml::Response::new(),
@@ -247,21 +250,36 @@ async fn queue_exit(
             twiml::Response::new().hangup()
         }
         Some("bridged") => twiml::Response::new().hangup(),
+        // The maximum wait with voicemail off: the call ends, a missed call for the engine.
+        _ if !settings.voicemail => {
+            caller_left(app, hook, palera_carrier::LegEnd::Canceled).await?;
+            twiml::Response::new()
+                .say(Say::new(format!(
+                    "Sorry, nobody at {} can take your call right now. Please call again later. Goodbye.",
+                    client.name
+                )))
+                .hangup()
+        }
         _ => voicemail(
             &format!(
                 "Sorry, nobody at {} can take your call right now.",
                 client.name
             ),
             urls,
+            settings,
         ),
     })
 }
 
-fn voicemail(apology: &str, urls: &Urls) -> twiml::Response {
-    twiml::Response::new()
-        .say(Say::new(format!(
+fn voicemail(apology: &str, urls: &Urls, settings: &InboundSettings) -> twiml::Response {
+    let prompt = match settings.voicemail_prompt.trim() {
+        "" => format!(
             "{apology} Please leave a message after the tone, and press the pound key when you are done."
-        )))
+        ),
+        p => p.to_string(),
+    };
+    twiml::Response::new()
+        .say(Say::new(prompt))
         .record(
             Record::new()
                 .max_length(VOICEMAIL_SECONDS)

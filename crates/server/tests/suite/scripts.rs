@@ -417,3 +417,41 @@ on_both!(
         assert_eq!(r.status(), 409);
     }
 );
+
+on_both!(
+    an_inbound_call_runs_the_script_picked_in_the_clients_inbound_settings,
+    |app: TestApp| async move {
+        let w = world(&app).await;
+        let sup = app.login("sup@x.io").await;
+        let (_, made) = create(&app, &sup, &w, &demo_request("Inbound flow")).await;
+        let id = made["id"].as_i64().unwrap();
+        json(sup.post(app.url(&format!(
+            "/api/v1/clients/{}/scripts/{id}/publish",
+            w.client
+        ))))
+        .await;
+        let settings = app.url(&format!("/api/v1/clients/{}/inbound-settings", w.client));
+        let (_, mut s) = json(sup.get(&settings)).await;
+        s["script_id"] = json!(id);
+        let (st, saved) = json(sup.put(&settings).json(&s)).await;
+        assert_eq!(st, 200, "{saved}");
+        // An inbound call the agent took.
+        let call = app
+            .db
+            .store
+            .create_inbound_call(w.client, w.contact, "+12125550100", Some("CAin"), 5)
+            .await
+            .unwrap()
+            .id;
+        app.db
+            .store
+            .inbound_connected(call, w.agent, 6)
+            .await
+            .unwrap();
+        let agent = app.login("agent@x.io").await;
+        let (st, v) = json(agent.get(app.url(&format!("/api/v1/calls/{call}/script")))).await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["script_name"], "Inbound flow");
+        assert_eq!(v["step"]["key"], "greeting");
+    }
+);
