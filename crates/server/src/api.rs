@@ -113,6 +113,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     doc.merge(crate::twilio::api::TwilioApiDoc::openapi());
     doc.merge(crate::scripts::api::ScriptApiDoc::openapi());
     doc.merge(crate::scripts::run::ScriptRunDoc::openapi());
+    doc.merge(crate::agent_desk::api::AgentDeskDoc::openapi());
     Json(doc)
 }
 

@@ -38,12 +38,20 @@
       who = (m.contact && (m.contact.name || m.contact.phone)) || "the contact";
       root.dataset.phone = (m.contact && m.contact.phone) || "";
       setAudio("ringing", "Calling " + who + "…");
+    } else if (m.type === "manual_call") {
+      callId = m.call_id;
+      who = m.name || m.phone || "the contact";
+      root.dataset.phone = m.phone || "";
+      setAudio("ringing", "Calling " + who + "…");
     } else if (m.type === "call_connected") {
       callId = m.call_id;
+      // A predictive call has no offer before it: the connection names the contact.
+      if (m.contact) who = m.contact.name || m.contact.phone || who;
+      if (!who) who = "the contact";
       setAudio("connected", "Talking with " + who + ".");
     } else if (m.type === "call_hold" && m.call_id === callId) {
       setAudio(m.on_hold ? "on_hold" : "connected",
-        m.on_hold ? who + " hears the hold music." : "Talking with " + who + ".");
+        m.on_hold ? who + " is on hold." : "Talking with " + who + ".");
     } else if (m.type === "call_ended" && m.call_id === callId) {
       setAudio("ended", "The call ended.");
     } else if (m.type === "call_audio") {
@@ -52,6 +60,7 @@
       // A dropped call stays on the phone until its message has played.
       if (!(audio === "message_playing" && m.call_id === callId)) {
         callId = null;
+        who = "";
         delete root.dataset.phone;
         setAudio("idle", "");
       }
