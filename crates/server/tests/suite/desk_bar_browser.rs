@@ -333,7 +333,7 @@ async fn a_callback_in_the_contacts_zone_is_refused_outside_the_window_and_liste
         "pause after this call: Standby",
     )
     .await;
-    let want = format!("10:00");
+    let want = "10:00";
     until(
         &c,
         &format!("document.querySelector('#callbacks li[data-call-id=\"{call}\"]')?.textContent.includes('{want}') && document.querySelector('#callbacks li[data-call-id=\"{call}\"]').textContent.includes('{zone}')"),
