@@ -245,7 +245,13 @@
     $("callback-label").hidden = !(o && o.dataset.effect === "callback");
     clearError();
   });
-  const hold = () => post("/api/v1/calls/" + callId + (onHold ? "/resume" : "/hold"));
+  const hold = async () => {
+    const r = await post("/api/v1/calls/" + callId + (onHold ? "/resume" : "/hold"));
+    if (!r.ok && r.field === "hold_music_url") {
+      showError("Hold is not available: this campaign has no hold music (an admin can add it on the campaign page). The call goes on.");
+    }
+    return r;
+  };
   const hangUp = () => post("/api/v1/calls/" + callId + "/hangup");
   $("call-hold").addEventListener("click", hold);
   $("call-hangup").addEventListener("click", hangUp);
