@@ -15,7 +15,7 @@
     // During a call the call bar's phase stays on the pill ("Ready for Voice" only without one).
     if (!stateEl.dataset.phase) stateEl.textContent = label;
     stateEl.dataset.state = state;
-    stateEl.className = "pill state-" + state;
+    stateEl.className = "pill state-" + state + (stateEl.dataset.phase ? " in-call" : "");
     buttons.forEach(b => b.setAttribute("aria-pressed", String(b.dataset.setState === state)));
   }
   show(stateEl.dataset.state, stateEl.textContent);
@@ -110,6 +110,7 @@
     // The pill says what the agent is doing; "Ready for Voice" only when there is no call.
     const phase = PHASES[state];
     $("call-phase").textContent = phase ? "· " + phase : "";
+    stateEl.classList.toggle("in-call", !!phase);
     if (phase) { stateEl.textContent = phase; stateEl.dataset.phase = state; }
     else if (stateEl.dataset.phase) { delete stateEl.dataset.phase; stateEl.textContent = stateEl.dataset.label || stateEl.textContent; }
   }
