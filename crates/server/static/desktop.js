@@ -268,7 +268,8 @@
       body.callback_local = at.length === 16 ? at + ":00" : at;
     }
     const r = await post("/api/v1/calls/" + callId + "/disposition", body);
-    if (!r.ok && (r.field === "callback_local" || r.field === "callback_at")) $("callback-at").focus();
+    if (r.ok) Mine.refresh(); // the callback is on the list once the save has answered
+    else if (r.field === "callback_local" || r.field === "callback_at") $("callback-at").focus();
   });
   document.addEventListener("keydown", (e) => {
     if (e.altKey && e.key === "p" && !form.hidden) { e.preventDefault(); select.focus(); }
