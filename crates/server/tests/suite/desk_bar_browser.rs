@@ -3,7 +3,8 @@
 //! one inside the window without scrolling; wrap-up warns before its limit and then saves the
 //! automatic disposition; a callback typed in the contact's zone is refused outside the calling
 //! window and lands on the agent's callback list; "pause after this call" goes to Standby; a
-//! manual call ends in wrap-up with the client's dispositions. Skips without chromedriver unless
+//! manual call ends in wrap-up with the client's dispositions; the new-call alert sounds unless
+//! the agent turned it off. Skips without chromedriver unless
 //! `PALERA_REQUIRE_BROWSER=1`.
 
 use crate::common::browser as kit;
@@ -147,6 +148,9 @@ async fn the_bar_follows_a_call(mode: DialMode) {
         "connected",
     )
     .await;
+    // The new-call alert sounded (the title says so until the agent acts).
+    let alerted = js(&c, "Number(document.body.dataset.alerted || 0)").await;
+    assert!(alerted.as_i64().unwrap() >= 1, "no new-call alert");
     let pill = js(&c, "document.getElementById('voice-state').textContent").await;
     assert_eq!(pill, "On a call", "the state pill during a call");
     let line = js(&c, "document.getElementById('softphone-line').textContent").await;
@@ -189,13 +193,33 @@ async fn the_call_bar_shows_the_contact_and_only_the_actions_that_apply_in_view_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_call_bar_shows_call_and_skip_only_while_previewing() {
+async fn the_call_bar_shows_call_and_skip_only_while_previewing_and_the_new_call_alert_can_be_turned_off(
+) {
     let Some(driver) = chromedriver() else { return };
     let d = Demo::start().await;
     set_mode(&d, DialMode::Preview).await;
     let c = browser(&driver).await;
-    ready(&c, &d).await;
+    login(&c, &d.base, "agent1@demo.test").await;
+    until(
+        &c,
+        "document.getElementById('link-status').textContent === 'Connected'",
+        "the desktop connects",
+    )
+    .await;
+    // The agent turns the new-call alert off: the next call arrives without it.
+    click(&c, "#alert-on").await;
+    click(&c, "[data-set-state=ready]").await;
     phase(&c, "preview").await;
+    assert_eq!(
+        js(&c, "Number(document.body.dataset.alerted || 0)").await,
+        0,
+        "the alert was off"
+    );
+    assert!(!js(&c, "document.title")
+        .await
+        .as_str()
+        .unwrap()
+        .contains("New call"));
     bar_shows(&c, &["preview-call", "preview-skip"], true, "preview").await;
     click(&c, "#preview-call").await;
     phase(&c, "on_call").await;
