@@ -114,6 +114,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     doc.merge(crate::scripts::api::ScriptApiDoc::openapi());
     doc.merge(crate::scripts::run::ScriptRunDoc::openapi());
     doc.merge(crate::inbound::api::InboundApiDoc::openapi());
+    doc.merge(crate::agent_desk::api::AgentDeskDoc::openapi());
     Json(doc)
 }
 

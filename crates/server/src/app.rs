@@ -197,6 +197,7 @@ pub fn router(app: App) -> Router {
         .merge(crate::softphone::routes())
         .merge(crate::scripts::routes())
         .merge(crate::inbound::routes())
+        .merge(crate::agent_desk::routes())
         .layer(middleware::from_fn_with_state(
             app.clone(),
             crate::http_headers::same_origin_only,

@@ -20,6 +20,7 @@ use palera_core::campaign::{CampaignSettings, DialMode, MachineAction, RetryAfte
 use palera_core::desk::Script;
 use palera_core::ids::{CallId, CampaignId, ClientId, ListId, UserId};
 use palera_core::phone::PhoneNumber;
+use palera_core::user::VoiceState;
 use palera_store::calls::CallCounts;
 use palera_store::campaigns::{
     Campaign, CampaignInput, CampaignStatus, EffectKind, NewDisposition, StoredDisposition,
@@ -814,9 +815,17 @@ pub struct DispositionRequest {
     pub disposition_id: i64,
     #[serde(default)]
     pub notes: String,
-    /// Required for a callback disposition: when to call again (RFC 3339).
+    /// Required for a callback disposition: when to call again (RFC 3339), unless
+    /// `callback_local` is given.
     #[schema(value_type = Option<String>)]
     pub callback_at: Option<DateTime<Utc>>,
+    /// The callback time in the contact's local time ("YYYY-MM-DDTHH:MM"; see `GET
+    /// /api/v1/calls/{id}/wrap-up` for the zone). Either must be inside the calling window.
+    #[schema(value_type = Option<String>)]
+    pub callback_local: Option<chrono::NaiveDateTime>,
+    /// Go to Standby once this disposition is saved ("pause after this call").
+    #[serde(default)]
+    pub pause_after: bool,
 }
 
 /// Saves a call's disposition through the engine (it owns the agent's wrap-up).
@@ -836,17 +845,26 @@ pub async fn save_disposition(
     }
     let staff = auth.user.role != palera_core::user::Role::Agent;
     let by = auth.user.id;
+    let planned =
+        crate::agent_desk::callback::plan(app, &row, req.callback_local, req.callback_at).await?;
+    if req.pause_after {
+        // Before the disposition frees the agent, so no call is offered in between.
+        crate::desktop::change_voice_state(app, &auth.user, VoiceState::Standby, "pause_after")
+            .await?;
+    }
+    let disposition = req.disposition_id;
     app.engine
         .ask(|reply| Command::Dispose {
             call,
             by,
             staff,
-            disposition: req.disposition_id,
+            disposition,
             notes: req.notes,
-            callback_at: req.callback_at,
+            callback_at: planned.map(|(at, _)| at),
             reply,
         })
-        .await?
+        .await??;
+    crate::agent_desk::callback::record(app, &row, disposition, planned).await
 }
 
 #[utoipa::path(post, path = "/api/v1/calls/{call_id}/disposition", params(("call_id" = i64, Path)), request_body = DispositionRequest,

@@ -51,8 +51,12 @@ pub enum DesktopMessage {
         preview: bool,
         contact: ContactSummary,
     },
-    /// The contact answered and is bridged to the agent.
-    CallConnected { call_id: CallId },
+    /// The contact answered and is bridged to the agent; `contact` names them for campaign calls
+    /// (a predictive call reaches the agent only now, with no offer before it).
+    CallConnected {
+        call_id: CallId,
+        contact: Option<ContactSummary>,
+    },
     /// The call ended: the agent is in wrap-up until a disposition is saved.
     CallEnded {
         call_id: CallId,

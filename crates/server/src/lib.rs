@@ -2,6 +2,7 @@
 //! background loops, and the command line. `main.rs` only parses arguments and calls [`cli::run`];
 //! tests start the server with [`app::serve`] on a listener bound to port 0.
 
+pub mod agent_desk;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -295,6 +295,6 @@
     if (e.key === "?" && !typing && !e.altKey && !e.ctrlKey) { e.preventDefault(); help.open ? help.close() : help.showModal(); return; }
     if (!e.altKey) return;
     if (e.key === "n" && !Notes.box.disabled) { e.preventDefault(); Notes.box.focus(); }
-    if (e.key === "m") { e.preventDefault(); $("manual-number").focus(); }
+    if (e.key === "k") { e.preventDefault(); $("manual-number").focus(); } // Alt+M is mute
   });
 })();

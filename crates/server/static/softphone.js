@@ -16,7 +16,7 @@
     idle: "No call", ringing: "Ringing", connected: "Connected", on_hold: "On hold",
     message_playing: "Message playing", ended: "Ended",
   };
-  let callId = null, who = "", audio = "idle";
+  let callId = null, who = "", audio = "idle", manual = false;
   const dropped = {}; // call id -> contact, while their voicemail message plays
 
   function setAudio(state, line) {
@@ -25,7 +25,8 @@
     audioEl.textContent = labels[state];
     audioEl.className = "pill audio-" + state;
     if (line !== undefined) lineEl.textContent = line;
-    dropBtn.hidden = !(state === "connected" || state === "on_hold");
+    // A manual call has no campaign voicemail message to drop.
+    dropBtn.hidden = !(state === "connected" || state === "on_hold") || manual;
   }
   function showError(text) {
     errEl.textContent = text;
@@ -35,15 +36,26 @@
   function onMessage(m) {
     if (m.type === "call_offered" && !m.preview) {
       callId = m.call_id;
+      manual = false;
       who = (m.contact && (m.contact.name || m.contact.phone)) || "the contact";
       root.dataset.phone = (m.contact && m.contact.phone) || "";
       setAudio("ringing", "Calling " + who + "…");
-    } else if (m.type === "call_connected") {
+    } else if (m.type === "manual_call") {
       callId = m.call_id;
+      manual = true;
+      who = m.name || m.phone || "the contact";
+      root.dataset.phone = m.phone || "";
+      setAudio("ringing", "Calling " + who + "…");
+    } else if (m.type === "call_connected") {
+      if (m.call_id !== callId) manual = false; // a predictive call, offered only now
+      callId = m.call_id;
+      // A predictive call has no offer before it: the connection names the contact.
+      if (m.contact) who = m.contact.name || m.contact.phone || who;
+      if (!who) who = "the contact";
       setAudio("connected", "Talking with " + who + ".");
     } else if (m.type === "call_hold" && m.call_id === callId) {
       setAudio(m.on_hold ? "on_hold" : "connected",
-        m.on_hold ? who + " hears the hold music." : "Talking with " + who + ".");
+        m.on_hold ? who + " is on hold." : "Talking with " + who + ".");
     } else if (m.type === "call_ended" && m.call_id === callId) {
       setAudio("ended", "The call ended.");
     } else if (m.type === "call_audio") {
@@ -52,6 +64,7 @@
       // A dropped call stays on the phone until its message has played.
       if (!(audio === "message_playing" && m.call_id === callId)) {
         callId = null;
+        who = "";
         delete root.dataset.phone;
         setAudio("idle", "");
       }

@@ -31,6 +31,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_contact_counts"),
     migration!(7, "0007_desk"),
     migration!(8, "0008_client_dispositions"),
+    migration!(10, "0010_agent_callbacks"),
     migration!(11, "0011_scripts"),
     migration!(13, "0013_inbound"),
 ];

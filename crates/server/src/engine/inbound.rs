@@ -369,9 +369,15 @@ impl Engine {
         }
         self.manual.insert(
             call,
-            Manual::inbound(agent, w.sid, w.carrier, Instant::now(), offer),
+            Manual::inbound(w.client, agent, w.sid, w.carrier, Instant::now(), offer),
         );
-        self.tell(agent, DesktopMessage::CallConnected { call_id: call });
+        self.tell(
+            agent,
+            DesktopMessage::CallConnected {
+                call_id: call,
+                contact: None,
+            },
+        );
         tracing::info!(call = %call, agent = %agent, "inbound call accepted");
         Ok(())
     }

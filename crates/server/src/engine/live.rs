@@ -470,9 +470,16 @@ impl Engine {
         let still = self
             .calls
             .get(&call)
-            .is_some_and(|l| l.agent == Some(agent) && matches!(l.phase, Phase::Connected { .. }));
-        if still {
-            self.tell(agent, DesktopMessage::CallConnected { call_id: call });
+            .filter(|l| l.agent == Some(agent) && matches!(l.phase, Phase::Connected { .. }));
+        if let Some(l) = still {
+            let contact = Some(l.contact.clone());
+            self.tell(
+                agent,
+                DesktopMessage::CallConnected {
+                    call_id: call,
+                    contact,
+                },
+            );
         }
     }
 
@@ -577,6 +584,11 @@ impl Engine {
         if !staff && row.agent_id != Some(by) {
             return Err(ApiError::not_found());
         }
+        if row.campaign_id.is_none() && self.is_manual(call) {
+            return self
+                .dispose_manual(&row, disposition, notes, callback_at)
+                .await;
+        }
         let (Some(campaign), Some(contact)) = (row.campaign_id, row.contact_id) else {
             return Err(ApiError::invalid("call", "is not a campaign call"));
         };
@@ -642,7 +654,7 @@ impl Engine {
         Ok(())
     }
 
-    fn effect(
+    pub(super) fn effect(
         &self,
         kind: EffectKind,
         target: Option<palera_core::ids::ListId>,
@@ -670,7 +682,7 @@ impl Engine {
     }
 
     /// What a disposition does beyond the campaign: DNC, or a move to another list.
-    async fn apply_outside(
+    pub(super) async fn apply_outside(
         &self,
         client: ClientId,
         contact: ContactId,
@@ -836,7 +848,10 @@ impl Engine {
                 let held = self.calls.get(&call).is_some_and(|l| l.on_hold);
                 offered(call)
                     .into_iter()
-                    .chain([DesktopMessage::CallConnected { call_id: call }])
+                    .chain([DesktopMessage::CallConnected {
+                        call_id: call,
+                        contact: self.calls.get(&call).map(|l| l.contact.clone()),
+                    }])
                     .chain(held.then_some(DesktopMessage::CallHold {
                         call_id: call,
                         on_hold: true,

@@ -2,9 +2,12 @@
 //! the number (do-not-call, calling window) and found or created its contact; here the call is
 //! placed through the client's [`palera_carrier::Carrier`] with the client's first number as
 //! caller ID, the agent is bridged in as soon as the contact answers, hold/resume/hang-up work as
-//! on campaign calls (hold plays the standard hold music: there is no campaign to take it from),
-//! and the end frees the agent at once — a manual call has no disposition set. While a manual
-//! call is up the agent's activity is ringing/on call, so no campaign dials for them.
+//! on campaign calls (hold plays the standard hold music: there is no campaign to take it from).
+//! A manual call that was answered ends in wrap-up like a campaign call, with the client's own
+//! disposition set (`Store::client_dispositions`) and the default wrap-up limit; at the limit it
+//! is saved as `wrap_up_limit`. An unanswered one frees the agent at once. While a manual call is
+//! up or in wrap-up the agent's activity is ringing/on call/wrap-up, so no campaign dials for
+//! them.
 
 use super::control::carrier_failed;
 use super::{Activity, CallAction, Engine};
@@ -16,8 +19,9 @@ use palera_core::campaign::{CallOutcome, CpsLimiter};
 use palera_core::ids::{CallId, ClientId, ContactId, UserId};
 use palera_core::phone::PhoneNumber;
 use palera_store::calls::{outcome_str, CallUpdate};
+use palera_store::campaigns::{EffectKind, StoredDisposition};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How long a manual call rings before giving up (DESIGN §2.1: at least 15 s).
 const MANUAL_RING_SECONDS: u32 = 30;
@@ -32,21 +36,28 @@ pub struct ManualDial {
     pub phone: PhoneNumber,
 }
 
-/// A manual call in flight, or an inbound call an agent took (it runs the same way).
+/// A manual call in flight or in wrap-up, or an inbound call an agent took (it runs the same
+/// way, wrap-up and the client's dispositions included).
 pub(super) struct Manual {
+    client: ClientId,
+    /// The client's disposition set, read when the call went to wrap-up.
+    dispositions: Vec<StoredDisposition>,
     agent: UserId,
     sid: CallSid,
     carrier: Arc<dyn Carrier>,
     connected: Option<Instant>,
     on_hold: bool,
     offer: DesktopMessage,
+    /// Set when an answered call ended: the agent's wrap-up runs until then.
+    wrap_until: Option<Instant>,
     /// An inbound call: it ends `answered`.
     inbound: bool,
 }
 
 impl Manual {
-    /// An inbound call taken by `agent`, connected at `connected`.
+    /// An inbound call of `client` taken by `agent`, connected at `connected`.
     pub(super) fn inbound(
+        client: ClientId,
         agent: UserId,
         sid: CallSid,
         carrier: Arc<dyn Carrier>,
@@ -54,12 +65,15 @@ impl Manual {
         offer: DesktopMessage,
     ) -> Self {
         Self {
+            client,
+            dispositions: Vec::new(),
             agent,
             sid,
             carrier,
             connected: Some(connected),
             on_hold: false,
             offer,
+            wrap_until: None,
             inbound: true,
         }
     }
@@ -187,12 +201,15 @@ impl Engine {
         self.manual.insert(
             call.id,
             Manual {
+                client: m.client,
+                dispositions: Vec::new(),
                 agent: m.agent,
                 sid,
                 carrier,
                 connected: None,
                 on_hold: false,
                 offer,
+                wrap_until: None,
                 inbound: false,
             },
         );
@@ -244,29 +261,38 @@ impl Engine {
         if let Err(e) = carrier.connect_agent(&sid, &agent_identity(agent.0)).await {
             tracing::warn!(call = %call, agent = %agent, error = %e, "connecting the agent failed");
         }
-        self.tell(agent, DesktopMessage::CallConnected { call_id: call });
+        self.tell(
+            agent,
+            DesktopMessage::CallConnected {
+                call_id: call,
+                contact: None,
+            },
+        );
         Ok(())
     }
 
-    /// The call ended: it is logged with its outcome and the agent is free at once.
+    /// The call ended: it is logged with its outcome; an answered call goes to wrap-up, an
+    /// unanswered one frees the agent at once.
     async fn manual_ended(&mut self, call: CallId, end: LegEnd) -> Result<(), ApiError> {
+        if self
+            .manual
+            .get(&call)
+            .is_none_or(|m| m.wrap_until.is_some())
+        {
+            return Ok(()); // unknown, or a repeated end
+        }
         let Some(m) = self.manual.remove(&call) else {
             return Ok(());
         };
         if m.inbound {
+            // An inbound call was answered by definition: it ends `answered`, then the agent
+            // wraps up with the client's dispositions like after a manual call.
             let now = self.app.now_ms();
             let answered = palera_store::inbound::InboundEnd::Answered;
             self.app.store.end_inbound_call(call, answered, now).await?;
             self.event(call, "ended", "answered").await?;
-            self.set_idle(m.agent);
-            self.tell(
-                m.agent,
-                DesktopMessage::CallCleared {
-                    call_id: Some(call),
-                },
-            );
             tracing::info!(call = %call, "inbound call ended");
-            return Ok(());
+            return self.manual_wrap_up(call, m).await;
         }
         let outcome = match (m.connected, end) {
             (Some(_), _) => CallOutcome::Completed,
@@ -281,6 +307,9 @@ impl Engine {
         };
         self.app.store.update_call(call, &u).await?;
         self.event(call, "ended", outcome_str(outcome)).await?;
+        if m.connected.is_some() {
+            return self.manual_wrap_up(call, m).await;
+        }
         self.set_idle(m.agent);
         self.tell(
             m.agent,
@@ -302,6 +331,9 @@ impl Engine {
         let Some(m) = self.manual.get(&call).filter(|m| m.agent == agent) else {
             return Err(ApiError::not_found());
         };
+        if m.wrap_until.is_some() {
+            return Err(ApiError::invalid("call", "the call has ended"));
+        }
         let (sid, carrier, on_hold, connected) =
             (m.sid.clone(), m.carrier.clone(), m.on_hold, m.connected);
         let hold = match action {
@@ -357,8 +389,22 @@ impl Engine {
     pub(super) fn manual_current(&self, agent: UserId) -> Option<Vec<DesktopMessage>> {
         let (id, m) = self.manual.iter().find(|(_, m)| m.agent == agent)?;
         let mut out = vec![m.offer.clone()];
+        if let Activity::WrapUp { call, until, .. } = self.activity(agent) {
+            if call == *id {
+                let left = until.saturating_duration_since(Instant::now()).as_secs() as u32;
+                out.push(DesktopMessage::CallEnded {
+                    call_id: call,
+                    wrap_up_seconds: left,
+                    dispositions: m.dispositions.clone(),
+                });
+                return Some(out);
+            }
+        }
         if m.connected.is_some() {
-            out.push(DesktopMessage::CallConnected { call_id: *id });
+            out.push(DesktopMessage::CallConnected {
+                call_id: *id,
+                contact: None,
+            });
         }
         if m.on_hold {
             out.push(DesktopMessage::CallHold {
@@ -367,5 +413,124 @@ impl Engine {
             });
         }
         Some(out)
+    }
+
+    /// An answered manual call ended: the agent wraps up with the client's dispositions.
+    async fn manual_wrap_up(&mut self, call: CallId, mut m: Manual) -> Result<(), ApiError> {
+        let seconds = palera_core::campaign::CampaignSettings::default().wrap_up_seconds;
+        let limit = Duration::from_secs(u64::from(seconds));
+        let until = Instant::now() + limit;
+        let until_at = self.now() + chrono::Duration::seconds(i64::from(seconds));
+        m.dispositions = self.app.store.client_dispositions(m.client).await?;
+        m.wrap_until = Some(until);
+        let (agent, dispositions) = (m.agent, m.dispositions.clone());
+        self.manual.insert(call, m);
+        self.agents.insert(
+            agent,
+            Activity::WrapUp {
+                call,
+                until,
+                until_at,
+            },
+        );
+        self.tell(
+            agent,
+            DesktopMessage::CallEnded {
+                call_id: call,
+                wrap_up_seconds: seconds,
+                dispositions,
+            },
+        );
+        tracing::info!(call = %call, agent = %agent, "manual call in wrap-up");
+        Ok(())
+    }
+
+    /// The disposition of a manual call, from the client's set: DNC and list moves apply to
+    /// the contact (a callback is the agent's to keep: it goes on their callback list); the
+    /// agent is free again.
+    pub(super) async fn dispose_manual(
+        &mut self,
+        row: &palera_store::calls::Call,
+        disposition: i64,
+        notes: &str,
+        callback_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), ApiError> {
+        let call = row.id;
+        let Some(contact) = row.contact_id else {
+            return Err(ApiError::invalid("call", "has no contact"));
+        };
+        if self
+            .manual
+            .get(&call)
+            .is_some_and(|m| m.wrap_until.is_none())
+        {
+            return Err(ApiError::invalid(
+                "call",
+                "the call is still up: hang up first",
+            ));
+        }
+        let set = self.app.store.client_dispositions(row.client_id).await?;
+        let Some(d) = set.iter().find(|d| d.id == disposition) else {
+            return Err(ApiError::invalid(
+                "disposition_id",
+                "is not one of the client's dispositions for calls outside campaigns",
+            ));
+        };
+        if d.effect == EffectKind::Callback && callback_at.is_none() {
+            return Err(ApiError::invalid(
+                "callback_at",
+                "is required for a callback disposition",
+            ));
+        }
+        if d.effect != EffectKind::Callback {
+            let effect = self.effect(d.effect, d.target_list, callback_at)?;
+            self.apply_outside(row.client_id, contact, &row.phone, effect)
+                .await?;
+        }
+        self.app
+            .store
+            .set_call_disposition(call, None, &d.label, notes)
+            .await?;
+        self.event(call, "disposition", &d.label).await?;
+        self.end_manual_wrap_up(call);
+        tracing::info!(call = %call, disposition = %d.label, "manual call disposition saved");
+        Ok(())
+    }
+
+    /// Frees the agent of a manual call in wrap-up.
+    fn end_manual_wrap_up(&mut self, call: CallId) {
+        let Some(m) = self.manual.remove(&call) else {
+            return;
+        };
+        if matches!(self.activity(m.agent), Activity::WrapUp { call: c, .. } if c == call) {
+            self.set_idle(m.agent);
+            self.tell(
+                m.agent,
+                DesktopMessage::CallCleared {
+                    call_id: Some(call),
+                },
+            );
+        }
+    }
+
+    /// Manual wrap-ups past their limit are saved as `wrap_up_limit` (as campaign calls are).
+    pub(super) async fn manual_wrap_ups_expired(&mut self) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let due: Vec<CallId> = self
+            .manual
+            .iter()
+            .filter(|(_, m)| m.wrap_until.is_some_and(|u| u <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for call in due {
+            self.app
+                .store
+                .set_call_disposition(call, None, "wrap_up_limit", "")
+                .await?;
+            self.event(call, "disposition", "wrap_up_limit").await?;
+            self.end_manual_wrap_up(call);
+            tracing::info!(call = %call, "manual call wrap-up limit reached");
+        }
+        Ok(())
     }
 }

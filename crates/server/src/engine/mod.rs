@@ -376,7 +376,7 @@ impl Engine {
             self.poll(at).await;
         }
         self.draining.retain(|r| r.driver.busy());
-        Ok(())
+        self.manual_wrap_ups_expired().await
     }
 
     /// Starts runners for running campaigns this engine does not run yet, and drops those that

@@ -101,6 +101,13 @@ async fn a_demo_agent_who_goes_ready_gets_a_call_and_gives_it_a_disposition() {
         .unwrap();
     assert!(name.contains("Demo-"), "the contact is shown: {name:?}");
     panel_status(&c, "wrap_up").await;
+    // Nothing is preselected: the agent picks "Interested".
+    c.execute(
+        "const s = document.getElementById('disposition'); s.selectedIndex = Array.from(s.options).findIndex(o => o.textContent === 'Interested'); s.dispatchEvent(new Event('change'));",
+        vec![],
+    )
+    .await
+    .unwrap();
     c.find(Locator::Css("#disposition-form button[type=submit]"))
         .await
         .unwrap()

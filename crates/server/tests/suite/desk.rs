@@ -656,7 +656,7 @@ rule!(
 );
 
 rule!(
-    a_manual_call_goes_through_the_carrier_and_is_logged_to_the_contacts_conversation,
+    a_manual_call_goes_through_the_carrier_is_logged_and_ends_in_wrap_up_with_the_clients_dispositions,
     open_hours(),
     |d: Desk| async move {
         let agent = d.login("agent@x.io").await;
@@ -739,6 +739,52 @@ rule!(
         assert_eq!(entries[0]["kind"], "call");
         assert_eq!(entries[0]["call"]["manual"], true);
         assert_eq!(entries[0]["call"]["status"], "answered");
+        // The call is in wrap-up with the client's own dispositions: no next call before one is
+        // saved. A callback is typed in the contact's zone and checked against the window.
+        let (s, busy) = common::json(
+            agent
+                .post(d.url("/api/v1/me/manual-call"))
+                .json(&json!({"number": CONTACT})),
+        )
+        .await;
+        assert_eq!(s, 422, "in wrap-up: {busy}");
+        let (s, facts) = common::json(agent.get(d.url(&format!("/api/v1/calls/{call}/wrap-up")))).await;
+        assert_eq!(s, 200, "{facts}");
+        assert_eq!(facts["time_zone"], "America/Denver");
+        assert_eq!(facts["window_start"], "08:00");
+        assert_eq!(facts["window_end"], "21:00");
+        let set = d.store().client_dispositions(d.client).await.unwrap();
+        let callback = set.iter().find(|x| x.label == "Call back").unwrap().id;
+        let (s, late) = common::json(
+            agent
+                .post(d.url(&format!("/api/v1/calls/{call}/disposition")))
+                .json(&json!({"disposition_id": callback, "callback_local": "2026-03-02T22:30:00"})),
+        )
+        .await;
+        assert_eq!(s, 422, "{late}");
+        assert_eq!(late["error"]["field"], "callback_local");
+        assert!(
+            late["error"]["message"].as_str().unwrap().contains("outside the calling window"),
+            "{late}"
+        );
+        let r = agent
+            .post(d.url(&format!("/api/v1/calls/{call}/disposition")))
+            .json(&json!({"disposition_id": callback, "callback_local": "2026-03-03T10:00:00"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        assert_eq!(
+            d.store().call(call).await.unwrap().disposition.as_deref(),
+            Some("Call back")
+        );
+        let (s, list) = common::json(agent.get(d.url("/api/v1/me/callbacks"))).await;
+        assert_eq!(s, 200);
+        assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+        assert_eq!(list[0]["time_zone"], "America/Denver");
+        assert_eq!(list[0]["local_time"], "Tue 3 Mar 10:00");
+        assert_eq!(list[0]["due_at"], "2026-03-03T17:00:00Z");
+        assert_eq!(list[0]["phone"], "+13035550123");
         // Free again: the next manual call may be placed.
         eventually("the agent is free again", || async {
             let (s, _) = common::json(
@@ -764,6 +810,9 @@ async fn the_desktop_endpoints_are_in_the_openapi_document() {
         "/api/v1/contacts/{contact_id}/field",
         "/api/v1/clients/{client_id}/contacts/{contact_id}/conversation",
         "/api/v1/me/manual-call",
+        "/api/v1/me/callbacks",
+        "/api/v1/me/today",
+        "/api/v1/calls/{call_id}/wrap-up",
     ] {
         assert!(doc["paths"][p].is_object(), "{p} is documented");
     }

@@ -160,9 +160,14 @@ async fn a_call_is_handled_end_to_end_notes_survive_a_reload_and_the_next_call_a
     // End the call; wrap-up asks for the disposition.
     click(&c, "#call-hangup").await;
     panel(&c, "wrap_up").await;
+    // Nothing is preselected: the agent picks one.
+    assert_eq!(
+        js(&c, "document.getElementById('disposition').value").await,
+        ""
+    );
     let chosen = js(
         &c,
-        "document.getElementById('disposition').selectedOptions[0].textContent",
+        "(() => { const s = document.getElementById('disposition'); s.selectedIndex = 1; s.dispatchEvent(new Event('change')); return s.selectedOptions[0].textContent; })()",
     )
     .await;
     click(&c, "#disposition-form button[type=submit]").await;
@@ -234,7 +239,7 @@ async fn the_frequent_actions_have_keyboard_shortcuts_documented_on_the_page() {
     until(&c, "document.getElementById('help').open", "the help opens").await;
     let help = js(&c, "document.getElementById('help').textContent").await;
     for k in [
-        "Alt+1", "Alt+H", "Alt+E", "Alt+P", "Alt+N", "Alt+M", "Alt+C",
+        "Alt+1", "Alt+H", "Alt+E", "Alt+P", "Alt+N", "Alt+M", "Alt+C", "Alt+V", "Alt+K",
     ] {
         assert!(help.as_str().unwrap().contains(k), "{k} is documented");
     }
@@ -290,6 +295,8 @@ async fn the_frequent_actions_have_keyboard_shortcuts_documented_on_the_page() {
         "Alt+P focuses the disposition",
     )
     .await;
+    // Nothing is preselected: Arrow Down picks the first disposition, Enter saves it.
+    keys(&c, "\u{E015}").await;
     keys(&c, "\u{E007}").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -304,13 +311,13 @@ async fn the_frequent_actions_have_keyboard_shortcuts_documented_on_the_page() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Alt+3: Offline; Alt+M: to the manual-call number.
+    // Alt+3: Offline; Alt+K: to the manual-call number (Alt+M is the softphone's mute).
     panel(&c, "on_call").await;
-    alt(&c, "m").await;
+    alt(&c, "k").await;
     until(
         &c,
         "document.activeElement.id === 'manual-number'",
-        "Alt+M focuses the number",
+        "Alt+K focuses the number",
     )
     .await;
     alt(&c, "3").await;

@@ -11,6 +11,7 @@ mod campaign_rules;
 mod cli;
 mod contacts;
 mod desk;
+mod desk_bar_browser;
 mod desk_browser;
 mod desktop_ws;
 mod foundation;

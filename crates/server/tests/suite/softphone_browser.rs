@@ -338,6 +338,13 @@ async fn finish_call(c: &Client, then: &[&str]) {
         Duration::from_secs(5),
     )
     .await;
+    // Nothing is preselected: pick the first disposition, then save.
+    c.execute(
+        "const s = document.getElementById('disposition'); s.selectedIndex = 1; s.dispatchEvent(new Event('change'));",
+        vec![],
+    )
+    .await
+    .unwrap();
     click(c, "#disposition-form button[type=submit]").await;
     wait_attr(
         c,

@@ -585,9 +585,9 @@ async fn voicemail_drop_through_twilio_plays_the_message_on_the_contact_leg_and_
 /// Issue 17 in Twilio mode: a caller rings the client's number, is queued by the voice webhook,
 /// offered at the agent's desktop, accepted (the queued call is redirected into the call's
 /// conference and the agent's participant added), bridged (the conference reports the agent's
-/// join), completed when the caller hangs up (the number's status callback names only the SID)
-/// and given a disposition-free end as `answered`; a redelivered voice webhook offers nothing
-/// twice and changes nothing.
+/// join), completed when the caller hangs up (the number's status callback names only the SID),
+/// ends `answered` and puts the agent in wrap-up with the client's dispositions; a redelivered
+/// voice webhook offers nothing twice and changes nothing.
 async fn an_inbound_twilio_call_is_queued_offered_accepted_bridged_and_completed(backend: Backend) {
     let Some(r) = rig(backend, Outcome::Human, false).await else {
         return;
@@ -660,7 +660,10 @@ async fn an_inbound_twilio_call_is_queued_offered_accepted_bridged_and_completed
         c.ended_at.is_some() && c.outcome == "answered" && c.status == "answered"
     })
     .await;
-    until(&mut ws, "call_cleared").await;
+    // The agent wraps up with the client's own dispositions, as after a manual call.
+    let (ended, _) = until(&mut ws, "call_ended").await;
+    assert_eq!(ended["call_id"], call.0);
+    assert_eq!(ended["dispositions"][0]["label"], "Completed", "{ended}");
     let deliveries = r.fake.deliveries();
     assert!(deliveries.iter().all(|d| d.status < 300), "{deliveries:#?}");
 }
