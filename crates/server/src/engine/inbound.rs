@@ -99,24 +99,7 @@ impl Engine {
     /// A caller rings: the call is recorded and routed. Returns the call.
     pub(super) async fn inbound_arrived(&mut self, a: Arrival) -> Result<CallId, ApiError> {
         let now = self.now();
-        let contact = match self.app.store.contact_by_phone(a.client, &a.from).await? {
-            Some(c) => c,
-            None => {
-                let data = palera_core::contact::ContactData {
-                    phone: a.from.clone(),
-                    first_name: String::new(),
-                    last_name: String::new(),
-                    email: None,
-                    time_zone: palera_core::contact::derive_time_zone(&a.from),
-                    properties: Default::default(),
-                };
-                let actor = Actor::system("inbound");
-                self.app
-                    .store
-                    .create_contact(a.client, None, &data, &actor, now.timestamp_millis())
-                    .await?
-            }
-        };
+        let contact = self.caller_contact(&a).await?;
         let settings = self.app.store.inbound_settings(a.client).await?;
         let call = self
             .app
@@ -129,26 +112,7 @@ impl Engine {
                 now.timestamp_millis(),
             )
             .await?;
-        let sid = match (a.sid.clone(), self.app.carriers.sim()) {
-            (Some(sid), _) => sid,
-            (None, Some(sim)) => sim.incoming(call.id.0, a.patience_seconds, a.talk_seconds),
-            (None, None) => {
-                return Err(ApiError::invalid(
-                    "sid",
-                    "an inbound call needs its carrier call SID",
-                ))
-            }
-        };
-        self.app
-            .store
-            .update_call(
-                call.id,
-                &palera_store::calls::CallUpdate {
-                    sid: Some(sid.0.clone()),
-                    ..Default::default()
-                },
-            )
-            .await?;
+        let sid = self.caller_leg(&a, call.id).await?;
         let caller_id = self
             .app
             .store
@@ -177,30 +141,73 @@ impl Engine {
             .copied()
             .collect::<Vec<_>>()
             .join(" ");
-        self.inbound.insert(
-            call.id,
-            Waiting {
-                client: a.client,
-                contact: contact.id,
-                name,
-                phone: a.from.as_str().to_string(),
-                sid,
-                carrier,
-                arrived: now,
-                last_agent,
-                tried: Vec::new(),
-                offered: None,
-                voicemail: false,
-                settings,
-                caller_id,
-            },
-        );
+        let waiting = Waiting {
+            client: a.client,
+            contact: contact.id,
+            name,
+            phone: a.from.as_str().to_string(),
+            sid,
+            carrier,
+            arrived: now,
+            last_agent,
+            tried: Vec::new(),
+            offered: None,
+            voicemail: false,
+            settings,
+            caller_id,
+        };
+        self.inbound.insert(call.id, waiting);
         tracing::info!(call = %call.id, client = %a.client, affinity = ?last_agent.map(|(u, _)| u), "inbound call arrived");
         // Agents as they are now (the tick's copy may be up to one tick old).
         let users = self.app.store.users(None).await?;
         self.users = users.into_iter().map(|u| (u.id, u)).collect();
         self.route_inbound(call.id).await?;
         Ok(call.id)
+    }
+
+    /// The caller's contact: found by number, or created in no list.
+    async fn caller_contact(
+        &self,
+        a: &Arrival,
+    ) -> Result<palera_store::contacts::Contact, ApiError> {
+        if let Some(c) = self.app.store.contact_by_phone(a.client, &a.from).await? {
+            return Ok(c);
+        }
+        let data = palera_core::contact::ContactData {
+            phone: a.from.clone(),
+            first_name: String::new(),
+            last_name: String::new(),
+            email: None,
+            time_zone: palera_core::contact::derive_time_zone(&a.from),
+            properties: Default::default(),
+        };
+        let actor = Actor::system("inbound");
+        Ok(self
+            .app
+            .store
+            .create_contact(a.client, None, &data, &actor, self.app.now_ms())
+            .await?)
+    }
+
+    /// The caller's leg at the carrier (Twilio's, given; the simulated network makes one), kept
+    /// with the call.
+    async fn caller_leg(&self, a: &Arrival, call: CallId) -> Result<CallSid, ApiError> {
+        let sid = match (a.sid.clone(), self.app.carriers.sim()) {
+            (Some(sid), _) => sid,
+            (None, Some(sim)) => sim.incoming(call.0, a.patience_seconds, a.talk_seconds),
+            (None, None) => {
+                return Err(ApiError::invalid(
+                    "sid",
+                    "an inbound call needs its carrier call SID",
+                ))
+            }
+        };
+        let update = palera_store::calls::CallUpdate {
+            sid: Some(sid.0.clone()),
+            ..Default::default()
+        };
+        self.app.store.update_call(call, &update).await?;
+        Ok(sid)
     }
 
     /// The client's agents as routing sees them now.
