@@ -45,14 +45,7 @@ pub fn routes() -> Router<App> {
 }
 
 async fn campaign_js() -> Response {
-    (
-        [
-            (axum::http::header::CONTENT_TYPE, "text/javascript"),
-            (axum::http::header::CACHE_CONTROL, "no-cache"),
-        ],
-        include_str!("../static/campaign.js"),
-    )
-        .into_response()
+    crate::pages::javascript(include_str!("../static/campaign.js"))
 }
 
 struct Form(Vec<(String, String)>);

@@ -11,7 +11,7 @@ use crate::pages::{page_error, render, FormData};
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -51,14 +51,7 @@ pub fn routes() -> Router<App> {
 }
 
 async fn import_js() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript"),
-            (header::CACHE_CONTROL, "max-age=300"),
-        ],
-        include_str!("../static/import.js"),
-    )
-        .into_response()
+    crate::pages::javascript(include_str!("../static/import.js"))
 }
 
 /// A staff user of a client they may see, and the client; pages answer 404/403 otherwise.

@@ -10,8 +10,8 @@ use crate::error::ApiError;
 use crate::pages::{page_error, render};
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use palera_core::ids::{ClientId, ContactId};
@@ -27,14 +27,7 @@ pub fn routes() -> Router<App> {
 }
 
 async fn desk_js() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        include_str!("../static/desk.js"),
-    )
-        .into_response()
+    crate::pages::javascript(include_str!("../static/desk.js"))
 }
 
 #[derive(Template)]

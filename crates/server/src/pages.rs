@@ -136,15 +136,21 @@ async fn css() -> Response {
         .into_response()
 }
 
-async fn desktop_js() -> Response {
+/// A script of the pages (`/static/*.js`), compiled into the binary. `no-cache` makes browsers
+/// revalidate, so a new release's scripts are used at once.
+pub(crate) fn javascript(body: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/javascript"),
-            (header::CACHE_CONTROL, "max-age=300"),
+            (header::CACHE_CONTROL, "no-cache"),
         ],
-        include_str!("../static/desktop.js"),
+        body,
     )
         .into_response()
+}
+
+async fn desktop_js() -> Response {
+    javascript(include_str!("../static/desktop.js"))
 }
 
 #[derive(Template)]

@@ -7,8 +7,7 @@
 
 use crate::app::App;
 use crate::config::CarrierMode;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
@@ -17,14 +16,7 @@ pub fn routes() -> Router<App> {
 }
 
 async fn script() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript"),
-            (header::CACHE_CONTROL, "max-age=300"),
-        ],
-        include_str!("../static/softphone.js"),
-    )
-        .into_response()
+    crate::pages::javascript(include_str!("../static/softphone.js"))
 }
 
 /// The SDK file the page loads, and the hash it must have.

@@ -29,14 +29,7 @@ pub fn routes() -> Router<App> {
 }
 
 async fn inbound_js() -> Response {
-    (
-        [
-            (axum::http::header::CONTENT_TYPE, "text/javascript"),
-            (axum::http::header::CACHE_CONTROL, "no-cache"),
-        ],
-        include_str!("../../static/inbound.js"),
-    )
-        .into_response()
+    crate::pages::javascript(include_str!("../../static/inbound.js"))
 }
 
 #[derive(Template)]

@@ -12,8 +12,8 @@ use crate::error::ApiError;
 use crate::pages::{page_error, render};
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use palera_core::ids::{ClientId, ScriptId};
@@ -40,14 +40,7 @@ pub fn routes() -> Router<App> {
 }
 
 async fn js(body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
-        .into_response()
+    crate::pages::javascript(body)
 }
 
 /// One campaign of the client and the script it runs.
