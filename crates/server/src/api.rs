@@ -113,6 +113,8 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     doc.merge(crate::twilio::api::TwilioApiDoc::openapi());
     doc.merge(crate::scripts::api::ScriptApiDoc::openapi());
     doc.merge(crate::scripts::run::ScriptRunDoc::openapi());
+    doc.merge(crate::reports::api::ReportsApiDoc::openapi());
+    doc.merge(crate::reports::wallboard::WallboardDoc::openapi());
     Json(doc)
 }
 

@@ -186,6 +186,7 @@ pub fn router(app: App) -> Router {
         .merge(crate::twilio::routes())
         .merge(crate::softphone::routes())
         .merge(crate::scripts::routes())
+        .merge(crate::reports::routes())
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)

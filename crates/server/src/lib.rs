@@ -21,6 +21,7 @@ pub mod desktop;
 pub mod engine;
 pub mod error;
 pub mod pages;
+pub mod reports;
 pub mod scripts;
 pub mod softphone;
 pub mod twilio;

@@ -15,6 +15,7 @@ pub mod export;
 pub mod import;
 pub mod lists;
 mod migrate;
+pub mod reports;
 pub mod scripts;
 pub mod sessions;
 #[cfg(any(test, feature = "testing"))]

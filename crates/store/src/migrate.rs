@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_desk"),
     migration!(8, "0008_client_dispositions"),
     migration!(11, "0011_scripts"),
+    migration!(12, "0012_reports"),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<usize> {
