@@ -14,6 +14,7 @@ mod desk;
 mod desk_browser;
 mod desktop_ws;
 mod foundation;
+mod reports;
 mod scripts;
 mod scripts_browser;
 mod softphone_browser;
