@@ -17,6 +17,12 @@ use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 const DAY_MS: i64 = 86_400_000;
+/// The identification message of an abandoned call must start within 2 s of the answer.
+const IDENTIFICATION_GRACE_MS: i64 = 2_000;
+/// The stored `identification_played` instant is taken after the engine has sent the message to
+/// the carrier and written the call's outcome, so it trails the message's start by those writes;
+/// the compliance check allows this much for them.
+const STORE_WRITE_SLACK_MS: i64 = 500;
 /// The longest range a report covers.
 pub const MAX_DAYS: i64 = 92;
 
@@ -457,8 +463,7 @@ async fn compliance_day(
         d.outside_window += i64::from(!open);
         d.dnc_dials += i64::from(f.on_dnc);
         if f.abandoned_live {
-            let in_time =
-                matches!((f.answered_at, f.identified_at), (Some(x), Some(y)) if y - x <= 2000);
+            let in_time = matches!((f.answered_at, f.identified_at), (Some(x), Some(y)) if y - x <= IDENTIFICATION_GRACE_MS + STORE_WRITE_SLACK_MS);
             d.identified_within_2s += i64::from(in_time);
             d.identification_late_or_missing += i64::from(!in_time);
         }

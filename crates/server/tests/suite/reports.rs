@@ -113,7 +113,7 @@ async fn a_day_of_simulated_calls_gives_the_same_figures_in_every_report(backend
     let Some(r) = rig::sim_rig(
         backend,
         rig::Setup {
-            behaviour: rig::humans(1.0, 2.0),
+            behaviour: rig::humans(3.0, 2.0),
             mode: DialMode::Predictive,
             agents: 1,
             contacts: 6,
@@ -150,6 +150,34 @@ async fn a_day_of_simulated_calls_gives_the_same_figures_in_every_report(backend
     .await;
     assert_eq!(s, 200, "{b}");
     r.start().await;
+    // The agent steps away while the first call rings: the person who answers reaches nobody
+    // (an abandoned call, with the identification message); then the agent is back.
+    rig::eventually("a first call placed", Duration::from_secs(20), || async {
+        (!r.calls().await.is_empty()).then_some(())
+    })
+    .await;
+    let (s, b) = json(
+        agent
+            .put(r.url("/api/v1/me/voice-state"))
+            .json(&json!({"state": "standby"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    rig::eventually("the first call ended", Duration::from_secs(30), || async {
+        r.calls()
+            .await
+            .iter()
+            .all(|c| c.ended_at.is_some())
+            .then_some(())
+    })
+    .await;
+    let (s, b) = json(
+        agent
+            .put(r.url("/api/v1/me/voice-state"))
+            .json(&json!({"state": "ready"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
     rig::eventually(
         "every contact called and wrapped up",
         Duration::from_secs(60),
@@ -168,6 +196,14 @@ async fn a_day_of_simulated_calls_gives_the_same_figures_in_every_report(backend
     tokio::time::sleep(Duration::from_millis(500)).await;
     let calls = r.calls().await;
     assert!(calls.iter().all(|c| c.ended_at.is_some()));
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.outcome == "abandoned_no_agent")
+            .count(),
+        1,
+        "{calls:#?}"
+    );
     let want = expected(&calls);
     let boss = login(&r.base, "boss@sim.test", palera_server::demo::DEMO_PASSWORD).await;
     let c = r.client;
