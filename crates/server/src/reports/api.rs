@@ -77,7 +77,9 @@ pub fn routes() -> Router<App> {
 /// The call log's filter, sort and page, as query parameters. Dates are the client's.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, IntoParams)]
 pub struct CallLogQuery {
+    #[serde(default, deserialize_with = "blank_or_id")]
     pub campaign_id: Option<i64>,
+    #[serde(default, deserialize_with = "blank_or_id")]
     pub agent_id: Option<i64>,
     /// outbound or inbound.
     pub direction: Option<String>,
@@ -94,6 +96,18 @@ pub struct CallLogQuery {
     pub after: Option<String>,
     /// Rows per page, 1 to 500 (default 50).
     pub limit: Option<i64>,
+}
+
+/// An id from a form field, where an empty field (the "All" choice) means none.
+fn blank_or_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let v: Option<String> = Option::deserialize(d)?;
+    match v.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("{s:?} is not an id"))),
+    }
 }
 
 fn nonempty(v: &Option<String>) -> Option<&str> {

@@ -15,6 +15,7 @@ mod desk_browser;
 mod desktop_ws;
 mod foundation;
 mod reports;
+mod reports_browser;
 mod scripts;
 mod scripts_browser;
 mod softphone_browser;
