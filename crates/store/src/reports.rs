@@ -468,14 +468,17 @@ impl Store {
     /// Total hold and wrap-up time of the filtered calls, and how many were wrapped up.
     async fn hold_and_wrap(&self, client: ClientId, w: &Where) -> Result<(i64, i64, i64)> {
         let sql = format!(
-            "SELECT e.call_id, e.kind, e.at, c.ended_at FROM call_events e JOIN calls c ON c.id = e.call_id \
-             WHERE {} AND e.kind IN ('hold', 'resume', 'disposition') ORDER BY e.id",
+            // Driven from the filtered calls (no ORDER BY on the events, which would make SQLite
+            // walk every event in id order); the rows are put in event order here.
+            "SELECT e.id, e.call_id, e.kind, e.at, c.ended_at FROM calls c JOIN call_events e ON e.call_id = c.id \
+             WHERE {} AND e.kind IN ('hold', 'resume', 'disposition')",
             w.sql
         );
-        let rows = w
+        let mut rows = w
             .bind(client, sqlx::query(&sql))
             .fetch_all(self.pool())
             .await?;
+        rows.sort_by_key(|r| r.try_get::<i64, _>("id").unwrap_or(0));
         let mut events = Vec::new();
         let mut ends = BTreeMap::new();
         let (mut wrap, mut wrapped) = (0, 0);
