@@ -43,7 +43,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         CampaignReport,
         AgentActivity,
         ComplianceReport,
-        CycleContact
+        CycleContact,
+        TeamActivity
     ))
 )]
 pub struct ReportsApiDoc;

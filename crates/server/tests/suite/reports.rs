@@ -586,3 +586,24 @@ on_both!(
         );
     }
 );
+
+on_both!(
+    every_report_endpoint_is_in_the_openapi_document,
+    |app: TestApp| async move {
+        let (s, doc) = json(common::client().get(app.url("/api/openapi.json"))).await;
+        assert_eq!(s, 200);
+        for path in [
+            "/api/v1/clients/{client_id}/reports/calls",
+            "/api/v1/clients/{client_id}/reports/calls.csv",
+            "/api/v1/clients/{client_id}/reports/campaigns/{campaign_id}",
+            "/api/v1/clients/{client_id}/reports/campaigns/{campaign_id}/contacts",
+            "/api/v1/clients/{client_id}/reports/campaigns/{campaign_id}/compliance",
+            "/api/v1/clients/{client_id}/reports/campaigns/{campaign_id}/compliance.csv",
+            "/api/v1/clients/{client_id}/reports/agents",
+            "/api/v1/clients/{client_id}/reports/agents/{user_id}",
+            "/api/v1/clients/{client_id}/wallboard",
+        ] {
+            assert!(doc["paths"][path].is_object(), "{path} missing");
+        }
+    }
+);
