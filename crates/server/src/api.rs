@@ -115,6 +115,8 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     doc.merge(crate::scripts::run::ScriptRunDoc::openapi());
     doc.merge(crate::inbound::api::InboundApiDoc::openapi());
     doc.merge(crate::agent_desk::api::AgentDeskDoc::openapi());
+    doc.merge(crate::reports::api::ReportsApiDoc::openapi());
+    doc.merge(crate::reports::wallboard::WallboardDoc::openapi());
     Json(doc)
 }
 

@@ -198,6 +198,7 @@ pub fn router(app: App) -> Router {
         .merge(crate::scripts::routes())
         .merge(crate::inbound::routes())
         .merge(crate::agent_desk::routes())
+        .merge(crate::reports::routes())
         .layer(middleware::from_fn_with_state(
             app.clone(),
             crate::http_headers::same_origin_only,

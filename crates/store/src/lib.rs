@@ -17,6 +17,7 @@ pub mod import;
 pub mod inbound;
 pub mod lists;
 mod migrate;
+pub mod reports;
 pub mod scripts;
 pub mod sessions;
 #[cfg(any(test, feature = "testing"))]

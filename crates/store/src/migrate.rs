@@ -33,6 +33,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_client_dispositions"),
     migration!(10, "0010_agent_callbacks"),
     migration!(11, "0011_scripts"),
+    migration!(12, "0012_reports"),
     migration!(13, "0013_inbound"),
 ];
 

@@ -217,3 +217,22 @@ fn inside_window(s: &Scenario, tz: chrono_tz::Tz, t: Ms) -> bool {
     let time = local.time();
     time >= w.start && time < w.end
 }
+
+/// The abandon record of a log (DESIGN §2.1), re-derived from its events alone: the persons who
+/// answered a call, and how many of those calls were abandoned (no agent within the grace).
+/// Reports compare their abandon rate with it.
+pub fn abandon_record(log: &[Event]) -> (u64, u64) {
+    let mut calls: HashMap<u32, (bool, bool)> = HashMap::new();
+    for e in log {
+        match *e {
+            Event::Answered {
+                call, human: true, ..
+            } => calls.entry(call).or_default().0 = true,
+            Event::Abandoned { call, .. } => calls.entry(call).or_default().1 = true,
+            _ => {}
+        }
+    }
+    let answered = calls.values().filter(|c| c.0).count() as u64;
+    let abandoned = calls.values().filter(|c| c.0 && c.1).count() as u64;
+    (answered, abandoned)
+}

@@ -17,6 +17,8 @@ mod desktop_ws;
 mod foundation;
 mod inbound;
 mod inbound_browser;
+mod reports;
+mod reports_browser;
 mod scripts;
 mod scripts_browser;
 mod softphone_browser;

@@ -1,0 +1,40 @@
+// The wallboard follows server-sent events: each `wallboard` event carries the whole board,
+// and the tables are redrawn from it. No polling.
+(function () {
+  "use strict";
+  var root = document.getElementById("wallboard");
+  if (!root || !window.EventSource) return;
+  var live = document.getElementById("wallboard-live");
+  var client = root.getAttribute("data-client-id");
+  function cell(text, cls) {
+    var td = document.createElement("td");
+    td.textContent = text;
+    if (cls) td.className = cls;
+    return td;
+  }
+  function row(cells, attr, id) {
+    var tr = document.createElement("tr");
+    tr.setAttribute(attr, id);
+    cells.forEach(function (c) { tr.appendChild(c); });
+    return tr;
+  }
+  function draw(board) {
+    var agents = document.querySelector("#wallboard-agents tbody");
+    agents.replaceChildren.apply(agents, board.agents.map(function (a) {
+      var call = a.call ? a.call.phone + " (" + a.call.outcome + ")" : "\u2014";
+      return row([cell(a.name), cell(a.state, "state"), cell(call, "call")], "data-agent-id", a.id);
+    }));
+    var camps = document.querySelector("#wallboard-campaigns tbody");
+    camps.replaceChildren.apply(camps, board.campaigns.map(function (k) {
+      var t = k.today;
+      return row([cell(k.name), cell(k.status), cell(t.dialled), cell(t.in_flight), cell(t.answered),
+        cell(t.abandoned), cell(k.abandon_rate_pct), cell(k.abandon_cap_pct)], "data-campaign-id", k.id);
+    }));
+  }
+  var source = new EventSource("/api/v1/clients/" + client + "/wallboard/events");
+  source.addEventListener("wallboard", function (e) {
+    draw(JSON.parse(e.data));
+    live.textContent = "live";
+  });
+  source.onerror = function () { live.textContent = "reconnecting\u2026"; };
+})();
