@@ -109,6 +109,14 @@ async fn a_caller_who_spoke_to_agent_a_rings_at_as_desktop_with_the_card_before_
         "the call rings at A's desktop",
     )
     .await;
+    // The offer rings in the call bar, in view at 1366×768 without scrolling.
+    let in_view = js(
+        &c,
+        "(() => { const r = document.getElementById('inbound-accept').getBoundingClientRect(); \
+         return r.top >= 0 && r.bottom <= window.innerHeight && r.right <= window.innerWidth && window.scrollY === 0; })()",
+    )
+    .await;
+    assert_eq!(in_view, true, "Accept is in view");
     let name = text(&c, "#inbound-name").await;
     let want = format!("{} {}", contact.first_name, contact.last_name);
     assert_eq!(name.trim(), want.trim(), "the caller's name on the card");
