@@ -1,7 +1,11 @@
-//! Import benchmark: generates a CSV of `--rows` contacts, times reading and parsing it alone on
-//! one thread (the CPU share of an import), imports it into a fresh database and prints rows/s
-//! and the process's peak memory (VmHWM), then times the list-page queries (first page of a
-//! list, a search, a property filter, a zone filter) and the pipeline counts at that size.
+//! Import benchmark: generates a CSV of `--rows` random US numbers in mixed spellings and random
+//! order (some invalid, some repeated in another spelling), times reading and parsing it alone on
+//! one thread (the CPU share of an import), loads the same rows with the database's own bulk
+//! loader (`sqlite3 .import` into a table with a unique phone index, or `psql \copy` into a copy
+//! of `contacts` with its constraints, indexes and foreign keys), imports it into a fresh
+//! database and prints both rates, their ratio and the import's peak memory (VmHWM, reset after
+//! generating the file), then times the list-page queries and the pipeline counts at that size.
+//! The tools come from the `sqlite3` and `postgresql-client` Debian packages.
 //!
 //! cargo run --release -p palera-store --example import_bench -- --rows 1000000 --db sqlite
 //! cargo run --release -p palera-store --example import_bench -- --rows 1000000 --db postgres
