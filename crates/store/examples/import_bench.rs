@@ -1,7 +1,11 @@
-//! Import benchmark: generates a CSV of `--rows` contacts, times reading and parsing it alone on
-//! one thread (the CPU share of an import), imports it into a fresh database and prints rows/s
-//! and the process's peak memory (VmHWM), then times the list-page queries (first page of a
-//! list, a search, a property filter, a zone filter) and the pipeline counts at that size.
+//! Import benchmark: generates a CSV of `--rows` random US numbers in mixed spellings and random
+//! order (some invalid, some repeated in another spelling), times reading and parsing it alone on
+//! one thread (the CPU share of an import), loads the same rows with the database's own bulk
+//! loader (`sqlite3 .import` into a table with a unique phone index, or `psql \copy` into a copy
+//! of `contacts` with its constraints, indexes and foreign keys), imports it into a fresh
+//! database and prints both rates, their ratio and the import's peak memory (VmHWM, reset after
+//! generating the file), then times the list-page queries and the pipeline counts at that size.
+//! The tools come from the `sqlite3` and `postgresql-client` Debian packages.
 //!
 //! cargo run --release -p palera-store --example import_bench -- --rows 1000000 --db sqlite
 //! cargo run --release -p palera-store --example import_bench -- --rows 1000000 --db postgres
@@ -13,12 +17,20 @@ use palera_core::import::ImportOptions;
 use palera_core::tenant::ClientFields;
 use palera_store::clients::SecretInput;
 use palera_store::contacts::ContactFilter;
-use palera_store::import::run_import;
+use palera_store::import::{run_import, ImportJob};
 use palera_store::{testing, Backend};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use std::io::Write;
+use std::path::Path;
+use std::process::Command;
 use std::time::Instant;
 
-const AREAS: [u32; 10] = [212, 415, 312, 617, 713, 206, 305, 404, 503, 602];
+/// Assigned US area codes (numbers under them are valid for libphonenumber).
+const AREAS: [u32; 24] = [
+    212, 415, 312, 617, 713, 206, 305, 404, 503, 602, 202, 213, 303, 214, 702, 801, 919, 704, 615,
+    512, 973, 614, 317, 816,
+];
 const CITIES: [&str; 5] = ["Austin", "Boston", "Denver", "Miami", "Seattle"];
 
 fn peak_rss_mb() -> f64 {
@@ -31,21 +43,85 @@ fn peak_rss_mb() -> f64 {
         / 1024.0
 }
 
-fn generate(path: &std::path::Path, rows: u64) -> std::io::Result<u64> {
+/// Resets the peak-RSS mark, so that the import's peak is not the generator's.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// A random US number (area, exchange, line) as one integer; exchanges avoid N11.
+fn random_number(rng: &mut impl Rng) -> u64 {
+    let area = AREAS[rng.gen_range(0..AREAS.len())] as u64;
+    let exchange = loop {
+        let e = rng.gen_range(200..1000u64);
+        if e % 100 != 11 {
+            break e;
+        }
+    };
+    area * 10_000_000 + exchange * 10_000 + rng.gen_range(0..10_000u64)
+}
+
+/// The number spelled in format `f`: E.164, `(AAA) EEE-LLLL`, `AAA.EEE.LLLL`, `1-AAA-EEE-LLLL`
+/// or `AAA EEE LLLL`. Different formats of one number are different text.
+fn spell(n: u64, f: u32) -> String {
+    let (a, e, l) = (n / 10_000_000, n / 10_000 % 1000, n % 10_000);
+    match f {
+        0 => format!("+1{a}{e}{l:04}"),
+        1 => format!("({a}) {e}-{l:04}"),
+        2 => format!("{a}.{e}.{l:04}"),
+        3 => format!("1-{a}-{e}-{l:04}"),
+        _ => format!("{a} {e} {l:04}"),
+    }
+}
+
+/// Writes the CSV the import reads: `rows` random US numbers in random order and mixed
+/// formats; 3 % are invalid (too short, or a 555-01xx fiction number spelled with letters) and
+/// 3 % repeat an earlier number of the file in another format. No two rows carry the same
+/// text, so the databases' own bulk loads take every row into a unique phone index. Also
+/// writes `copy_path`, the same rows as the `contacts` table's columns, for `psql \copy`.
+fn generate(path: &Path, copy_path: &Path, rows: u64) -> std::io::Result<u64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(18);
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut copy = std::io::BufWriter::new(std::fs::File::create(copy_path)?);
     writeln!(f, "phone,first_name,last_name,email,city")?;
+    let mut seen = std::collections::HashSet::with_capacity(rows as usize);
+    let mut recent: Vec<(u64, u32)> = Vec::with_capacity(4096);
     for i in 0..rows {
-        let area = AREAS[(i % 10) as usize];
-        let exchange = 201 + (i / 10 / 10_000) % 98;
-        let line = (i / 10) % 10_000;
+        let roll = rng.gen_range(0..100u32);
+        let phone = if roll < 3 {
+            // Invalid: too few digits, unique by the row number.
+            format!("{}-{:04}", 200 + i / 10_000 % 800, i % 10_000)
+        } else if roll < 6 && !recent.is_empty() {
+            let (n, fmt) = recent.swap_remove(rng.gen_range(0..recent.len()));
+            spell(n, (fmt + 1 + rng.gen_range(0..4)) % 5)
+        } else {
+            let n = loop {
+                let n = random_number(&mut rng);
+                if seen.insert(n) {
+                    break n;
+                }
+            };
+            let fmt = rng.gen_range(0..5);
+            if recent.len() < 4096 {
+                recent.push((n, fmt));
+            } else {
+                recent[rng.gen_range(0..4096)] = (n, fmt);
+            }
+            spell(n, fmt)
+        };
+        let city = CITIES[rng.gen_range(0..CITIES.len())];
+        let (first, last, email) = (
+            format!("First{i}"),
+            format!("Last{}", i % 1000),
+            format!("person{i}@example.com"),
+        );
+        writeln!(f, "{phone},{first},{last},{email},{city}")?;
         writeln!(
-            f,
-            "+1{area}{exchange}{line:04},First{i},Last{},person{i}@example.com,{}",
-            i % 1000,
-            CITIES[(i % 5) as usize]
+            copy,
+            "{phone},{first},{last},{email},\"{{\"\"city\"\":\"\"{city}\"\"}}\""
         )?;
     }
     f.flush()?;
+    copy.flush()?;
     Ok(std::fs::metadata(path)?.len())
 }
 
@@ -92,25 +168,72 @@ fn median_ms(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-#[tokio::main]
-async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
+/// Runs a command and returns its wall time in seconds; a missing or failing tool stops the
+/// benchmark with the way to install it.
+fn timed(cmd: &mut Command, tool: &str, install: &str) -> f64 {
+    let t = Instant::now();
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} did not start ({e}); {install}"));
+    let secs = t.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "{tool} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    secs
+}
+
+/// `sqlite3`'s own `.import` of the file into a table with a unique phone index, in a fresh
+/// database file: the storage's bulk-load ceiling.
+fn sqlite_bulk_load(dir: &Path, csv: &Path) -> f64 {
+    let db = dir.join("bulk.sqlite");
+    let schema = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+        CREATE TABLE t (phone TEXT NOT NULL, first_name TEXT, last_name TEXT, email TEXT, city TEXT); \
+        CREATE UNIQUE INDEX t_phone ON t(phone);";
+    let install = "install it with `apt-get install sqlite3`";
+    timed(
+        Command::new("sqlite3").arg(&db).arg(schema),
+        "sqlite3",
+        install,
+    );
+    let import = format!(".import --csv --skip 1 {} t", csv.display());
+    timed(
+        Command::new("sqlite3").arg(&db).arg(import),
+        "sqlite3",
+        install,
+    )
+}
+
+/// `psql \copy` of the same rows into a copy of `contacts` with its constraints, indexes and
+/// foreign keys (the client and list columns default to the import's).
+fn postgres_bulk_load(url: &str, copy_csv: &Path, client: i64, list: i64) -> f64 {
+    let setup = format!(
+        "CREATE TABLE bench_copy (LIKE contacts INCLUDING ALL); \
+         ALTER TABLE bench_copy ADD FOREIGN KEY (client_id) REFERENCES clients(id) ON DELETE CASCADE, \
+         ADD FOREIGN KEY (list_id) REFERENCES lists(id) ON DELETE SET NULL, \
+         ALTER client_id SET DEFAULT {client}, ALTER list_id SET DEFAULT {list}, \
+         ALTER created_at SET DEFAULT 0, ALTER updated_at SET DEFAULT 0;"
+    );
+    let install = "install it with `apt-get install postgresql-client`";
+    let psql = |sql: &str| {
+        let mut c = Command::new("psql");
+        c.args(["-v", "ON_ERROR_STOP=1", "-q", "-d", url, "-c", sql]);
+        c
     };
-    let rows: u64 = arg("--rows")
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(1_000_000);
-    let backend = match arg("--db").as_deref() {
-        Some("postgres") => Backend::Postgres,
-        _ => Backend::Sqlite,
-    };
-    let dir = std::env::temp_dir().join(format!("palera_bench_{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("contacts.csv");
-    let bytes = generate(&path, rows).unwrap();
+    timed(&mut psql(&setup), "psql", install);
+    let copy = format!(
+        "\\copy bench_copy (phone, first_name, last_name, email, properties) FROM '{}' CSV",
+        copy_csv.display()
+    );
+    let secs = timed(&mut psql(&copy), "psql", install);
+    timed(&mut psql("DROP TABLE bench_copy"), "psql", install);
+    secs
+}
+
+/// A fresh database with a client (default country US), its `city` property and a list, and
+/// an import job of `bytes` into that list.
+async fn setup(backend: Backend, bytes: u64) -> (testing::TestDb, ImportJob) {
     let db = testing::fresh(backend)
         .await
         .expect("PostgreSQL reachable (TEST_DATABASE_URL)");
@@ -149,6 +272,32 @@ async fn main() {
         )
         .await
         .unwrap();
+    (db, job)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let rows: u64 = arg("--rows")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1_000_000);
+    let backend = match arg("--db").as_deref() {
+        Some("postgres") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    };
+    let dir = std::env::temp_dir().join(format!("palera_bench_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("contacts.csv");
+    let copy_path = dir.join("contacts_copy.csv");
+    let bytes = generate(&path, &copy_path, rows).unwrap();
+    let (db, job) = setup(backend, bytes).await;
+    let store = db.store.clone();
+    let (client, list) = (job.client_id, job.list_id);
     let t = Instant::now();
     let parsed = parse_only(&path);
     let parse_secs = t.elapsed().as_secs_f64();
@@ -156,20 +305,38 @@ async fn main() {
         "read+parse only, one thread: {parsed} rows in {parse_secs:.2} s = {:.0} rows/s",
         parsed as f64 / parse_secs
     );
+    let bulk_secs = match backend {
+        Backend::Sqlite => sqlite_bulk_load(&dir, &path),
+        Backend::Postgres => postgres_bulk_load(&db.url, &copy_path, client.0, list.0),
+    };
+    let bulk_name = match backend {
+        Backend::Sqlite => "sqlite3 .import (unique phone index)",
+        Backend::Postgres => "psql \\copy (copy of contacts, same constraints and indexes)",
+    };
+    println!(
+        "{bulk_name}: {rows} rows in {bulk_secs:.2} s = {:.0} rows/s",
+        rows as f64 / bulk_secs
+    );
+    reset_peak_rss();
     let rss_before = peak_rss_mb();
     let start = Instant::now();
     let file = std::fs::File::open(&path).unwrap();
     let summary = run_import(&store, &job, file, || 1).await.unwrap();
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "backend={backend:?} rows={} imported={} rejected={} file_mb={:.1} seconds={secs:.2} rows_per_s={:.0} peak_rss_mb={:.1} (before import {:.1})",
+        "backend={backend:?} rows={} imported={} duplicates_in_file={} rejected={} file_mb={:.1} seconds={secs:.2} rows_per_s={:.0} peak_rss_mb={:.1} (at start {:.1})",
         summary.rows,
         summary.imported,
+        summary.duplicates_in_file,
         summary.rejected.len(),
         bytes as f64 / 1e6,
         summary.rows as f64 / secs,
         peak_rss_mb(),
         rss_before
+    );
+    println!(
+        "import / bulk load = {:.0} % (of the tool's rows/s, same file, same run)",
+        100.0 * bulk_secs / secs
     );
     if backend == Backend::Postgres {
         sqlx::query("ANALYZE contacts")
@@ -180,7 +347,7 @@ async fn main() {
         sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
     }
     let in_list = ContactFilter {
-        list: Some(list.id),
+        list: Some(list),
         ..Default::default()
     };
     let filters = [

@@ -211,10 +211,11 @@ async fn write_batches(
     now_ms: &impl Fn() -> i64,
 ) -> Result<(), ImportError> {
     let mut counts = BucketCounts::default();
+    let mut conn = store.import_connection().await?;
     while let Some(batch) = rx.recv().await {
         let (rows, progress) = batch?;
         let c = store
-            .apply_import_batch(job, &rows, progress, now_ms())
+            .apply_import_batch_on(conn.as_mut(), job, &rows, progress, now_ms())
             .await?;
         counts.merge(&c);
     }
