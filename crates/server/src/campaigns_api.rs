@@ -447,23 +447,21 @@ pub async fn create_campaign_with_script(
 
 /// Moves a campaign to a new status by action name (start, pause, resume, stop).
 pub async fn apply_action(app: &App, camp: &Campaign, action: &str) -> Result<Campaign, ApiError> {
-    use CampaignStatus::*;
-    let to = match (action, camp.status) {
-        ("start", Draft | Stopped) => Running,
-        ("pause", Running) => Paused,
-        ("resume", Paused) => Running,
-        ("stop", Running | Paused) => Stopped,
-        ("start" | "pause" | "resume" | "stop", from) => {
-            return Err(ApiError {
-                status: StatusCode::CONFLICT,
-                code: "conflict",
-                message: format!("status: a {} campaign cannot {action}", from.as_str()),
-                field: Some("status".into()),
-            })
-        }
-        _ => return Err(ApiError::not_found()),
+    if !["start", "pause", "resume", "stop"].contains(&action) {
+        return Err(ApiError::not_found());
+    }
+    let Some(to) = camp.status.after(action) else {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: format!(
+                "status: a {} campaign cannot {action}",
+                camp.status.as_str()
+            ),
+            field: Some("status".into()),
+        });
     };
-    if to == Running {
+    if to == CampaignStatus::Running {
         if camp.agents.is_empty() {
             return Err(ApiError::invalid(
                 "agents",

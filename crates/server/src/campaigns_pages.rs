@@ -543,14 +543,21 @@ async fn status(
     Path((client, id, action)): Path<(i64, i64, String)>,
     body: Bytes,
 ) -> Response {
-    if !Form::parse(&body).csrf_ok(&auth) {
+    let form = Form::parse(&body);
+    if !form.csrf_ok(&auth) {
         return forbidden_csrf();
     }
     let camp = match load(&app, &auth, client, id).await {
         Ok(c) => c,
         Err(e) => return page_error(e),
     };
-    let st = match apply_action(&app, &camp, &action).await {
+    let result = apply_action(&app, &camp, &action).await;
+    // From the live page, back to it (POST-redirect-GET): it shows the new status.
+    if result.is_ok() && form.get("back") == "live" {
+        let to = format!("/admin/clients/{client}/campaigns/{id}/live");
+        return axum::response::Redirect::to(&to).into_response();
+    }
+    let st = match result {
         Ok(c) => EditState {
             notice: Some(format!("Campaign is {}.", c.status.as_str())),
             ..state(Some(c))

@@ -21,6 +21,32 @@ pub enum CampaignStatus {
 }
 
 impl CampaignStatus {
+    /// The status an action (`start`, `pause`, `resume`, `stop`) leads to from this one, if the
+    /// action applies here.
+    pub fn after(self, action: &str) -> Option<CampaignStatus> {
+        use CampaignStatus::*;
+        match (action, self) {
+            ("start", Draft | Stopped) => Some(Running),
+            ("pause", Running) => Some(Paused),
+            ("resume", Paused) => Some(Running),
+            ("stop", Running | Paused) => Some(Stopped),
+            _ => None,
+        }
+    }
+
+    /// The actions that apply in this status, with the words a button shows.
+    pub fn actions(self) -> Vec<(&'static str, &'static str)> {
+        [
+            ("start", "Start"),
+            ("pause", "Pause"),
+            ("resume", "Resume"),
+            ("stop", "Stop"),
+        ]
+        .into_iter()
+        .filter(|(a, _)| self.after(a).is_some())
+        .collect()
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CampaignStatus::Draft => "draft",

@@ -450,3 +450,60 @@ on_both!(
             .contains("voicemail.mp3"));
     }
 );
+
+on_both!(
+    the_status_buttons_match_the_campaigns_state_and_the_live_page_pauses_and_resumes,
+    |app: TestApp| async move {
+        let c = client(&app, "Acme", "+14155550100").await;
+        let a = app.user("a@x.io", Role::Agent, vec![c]).await;
+        let list = app.db.store.create_list(c, "Leads", 1).await.unwrap().id.0;
+        app.user("s@x.io", Role::Supervisor, vec![c]).await;
+        let s = app.login("s@x.io").await;
+        let (_, made) = json(
+            s.post(app.url(&format!("/api/v1/clients/{c}/campaigns")))
+                .json(&body(a.id.0, list)),
+        )
+        .await;
+        let id = made["id"].as_i64().unwrap();
+        let page = |path: String| {
+            let s = s.clone();
+            let url = app.url(&path);
+            async move { s.get(url).send().await.unwrap().text().await.unwrap() }
+        };
+        let edit = format!("/admin/clients/{c}/campaigns/{id}");
+        let live = format!("{edit}/live");
+        let actions = |html: &str| -> Vec<String> {
+            ["start", "pause", "resume", "stop"]
+                .into_iter()
+                .filter(|a| html.contains(&format!("data-action=\"{a}\"")))
+                .map(String::from)
+                .collect()
+        };
+        assert_eq!(
+            actions(&page(edit.clone()).await),
+            vec!["start"],
+            "a draft can only start"
+        );
+        let (st, _) =
+            json(s.post(app.url(&format!("/api/v1/clients/{c}/campaigns/{id}/status/start"))))
+                .await;
+        assert_eq!(st, 200);
+        assert_eq!(actions(&page(edit.clone()).await), vec!["pause", "stop"]);
+        let html = page(live.clone()).await;
+        assert_eq!(
+            actions(&html),
+            vec!["pause", "stop"],
+            "the live page pauses too"
+        );
+        // Pausing from the live page comes back to it (POST-redirect-GET), showing the new state.
+        let r = s
+            .post(app.url(&format!("{edit}/status/pause")))
+            .form(&[("csrf", csrf(&html)), ("back", "live".to_string())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], live.as_str());
+        assert_eq!(actions(&page(live.clone()).await), vec!["resume", "stop"]);
+    }
+);
