@@ -24,6 +24,7 @@ use palera_core::routing::{AgentStatus, Roster, Route, RoutingSettings, WaitingC
 use palera_core::user::{Role, VoiceState};
 use palera_store::contacts::Actor;
 use palera_store::inbound::{InboundEnd, InboundSettings};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -418,6 +419,7 @@ impl Engine {
             .map(|(id, w)| (w.arrived, *id))
             .collect();
         order.sort();
+        let mut queued = Vec::new();
         for (_, call) in order {
             let Some(w) = self.inbound.get(&call) else {
                 continue;
@@ -436,7 +438,35 @@ impl Engine {
                 self.inbound_max_wait(call).await?;
                 continue;
             }
-            self.route_inbound(call).await?;
+            queued.push(call);
+        }
+        self.serve_queues(queued).await
+    }
+
+    /// Offers waiting calls (oldest first) to the agents free now, reading each client's
+    /// agents once for all its waiting calls rather than once per call.
+    async fn serve_queues(&mut self, queued: Vec<CallId>) -> Result<(), ApiError> {
+        let mut rosters: HashMap<ClientId, Roster> = HashMap::new();
+        let now = self.now();
+        for call in queued {
+            let Some(w) = self.inbound.get(&call).filter(|w| w.offered.is_none()) else {
+                continue;
+            };
+            let (client, settings) = (w.client, routing(&w.settings));
+            let waiting = WaitingCall {
+                id: call,
+                arrived: w.arrived,
+                last_agent: w.last_agent,
+                tried: w.tried.clone(),
+            };
+            if let std::collections::hash_map::Entry::Vacant(e) = rosters.entry(client) {
+                e.insert(self.roster(client).await?);
+            }
+            let roster = rosters.get_mut(&client).expect("inserted above");
+            if let Route::Offer(agent) = roster.route(&waiting, &settings, now) {
+                roster.set_busy(agent, true, now);
+                self.offer_inbound(call, agent).await?;
+            }
         }
         Ok(())
     }
