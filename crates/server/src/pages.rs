@@ -27,6 +27,7 @@ pub fn routes() -> Router<App> {
         .route("/logout", post(logout))
         .route("/static/app.css", get(css))
         .route("/static/desktop.js", get(desktop_js))
+        .route("/static/dom.js", get(dom_js))
         .route("/admin", get(|| async { Redirect::to("/admin/clients") }))
         .route("/admin/clients", get(clients_page).post(client_create))
         .route(
@@ -151,6 +152,10 @@ pub(crate) fn javascript(body: &'static str) -> Response {
 
 async fn desktop_js() -> Response {
     javascript(include_str!("../static/desktop.js"))
+}
+
+async fn dom_js() -> Response {
+    javascript(include_str!("../static/dom.js"))
 }
 
 #[derive(Template)]

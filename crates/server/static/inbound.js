@@ -8,12 +8,8 @@
   const box = $("inbound-offer");
   if (!box) return;
   let offer = null, timer = null;
-  async function post(path, body) {
-    const r = await fetch(path, { method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}) });
-    const data = r.status === 204 ? null : await r.json().catch(() => null);
-    return { ok: r.ok, data };
-  }
-  const reason = (d, f) => (d && d.error && d.error.message) || f;
+  const { api, reason } = window.paleraDom;
+  const post = (path, body) => api("POST", path, body || {});
   function hide() { offer = null; clearInterval(timer); box.hidden = true; document.title = document.title.replace(/^\(Incoming\) /, ""); }
   function show(m) {
     offer = m;

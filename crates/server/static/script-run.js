@@ -5,26 +5,7 @@
 // field or a disclosure is not done; this panel only shows what the server says.
 (function () {
   "use strict";
-  const el = (tag, props, ...kids) => {
-    const e = document.createElement(tag);
-    Object.entries(props || {}).forEach(([k, v]) => {
-      if (k === "class") e.className = v;
-      else if (k === "text") e.textContent = v;
-      else if (k.startsWith("data-") || k.startsWith("aria-")) e.setAttribute(k, v);
-      else e[k] = v;
-    });
-    kids.forEach((k) => e.append(k));
-    return e;
-  };
-  async function api(method, path, body) {
-    const r = await fetch(path, {
-      method, credentials: "same-origin",
-      headers: body ? { "Content-Type": "application/json" } : {},
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    return { ok: r.ok, status: r.status, data: await r.json().catch(() => null) };
-  }
-  const reason = (d, f) => (d && d.error && d.error.message) || f;
+  const { el, api, reason } = window.paleraDom;
   const shown = (v) => (v === true ? "yes" : v === false ? "no" : String(v));
 
   let current = null; // the call whose run is shown

@@ -6,27 +6,7 @@
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
-  const el = (tag, props, ...kids) => {
-    const e = document.createElement(tag);
-    Object.entries(props || {}).forEach(([k, v]) => {
-      if (k === "class") e.className = v;
-      else if (k === "text") e.textContent = v;
-      else if (k.startsWith("data-") || k.startsWith("aria-")) e.setAttribute(k, v);
-      else e[k] = v;
-    });
-    kids.forEach((k) => e.append(k));
-    return e;
-  };
-  async function api(method, path, body) {
-    const r = await fetch(path, {
-      method, credentials: "same-origin",
-      headers: body ? { "Content-Type": "application/json" } : {},
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const data = r.status === 204 ? null : await r.json().catch(() => null);
-    return { ok: r.ok, status: r.status, data };
-  }
-  const reason = (d, f) => (d && d.error && d.error.message) || f;
+  const { el, api, reason } = window.paleraDom;
 
   // ---- the list page ------------------------------------------------------------------------
   const listBox = $("scripts-new");
