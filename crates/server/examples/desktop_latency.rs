@@ -257,7 +257,7 @@ async fn main() {
         .unwrap();
     engine
         .engine
-        .send(palera_server::engine::Command::Reload(campaign));
+        .send(palera_server::engine::Request::Reload(campaign));
 
     let started = Instant::now();
     let mut connected: Vec<(i64, Instant)> = Vec::with_capacity(calls);

@@ -5,7 +5,7 @@
 //! (agents get 403); another client's campaign is 404.
 
 use crate::app::App;
-use crate::engine::{Command, LiveSnapshot};
+use crate::engine::{LiveSnapshot, Request};
 use crate::http::auth::{Auth, ScopedClient};
 use crate::http::error::{ApiError, ErrorBody, JsonBody};
 use axum::body::Bytes;
@@ -423,7 +423,7 @@ pub async fn save_campaign(
     app.store
         .set_campaign_script(client, id, &script, app.now_ms())
         .await?;
-    app.engine.send(Command::Reload(id));
+    app.engine.send(Request::Reload(id));
     Ok(app.store.campaign(client, id).await?)
 }
 
@@ -476,7 +476,7 @@ pub async fn apply_action(app: &App, camp: &Campaign, action: &str) -> Result<Ca
         .store
         .set_campaign_status(camp.client_id, camp.id, to, app.now_ms())
         .await?;
-    app.engine.send(Command::Reload(camp.id));
+    app.engine.send(Request::Reload(camp.id));
     Ok(updated)
 }
 
@@ -576,7 +576,7 @@ async fn put_dispositions(
     check_dispositions(&set)?;
     check_targets(&app, c.client, &set).await?;
     let stored = app.store.replace_dispositions(camp.id, &set).await?;
-    app.engine.send(Command::Reload(camp.id));
+    app.engine.send(Request::Reload(camp.id));
     Ok(Json(stored))
 }
 
@@ -617,7 +617,7 @@ pub async fn live_stats(app: &App, camp: Campaign) -> Result<LiveStats, ApiError
     let id = camp.id;
     let engine = app
         .engine
-        .ask(|reply| Command::Snapshot {
+        .ask(|reply| Request::Snapshot {
             campaign: id,
             reply,
         })
@@ -852,7 +852,7 @@ pub async fn save_disposition(
     }
     let disposition = req.disposition_id;
     app.engine
-        .ask(|reply| Command::Dispose {
+        .ask(|reply| Request::Dispose {
             call,
             by,
             staff,
@@ -887,7 +887,7 @@ async fn preview_call(State(app): State<App>, auth: Auth) -> Result<Json<Preview
     let agent = auth.user.id;
     let call_id = app
         .engine
-        .ask(|reply| Command::PreviewCall { agent, reply })
+        .ask(|reply| Request::PreviewCall { agent, reply })
         .await??;
     Ok(Json(PreviewCalled { call_id }))
 }
@@ -896,7 +896,7 @@ async fn preview_call(State(app): State<App>, auth: Auth) -> Result<Json<Preview
 async fn preview_skip(State(app): State<App>, auth: Auth) -> Result<StatusCode, ApiError> {
     let agent = auth.user.id;
     app.engine
-        .ask(|reply| Command::PreviewSkip { agent, reply })
+        .ask(|reply| Request::PreviewSkip { agent, reply })
         .await??;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -486,7 +486,7 @@ async fn dispositions(
         let set = parse_dispositions(&text)?;
         crate::campaigns::api::check_targets(&app, camp.client_id, &set).await?;
         app.store.replace_dispositions(camp.id, &set).await?;
-        app.engine.send(crate::engine::Command::Reload(camp.id));
+        app.engine.send(crate::engine::Request::Reload(camp.id));
         Ok::<_, ApiError>(())
     }
     .await;

@@ -10,7 +10,7 @@
 
 use crate::app::App;
 use crate::desk::ws::{DesktopEvent, DesktopMessage};
-use crate::engine::{Command, ManualDial};
+use crate::engine::{ManualDial, Request};
 use crate::http::auth::{Auth, ScopedClient};
 use crate::http::error::{ApiError, ErrorBody, ErrorDetail, JsonBody};
 use axum::extract::{Path, Query, State};
@@ -659,7 +659,7 @@ async fn manual_call(
     };
     let call = app
         .engine
-        .ask(|reply| Command::ManualDial { dial, reply })
+        .ask(|reply| Request::ManualDial { dial, reply })
         .await??;
     Ok((
         StatusCode::CREATED,

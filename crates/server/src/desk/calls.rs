@@ -5,7 +5,7 @@
 //! work ([`crate::engine::CallAction`]); ending the call leads to wrap-up as any end does.
 
 use crate::app::App;
-use crate::engine::{CallAction, Command};
+use crate::engine::{CallAction, Request};
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ErrorBody};
 use axum::extract::{Path, State};
@@ -45,7 +45,7 @@ async fn control(
     auth.check_client(row.client_id)?;
     let agent = auth.user.id;
     app.engine
-        .ask(|reply| Command::Control {
+        .ask(|reply| Request::Control {
             call,
             agent,
             action,

@@ -213,9 +213,9 @@ pub async fn change_voice_state(
     user: &User,
     state: VoiceState,
     source: &str,
-) -> Result<User, ApiError> {
+) -> Result<User, crate::engine::EngineError> {
     if state == VoiceState::Ready && !user.voice_enabled {
-        return Err(ApiError::invalid(
+        return Err(crate::engine::EngineError::invalid(
             "state",
             "voice is not enabled for this user; an admin can enable it",
         ));
@@ -299,7 +299,7 @@ async fn session(app: App, user_id: UserId, mut socket: WebSocket) {
 async fn current_call(app: &App, agent: UserId) -> Vec<DesktopMessage> {
     let asked = app
         .engine
-        .ask(|reply| crate::engine::Command::CurrentCall { agent, reply });
+        .ask(|reply| crate::engine::Request::CurrentCall { agent, reply });
     match tokio::time::timeout(Duration::from_secs(2), asked).await {
         Ok(Ok(msgs)) => msgs,
         _ => Vec::new(),
@@ -336,10 +336,13 @@ async fn handle(app: &App, user_id: UserId, text: &str) -> Option<DesktopMessage
             let user = app.store.user(user_id).await.ok()?;
             match change_voice_state(app, &user, state, "desktop").await {
                 Ok(_) => None, // the broadcast carries the new state to every tab
-                Err(e) => Some(DesktopMessage::Error {
-                    field: e.field,
-                    message: e.message,
-                }),
+                Err(e) => {
+                    let e = ApiError::from(e);
+                    Some(DesktopMessage::Error {
+                        field: e.field,
+                        message: e.message,
+                    })
+                }
             }
         }
     }

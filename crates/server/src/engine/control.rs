@@ -11,11 +11,10 @@
 //! system disposition of that name.
 
 use super::lane::Op;
-use super::live::Phase;
+use super::live::CallPhase;
 use super::Engine;
+use super::EngineError;
 use crate::desk::ws::{CallAudio, DesktopMessage};
-use crate::http::error::ApiError;
-use axum::http::StatusCode;
 use palera_carrier::{Audio, CarrierError};
 use palera_core::ids::{CallId, UserId};
 
@@ -41,9 +40,9 @@ impl CallAction {
     }
 }
 
-/// A carrier request an agent's action needed was refused or failed: 502 with the reason.
-pub(super) fn carrier_failed(e: CarrierError) -> ApiError {
-    ApiError::new(StatusCode::BAD_GATEWAY, "carrier_error", e.to_string())
+/// A carrier request an agent's action needed was refused or failed.
+pub(super) fn carrier_failed(e: CarrierError) -> EngineError {
+    EngineError::Carrier(e)
 }
 
 impl Engine {
@@ -53,15 +52,15 @@ impl Engine {
         call: CallId,
         agent: UserId,
         action: CallAction,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), EngineError> {
         if self.is_manual(call) {
             return self.manual_control(call, agent, action).await;
         }
         let Some(l) = self.calls.get(&call).filter(|l| l.agent == Some(agent)) else {
-            return Err(ApiError::not_found());
+            return Err(EngineError::NotFound);
         };
-        if !matches!(l.phase, Phase::Connected { .. }) {
-            return Err(ApiError::invalid(
+        if !matches!(l.phase, CallPhase::Connected { .. }) {
+            return Err(EngineError::invalid(
                 "call",
                 "the call is not connected to an agent",
             ));
@@ -99,11 +98,11 @@ impl Engine {
 
     /// Plays the campaign's voicemail message to the contact and frees `agent` at once: the
     /// campaign's driver releases the agent, and the line ends as `voicemail_dropped`.
-    async fn voicemail_drop(&mut self, call: CallId, agent: UserId) -> Result<(), ApiError> {
+    async fn voicemail_drop(&mut self, call: CallId, agent: UserId) -> Result<(), EngineError> {
         let campaign = self.calls[&call].campaign;
         let (_, url) = self.settings_of(campaign).await?;
         let url = url.ok_or_else(|| {
-            ApiError::invalid(
+            EngineError::invalid(
                 "voicemail_url",
                 "the campaign has no voicemail message to drop",
             )
@@ -113,7 +112,7 @@ impl Engine {
         if let Some(l) = self.calls.get_mut(&call) {
             l.agent = None;
             l.on_hold = false;
-            l.phase = Phase::Dropped { agent };
+            l.phase = CallPhase::Dropped { agent };
         }
         self.event(call, CallAction::VoicemailDrop.event(), &url)
             .await?;
@@ -148,9 +147,12 @@ impl Engine {
     }
 
     /// The campaign's hold music URL.
-    async fn hold_music(&self, campaign: palera_core::ids::CampaignId) -> Result<String, ApiError> {
+    async fn hold_music(
+        &self,
+        campaign: palera_core::ids::CampaignId,
+    ) -> Result<String, EngineError> {
         let url = match self.runners.get(&campaign) {
-            Some(r) => r.c.hold_music_url.clone(),
+            Some(r) => r.campaign.hold_music_url.clone(),
             None => {
                 self.app
                     .store
@@ -159,6 +161,6 @@ impl Engine {
                     .hold_music_url
             }
         };
-        url.ok_or_else(|| ApiError::invalid("hold_music_url", "the campaign has no hold music"))
+        url.ok_or_else(|| EngineError::invalid("hold_music_url", "the campaign has no hold music"))
     }
 }

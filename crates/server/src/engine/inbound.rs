@@ -13,9 +13,9 @@
 //! them: inbound calls come first.
 
 use super::manual::Manual;
-use super::{Activity, Engine};
+use super::EngineError;
+use super::{AgentActivity, Engine};
 use crate::desk::ws::{change_voice_state, DesktopMessage, InboundPastCall};
-use crate::http::error::ApiError;
 use chrono::{DateTime, Duration as CDuration, Utc};
 use palera_carrier::{agent_identity, CallSid, Carrier};
 use palera_core::ids::{CallId, ClientId, ContactId, UserId};
@@ -98,7 +98,7 @@ impl Engine {
     }
 
     /// A caller rings: the call is recorded and routed. Returns the call.
-    pub(super) async fn inbound_arrived(&mut self, a: Arrival) -> Result<CallId, ApiError> {
+    pub(super) async fn inbound_arrived(&mut self, a: Arrival) -> Result<CallId, EngineError> {
         let now = self.now();
         let contact = self.caller_contact(&a).await?;
         let settings = self.app.store.inbound_settings(a.client).await?;
@@ -170,7 +170,7 @@ impl Engine {
     async fn caller_contact(
         &self,
         a: &Arrival,
-    ) -> Result<palera_store::contacts::Contact, ApiError> {
+    ) -> Result<palera_store::contacts::Contact, EngineError> {
         if let Some(c) = self.app.store.contact_by_phone(a.client, &a.from).await? {
             return Ok(c);
         }
@@ -192,12 +192,12 @@ impl Engine {
 
     /// The caller's leg at the carrier (Twilio's, given; the simulated network makes one), kept
     /// with the call.
-    async fn caller_leg(&self, a: &Arrival, call: CallId) -> Result<CallSid, ApiError> {
+    async fn caller_leg(&self, a: &Arrival, call: CallId) -> Result<CallSid, EngineError> {
         let sid = match (a.sid.clone(), self.app.carriers.sim()) {
             (Some(sid), _) => sid,
             (None, Some(sim)) => sim.incoming(call.0, a.patience_seconds, a.talk_seconds),
             (None, None) => {
-                return Err(ApiError::invalid(
+                return Err(EngineError::invalid(
                     "sid",
                     "an inbound call needs its carrier call SID",
                 ))
@@ -212,7 +212,7 @@ impl Engine {
     }
 
     /// The client's agents as routing sees them now.
-    async fn roster(&self, client: ClientId) -> Result<Roster, ApiError> {
+    async fn roster(&self, client: ClientId) -> Result<Roster, EngineError> {
         let midnight = self
             .now()
             .date_naive()
@@ -229,7 +229,7 @@ impl Engine {
         for u in self.users.values().filter(|u| u.role == Role::Agent) {
             let act = self.activity(u.id);
             let idle_since = match act {
-                Activity::Idle { since } => {
+                AgentActivity::Idle { since } => {
                     since.max(DateTime::from_timestamp_millis(u.voice_state_since).unwrap_or(since))
                 }
                 _ => self.now(),
@@ -239,7 +239,7 @@ impl Engine {
                 state: u.voice_state,
                 voice_enabled: u.voice_enabled,
                 assigned: u.clients.contains(&client),
-                busy: !matches!(act, Activity::Idle { .. }) || offered.contains(&u.id),
+                busy: !matches!(act, AgentActivity::Idle { .. }) || offered.contains(&u.id),
                 idle_since,
                 calls_today: today.get(&u.id).copied().unwrap_or(0),
             });
@@ -248,7 +248,7 @@ impl Engine {
     }
 
     /// Offers a waiting call to the agent routing picks, if any is free now.
-    async fn route_inbound(&mut self, call: CallId) -> Result<(), ApiError> {
+    async fn route_inbound(&mut self, call: CallId) -> Result<(), EngineError> {
         let Some(w) = self.inbound.get(&call) else {
             return Ok(());
         };
@@ -271,7 +271,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn offer_inbound(&mut self, call: CallId, agent: UserId) -> Result<(), ApiError> {
+    async fn offer_inbound(&mut self, call: CallId, agent: UserId) -> Result<(), EngineError> {
         let Some(w) = self.inbound.get_mut(&call) else {
             return Ok(());
         };
@@ -279,7 +279,7 @@ impl Engine {
         w.offered = Some((agent, Instant::now() + Duration::from_secs(u64::from(ring))));
         let affinity = w.last_agent.is_some_and(|(a, _)| a == agent);
         let (client, contact, name, phone) = (w.client, w.contact, w.name.clone(), w.phone.clone());
-        self.agents.insert(agent, Activity::Dialing { call });
+        self.agents.insert(agent, AgentActivity::Dialling { call });
         self.app.store.set_inbound_offer(call, true).await?;
         let list = match self.app.store.contact(client, contact).await?.list_id {
             Some(l) => self.app.store.list(client, l).await.ok().map(|l| l.name),
@@ -319,7 +319,7 @@ impl Engine {
 
     /// The offer leaves `agent` (declined, rang out or the caller left): they are free again.
     fn withdraw_offer(&mut self, call: CallId, agent: UserId, reason: &str) {
-        if matches!(self.activity(agent), Activity::Dialing { call: c } if c == call) {
+        if matches!(self.activity(agent), AgentActivity::Dialling { call: c } if c == call) {
             self.set_idle(agent);
         }
         self.tell(
@@ -336,13 +336,13 @@ impl Engine {
         &mut self,
         call: CallId,
         agent: UserId,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), EngineError> {
         let offered_here = self
             .inbound
             .get(&call)
             .is_some_and(|w| w.offered.is_some_and(|(a, _)| a == agent));
         if !offered_here {
-            return Err(ApiError::not_found());
+            return Err(EngineError::NotFound);
         }
         if let Some(w) = self.inbound.get(&call) {
             // Out of the carrier's queue into the call's conference; on failure the offer stays.
@@ -355,7 +355,7 @@ impl Engine {
         self.missed_offers.remove(&agent);
         let now = self.now();
         self.agents
-            .insert(agent, Activity::OnCall { call, since: now });
+            .insert(agent, AgentActivity::OnCall { call, since: now });
         self.app
             .store
             .inbound_connected(call, agent, now.timestamp_millis())
@@ -395,13 +395,13 @@ impl Engine {
         &mut self,
         call: CallId,
         agent: UserId,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), EngineError> {
         let Some(w) = self
             .inbound
             .get_mut(&call)
             .filter(|w| w.offered.is_some_and(|(a, _)| a == agent))
         else {
-            return Err(ApiError::not_found());
+            return Err(EngineError::NotFound);
         };
         w.offered = None;
         w.tried.push(agent);
@@ -411,7 +411,7 @@ impl Engine {
     }
 
     /// Offers that rang out, callers who waited too long, and waiting calls an agent is free for.
-    pub(super) async fn inbound_tick(&mut self) -> Result<(), ApiError> {
+    pub(super) async fn inbound_tick(&mut self) -> Result<(), EngineError> {
         let now = self.now();
         let mut order: Vec<(DateTime<Utc>, CallId)> = self
             .inbound
@@ -445,7 +445,7 @@ impl Engine {
 
     /// Offers waiting calls (oldest first) to the agents free now, reading each client's
     /// agents once for all its waiting calls rather than once per call.
-    async fn serve_queues(&mut self, queued: Vec<CallId>) -> Result<(), ApiError> {
+    async fn serve_queues(&mut self, queued: Vec<CallId>) -> Result<(), EngineError> {
         let mut rosters: HashMap<ClientId, Roster> = HashMap::new();
         let now = self.now();
         for call in queued {
@@ -471,7 +471,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn offer_rang_out(&mut self, call: CallId, agent: UserId) -> Result<(), ApiError> {
+    async fn offer_rang_out(&mut self, call: CallId, agent: UserId) -> Result<(), EngineError> {
         if let Some(w) = self.inbound.get_mut(&call) {
             w.offered = None;
             w.tried.push(agent);
@@ -501,7 +501,7 @@ impl Engine {
     }
 
     /// The caller waited the maximum: a voicemail, or with voicemail off the call ends missed.
-    async fn inbound_max_wait(&mut self, call: CallId) -> Result<(), ApiError> {
+    async fn inbound_max_wait(&mut self, call: CallId) -> Result<(), EngineError> {
         let Some(w) = self.inbound.get_mut(&call) else {
             return Ok(());
         };
@@ -525,7 +525,7 @@ impl Engine {
     }
 
     /// The caller's line ended before an agent took it: missed, or a voicemail left.
-    pub(super) async fn inbound_ended(&mut self, call: CallId) -> Result<(), ApiError> {
+    pub(super) async fn inbound_ended(&mut self, call: CallId) -> Result<(), EngineError> {
         let Some(w) = self.inbound.remove(&call) else {
             return Ok(());
         };

@@ -6,13 +6,12 @@
 
 use super::lane::Op;
 use super::runner::{contact_tz, RunnerRef};
-use super::{Activity, ContactSummary, Engine};
+use super::EngineError;
+use super::{AgentActivity, ContactSummary, Engine};
 use crate::desk::ws::{CallAudio, DesktopMessage};
-use crate::http::error::ApiError;
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use palera_carrier::{agent_identity, AnsweredBy, CallSid, Carrier, LegEnd};
-use palera_core::campaign::driver::{Answer, Command, LineEnd};
+use palera_core::campaign::driver::{Answer, Command, LineEnd, Now};
 use palera_core::campaign::{CallOutcome, CampaignSettings, Disposition, DispositionEffect};
 use palera_core::ids::{CallId, CampaignId, ClientId, ContactId, UserId};
 use palera_store::calls::{outcome_str, CallUpdate};
@@ -21,8 +20,10 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Where a live campaign call is, with the instants the engine times it by (the core driver's
+/// `Phase` has the same steps without the clock).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Phase {
+pub(super) enum CallPhase {
     Ringing,
     /// Answered, the answering-machine verdict still to come (Twilio's async AMD reports the
     /// answer first, then who answered): nobody is connected yet.
@@ -48,16 +49,12 @@ pub(super) enum Phase {
 }
 
 pub(super) struct Live {
-    #[allow(dead_code)] // part of the call record other engine parts read
-    pub id: CallId,
     pub campaign: CampaignId,
     /// The campaign runner whose driver placed the call.
     pub generation: u64,
     pub contact: ContactSummary,
     pub agent: Option<UserId>,
-    pub phase: Phase,
-    #[allow(dead_code)] // part of the call record other engine parts read
-    pub dialled: Instant,
+    pub phase: CallPhase,
     /// A disposition was saved while the call was still up.
     pub disposed: bool,
     /// The contact is on hold (hears the campaign's hold music).
@@ -77,14 +74,12 @@ impl Live {
     ) -> Self {
         let lane = super::lane::Lane::start(id, sid, carrier);
         Self {
-            id,
             campaign,
             generation: 0,
             contact,
             agent,
             lane,
-            phase: Phase::Ringing,
-            dialled: Instant::now(),
+            phase: CallPhase::Ringing,
             disposed: false,
             on_hold: false,
         }
@@ -114,25 +109,22 @@ pub struct LiveSnapshot {
     pub due_contacts: usize,
 }
 
-fn conflict(field: &str, message: &str) -> ApiError {
-    ApiError {
-        status: StatusCode::CONFLICT,
-        code: "conflict",
-        message: format!("{field}: {message}"),
-        field: Some(field.into()),
-    }
-}
-
 impl Engine {
     pub(super) async fn settings_of(
         &self,
         id: CampaignId,
-    ) -> Result<(CampaignSettings, Option<String>), ApiError> {
+    ) -> Result<(CampaignSettings, Option<String>), EngineError> {
         if let Some(r) = self.runners.get(&id) {
-            return Ok((r.c.settings.clone(), r.c.voicemail_url.clone()));
+            return Ok((
+                r.campaign.settings.clone(),
+                r.campaign.voicemail_url.clone(),
+            ));
         }
-        if let Some(r) = self.draining.iter().find(|r| r.c.id == id) {
-            return Ok((r.c.settings.clone(), r.c.voicemail_url.clone()));
+        if let Some(r) = self.draining.iter().find(|r| r.campaign.id == id) {
+            return Ok((
+                r.campaign.settings.clone(),
+                r.campaign.voicemail_url.clone(),
+            ));
         }
         let c = self.app.store.campaign_by_id(id).await?;
         Ok((c.settings, c.voicemail_url))
@@ -143,7 +135,7 @@ impl Engine {
         call: CallId,
         kind: &str,
         detail: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), EngineError> {
         self.app
             .store
             .add_call_event(call, kind, detail, self.app.now_ms())
@@ -159,7 +151,7 @@ impl Engine {
         })
     }
 
-    pub(super) async fn on_ringing(&mut self, call: CallId) -> Result<(), ApiError> {
+    pub(super) async fn on_ringing(&mut self, call: CallId) -> Result<(), EngineError> {
         if !self.calls.contains_key(&call) {
             return Ok(());
         }
@@ -177,12 +169,12 @@ impl Engine {
         &mut self,
         call: CallId,
         by: AnsweredBy,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), EngineError> {
         let Some(at) = self.runner_of_live(call) else {
             return Ok(());
         };
         let now = self.clock();
-        let detecting = matches!(self.calls[&call].phase, Phase::Detecting { .. });
+        let detecting = matches!(self.calls[&call].phase, CallPhase::Detecting { .. });
         let by = match by {
             AnsweredBy::Human => Answer::Human,
             AnsweredBy::Machine => Answer::Machine,
@@ -199,7 +191,7 @@ impl Engine {
     }
 
     /// The machine's greeting ended.
-    pub(super) async fn on_beep(&mut self, call: CallId) -> Result<(), ApiError> {
+    pub(super) async fn on_beep(&mut self, call: CallId) -> Result<(), EngineError> {
         let Some(at) = self.runner_of_live(call) else {
             return Ok(());
         };
@@ -218,7 +210,7 @@ impl Engine {
         call: CallId,
         end: LegEnd,
         _duration_seconds: u32,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), EngineError> {
         let Some(at) = self.runner_of_live(call) else {
             return Ok(()); // repeated, or ended before a restart
         };
@@ -244,20 +236,25 @@ impl Engine {
         &mut self,
         call: CallId,
         agent: UserId,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), EngineError> {
         self.event(call, "agent_connected", &agent.to_string())
             .await
     }
 
-    /// Carries out one driver command; returns the driver's answer to what happened.
+    /// Carries out one driver command; returns the driver's answer to what happened. A dial is
+    /// stamped with the instant the driver `decided` it at, when it came from a poll (calls per
+    /// second are counted there).
     pub(super) async fn carry_out(
         &mut self,
         at: RunnerRef,
         cmd: Command,
-    ) -> Result<Vec<Command>, ApiError> {
+        decided: Option<Now>,
+    ) -> Result<Vec<Command>, EngineError> {
         match cmd {
             Command::Hold { .. } => {} // batched by `execute`
-            Command::Dial { contact, agent } => return Ok(self.dial(at, contact, agent).await),
+            Command::Dial { contact, agent } => {
+                return Ok(self.dial(at, contact, agent, decided).await)
+            }
             Command::Preview { agent, contact } => self.offer_preview(at, agent, contact),
             Command::PreviewWithdrawn { agent, .. } => {
                 self.set_idle(agent);
@@ -272,7 +269,7 @@ impl Engine {
             }
             Command::Wait { call } => {
                 if let Some(l) = self.calls.get_mut(&call) {
-                    l.phase = Phase::Waiting {
+                    l.phase = CallPhase::Waiting {
                         since: Instant::now(),
                     };
                 }
@@ -293,24 +290,7 @@ impl Engine {
                     l.lane.send(Op::HangUp);
                 }
             }
-            Command::Ended { call, outcome, .. } => {
-                if let Some(Live {
-                    phase: Phase::Dropped { agent },
-                    ..
-                }) = self.calls.remove(&call)
-                {
-                    // The dropped message played to its end: the agent's phone panel is told
-                    // once the attempt is completed and stored (below, `Completed`).
-                    self.dropped.insert(call, agent);
-                }
-                let u = CallUpdate {
-                    outcome: Some(outcome),
-                    ended_at: Some(self.app.now_ms()),
-                    ..Default::default()
-                };
-                self.app.store.update_call(call, &u).await?;
-                self.event(call, "ended", outcome_str(outcome)).await?;
-            }
+            Command::Ended { call, outcome, .. } => self.call_ended(call, outcome).await?,
             Command::WrapUp { agent, call, until } => {
                 self.start_wrap_up(at.campaign, call, agent, until).await?
             }
@@ -320,27 +300,11 @@ impl Engine {
                 disposition,
                 ..
             } => {
-                // The store is the record: the same core rule applied to its row, once.
-                self.complete_attempt(at.campaign, contact, call, &disposition)
-                    .await?;
-                if self.disposing != Some(call) {
-                    self.app
-                        .store
-                        .set_call_disposition(call, None, &disposition.name, "")
-                        .await?;
-                }
-                if let Some(agent) = self.dropped.remove(&call) {
-                    self.tell(
-                        agent,
-                        DesktopMessage::CallAudio {
-                            call_id: call,
-                            audio: CallAudio::Ended,
-                        },
-                    );
-                }
+                self.attempt_completed(at, call, contact, &disposition)
+                    .await?
             }
             Command::AgentFree { agent, call } => {
-                if !matches!(self.activity(agent), Activity::Idle { .. }) {
+                if !matches!(self.activity(agent), AgentActivity::Idle { .. }) {
                     self.set_idle(agent);
                     self.tell(agent, DesktopMessage::CallCleared { call_id: call });
                 }
@@ -352,10 +316,59 @@ impl Engine {
         Ok(Vec::new())
     }
 
+    /// The call is over at the carrier: its outcome is stored.
+    async fn call_ended(&mut self, call: CallId, outcome: CallOutcome) -> Result<(), EngineError> {
+        if let Some(Live {
+            phase: CallPhase::Dropped { agent },
+            ..
+        }) = self.calls.remove(&call)
+        {
+            // The dropped message played to its end: the agent's phone panel is told once the
+            // attempt is completed and stored (`attempt_completed`).
+            self.dropped.insert(call, agent);
+        }
+        let u = CallUpdate {
+            outcome: Some(outcome),
+            ended_at: Some(self.app.now_ms()),
+            ..Default::default()
+        };
+        self.app.store.update_call(call, &u).await?;
+        self.event(call, "ended", outcome_str(outcome)).await
+    }
+
+    /// The attempt is over (disposed by the agent or the system): the store is the record, the
+    /// same core rule applied to its row, once.
+    async fn attempt_completed(
+        &mut self,
+        at: RunnerRef,
+        call: CallId,
+        contact: ContactId,
+        disposition: &Disposition,
+    ) -> Result<(), EngineError> {
+        self.complete_attempt(at.campaign, contact, call, disposition)
+            .await?;
+        if self.disposing != Some(call) {
+            self.app
+                .store
+                .set_call_disposition(call, None, &disposition.name, "")
+                .await?;
+        }
+        if let Some(agent) = self.dropped.remove(&call) {
+            self.tell(
+                agent,
+                DesktopMessage::CallAudio {
+                    call_id: call,
+                    audio: CallAudio::Ended,
+                },
+            );
+        }
+        Ok(())
+    }
+
     /// Answered, the AMD verdict pending.
-    async fn await_verdict(&mut self, call: CallId) -> Result<(), ApiError> {
+    async fn await_verdict(&mut self, call: CallId) -> Result<(), EngineError> {
         if let Some(l) = self.calls.get_mut(&call) {
-            l.phase = Phase::Detecting {
+            l.phase = CallPhase::Detecting {
                 since: Instant::now(),
             };
         }
@@ -369,11 +382,11 @@ impl Engine {
     }
 
     /// Who answered is known.
-    async fn verdict(&mut self, call: CallId, human: bool) -> Result<(), ApiError> {
+    async fn verdict(&mut self, call: CallId, human: bool) -> Result<(), EngineError> {
         let first_report = self
             .calls
             .get(&call)
-            .is_some_and(|l| l.phase == Phase::Ringing);
+            .is_some_and(|l| l.phase == CallPhase::Ringing);
         let u = CallUpdate {
             outcome: Some(if human {
                 CallOutcome::InProgress
@@ -389,11 +402,11 @@ impl Engine {
     }
 
     /// A machine answered: the driver released the agent; hang up now, or wait for the beep.
-    async fn on_machine(&mut self, call: CallId, hang_up: bool) -> Result<(), ApiError> {
+    async fn on_machine(&mut self, call: CallId, hang_up: bool) -> Result<(), EngineError> {
         let Some(l) = self.calls.get_mut(&call) else {
             return Ok(());
         };
-        l.phase = Phase::Machine;
+        l.phase = CallPhase::Machine;
         l.agent = None;
         if hang_up {
             l.lane.send(Op::HangUp);
@@ -403,7 +416,7 @@ impl Engine {
     }
 
     /// The machine's greeting ended: leave the campaign's message (or hang up without one).
-    async fn leave_message(&mut self, call: CallId) -> Result<(), ApiError> {
+    async fn leave_message(&mut self, call: CallId) -> Result<(), EngineError> {
         let Some(l) = self.calls.get(&call) else {
             return Ok(());
         };
@@ -417,17 +430,17 @@ impl Engine {
     }
 
     /// Bridges `agent` into the call.
-    async fn connect(&mut self, call: CallId, agent: UserId) -> Result<(), ApiError> {
+    async fn connect(&mut self, call: CallId, agent: UserId) -> Result<(), EngineError> {
         let now = self.now();
         let Some(l) = self.calls.get_mut(&call) else {
             return Ok(());
         };
         l.agent = Some(agent);
-        l.phase = Phase::Connected {
+        l.phase = CallPhase::Connected {
             since: Instant::now(),
         };
         self.agents
-            .insert(agent, Activity::OnCall { call, since: now });
+            .insert(agent, AgentActivity::OnCall { call, since: now });
         let u = CallUpdate {
             agent: Some(agent),
             connected_at: Some(now.timestamp_millis()),
@@ -441,7 +454,7 @@ impl Engine {
                 .send_then(Op::ConnectAgent(agent_identity(agent.0)), move || {
                     engine
                         .engine
-                        .send(super::Command::AgentBridged { call, agent });
+                        .send(super::Request::AgentBridged { call, agent });
                 });
         }
         tracing::info!(call = %call, agent = %agent, "connected");
@@ -457,10 +470,10 @@ impl Engine {
 
     /// Queues `op` on the call's lane and waits for the carrier's answer (an agent's call
     /// control, which reports the carrier's error).
-    pub(super) async fn ask_lane(&self, call: CallId, op: Op) -> Result<(), ApiError> {
+    pub(super) async fn ask_lane(&self, call: CallId, op: Op) -> Result<(), EngineError> {
         match self.calls.get(&call) {
             Some(l) => l.lane.ask(op).await.map_err(super::control::carrier_failed),
-            None => Err(ApiError::not_found()),
+            None => Err(EngineError::NotFound),
         }
     }
 
@@ -470,7 +483,7 @@ impl Engine {
         let still = self
             .calls
             .get(&call)
-            .filter(|l| l.agent == Some(agent) && matches!(l.phase, Phase::Connected { .. }));
+            .filter(|l| l.agent == Some(agent) && matches!(l.phase, CallPhase::Connected { .. }));
         if let Some(l) = still {
             let contact = Some(l.contact.clone());
             self.tell(
@@ -494,11 +507,11 @@ impl Engine {
     }
 
     /// Nobody could take the person within the grace: play the identification message at once.
-    async fn abandon(&mut self, call: CallId) -> Result<(), ApiError> {
+    async fn abandon(&mut self, call: CallId) -> Result<(), EngineError> {
         let Some(l) = self.calls.get_mut(&call) else {
             return Ok(());
         };
-        l.phase = Phase::Abandoned;
+        l.phase = CallPhase::Abandoned;
         let campaign = l.campaign;
         let (_, url) = self.settings_of(campaign).await?;
         // The message goes to the carrier first: it must start within 2 s of the answer.
@@ -522,12 +535,12 @@ impl Engine {
         call: CallId,
         agent: UserId,
         until: i64,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), EngineError> {
         let (settings, _) = self.settings_of(campaign).await?;
         let until_at = self.now() + chrono::Duration::seconds(i64::from(settings.wrap_up_seconds));
         self.agents.insert(
             agent,
-            Activity::WrapUp {
+            AgentActivity::WrapUp {
                 call,
                 until: self.instant(until),
                 until_at,
@@ -553,7 +566,7 @@ impl Engine {
         contact: ContactId,
         call: CallId,
         disposition: &Disposition,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), EngineError> {
         let cc = self.app.store.campaign_contact(campaign, contact).await?;
         if cc.in_flight != Some(call) {
             return Ok(());
@@ -579,10 +592,10 @@ impl Engine {
         disposition: i64,
         notes: &str,
         callback_at: Option<DateTime<Utc>>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), EngineError> {
         let row = self.app.store.call(call).await?;
         if !staff && row.agent_id != Some(by) {
-            return Err(ApiError::not_found());
+            return Err(EngineError::NotFound);
         }
         if row.campaign_id.is_none() && self.is_manual(call) {
             return self
@@ -590,17 +603,17 @@ impl Engine {
                 .await;
         }
         let (Some(campaign), Some(contact)) = (row.campaign_id, row.contact_id) else {
-            return Err(ApiError::invalid("call", "is not a campaign call"));
+            return Err(EngineError::invalid("call", "is not a campaign call"));
         };
         if row.disposition.is_some() {
-            return Err(conflict(
+            return Err(EngineError::conflict(
                 "disposition_id",
                 "this call already has a disposition",
             ));
         }
         if let Some(l) = self.calls.get(&call) {
-            if !matches!(l.phase, Phase::Connected { .. }) {
-                return Err(ApiError::invalid(
+            if !matches!(l.phase, CallPhase::Connected { .. }) {
+                return Err(EngineError::invalid(
                     "call",
                     "the call is not connected to an agent",
                 ));
@@ -608,7 +621,7 @@ impl Engine {
         }
         let set = self.app.store.dispositions(campaign).await?;
         let Some(d) = set.iter().find(|d| d.id == disposition) else {
-            return Err(ApiError::invalid(
+            return Err(EngineError::invalid(
                 "disposition_id",
                 "is not one of this campaign's dispositions",
             ));
@@ -625,7 +638,7 @@ impl Engine {
                 let cmds = r
                     .driver
                     .disposed(now, call, core.clone())
-                    .map_err(|e| ApiError::invalid("call", e.to_string()))?;
+                    .map_err(|e| EngineError::invalid("call", e.to_string()))?;
                 Some((at, cmds))
             }
             None => None,
@@ -659,23 +672,23 @@ impl Engine {
         kind: EffectKind,
         target: Option<palera_core::ids::ListId>,
         callback_at: Option<DateTime<Utc>>,
-    ) -> Result<DispositionEffect, ApiError> {
+    ) -> Result<DispositionEffect, EngineError> {
         Ok(match kind {
             EffectKind::Final => DispositionEffect::Final,
             EffectKind::Retry => DispositionEffect::Retry,
             EffectKind::Dnc => DispositionEffect::Dnc,
             EffectKind::Callback => {
                 let at = callback_at.ok_or_else(|| {
-                    ApiError::invalid("callback_at", "is required for a callback disposition")
+                    EngineError::invalid("callback_at", "is required for a callback disposition")
                 })?;
                 if at <= self.now() {
-                    return Err(ApiError::invalid("callback_at", "must be in the future"));
+                    return Err(EngineError::invalid("callback_at", "must be in the future"));
                 }
                 DispositionEffect::Callback { at }
             }
             EffectKind::MoveToList => DispositionEffect::MoveToList {
                 list: target.ok_or_else(|| {
-                    ApiError::invalid("disposition_id", "this disposition has no target list")
+                    EngineError::invalid("disposition_id", "this disposition has no target list")
                 })?,
             },
         })
@@ -688,11 +701,11 @@ impl Engine {
         contact: ContactId,
         phone: &str,
         effect: DispositionEffect,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), EngineError> {
         match effect {
             DispositionEffect::Dnc => {
                 let phone = palera_core::phone::PhoneNumber::parse_e164(phone)
-                    .map_err(|e| ApiError::invalid("phone", e))?;
+                    .map_err(|e| EngineError::invalid("phone", e))?;
                 self.app.contacts.add_dnc(client, &phone).await?;
             }
             DispositionEffect::MoveToList { list } => {
@@ -715,7 +728,7 @@ impl Engine {
             return;
         }
         if let Some(a) = agent {
-            if matches!(self.activity(a), Activity::WrapUp { call: c, .. } if c == call) {
+            if matches!(self.activity(a), AgentActivity::WrapUp { call: c, .. } if c == call) {
                 self.set_idle(a);
                 self.tell(
                     a,
@@ -730,7 +743,7 @@ impl Engine {
     /// On start: calls the previous run left open are closed (hung up at the carrier when they
     /// were placed, with the outcome they had reached), claims are released, and attempts that
     /// never reached the carrier are given back — no attempt is lost or counted twice.
-    pub(super) async fn reconcile(&mut self) -> Result<(), ApiError> {
+    pub(super) async fn reconcile(&mut self) -> Result<(), EngineError> {
         let now_ms = self.app.now_ms();
         for call in self.app.store.open_calls().await? {
             let (Some(campaign), Some(contact)) = (call.campaign_id, call.contact_id) else {
@@ -796,21 +809,22 @@ impl Engine {
         };
         let (_, waiting) = r.driver.lines();
         let busy = self.calls.values().filter(|l| l.campaign == id).count();
-        let agents =
-            r.c.agents
-                .iter()
-                .map(|a| {
-                    let u = self.users.get(a);
-                    AgentLive {
-                        id: *a,
-                        name: u.map_or_else(|| a.to_string(), |u| u.name.clone()),
-                        voice_state: u.map_or("offline", |u| u.voice_state.as_str()).into(),
-                        activity: self.activity(*a).label().into(),
-                        held: r.driver.held_by(*a).len(),
-                        ready_for_campaign: r.driver.is_ready(*a),
-                    }
-                })
-                .collect();
+        let agents = r
+            .campaign
+            .agents
+            .iter()
+            .map(|a| {
+                let u = self.users.get(a);
+                AgentLive {
+                    id: *a,
+                    name: u.map_or_else(|| a.to_string(), |u| u.name.clone()),
+                    voice_state: u.map_or("offline", |u| u.voice_state.as_str()).into(),
+                    activity: self.activity(*a).label().into(),
+                    held: r.driver.held_by(*a).len(),
+                    ready_for_campaign: r.driver.is_ready(*a),
+                }
+            })
+            .collect();
         LiveSnapshot {
             running: true,
             agents,
@@ -831,8 +845,8 @@ impl Engine {
             })
         };
         match self.activity(agent) {
-            Activity::Idle { .. } => Vec::new(),
-            Activity::Previewing { campaign, contact } => self
+            AgentActivity::Idle { .. } => Vec::new(),
+            AgentActivity::Previewing { campaign, contact } => self
                 .runners
                 .get(&campaign)
                 .and_then(|r| r.summary(contact))
@@ -843,8 +857,8 @@ impl Engine {
                 })
                 .into_iter()
                 .collect(),
-            Activity::Dialing { call } => offered(call).into_iter().collect(),
-            Activity::OnCall { call, .. } => {
+            AgentActivity::Dialling { call } => offered(call).into_iter().collect(),
+            AgentActivity::OnCall { call, .. } => {
                 let held = self.calls.get(&call).is_some_and(|l| l.on_hold);
                 offered(call)
                     .into_iter()
@@ -858,7 +872,7 @@ impl Engine {
                     }))
                     .collect()
             }
-            Activity::WrapUp { call, until, .. } => {
+            AgentActivity::WrapUp { call, until, .. } => {
                 let Ok(row) = self.app.store.call(call).await else {
                     return Vec::new();
                 };

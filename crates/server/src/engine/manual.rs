@@ -10,10 +10,9 @@
 //! them.
 
 use super::control::carrier_failed;
-use super::{Activity, CallAction, Engine};
+use super::EngineError;
+use super::{AgentActivity, CallAction, Engine};
 use crate::desk::ws::DesktopMessage;
-use crate::http::error::ApiError;
-use axum::http::StatusCode;
 use palera_carrier::{agent_identity, Audio, CallSid, Carrier, CarrierEvent, Dial, LegEnd};
 use palera_core::campaign::{CallOutcome, CpsLimiter};
 use palera_core::ids::{CallId, ClientId, ContactId, UserId};
@@ -100,17 +99,17 @@ impl Engine {
 
     /// Places a manual call for `m.agent`, who must be free (not previewing, ringing, on a call
     /// or in wrap-up).
-    pub(super) async fn manual_dial(&mut self, m: ManualDial) -> Result<CallId, ApiError> {
+    pub(super) async fn manual_dial(&mut self, m: ManualDial) -> Result<CallId, EngineError> {
         match self.activity(m.agent) {
-            Activity::Idle { .. } => {}
-            Activity::Previewing { .. } => {
-                return Err(ApiError::invalid(
+            AgentActivity::Idle { .. } => {}
+            AgentActivity::Previewing { .. } => {
+                return Err(EngineError::invalid(
                     "number",
                     "you are previewing a campaign contact: call or skip it first",
                 ))
             }
             _ => {
-                return Err(ApiError::invalid(
+                return Err(EngineError::invalid(
                     "number",
                     "finish your current call (and its disposition) first",
                 ))
@@ -125,10 +124,10 @@ impl Engine {
             .into_iter()
             .next()
             .ok_or_else(|| {
-                ApiError::invalid("client_id", "the client has no phone number to call from")
+                EngineError::invalid("client_id", "the client has no phone number to call from")
             })?;
         let from =
-            PhoneNumber::parse_e164(&from.number).map_err(|e| ApiError::invalid("from", e))?;
+            PhoneNumber::parse_e164(&from.number).map_err(|e| EngineError::invalid("from", e))?;
         // The same monotonic clock as the campaigns' dials: they share this limiter.
         let now = self.mono(Instant::now());
         let limiter = self
@@ -136,11 +135,7 @@ impl Engine {
             .entry(m.client)
             .or_insert_with(|| CpsLimiter::new(client.calls_per_second));
         if !limiter.try_acquire(now) {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "the carrier's calls-per-second limit is reached; try again in a moment",
-            ));
+            return Err(EngineError::RateLimited);
         }
         let carrier = self
             .app
@@ -196,7 +191,7 @@ impl Engine {
             phone: m.phone.as_str().to_string(),
         };
         self.agents
-            .insert(m.agent, Activity::Dialing { call: call.id });
+            .insert(m.agent, AgentActivity::Dialling { call: call.id });
         self.tell(m.agent, offer.clone());
         self.manual.insert(
             call.id,
@@ -218,7 +213,7 @@ impl Engine {
     }
 
     /// A carrier event about a manual call.
-    pub(super) async fn on_manual_event(&mut self, ev: CarrierEvent) -> Result<(), ApiError> {
+    pub(super) async fn on_manual_event(&mut self, ev: CarrierEvent) -> Result<(), EngineError> {
         let call = event_call(&ev);
         match ev {
             CarrierEvent::Ringing { .. } => {
@@ -240,7 +235,7 @@ impl Engine {
     }
 
     /// The contact picked up: the agent is bridged in.
-    async fn manual_answered(&mut self, call: CallId) -> Result<(), ApiError> {
+    async fn manual_answered(&mut self, call: CallId) -> Result<(), EngineError> {
         let now = self.now();
         let Some(m) = self.manual.get_mut(&call).filter(|m| m.connected.is_none()) else {
             return Ok(()); // a repeated event
@@ -248,7 +243,7 @@ impl Engine {
         m.connected = Some(Instant::now());
         let (agent, sid, carrier) = (m.agent, m.sid.clone(), m.carrier.clone());
         self.agents
-            .insert(agent, Activity::OnCall { call, since: now });
+            .insert(agent, AgentActivity::OnCall { call, since: now });
         let u = CallUpdate {
             outcome: Some(CallOutcome::InProgress),
             answered_by: Some("human".into()),
@@ -273,7 +268,7 @@ impl Engine {
 
     /// The call ended: it is logged with its outcome; an answered call goes to wrap-up, an
     /// unanswered one frees the agent at once.
-    async fn manual_ended(&mut self, call: CallId, end: LegEnd) -> Result<(), ApiError> {
+    async fn manual_ended(&mut self, call: CallId, end: LegEnd) -> Result<(), EngineError> {
         if self
             .manual
             .get(&call)
@@ -327,12 +322,12 @@ impl Engine {
         call: CallId,
         agent: UserId,
         action: CallAction,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), EngineError> {
         let Some(m) = self.manual.get(&call).filter(|m| m.agent == agent) else {
-            return Err(ApiError::not_found());
+            return Err(EngineError::NotFound);
         };
         if m.wrap_until.is_some() {
-            return Err(ApiError::invalid("call", "the call has ended"));
+            return Err(EngineError::invalid("call", "the call has ended"));
         }
         let (sid, carrier, on_hold, connected) =
             (m.sid.clone(), m.carrier.clone(), m.on_hold, m.connected);
@@ -342,10 +337,13 @@ impl Engine {
                 None
             }
             _ if connected.is_none() => {
-                return Err(ApiError::invalid("call", "the call is not connected yet"))
+                return Err(EngineError::invalid(
+                    "call",
+                    "the call is not connected yet",
+                ))
             }
             CallAction::VoicemailDrop => {
-                return Err(ApiError::invalid(
+                return Err(EngineError::invalid(
                     "call",
                     "a manual call has no campaign voicemail message to drop",
                 ))
@@ -389,7 +387,7 @@ impl Engine {
     pub(super) fn manual_current(&self, agent: UserId) -> Option<Vec<DesktopMessage>> {
         let (id, m) = self.manual.iter().find(|(_, m)| m.agent == agent)?;
         let mut out = vec![m.offer.clone()];
-        if let Activity::WrapUp { call, until, .. } = self.activity(agent) {
+        if let AgentActivity::WrapUp { call, until, .. } = self.activity(agent) {
             if call == *id {
                 let left = until.saturating_duration_since(Instant::now()).as_secs() as u32;
                 out.push(DesktopMessage::CallEnded {
@@ -416,7 +414,7 @@ impl Engine {
     }
 
     /// An answered manual call ended: the agent wraps up with the client's dispositions.
-    async fn manual_wrap_up(&mut self, call: CallId, mut m: Manual) -> Result<(), ApiError> {
+    async fn manual_wrap_up(&mut self, call: CallId, mut m: Manual) -> Result<(), EngineError> {
         let seconds = palera_core::campaign::CampaignSettings::default().wrap_up_seconds;
         let limit = Duration::from_secs(u64::from(seconds));
         let until = Instant::now() + limit;
@@ -427,7 +425,7 @@ impl Engine {
         self.manual.insert(call, m);
         self.agents.insert(
             agent,
-            Activity::WrapUp {
+            AgentActivity::WrapUp {
                 call,
                 until,
                 until_at,
@@ -454,30 +452,30 @@ impl Engine {
         disposition: i64,
         notes: &str,
         callback_at: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), EngineError> {
         let call = row.id;
         let Some(contact) = row.contact_id else {
-            return Err(ApiError::invalid("call", "has no contact"));
+            return Err(EngineError::invalid("call", "has no contact"));
         };
         if self
             .manual
             .get(&call)
             .is_some_and(|m| m.wrap_until.is_none())
         {
-            return Err(ApiError::invalid(
+            return Err(EngineError::invalid(
                 "call",
                 "the call is still up: hang up first",
             ));
         }
         let set = self.app.store.client_dispositions(row.client_id).await?;
         let Some(d) = set.iter().find(|d| d.id == disposition) else {
-            return Err(ApiError::invalid(
+            return Err(EngineError::invalid(
                 "disposition_id",
                 "is not one of the client's dispositions for calls outside campaigns",
             ));
         };
         if d.effect == EffectKind::Callback && callback_at.is_none() {
-            return Err(ApiError::invalid(
+            return Err(EngineError::invalid(
                 "callback_at",
                 "is required for a callback disposition",
             ));
@@ -502,7 +500,7 @@ impl Engine {
         let Some(m) = self.manual.remove(&call) else {
             return;
         };
-        if matches!(self.activity(m.agent), Activity::WrapUp { call: c, .. } if c == call) {
+        if matches!(self.activity(m.agent), AgentActivity::WrapUp { call: c, .. } if c == call) {
             self.set_idle(m.agent);
             self.tell(
                 m.agent,
@@ -514,7 +512,7 @@ impl Engine {
     }
 
     /// Manual wrap-ups past their limit are saved as `wrap_up_limit` (as campaign calls are).
-    pub(super) async fn manual_wrap_ups_expired(&mut self) -> Result<(), ApiError> {
+    pub(super) async fn manual_wrap_ups_expired(&mut self) -> Result<(), EngineError> {
         let now = Instant::now();
         let due: Vec<CallId> = self
             .manual

@@ -23,6 +23,7 @@
 pub mod carriers;
 mod control;
 pub mod directory;
+mod error;
 mod inbound;
 mod lane;
 mod live;
@@ -31,7 +32,7 @@ mod runner;
 
 use crate::app::App;
 use crate::desk::ws::{DesktopEvent, DesktopMessage};
-use crate::http::error::ApiError;
+
 use chrono::{DateTime, Utc};
 use palera_carrier::CarrierEvent;
 use palera_core::campaign::CpsLimiter;
@@ -46,6 +47,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use control::CallAction;
+pub use error::EngineError;
 pub use inbound::Arrival;
 pub use live::{AgentLive, LiveSnapshot};
 pub use manual::ManualDial;
@@ -60,7 +62,7 @@ const ENROL_EVERY: Duration = Duration::from_secs(15);
 const CAMPAIGNS_EVERY: Duration = Duration::from_secs(2);
 
 /// Requests from handlers to the engine.
-pub enum Command {
+pub enum Request {
     /// A campaign was started, paused, resumed, stopped or edited.
     Reload(CampaignId),
     /// The carrier took the request to connect `agent` to `call` (from the call's lane): the
@@ -75,17 +77,17 @@ pub enum Command {
         disposition: i64,
         notes: String,
         callback_at: Option<DateTime<Utc>>,
-        reply: oneshot::Sender<Result<(), ApiError>>,
+        reply: oneshot::Sender<Result<(), EngineError>>,
     },
     /// The agent calls the contact they are previewing.
     PreviewCall {
         agent: UserId,
-        reply: oneshot::Sender<Result<CallId, ApiError>>,
+        reply: oneshot::Sender<Result<CallId, EngineError>>,
     },
     /// The agent skips the contact they are previewing.
     PreviewSkip {
         agent: UserId,
-        reply: oneshot::Sender<Result<(), ApiError>>,
+        reply: oneshot::Sender<Result<(), EngineError>>,
     },
     /// The messages that bring a (re)connecting desktop up to date with the agent's call.
     CurrentCall {
@@ -97,24 +99,24 @@ pub enum Command {
         call: CallId,
         agent: UserId,
         action: CallAction,
-        reply: oneshot::Sender<Result<(), ApiError>>,
+        reply: oneshot::Sender<Result<(), EngineError>>,
     },
     /// The agent dials a number outside campaigns (already checked for DNC and window).
     ManualDial {
         dial: ManualDial,
-        reply: oneshot::Sender<Result<CallId, ApiError>>,
+        reply: oneshot::Sender<Result<CallId, EngineError>>,
     },
     /// A caller rings one of a client's numbers (the simulated network's arrivals).
     InboundArrived {
         arrival: Arrival,
-        reply: Option<oneshot::Sender<Result<CallId, ApiError>>>,
+        reply: Option<oneshot::Sender<Result<CallId, EngineError>>>,
     },
     /// The agent an inbound call rings at accepts (`accept`) or declines it.
     InboundAnswer {
         call: CallId,
         agent: UserId,
         accept: bool,
-        reply: oneshot::Sender<Result<(), ApiError>>,
+        reply: oneshot::Sender<Result<(), EngineError>>,
     },
     /// What the live campaign page shows.
     Snapshot {
@@ -125,8 +127,8 @@ pub enum Command {
 
 /// The handlers' end of the engine's command channel.
 pub struct EngineHandle {
-    tx: mpsc::UnboundedSender<Command>,
-    rx: Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
+    tx: mpsc::UnboundedSender<Request>,
+    rx: Mutex<Option<mpsc::UnboundedReceiver<Request>>>,
 }
 
 impl Default for EngineHandle {
@@ -140,7 +142,7 @@ impl Default for EngineHandle {
 }
 
 impl EngineHandle {
-    pub fn send(&self, c: Command) {
+    pub fn send(&self, c: Request) {
         if self.tx.send(c).is_err() {
             tracing::warn!("the call engine is not running; command dropped");
         }
@@ -149,20 +151,14 @@ impl EngineHandle {
     /// Sends a command built around a reply channel and waits for the answer.
     pub async fn ask<T>(
         &self,
-        build: impl FnOnce(oneshot::Sender<T>) -> Command,
-    ) -> Result<T, ApiError> {
+        build: impl FnOnce(oneshot::Sender<T>) -> Request,
+    ) -> Result<T, EngineError> {
         let (tx, rx) = oneshot::channel();
         self.send(build(tx));
-        rx.await.map_err(|_| {
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "engine_unavailable",
-                "the call engine is not running",
-            )
-        })
+        rx.await.map_err(|_| EngineError::Unavailable)
     }
 
-    fn take(&self) -> Option<mpsc::UnboundedReceiver<Command>> {
+    fn take(&self) -> Option<mpsc::UnboundedReceiver<Request>> {
         self.rx.lock().expect("engine lock").take()
     }
 }
@@ -177,9 +173,10 @@ pub struct ContactSummary {
     pub campaign: String,
 }
 
-/// What an agent is doing, as the engine sees it.
+/// What an agent is doing across every kind of call, as the engine sees it (the core driver's
+/// `Activity` covers one campaign's agents; this adds manual and inbound calls and wrap-up).
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Activity {
+enum AgentActivity {
     Idle {
         since: DateTime<Utc>,
     },
@@ -188,7 +185,7 @@ enum Activity {
         contact: ContactId,
     },
     /// A call is being placed for this agent (preview, progressive).
-    Dialing {
+    Dialling {
         call: CallId,
     },
     OnCall {
@@ -202,14 +199,14 @@ enum Activity {
     },
 }
 
-impl Activity {
+impl AgentActivity {
     fn label(&self) -> &'static str {
         match self {
-            Activity::Idle { .. } => "idle",
-            Activity::Previewing { .. } => "previewing",
-            Activity::Dialing { .. } => "ringing",
-            Activity::OnCall { .. } => "on_call",
-            Activity::WrapUp { .. } => "wrap_up",
+            AgentActivity::Idle { .. } => "idle",
+            AgentActivity::Previewing { .. } => "previewing",
+            AgentActivity::Dialling { .. } => "ringing",
+            AgentActivity::OnCall { .. } => "on_call",
+            AgentActivity::WrapUp { .. } => "wrap_up",
         }
     }
 }
@@ -225,9 +222,7 @@ pub struct Engine {
     epoch: Instant,
     /// The call whose agent disposition is being carried out.
     disposing: Option<CallId>,
-    /// When the driver decided the commands being carried out.
-    decided: Option<palera_core::campaign::driver::Now>,
-    agents: HashMap<UserId, Activity>,
+    agents: HashMap<UserId, AgentActivity>,
     calls: HashMap<CallId, live::Live>,
     /// Manual calls in flight (outside campaigns), and inbound calls once an agent took them.
     manual: HashMap<CallId, manual::Manual>,
@@ -262,7 +257,7 @@ pub async fn engine_loop(app: App, mut stop: watch::Receiver<bool>) {
     let mut engine = Engine::new(app);
     let mut placed = engine.placed_rx.take().expect("a new engine");
     if let Err(e) = engine.reconcile().await {
-        tracing::error!(error = %e.message, "reconciling calls left in flight failed");
+        tracing::error!(error = %e, "reconciling calls left in flight failed");
     }
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -275,7 +270,7 @@ pub async fn engine_loop(app: App, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep_until(deadline.into()) => log(engine.on_deadline().await, "deadline"),
             Some(ev) = events.recv() => log(engine.on_carrier(ev).await, "carrier event"),
             Some(p) = placed.recv() => engine.on_placed(p).await,
-            Some(cmd) = commands.recv() => engine.on_command(cmd).await,
+            Some(cmd) = commands.recv() => engine.on_request(cmd).await,
             ev = states.recv() => {
                 if let Ok(DesktopEvent { body: DesktopMessage::State { .. }, .. }) = ev {
                     log(engine.refresh_agents_now().await, "voice state change");
@@ -288,9 +283,9 @@ pub async fn engine_loop(app: App, mut stop: watch::Receiver<bool>) {
 }
 
 /// Logs a failed step; the loop goes on.
-fn log(r: Result<(), ApiError>, step: &str) {
+fn log(r: Result<(), EngineError>, step: &str) {
     if let Err(e) = r {
-        tracing::error!(error = %e.message, step, "engine step failed");
+        tracing::error!(error = %e, step, "engine step failed");
     }
 }
 
@@ -304,7 +299,6 @@ impl Engine {
             generations: 0,
             epoch: Instant::now(),
             disposing: None,
-            decided: None,
             agents: HashMap::new(),
             calls: HashMap::new(),
             manual: HashMap::new(),
@@ -328,18 +322,21 @@ impl Engine {
         let _ = self.app.events.send(DesktopEvent { user, body });
     }
 
-    fn activity(&self, agent: UserId) -> Activity {
-        self.agents.get(&agent).copied().unwrap_or(Activity::Idle {
-            since: DateTime::<Utc>::MIN_UTC,
-        })
+    fn activity(&self, agent: UserId) -> AgentActivity {
+        self.agents
+            .get(&agent)
+            .copied()
+            .unwrap_or(AgentActivity::Idle {
+                since: DateTime::<Utc>::MIN_UTC,
+            })
     }
 
     fn set_idle(&mut self, agent: UserId) {
         let since = self.now();
-        self.agents.insert(agent, Activity::Idle { since });
+        self.agents.insert(agent, AgentActivity::Idle { since });
     }
 
-    async fn tick(&mut self) -> Result<(), ApiError> {
+    async fn tick(&mut self) -> Result<(), EngineError> {
         if self
             .last_campaigns
             .is_none_or(|t| t.elapsed() >= CAMPAIGNS_EVERY)
@@ -350,12 +347,12 @@ impl Engine {
         self.refresh_agents_now().await?;
         // Inbound calls first: an agent offered one is busy for the campaigns below.
         if let Err(e) = self.inbound_tick().await {
-            tracing::error!(error = %e.message, "inbound step failed");
+            tracing::error!(error = %e, "inbound step failed");
         }
         let ids: Vec<CampaignId> = self.runners.keys().copied().collect();
         for id in ids {
             if let Err(e) = self.run_campaign(id).await {
-                tracing::error!(campaign = %id, error = %e.message, "campaign step failed");
+                tracing::error!(campaign = %id, error = %e, "campaign step failed");
             }
         }
         self.on_deadline().await
@@ -363,13 +360,13 @@ impl Engine {
 
     /// Graces, wrap-up limits and calls-per-second slots that came due: every driver is polled,
     /// and runners of stopped campaigns that finished their calls go.
-    async fn on_deadline(&mut self) -> Result<(), ApiError> {
+    async fn on_deadline(&mut self) -> Result<(), EngineError> {
         let refs: Vec<RunnerRef> = self
             .runners
             .values()
             .chain(self.draining.iter())
             .map(|r| RunnerRef {
-                campaign: r.c.id,
+                campaign: r.campaign.id,
                 generation: r.generation,
             })
             .collect();
@@ -382,7 +379,7 @@ impl Engine {
 
     /// Starts runners for running campaigns this engine does not run yet, and drops those that
     /// are no longer running.
-    async fn load_running(&mut self) -> Result<(), ApiError> {
+    async fn load_running(&mut self) -> Result<(), EngineError> {
         let running = self.app.store.running_campaigns().await?;
         let gone: Vec<CampaignId> = self
             .runners
@@ -402,7 +399,7 @@ impl Engine {
     }
 
     /// Reads a campaign again and starts, rebuilds or drops its runner.
-    async fn reload(&mut self, id: CampaignId) -> Result<(), ApiError> {
+    async fn reload(&mut self, id: CampaignId) -> Result<(), EngineError> {
         self.drop_runner(id).await?;
         let campaign = self.app.store.campaign_by_id(id).await?;
         if campaign.status != palera_store::campaigns::CampaignStatus::Running {
@@ -436,7 +433,7 @@ impl Engine {
 
     /// Stops dialing a campaign: previews are withdrawn and nobody holds its contacts. Calls in
     /// flight finish normally.
-    async fn drop_runner(&mut self, id: CampaignId) -> Result<(), ApiError> {
+    async fn drop_runner(&mut self, id: CampaignId) -> Result<(), EngineError> {
         let Some(mut runner) = self.runners.remove(&id) else {
             return Ok(());
         };
@@ -453,14 +450,14 @@ impl Engine {
         Ok(())
     }
 
-    async fn on_command(&mut self, cmd: Command) {
+    async fn on_request(&mut self, cmd: Request) {
         match cmd {
-            Command::Reload(id) => {
+            Request::Reload(id) => {
                 if let Err(e) = self.reload(id).await {
-                    tracing::error!(campaign = %id, error = %e.message, "campaign reload failed");
+                    tracing::error!(campaign = %id, error = %e, "campaign reload failed");
                 }
             }
-            Command::Dispose {
+            Request::Dispose {
                 call,
                 by,
                 staff,
@@ -474,20 +471,20 @@ impl Engine {
                     .await;
                 let _ = reply.send(r);
             }
-            Command::PreviewCall { agent, reply } => {
+            Request::PreviewCall { agent, reply } => {
                 let _ = reply.send(self.preview_call(agent).await);
             }
-            Command::PreviewSkip { agent, reply } => {
+            Request::PreviewSkip { agent, reply } => {
                 let _ = reply.send(self.preview_skip(agent).await);
             }
-            Command::CurrentCall { agent, reply } => {
+            Request::CurrentCall { agent, reply } => {
                 let msgs = match self.manual_current(agent) {
                     Some(m) => m,
                     None => self.current_call(agent).await,
                 };
                 let _ = reply.send(msgs);
             }
-            Command::Control {
+            Request::Control {
                 call,
                 agent,
                 action,
@@ -495,20 +492,20 @@ impl Engine {
             } => {
                 let _ = reply.send(self.control(call, agent, action).await);
             }
-            Command::ManualDial { dial, reply } => {
+            Request::ManualDial { dial, reply } => {
                 let _ = reply.send(self.manual_dial(dial).await);
             }
-            Command::AgentBridged { call, agent } => self.agent_bridged(call, agent),
-            Command::InboundArrived { arrival, reply } => {
+            Request::AgentBridged { call, agent } => self.agent_bridged(call, agent),
+            Request::InboundArrived { arrival, reply } => {
                 let r = self.inbound_arrived(arrival).await;
                 if let Err(e) = &r {
-                    tracing::error!(error = %e.message, "inbound arrival failed");
+                    tracing::error!(error = %e, "inbound arrival failed");
                 }
                 if let Some(reply) = reply {
                     let _ = reply.send(r);
                 }
             }
-            Command::InboundAnswer {
+            Request::InboundAnswer {
                 call,
                 agent,
                 accept,
@@ -521,13 +518,13 @@ impl Engine {
                 };
                 let _ = reply.send(r);
             }
-            Command::Snapshot { campaign, reply } => {
+            Request::Snapshot { campaign, reply } => {
                 let _ = reply.send(self.snapshot(campaign));
             }
         }
     }
 
-    async fn on_carrier(&mut self, ev: CarrierEvent) -> Result<(), ApiError> {
+    async fn on_carrier(&mut self, ev: CarrierEvent) -> Result<(), EngineError> {
         if let Some(early) = self.placing.get_mut(&manual::event_call(&ev)) {
             early.push(ev); // its dial's answer is not in yet
             return Ok(());

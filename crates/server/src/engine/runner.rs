@@ -4,9 +4,9 @@
 //! out here: holders persisted as `holder_id` (pages and other nodes see them), dials placed
 //! after a fresh DNC lookup and an atomic claim in the store, previews offered to desktops.
 
-use super::{Activity, ContactSummary, Engine, DUE_EVERY, ENROL_EVERY};
+use super::EngineError;
+use super::{AgentActivity, ContactSummary, Engine, DUE_EVERY, ENROL_EVERY};
 use crate::desk::ws::DesktopMessage;
-use crate::http::error::ApiError;
 use chrono_tz::Tz;
 use palera_carrier::Dial;
 use palera_core::campaign::driver::{
@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 /// A due contact with what dialing it needs.
 #[derive(Debug, Clone)]
 pub(super) struct Due {
-    pub cc: CampaignContact,
+    /// The contact's campaign record (holder, attempts, cycle).
+    pub record: CampaignContact,
     pub phone: PhoneNumber,
     pub zones: TimeZoneSource,
     pub tz: Tz,
@@ -44,7 +45,7 @@ impl Due {
             })
             .unwrap_or(chrono_tz::UTC);
         Some(Self {
-            cc,
+            record: cc,
             phone,
             zones,
             tz,
@@ -53,8 +54,8 @@ impl Due {
 
     fn for_driver(&self) -> DueContact {
         DueContact {
-            id: self.cc.contact_id,
-            attempts: self.cc.attempts.clone(),
+            id: self.record.contact_id,
+            attempts: self.record.attempts.clone(),
             zones: self.zones.clone(),
             tz: self.tz,
         }
@@ -67,7 +68,7 @@ pub(super) fn contact_tz(cc: &CampaignContact) -> Tz {
 }
 
 pub(super) struct Runner {
-    pub c: Campaign,
+    pub campaign: Campaign,
     /// Tells this runner from an earlier one of the same campaign still finishing its calls.
     pub generation: u64,
     pub driver: Driver,
@@ -95,7 +96,7 @@ impl Runner {
             cps: client_cps.min(c.settings.calls_per_second),
             driver: Driver::with_stats(c.settings.clone(), stats),
             generation,
-            c,
+            campaign: c,
             due: HashMap::new(),
             last_due: None,
             last_enrol: None,
@@ -105,11 +106,11 @@ impl Runner {
     pub fn summary(&self, contact: ContactId) -> Option<ContactSummary> {
         let d = self.due.get(&contact)?;
         Some(ContactSummary {
-            contact_id: d.cc.contact_id,
-            name: d.cc.name.clone(),
-            phone: d.cc.phone.clone(),
-            campaign_id: self.c.id,
-            campaign: self.c.name.clone(),
+            contact_id: d.record.contact_id,
+            name: d.record.name.clone(),
+            phone: d.record.phone.clone(),
+            campaign_id: self.campaign.id,
+            campaign: self.campaign.name.clone(),
         })
     }
 
@@ -182,7 +183,7 @@ impl Engine {
             .or_else(|| {
                 self.draining
                     .iter()
-                    .find(|r| r.c.id == at.campaign && r.generation == at.generation)
+                    .find(|r| r.campaign.id == at.campaign && r.generation == at.generation)
             })
     }
 
@@ -192,7 +193,7 @@ impl Engine {
             _ => self
                 .draining
                 .iter_mut()
-                .find(|r| r.c.id == at.campaign && r.generation == at.generation),
+                .find(|r| r.campaign.id == at.campaign && r.generation == at.generation),
         }
     }
 
@@ -201,7 +202,7 @@ impl Engine {
         self.runners
             .get(&campaign)
             .into_iter()
-            .chain(self.draining.iter().filter(|r| r.c.id == campaign))
+            .chain(self.draining.iter().filter(|r| r.campaign.id == campaign))
             .find(|r| r.driver.owns_call(call))
             .map(|r| RunnerRef {
                 campaign,
@@ -227,7 +228,7 @@ impl Engine {
 
     /// Reads users again; tells each driver who became ready, who left, when each desktop was
     /// last heard from, and who is busy elsewhere (another campaign, a manual call).
-    pub(super) async fn refresh_agents_now(&mut self) -> Result<(), ApiError> {
+    pub(super) async fn refresh_agents_now(&mut self) -> Result<(), EngineError> {
         let users = self.app.store.users(None).await?;
         self.users = users.into_iter().map(|u| (u.id, u)).collect();
         let now = self.clock();
@@ -238,13 +239,15 @@ impl Engine {
                 campaign: id,
                 generation: r.generation,
             };
-            let timeout = Duration::from_secs(u64::from(r.c.settings.inactivity_timeout_seconds));
-            let wanted: BTreeSet<UserId> =
-                r.c.agents
-                    .iter()
-                    .copied()
-                    .filter(|a| self.is_ready_for(*a, &r.c))
-                    .collect();
+            let timeout =
+                Duration::from_secs(u64::from(r.campaign.settings.inactivity_timeout_seconds));
+            let wanted: BTreeSet<UserId> = r
+                .campaign
+                .agents
+                .iter()
+                .copied()
+                .filter(|a| self.is_ready_for(*a, &r.campaign))
+                .collect();
             let ready: BTreeSet<UserId> = r.driver.ready_agents().into_iter().collect();
             let left: Vec<UserId> = ready.difference(&wanted).copied().collect();
             // An agent the driver found silent comes back once its desktop is heard from again.
@@ -281,7 +284,7 @@ impl Engine {
     }
 
     /// One step of a running campaign: refresh its contacts, then let its driver decide.
-    pub(super) async fn run_campaign(&mut self, id: CampaignId) -> Result<(), ApiError> {
+    pub(super) async fn run_campaign(&mut self, id: CampaignId) -> Result<(), EngineError> {
         let Some(r) = self.runners.get(&id) else {
             return Ok(());
         };
@@ -307,14 +310,15 @@ impl Engine {
     /// or inbound call), or kept free for a waiting inbound caller, are offered nothing by it
     /// meanwhile.
     fn busy_elsewhere(&self, r: &Runner) -> Vec<(UserId, bool)> {
-        r.c.agents
+        r.campaign
+            .agents
             .iter()
             .map(|a| {
                 let idle_here = r
                     .driver
                     .activity(*a)
                     .is_none_or(|m| m == DriverActivity::Idle);
-                let busy = !matches!(self.activity(*a), Activity::Idle { .. });
+                let busy = !matches!(self.activity(*a), AgentActivity::Idle { .. });
                 (*a, (idle_here && busy) || self.kept_for_inbound(*a))
             })
             .collect()
@@ -327,7 +331,7 @@ impl Engine {
             return;
         };
         let elsewhere = self.busy_elsewhere(r);
-        let (client, cps) = (r.c.client_id, r.cps);
+        let (client, cps) = (r.campaign.client_id, r.cps);
         let limiter = self
             .cps
             .entry(client)
@@ -337,7 +341,7 @@ impl Engine {
             _ => match self
                 .draining
                 .iter_mut()
-                .find(|r| r.c.id == at.campaign && r.generation == at.generation)
+                .find(|r| r.campaign.id == at.campaign && r.generation == at.generation)
             {
                 Some(r) => r,
                 None => return,
@@ -348,9 +352,7 @@ impl Engine {
         }
         let cmds = r.driver.poll(now, limiter);
         // A dial is stamped with the instant it was decided at (calls per second are kept there).
-        self.decided = Some(now);
-        self.execute(at, cmds).await;
-        self.decided = None;
+        self.execute_decided(at, cmds, Some(now)).await;
     }
 
     /// Whether the client's calls-per-second limit leaves room for a dial now.
@@ -360,13 +362,18 @@ impl Engine {
         };
         let now = self.clock().mono;
         self.cps
-            .get(&r.c.client_id)
+            .get(&r.campaign.client_id)
             .is_none_or(|l| l.next_slot(now) <= now)
     }
 
     /// Carries out a driver's commands, feeding its answers back, until it has nothing more to
     /// say. A failed step is logged; the others go on.
     pub(super) async fn execute(&mut self, at: RunnerRef, cmds: Vec<Command>) {
+        self.execute_decided(at, cmds, None).await
+    }
+
+    /// [`Self::execute`] for commands a driver poll decided at `decided`.
+    async fn execute_decided(&mut self, at: RunnerRef, cmds: Vec<Command>, decided: Option<Now>) {
         let mut todo: VecDeque<Command> = cmds.into();
         let mut holds = Vec::new();
         while let Some(cmd) = todo.pop_front() {
@@ -375,10 +382,10 @@ impl Engine {
                 continue;
             }
             self.flush_holds(at.campaign, &mut holds).await;
-            match self.carry_out(at, cmd).await {
+            match self.carry_out(at, cmd, decided).await {
                 Ok(more) => todo.extend(more),
                 Err(e) => {
-                    tracing::error!(campaign = %at.campaign, error = %e.message, "engine command failed")
+                    tracing::error!(campaign = %at.campaign, error = %e, "engine command failed")
                 }
             }
         }
@@ -397,10 +404,10 @@ impl Engine {
 
     /// Adds the contacts of the campaign's lists it does not have yet; contacts that left the
     /// lists stop being due.
-    async fn enrol(&mut self, id: CampaignId) -> Result<(), ApiError> {
+    async fn enrol(&mut self, id: CampaignId) -> Result<(), EngineError> {
         let r = self.runners.get_mut(&id).expect("runner");
         r.last_enrol = Some(Instant::now());
-        let (client, lists) = (r.c.client_id, r.c.lists.clone());
+        let (client, lists) = (r.campaign.client_id, r.campaign.lists.clone());
         let mut listed = HashSet::new();
         let mut after = None;
         loop {
@@ -437,7 +444,7 @@ impl Engine {
         &mut self,
         id: CampaignId,
         listed: &HashSet<ContactId>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), EngineError> {
         let now_ms = self.app.now_ms();
         for cc in self.app.store.campaign_contacts(id).await? {
             let active = cc.attempts.status == palera_core::campaign::ContactStatus::Active;
@@ -475,7 +482,7 @@ impl Engine {
     }
 
     /// Reads the contacts due now and gives the driver those it does not know.
-    async fn load_due(&mut self, id: CampaignId) -> Result<(), ApiError> {
+    async fn load_due(&mut self, id: CampaignId) -> Result<(), EngineError> {
         let now = self.clock();
         let r = self.runners.get_mut(&id).expect("runner");
         r.last_due = Some(Instant::now());
@@ -485,7 +492,7 @@ impl Engine {
             .due_contacts(
                 id,
                 now.at.timestamp_millis(),
-                r.c.settings.max_attempts,
+                r.campaign.settings.max_attempts,
                 5000,
             )
             .await?;
@@ -500,7 +507,7 @@ impl Engine {
             }
             if let Some(d) = Due::new(cc) {
                 fresh.push(d.for_driver());
-                r.due.insert(d.cc.contact_id, d);
+                r.due.insert(d.record.contact_id, d);
             }
         }
         if fresh.is_empty() {
@@ -518,9 +525,10 @@ impl Engine {
         at: RunnerRef,
         contact: ContactId,
         agent: Option<UserId>,
+        decided: Option<Now>,
     ) -> Vec<Command> {
         let now = self.clock();
-        let result = self.try_dial(at, contact, agent).await;
+        let result = self.try_dial(at, contact, agent, decided).await;
         let Some(r) = self.runner_mut(at) else {
             return Vec::new();
         };
@@ -531,7 +539,7 @@ impl Engine {
             Ok(Placing::NotPlaced) => r.driver.dial_refused(now, contact, Refusal::NotPlaced),
             Err(Refused::OnDnc) => r.driver.dial_refused(now, contact, Refusal::OnDnc),
             Err(Refused::Failed(e)) => {
-                tracing::error!(campaign = %at.campaign, contact = %contact, error = %e.message, "dial failed");
+                tracing::error!(campaign = %at.campaign, contact = %contact, error = %e, "dial failed");
                 r.driver.dial_refused(now, contact, Refusal::NotPlaced)
             }
         }
@@ -542,19 +550,20 @@ impl Engine {
         at: RunnerRef,
         contact: ContactId,
         agent: Option<UserId>,
+        decided: Option<Now>,
     ) -> Result<Placing, Refused> {
-        let now = self.decided.map_or_else(|| self.now(), |d| d.at);
+        let now = decided.map_or_else(|| self.now(), |d| d.at);
         let Some(r) = self.runner(at) else {
             return Ok(Placing::NotPlaced);
         };
         let Some(d) = r.due.get(&contact).cloned() else {
             return Ok(Placing::NotPlaced);
         };
-        let (client, settings) = (r.c.client_id, r.c.settings.clone());
+        let (client, settings) = (r.campaign.client_id, r.campaign.settings.clone());
         let on_dnc = self.app.contacts.is_on_dnc(client, &d.phone).await?;
         if on_dnc {
             tracing::info!(campaign = %at.campaign, contact = %contact, "dial refused: on the do-not-call list");
-            let mut a = d.cc.attempts.clone();
+            let mut a = d.record.attempts.clone();
             a.mark_dnc();
             self.app
                 .store
@@ -567,7 +576,7 @@ impl Engine {
             client,
             contact,
             agent,
-            phone: d.cc.phone.clone(),
+            phone: d.record.phone.clone(),
             max_attempts: settings.max_attempts,
             now_ms: now.timestamp_millis(),
             cycle: local_date(d.tz, now).to_string(),
@@ -577,7 +586,8 @@ impl Engine {
             return Ok(Placing::NotPlaced);
         };
         if let Some(a) = agent {
-            self.agents.insert(a, Activity::Dialing { call: call.id });
+            self.agents
+                .insert(a, AgentActivity::Dialling { call: call.id });
         }
         Ok(self.send_dial(at, d, call.id, agent).await?)
     }
@@ -590,20 +600,20 @@ impl Engine {
         d: Due,
         call: CallId,
         agent: Option<UserId>,
-    ) -> Result<Placing, ApiError> {
+    ) -> Result<Placing, EngineError> {
         let Some(r) = self.runner(at) else {
             return Ok(Placing::NotPlaced);
         };
-        let (client, c) = (r.c.client_id, r.c.clone());
-        let from =
-            PhoneNumber::parse_e164(&c.caller_id).map_err(|e| ApiError::invalid("caller_id", e))?;
+        let (client, c) = (r.campaign.client_id, r.campaign.clone());
+        let from = PhoneNumber::parse_e164(&c.caller_id)
+            .map_err(|e| EngineError::invalid("caller_id", e))?;
         let carrier = match self.app.carriers.for_client(&self.app.store, client).await {
             Ok(carrier) => carrier,
             Err(e) => {
                 tracing::warn!(campaign = %at.campaign, call = %call, error = %e, "dial failed; claim given back");
                 self.app
                     .store
-                    .unclaim(at.campaign, d.cc.contact_id, call)
+                    .unclaim(at.campaign, d.record.contact_id, call)
                     .await?;
                 return Ok(Placing::NotPlaced);
             }
@@ -640,13 +650,13 @@ impl Engine {
     /// The carrier answered a dial sent by [`Engine::send_dial`]: the driver hears how it went,
     /// then the carrier events of the call that came meanwhile are handled, in their order.
     pub(super) async fn on_placed(&mut self, p: Placed) {
-        let contact = p.due.cc.contact_id;
+        let contact = p.due.record.contact_id;
         let early = self.placing.remove(&p.call).unwrap_or_default();
         let now = self.clock();
         let placed = match self.placed(&p).await {
             Ok(placed) => placed,
             Err(e) => {
-                tracing::error!(campaign = %p.at.campaign, call = %p.call, error = %e.message, "dial failed");
+                tracing::error!(campaign = %p.at.campaign, call = %p.call, error = %e, "dial failed");
                 false
             }
         };
@@ -659,14 +669,14 @@ impl Engine {
         self.execute(p.at, cmds).await;
         for ev in early {
             if let Err(e) = self.on_carrier(ev).await {
-                tracing::error!(call = %p.call, error = %e.message, "carrier event failed");
+                tracing::error!(call = %p.call, error = %e, "carrier event failed");
             }
         }
     }
 
     /// Records the carrier's answer to a dial; `false` when no call was placed (the claim is
     /// given back).
-    async fn placed(&mut self, p: &Placed) -> Result<bool, ApiError> {
+    async fn placed(&mut self, p: &Placed) -> Result<bool, EngineError> {
         let (at, d, call, agent) = (p.at, &p.due, p.call, p.agent);
         let (carrier, sid) = match &p.result {
             Ok((carrier, sid)) => (carrier.clone(), sid.clone()),
@@ -674,12 +684,12 @@ impl Engine {
                 tracing::warn!(campaign = %at.campaign, call = %call, error = %e, "dial failed; claim given back");
                 self.app
                     .store
-                    .unclaim(at.campaign, d.cc.contact_id, call)
+                    .unclaim(at.campaign, d.record.contact_id, call)
                     .await?;
                 return Ok(false);
             }
         };
-        let Some(summary) = self.runner(at).and_then(|r| r.summary(d.cc.contact_id)) else {
+        let Some(summary) = self.runner(at).and_then(|r| r.summary(d.record.contact_id)) else {
             // The runner is gone: nobody would handle this call (nothing waits on the hang-up).
             let hang = (carrier.clone(), sid.clone());
             tokio::spawn(async move {
@@ -687,7 +697,7 @@ impl Engine {
             });
             self.app
                 .store
-                .unclaim(at.campaign, d.cc.contact_id, call)
+                .unclaim(at.campaign, d.record.contact_id, call)
                 .await?;
             return Ok(false);
         };
@@ -701,7 +711,7 @@ impl Engine {
                 },
             )
             .await?;
-        tracing::info!(campaign = %at.campaign, call = %call, contact = %d.cc.contact_id, agent = ?agent, "dialled");
+        tracing::info!(campaign = %at.campaign, call = %call, contact = %d.record.contact_id, agent = ?agent, "dialled");
         if let Some(a) = agent {
             self.tell(
                 a,
@@ -725,7 +735,7 @@ impl Engine {
         };
         self.agents.insert(
             agent,
-            Activity::Previewing {
+            AgentActivity::Previewing {
                 campaign: at.campaign,
                 contact,
             },
@@ -741,29 +751,28 @@ impl Engine {
     }
 
     /// The agent calls the contact they are previewing.
-    pub(super) async fn preview_call(&mut self, agent: UserId) -> Result<CallId, ApiError> {
-        let Activity::Previewing { campaign, .. } = self.activity(agent) else {
-            return Err(ApiError::invalid("preview", "you have no contact to call"));
+    pub(super) async fn preview_call(&mut self, agent: UserId) -> Result<CallId, EngineError> {
+        let AgentActivity::Previewing { campaign, .. } = self.activity(agent) else {
+            return Err(EngineError::invalid(
+                "preview",
+                "you have no contact to call",
+            ));
         };
         if !self.cps_free(campaign) {
-            return Err(ApiError::new(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "the carrier's calls-per-second limit is reached; try again in a moment",
-            ));
+            return Err(EngineError::RateLimited);
         }
         let at = self
             .current(campaign)
-            .ok_or_else(|| ApiError::invalid("preview", "you have no contact to call"))?;
+            .ok_or_else(|| EngineError::invalid("preview", "you have no contact to call"))?;
         self.runner_mut(at)
             .expect("runner")
             .driver
             .preview_call(agent)
-            .map_err(|e| ApiError::invalid("preview", e.to_string()))?;
+            .map_err(|e| EngineError::invalid("preview", e.to_string()))?;
         self.poll(at).await;
         match self.activity(agent) {
-            Activity::Dialing { call } => Ok(call),
-            _ => Err(ApiError::invalid(
+            AgentActivity::Dialling { call } => Ok(call),
+            _ => Err(EngineError::invalid(
                 "preview",
                 "this contact cannot be called now (do-not-call, window or attempts)",
             )),
@@ -771,9 +780,12 @@ impl Engine {
     }
 
     /// The agent skips the contact they are previewing: it goes back to the others.
-    pub(super) async fn preview_skip(&mut self, agent: UserId) -> Result<(), ApiError> {
-        let Activity::Previewing { campaign, .. } = self.activity(agent) else {
-            return Err(ApiError::invalid("preview", "you have no contact to skip"));
+    pub(super) async fn preview_skip(&mut self, agent: UserId) -> Result<(), EngineError> {
+        let AgentActivity::Previewing { campaign, .. } = self.activity(agent) else {
+            return Err(EngineError::invalid(
+                "preview",
+                "you have no contact to skip",
+            ));
         };
         let now = self.clock();
         let Some(at) = self.current(campaign) else {
@@ -786,7 +798,7 @@ impl Engine {
             .expect("runner")
             .driver
             .preview_skip(now, agent)
-            .map_err(|e| ApiError::invalid("preview", e.to_string()))?;
+            .map_err(|e| EngineError::invalid("preview", e.to_string()))?;
         self.execute(at, cmds).await;
         Ok(())
     }
@@ -819,11 +831,11 @@ pub(super) struct Placed {
 /// Why [`Engine::try_dial`] placed no call.
 enum Refused {
     OnDnc,
-    Failed(ApiError),
+    Failed(EngineError),
 }
 
-impl From<ApiError> for Refused {
-    fn from(e: ApiError) -> Self {
+impl From<EngineError> for Refused {
+    fn from(e: EngineError) -> Self {
         Refused::Failed(e)
     }
 }

@@ -99,6 +99,38 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::engine::EngineError> for ApiError {
+    fn from(e: crate::engine::EngineError) -> Self {
+        use crate::engine::EngineError as E;
+        match e {
+            E::Invalid { field, reason } => ApiError::invalid(field, reason),
+            E::Conflict { field, reason } => Self {
+                status: StatusCode::CONFLICT,
+                code: "conflict",
+                message: format!("{field}: {reason}"),
+                field: Some(field),
+            },
+            E::NotFound => ApiError::not_found(),
+            E::RateLimited => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                e_text(&E::RateLimited),
+            ),
+            E::Unavailable => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "engine_unavailable",
+                e_text(&E::Unavailable),
+            ),
+            E::Carrier(c) => ApiError::new(StatusCode::BAD_GATEWAY, "carrier_error", c.to_string()),
+            E::Store(s) => s.into(),
+        }
+    }
+}
+
+fn e_text(e: &crate::engine::EngineError) -> String {
+    e.to_string()
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {

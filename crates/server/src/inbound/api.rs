@@ -3,7 +3,7 @@
 //! the agent's clients (whoever handles an entry marks it done for everyone).
 
 use crate::app::App;
-use crate::engine::Command;
+use crate::engine::Request;
 use crate::http::auth::{Auth, ScopedClient};
 use crate::http::error::{ApiError, ErrorBody, JsonBody};
 use axum::extract::{Path, State};
@@ -129,7 +129,7 @@ async fn answer(app: &App, auth: &Auth, call: i64, accept: bool) -> Result<Statu
     let agent = auth.user.id;
     let call = CallId(call);
     app.engine
-        .ask(|reply| Command::InboundAnswer {
+        .ask(|reply| Request::InboundAnswer {
             call,
             agent,
             accept,

@@ -3,7 +3,7 @@
 //! in the demo); the others are new numbers, who become contacts in no list.
 
 use crate::app::App;
-use crate::engine::{Arrival, Command};
+use crate::engine::{Arrival, Request};
 use palera_core::phone::PhoneNumber;
 use rand::Rng;
 use std::time::Duration;
@@ -65,7 +65,7 @@ async fn one_caller(app: &App) -> anyhow::Result<()> {
             PhoneNumber::parse_e164(&format!("+1718555{n:04}")).map_err(|e| anyhow::anyhow!(e))?
         }
     };
-    app.engine.send(Command::InboundArrived {
+    app.engine.send(Request::InboundArrived {
         arrival: Arrival {
             client,
             from,

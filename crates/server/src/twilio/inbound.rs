@@ -18,7 +18,7 @@
 use super::signature::TwilioWebhook;
 use super::webhooks::{accept, bad_payload, Accepted};
 use crate::app::App;
-use crate::engine::{Arrival, Command};
+use crate::engine::{Arrival, Request};
 use crate::http::error::ApiError;
 use axum::extract::State;
 use axum::http::header;
@@ -135,7 +135,7 @@ async fn new_call(
     .await?;
     if let (true, Caller::Phone(from)) = (first && client.voice_enabled, &call.from) {
         match palera_core::phone::PhoneNumber::parse_e164(from) {
-            Ok(from) => app.engine.send(Command::InboundArrived {
+            Ok(from) => app.engine.send(Request::InboundArrived {
                 arrival: Arrival {
                     client: client.id,
                     from,

@@ -336,7 +336,7 @@ impl Rig {
         self.server
             .app
             .engine
-            .send(palera_server::engine::Command::Reload(self.campaign));
+            .send(palera_server::engine::Request::Reload(self.campaign));
     }
 
     async fn set_state(&self, agent: usize, state: &str) {
@@ -538,7 +538,7 @@ rule!(
         second
             .app
             .engine
-            .send(palera_server::engine::Command::Reload(r.campaign));
+            .send(palera_server::engine::Request::Reload(r.campaign));
         eventually("calls placed", WAIT, || async {
             (r.calls().await.len() >= 2).then_some(())
         })

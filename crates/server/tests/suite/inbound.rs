@@ -8,7 +8,7 @@ use crate::common::sim_rig::{eventually, sim_rig, Setup, SimRig};
 use palera_core::ids::{CallId, ClientId, ContactId, UserId};
 use palera_core::phone::PhoneNumber;
 use palera_server::desk::ws::{DesktopEvent, DesktopMessage};
-use palera_server::engine::{Arrival, Command};
+use palera_server::engine::{Arrival, Request};
 use palera_store::inbound::InboundSettings;
 use palera_store::Backend;
 use serde_json::json;
@@ -60,7 +60,7 @@ async fn arrive(r: &SimRig, phone: &str, patience: f64, talk: f64) -> CallId {
     };
     r.app
         .engine
-        .ask(|reply| Command::InboundArrived {
+        .ask(|reply| Request::InboundArrived {
             arrival,
             reply: Some(reply),
         })

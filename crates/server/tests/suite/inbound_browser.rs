@@ -9,7 +9,7 @@ use crate::common::demo::Demo;
 use kit::{browser, chromedriver, click, js, login, text, until};
 use palera_core::ids::{ClientId, UserId};
 use palera_core::user::VoiceState;
-use palera_server::engine::{Arrival, Command};
+use palera_server::engine::{Arrival, Request};
 use palera_store::campaigns::CampaignStatus;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,7 +24,7 @@ async fn a_caller_who_spoke_to_agent_a_rings_at_as_desktop_with_the_card_before_
         .set_campaign_status(client, campaign, CampaignStatus::Paused, 1)
         .await
         .unwrap();
-    d.app.engine.send(Command::Reload(campaign));
+    d.app.engine.send(Request::Reload(campaign));
     let users = store.users(Some(client)).await.unwrap();
     let id = |email: &str| users.iter().find(|u| u.email == email).unwrap().id;
     let (a, b): (UserId, UserId) = (id("agent1@demo.test"), id("agent2@demo.test"));
@@ -93,7 +93,7 @@ async fn a_caller_who_spoke_to_agent_a_rings_at_as_desktop_with_the_card_before_
         "A is Ready",
     )
     .await;
-    d.app.engine.send(Command::InboundArrived {
+    d.app.engine.send(Request::InboundArrived {
         arrival: Arrival {
             client,
             from: contact.phone.clone(),

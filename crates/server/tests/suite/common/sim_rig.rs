@@ -249,7 +249,7 @@ impl SimRig {
             .unwrap();
         self.app
             .engine
-            .send(palera_server::engine::Command::Reload(self.campaign));
+            .send(palera_server::engine::Request::Reload(self.campaign));
     }
 
     /// An API client logged in as agent `i`.
