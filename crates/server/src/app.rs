@@ -9,7 +9,7 @@ use crate::engine::directory::{ContactDirectory, StoreDirectory};
 use crate::engine::EngineHandle;
 use crate::http::auth::LoginLimiter;
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,7 +17,6 @@ use axum::Router;
 use palera_store::Store;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -36,17 +35,6 @@ impl Clock for SystemClock {
     }
 }
 
-/// Counters exported at `/metrics`.
-#[derive(Default)]
-pub struct Metrics {
-    pub http_requests: [AtomicU64; 5],
-    pub logins_ok: AtomicU64,
-    pub logins_failed: AtomicU64,
-    pub logins_throttled: AtomicU64,
-    pub desktop_connections: AtomicU64,
-    pub agents_timed_out: AtomicU64,
-}
-
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct App(Arc<AppInner>);
@@ -57,7 +45,7 @@ pub struct AppInner {
     pub limiter: LoginLimiter,
     pub events: broadcast::Sender<DesktopEvent>,
     pub presence: Presence,
-    pub metrics: Metrics,
+    pub metrics: crate::metrics::Metrics,
     pub clock: Arc<dyn Clock>,
     pub carriers: CarrierHub,
     /// The call engine's command channel.
@@ -108,7 +96,7 @@ impl App {
             limiter,
             events,
             presence: Presence::default(),
-            metrics: Metrics::default(),
+            metrics: crate::metrics::Metrics::default(),
             clock,
             running_imports: Default::default(),
         }))
@@ -182,7 +170,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(crate::metrics::serve))
         .merge(crate::http::api::routes())
         .merge(crate::http::pages::routes())
         .merge(crate::clients::routes())
@@ -209,8 +197,7 @@ pub fn router(app: App) -> Router {
 
 async fn count_requests(State(app): State<App>, req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
-    let class = (resp.status().as_u16() / 100).clamp(1, 5) as usize - 1;
-    app.metrics.http_requests[class].fetch_add(1, Ordering::Relaxed);
+    app.metrics.http_response(resp.status());
     resp
 }
 
@@ -226,48 +213,6 @@ async fn readyz(State(app): State<App>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
         }
     }
-}
-
-async fn metrics(State(app): State<App>) -> Response {
-    use std::fmt::Write;
-    let m = &app.metrics;
-    let mut out = String::new();
-    out.push_str("# HELP palera_http_requests_total HTTP responses by status class.\n# TYPE palera_http_requests_total counter\n");
-    for (i, c) in m.http_requests.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "palera_http_requests_total{{class=\"{}xx\"}} {}",
-            i + 1,
-            c.load(Ordering::Relaxed)
-        );
-    }
-    out.push_str("# HELP palera_logins_total Login attempts by result.\n# TYPE palera_logins_total counter\n");
-    for (label, c) in [
-        ("ok", &m.logins_ok),
-        ("failed", &m.logins_failed),
-        ("throttled", &m.logins_throttled),
-    ] {
-        let _ = writeln!(
-            out,
-            "palera_logins_total{{result=\"{label}\"}} {}",
-            c.load(Ordering::Relaxed)
-        );
-    }
-    let _ = writeln!(out, "# HELP palera_desktop_connections Open agent desktop WebSockets.\n# TYPE palera_desktop_connections gauge\npalera_desktop_connections {}", m.desktop_connections.load(Ordering::Relaxed));
-    let _ = writeln!(out, "# HELP palera_agents_timed_out_total Agents set offline after missing heartbeats.\n# TYPE palera_agents_timed_out_total counter\npalera_agents_timed_out_total {}", m.agents_timed_out.load(Ordering::Relaxed));
-    if let Ok(users) = app.store.users(None).await {
-        out.push_str("# HELP palera_agents Agents by voice state.\n# TYPE palera_agents gauge\n");
-        for state in ["ready", "standby", "offline"] {
-            let n = users
-                .iter()
-                .filter(|u| {
-                    u.role == palera_core::user::Role::Agent && u.voice_state.as_str() == state
-                })
-                .count();
-            let _ = writeln!(out, "palera_agents{{state=\"{state}\"}} {n}");
-        }
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

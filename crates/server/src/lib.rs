@@ -12,6 +12,7 @@ pub mod desk;
 pub mod engine;
 pub mod http;
 pub mod inbound;
+pub mod metrics;
 pub mod reports;
 pub mod scripts;
 pub mod twilio;

@@ -17,7 +17,6 @@ use palera_store::campaigns::StoredDisposition;
 use palera_store::users::User;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -255,8 +254,7 @@ async fn session(app: App, user_id: UserId, mut socket: WebSocket) {
     let mut events = app.events.subscribe();
     app.presence.connect(user_id);
     app.metrics
-        .desktop_connections
-        .fetch_add(1, Ordering::Relaxed);
+        .desktop_connections.inc();
     if let Ok(u) = app.store.user(user_id).await {
         let _ = send(&mut socket, &state_message(&u)).await;
     }
@@ -291,8 +289,7 @@ async fn session(app: App, user_id: UserId, mut socket: WebSocket) {
     }
     app.presence.disconnect(user_id);
     app.metrics
-        .desktop_connections
-        .fetch_sub(1, Ordering::Relaxed);
+        .desktop_connections.dec();
 }
 
 /// The agent's call in progress, from the engine (nothing if it does not answer promptly).
@@ -371,7 +368,7 @@ async fn sweep(app: &App, timeout: Duration) -> Result<(), ApiError> {
     for user in app.store.users(None).await? {
         if user.voice_state != VoiceState::Offline && !app.presence.alive(user.id, timeout, now) {
             change_voice_state(app, &user, VoiceState::Offline, "heartbeat_timeout").await?;
-            app.metrics.agents_timed_out.fetch_add(1, Ordering::Relaxed);
+            app.metrics.agents_timed_out.inc();
         }
     }
     Ok(())

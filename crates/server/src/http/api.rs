@@ -15,7 +15,6 @@ use palera_core::user::{Role, VoiceState};
 use palera_store::users::User;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use utoipa::{OpenApi, ToSchema};
 
 #[derive(OpenApi)]
@@ -85,7 +84,7 @@ pub async fn open_session(
 ) -> Result<(User, String, String), ApiError> {
     let now = std::time::Instant::now();
     if let Some(wait) = app.limiter.blocked_for(email, ip, now) {
-        app.metrics.logins_throttled.fetch_add(1, Ordering::Relaxed);
+        app.metrics.login("throttled");
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
@@ -109,7 +108,7 @@ pub async fn open_session(
     .unwrap_or(false);
     let Some((user, _)) = found.filter(|_| ok) else {
         app.limiter.record_failure(email, ip, now);
-        app.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
+        app.metrics.login("failed");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
@@ -130,7 +129,7 @@ pub async fn open_session(
             now_ms + ttl_ms,
         )
         .await?;
-    app.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
+    app.metrics.login("ok");
     tracing::info!(user = %user.id, "logged in");
     Ok((user, token, csrf))
 }

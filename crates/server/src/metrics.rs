@@ -1,0 +1,127 @@
+//! The server's Prometheus metrics, kept in a `prometheus-client` registry per [`crate::App`]
+//! (no process-wide state, so several servers in one test process count apart) and served as
+//! OpenMetrics text at `/metrics`.
+
+use crate::app::App;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassLabel {
+    /// `1xx` … `5xx`.
+    pub class: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// `ok`, `failed` or `throttled`.
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    /// A voice state: `ready`, `standby`, `offline`.
+    pub state: String,
+}
+
+/// The counters and gauges the server keeps.
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<ClassLabel, Counter>,
+    logins: Family<ResultLabel, Counter>,
+    pub desktop_connections: Gauge,
+    pub agents_timed_out: Counter,
+    agents: Family<StateLabel, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("palera");
+        let http_requests = Family::<ClassLabel, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP responses by status class",
+            http_requests.clone(),
+        );
+        let logins = Family::<ResultLabel, Counter>::default();
+        registry.register("logins", "Login attempts by result", logins.clone());
+        let desktop_connections = Gauge::default();
+        registry.register(
+            "desktop_connections",
+            "Open agent desktop WebSockets",
+            desktop_connections.clone(),
+        );
+        let agents_timed_out = Counter::default();
+        registry.register(
+            "agents_timed_out",
+            "Agents set offline after missing heartbeats",
+            agents_timed_out.clone(),
+        );
+        let agents = Family::<StateLabel, Gauge>::default();
+        registry.register("agents", "Agents by voice state", agents.clone());
+        Self {
+            registry,
+            http_requests,
+            logins,
+            desktop_connections,
+            agents_timed_out,
+            agents,
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one HTTP response by its status class.
+    pub fn http_response(&self, status: StatusCode) {
+        let class = format!("{}xx", status.as_u16() / 100);
+        self.http_requests.get_or_create(&ClassLabel { class }).inc();
+    }
+
+    /// Counts one login attempt: `ok`, `failed` or `throttled`.
+    pub fn login(&self, result: &str) {
+        self.logins
+            .get_or_create(&ResultLabel {
+                result: result.to_string(),
+            })
+            .inc();
+    }
+}
+
+/// `GET /metrics`: the registry as OpenMetrics text, with the agents-by-state gauge read fresh.
+pub async fn serve(State(app): State<App>) -> Response {
+    let m = &app.metrics;
+    if let Ok(users) = app.store.users(None).await {
+        for state in ["ready", "standby", "offline"] {
+            let n = users
+                .iter()
+                .filter(|u| {
+                    u.role == palera_core::user::Role::Agent && u.voice_state.as_str() == state
+                })
+                .count();
+            m.agents
+                .get_or_create(&StateLabel {
+                    state: state.to_string(),
+                })
+                .set(n as i64);
+        }
+    }
+    let mut out = String::new();
+    if let Err(e) = encode(&mut out, &m.registry) {
+        return crate::http::error::ApiError::internal(&e).into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
