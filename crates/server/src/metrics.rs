@@ -81,7 +81,9 @@ impl Metrics {
     /// Counts one HTTP response by its status class.
     pub fn http_response(&self, status: StatusCode) {
         let class = format!("{}xx", status.as_u16() / 100);
-        self.http_requests.get_or_create(&ClassLabel { class }).inc();
+        self.http_requests
+            .get_or_create(&ClassLabel { class })
+            .inc();
     }
 
     /// Counts one login attempt: `ok`, `failed` or `throttled`.

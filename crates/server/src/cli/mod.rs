@@ -91,38 +91,44 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum ClientAction {
     /// Add a client; prints {"id": N}.
-    Add {
-        #[arg(long)]
-        name: String,
-        #[arg(long)]
-        account_sid: Option<String>,
-        #[arg(long)]
-        auth_token: Option<String>,
-        #[arg(long = "number")]
-        numbers: Vec<String>,
-        #[arg(long)]
-        time_zone: Option<String>,
-        #[arg(long)]
-        country: Option<String>,
-    },
+    Add(ClientAdd),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ClientAdd {
+    #[arg(long)]
+    pub name: String,
+    #[arg(long)]
+    pub account_sid: Option<String>,
+    #[arg(long)]
+    pub auth_token: Option<String>,
+    #[arg(long = "number")]
+    pub numbers: Vec<String>,
+    #[arg(long)]
+    pub time_zone: Option<String>,
+    #[arg(long)]
+    pub country: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum UserAction {
     /// Add a user; the password is read from standard input; prints {"id": N}.
-    Add {
-        #[arg(long)]
-        email: String,
-        #[arg(long)]
-        role: String,
-        #[arg(long = "client")]
-        clients: Vec<i64>,
-        #[arg(long, default_value = "")]
-        name: String,
-        /// The user takes no calls.
-        #[arg(long)]
-        no_voice: bool,
-    },
+    Add(UserAdd),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct UserAdd {
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub role: String,
+    #[arg(long = "client")]
+    pub clients: Vec<i64>,
+    #[arg(long, default_value = "")]
+    pub name: String,
+    /// The user takes no calls.
+    #[arg(long)]
+    pub no_voice: bool,
 }
 
 /// Sets up logging from the settings (JSON lines when `log_format = "json"`).
@@ -204,71 +210,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Client {
-            action:
-                ClientAction::Add {
-                    name,
-                    account_sid,
-                    auth_token,
-                    numbers,
-                    time_zone,
-                    country,
-                },
-        } => {
-            let store = open_store(&settings).await?;
-            let fields = ClientFields {
-                name,
-                account_sid,
-                time_zone,
-                default_country: country,
-                ..Default::default()
-            };
-            let valid = fields.validate()?;
-            let numbers = crate::clients::api::parse_numbers(&numbers)
-                .map_err(|e| anyhow::anyhow!(e.message))?;
-            let client = store
-                .create_client(
-                    &valid,
-                    &SecretInput {
-                        auth_token,
-                        api_key_secret: None,
-                    },
-                    &numbers,
-                    now,
-                )
-                .await?;
-            println!("{}", serde_json::json!({ "id": client.id }));
-            Ok(())
-        }
+            action: ClientAction::Add(add),
+        } => add_client(&open_store(&settings).await?, add, now).await,
         Command::User {
-            action:
-                UserAction::Add {
-                    email,
-                    role,
-                    clients,
-                    name,
-                    no_voice,
-                },
-        } => {
-            let store = open_store(&settings).await?;
-            let role: Role = role
-                .parse()
-                .map_err(|r: String| anyhow::anyhow!("role: {r}"))?;
-            let mut password = String::new();
-            std::io::stdin().read_to_string(&mut password)?;
-            let new = crate::users::api::new_user(crate::users::api::UserCreate {
-                email,
-                name,
-                role,
-                password: password.trim_end_matches(['\n', '\r']).to_string(),
-                voice_enabled: !no_voice,
-                clients: clients.into_iter().map(ClientId).collect(),
-            })
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message))?;
-            let user = store.create_user(&new, now).await?;
-            println!("{}", serde_json::json!({ "id": user.id }));
-            Ok(())
-        }
+            action: UserAction::Add(add),
+        } => add_user(&open_store(&settings).await?, add, now).await,
         Command::ImportContacts {
             client,
             list,
@@ -291,4 +237,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
         }
     }
+}
+
+/// `client add`: prints the new client's id.
+async fn add_client(store: &Store, add: ClientAdd, now: i64) -> anyhow::Result<()> {
+    let fields = ClientFields {
+        name: add.name,
+        account_sid: add.account_sid,
+        time_zone: add.time_zone,
+        default_country: add.country,
+        ..Default::default()
+    };
+    let valid = fields.validate()?;
+    let numbers =
+        crate::clients::api::parse_numbers(&add.numbers).map_err(|e| anyhow::anyhow!(e.message))?;
+    let secrets = SecretInput {
+        auth_token: add.auth_token,
+        api_key_secret: None,
+    };
+    let client = store.create_client(&valid, &secrets, &numbers, now).await?;
+    println!("{}", serde_json::json!({ "id": client.id }));
+    Ok(())
+}
+
+/// `user add`: the password is read from standard input; prints the new user's id.
+async fn add_user(store: &Store, add: UserAdd, now: i64) -> anyhow::Result<()> {
+    let role: Role = add
+        .role
+        .parse()
+        .map_err(|r: String| anyhow::anyhow!("role: {r}"))?;
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password)?;
+    let new = crate::users::api::new_user(crate::users::api::UserCreate {
+        email: add.email,
+        name: add.name,
+        role,
+        password: password.trim_end_matches(['\n', '\r']).to_string(),
+        voice_enabled: !add.no_voice,
+        clients: add.clients.into_iter().map(ClientId).collect(),
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e.message))?;
+    let user = store.create_user(&new, now).await?;
+    println!("{}", serde_json::json!({ "id": user.id }));
+    Ok(())
 }

@@ -572,38 +572,8 @@ async fn manual_call(
     JsonBody(req): JsonBody<ManualCallRequest>,
 ) -> Result<Response, ApiError> {
     let me = &auth.user;
-    if !me.voice_enabled {
-        return Err(ApiError::invalid(
-            "number",
-            "voice is not enabled for you; an admin can enable it",
-        ));
-    }
-    if me.voice_state == palera_core::user::VoiceState::Offline {
-        return Err(ApiError::invalid(
-            "number",
-            "you are Offline for Voice: go Ready or Standby to place a call",
-        ));
-    }
-    let client = match (req.client_id, me.clients.as_slice()) {
-        (Some(c), _) => {
-            auth.check_client(c)
-                .map_err(|_| ApiError::invalid("client_id", "is not one of your clients"))?;
-            c
-        }
-        (None, [one]) => *one,
-        (None, []) => {
-            return Err(ApiError::invalid(
-                "client_id",
-                "you are not assigned to a client",
-            ))
-        }
-        (None, _) => {
-            return Err(ApiError::invalid(
-                "client_id",
-                "choose the client to call for",
-            ))
-        }
-    };
+    check_may_call(me)?;
+    let client = manual_client(&auth, req.client_id)?;
     let c = app.store.client(client).await?;
     if !c.voice_enabled {
         return Err(ApiError::invalid(
@@ -614,23 +584,7 @@ async fn manual_call(
     let country = Some(c.default_country.as_str()).filter(|s| !s.is_empty());
     let phone = PhoneNumber::parse_field("number", &req.number, country)?;
     let existing = app.store.contact_by_phone(client, &phone).await?;
-    let on_dnc = app.contacts.is_on_dnc(client, &phone).await?;
-    let zone = existing
-        .as_ref()
-        .and_then(|x| x.time_zone.as_deref())
-        .and_then(|z| z.parse().ok());
-    let zones = TimeZoneSource::resolve(zone, &phone);
-    if let Err(refusal) = check_manual_dial(phone.as_str(), on_dnc, &zones, app.clock.now()) {
-        tracing::info!(%refusal, "manual call refused");
-        let code = match refusal {
-            ManualRefusal::OnDnc(_) => "do_not_call",
-            _ => "outside_calling_window",
-        };
-        return Err(ApiError {
-            code,
-            ..ApiError::invalid("number", refusal.to_string())
-        });
-    }
+    check_manual_rules(&app, client, &phone, existing.as_ref()).await?;
     let (contact, created) = match existing {
         Some(x) => (x, false),
         None => {
@@ -672,4 +626,70 @@ async fn manual_call(
         }),
     )
         .into_response())
+}
+
+/// Only a voice-enabled agent who is not Offline for Voice places calls.
+fn check_may_call(me: &palera_store::users::User) -> Result<(), ApiError> {
+    if !me.voice_enabled {
+        return Err(ApiError::invalid(
+            "number",
+            "voice is not enabled for you; an admin can enable it",
+        ));
+    }
+    if me.voice_state == palera_core::user::VoiceState::Offline {
+        return Err(ApiError::invalid(
+            "number",
+            "you are Offline for Voice: go Ready or Standby to place a call",
+        ));
+    }
+    Ok(())
+}
+
+/// The client a manual call is for: the one asked (if the agent serves it), or the agent's only
+/// client.
+fn manual_client(auth: &Auth, asked: Option<ClientId>) -> Result<ClientId, ApiError> {
+    match (asked, auth.user.clients.as_slice()) {
+        (Some(c), _) => {
+            auth.check_client(c)
+                .map_err(|_| ApiError::invalid("client_id", "is not one of your clients"))?;
+            Ok(c)
+        }
+        (None, [one]) => Ok(*one),
+        (None, []) => Err(ApiError::invalid(
+            "client_id",
+            "you are not assigned to a client",
+        )),
+        (None, _) => Err(ApiError::invalid(
+            "client_id",
+            "choose the client to call for",
+        )),
+    }
+}
+
+/// The do-not-call list and the calling window, in the contact's zone (or the number's).
+async fn check_manual_rules(
+    app: &App,
+    client: ClientId,
+    phone: &PhoneNumber,
+    existing: Option<&Contact>,
+) -> Result<(), ApiError> {
+    let on_dnc = app.contacts.is_on_dnc(client, phone).await?;
+    let zone = existing
+        .and_then(|x| x.time_zone.as_deref())
+        .and_then(|z| z.parse().ok());
+    let zones = TimeZoneSource::resolve(zone, phone);
+    match check_manual_dial(phone.as_str(), on_dnc, &zones, app.clock.now()) {
+        Ok(()) => Ok(()),
+        Err(refusal) => {
+            tracing::info!(%refusal, "manual call refused");
+            let code = match refusal {
+                ManualRefusal::OnDnc(_) => "do_not_call",
+                _ => "outside_calling_window",
+            };
+            Err(ApiError {
+                code,
+                ..ApiError::invalid("number", refusal.to_string())
+            })
+        }
+    }
 }

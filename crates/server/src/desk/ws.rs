@@ -253,8 +253,7 @@ async fn upgrade(State(app): State<App>, auth: Auth, ws: WebSocketUpgrade) -> Re
 async fn session(app: App, user_id: UserId, mut socket: WebSocket) {
     let mut events = app.events.subscribe();
     app.presence.connect(user_id);
-    app.metrics
-        .desktop_connections.inc();
+    app.metrics.desktop_connections.inc();
     if let Ok(u) = app.store.user(user_id).await {
         let _ = send(&mut socket, &state_message(&u)).await;
     }
@@ -288,8 +287,7 @@ async fn session(app: App, user_id: UserId, mut socket: WebSocket) {
         }
     }
     app.presence.disconnect(user_id);
-    app.metrics
-        .desktop_connections.dec();
+    app.metrics.desktop_connections.dec();
 }
 
 /// The agent's call in progress, from the engine (nothing if it does not answer promptly).

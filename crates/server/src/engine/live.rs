@@ -602,23 +602,7 @@ impl Engine {
                 .dispose_manual(&row, disposition, notes, callback_at)
                 .await;
         }
-        let (Some(campaign), Some(contact)) = (row.campaign_id, row.contact_id) else {
-            return Err(EngineError::invalid("call", "is not a campaign call"));
-        };
-        if row.disposition.is_some() {
-            return Err(EngineError::conflict(
-                "disposition_id",
-                "this call already has a disposition",
-            ));
-        }
-        if let Some(l) = self.calls.get(&call) {
-            if !matches!(l.phase, CallPhase::Connected { .. }) {
-                return Err(EngineError::invalid(
-                    "call",
-                    "the call is not connected to an agent",
-                ));
-            }
-        }
+        let (campaign, contact) = self.disposable(&row)?;
         let set = self.app.store.dispositions(campaign).await?;
         let Some(d) = set.iter().find(|d| d.id == disposition) else {
             return Err(EngineError::invalid(
@@ -665,6 +649,29 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// The campaign and contact of a campaign call that may get its disposition now: not yet
+    /// disposed, and (while live) connected to an agent.
+    fn disposable(
+        &self,
+        row: &palera_store::calls::Call,
+    ) -> Result<(CampaignId, ContactId), EngineError> {
+        let (Some(campaign), Some(contact)) = (row.campaign_id, row.contact_id) else {
+            return Err(EngineError::invalid("call", "is not a campaign call"));
+        };
+        if row.disposition.is_some() {
+            return Err(EngineError::conflict(
+                "disposition_id",
+                "this call already has a disposition",
+            ));
+        }
+        match self.calls.get(&row.id) {
+            Some(l) if !matches!(l.phase, CallPhase::Connected { .. }) => Err(
+                EngineError::invalid("call", "the call is not connected to an agent"),
+            ),
+            _ => Ok((campaign, contact)),
+        }
     }
 
     pub(super) fn effect(

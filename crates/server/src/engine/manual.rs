@@ -100,43 +100,8 @@ impl Engine {
     /// Places a manual call for `m.agent`, who must be free (not previewing, ringing, on a call
     /// or in wrap-up).
     pub(super) async fn manual_dial(&mut self, m: ManualDial) -> Result<CallId, EngineError> {
-        match self.activity(m.agent) {
-            AgentActivity::Idle { .. } => {}
-            AgentActivity::Previewing { .. } => {
-                return Err(EngineError::invalid(
-                    "number",
-                    "you are previewing a campaign contact: call or skip it first",
-                ))
-            }
-            _ => {
-                return Err(EngineError::invalid(
-                    "number",
-                    "finish your current call (and its disposition) first",
-                ))
-            }
-        }
-        let client = self.app.store.client(m.client).await?;
-        let from = self
-            .app
-            .store
-            .numbers(m.client)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| {
-                EngineError::invalid("client_id", "the client has no phone number to call from")
-            })?;
-        let from =
-            PhoneNumber::parse_e164(&from.number).map_err(|e| EngineError::invalid("from", e))?;
-        // The same monotonic clock as the campaigns' dials: they share this limiter.
-        let now = self.mono(Instant::now());
-        let limiter = self
-            .cps
-            .entry(m.client)
-            .or_insert_with(|| CpsLimiter::new(client.calls_per_second));
-        if !limiter.try_acquire(now) {
-            return Err(EngineError::RateLimited);
-        }
+        self.check_free_for_manual(m.agent)?;
+        let from = self.manual_caller_id(m.client).await?;
         let carrier = self
             .app
             .carriers
@@ -164,23 +129,7 @@ impl Engine {
                 record: false,
             })
             .await;
-        let sid = match placed {
-            Ok(sid) => sid,
-            Err(e) => {
-                let u = CallUpdate {
-                    outcome: Some(CallOutcome::Failed),
-                    ended_at: Some(self.app.now_ms()),
-                    ..Default::default()
-                };
-                self.app.store.update_call(call.id, &u).await?;
-                return Err(carrier_failed(e));
-            }
-        };
-        let u = CallUpdate {
-            sid: Some(sid.0.clone()),
-            ..Default::default()
-        };
-        self.app.store.update_call(call.id, &u).await?;
+        let sid = self.record_placed(call.id, placed).await?;
         self.event(call.id, "manual_dial", &m.agent.to_string())
             .await?;
         let offer = DesktopMessage::ManualCall {
@@ -210,6 +159,70 @@ impl Engine {
         );
         tracing::info!(call = %call.id, agent = %m.agent, "manual call dialled");
         Ok(call.id)
+    }
+
+    /// Refuses a manual call for an agent who is busy with another call or a preview.
+    fn check_free_for_manual(&self, agent: UserId) -> Result<(), EngineError> {
+        match self.activity(agent) {
+            AgentActivity::Idle { .. } => Ok(()),
+            AgentActivity::Previewing { .. } => Err(EngineError::invalid(
+                "number",
+                "you are previewing a campaign contact: call or skip it first",
+            )),
+            _ => Err(EngineError::invalid(
+                "number",
+                "finish your current call (and its disposition) first",
+            )),
+        }
+    }
+
+    /// The number a client's manual calls come from, once the client's calls-per-second limit
+    /// (shared with its campaigns, on the same monotonic clock) leaves room for one.
+    async fn manual_caller_id(&mut self, client_id: ClientId) -> Result<PhoneNumber, EngineError> {
+        let client = self.app.store.client(client_id).await?;
+        let from = self
+            .app
+            .store
+            .numbers(client_id)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                EngineError::invalid("client_id", "the client has no phone number to call from")
+            })?;
+        let from =
+            PhoneNumber::parse_e164(&from.number).map_err(|e| EngineError::invalid("from", e))?;
+        // The same monotonic clock as the campaigns' dials: they share this limiter.
+        let now = self.mono(Instant::now());
+        let limiter = self
+            .cps
+            .entry(client_id)
+            .or_insert_with(|| CpsLimiter::new(client.calls_per_second));
+        if !limiter.try_acquire(now) {
+            return Err(EngineError::RateLimited);
+        }
+        Ok(from)
+    }
+
+    /// Stores the carrier's answer to a dial: its call SID, or the call failed.
+    async fn record_placed(
+        &mut self,
+        call: CallId,
+        placed: Result<CallSid, palera_carrier::CarrierError>,
+    ) -> Result<CallSid, EngineError> {
+        let u = match &placed {
+            Ok(sid) => CallUpdate {
+                sid: Some(sid.0.clone()),
+                ..Default::default()
+            },
+            Err(_) => CallUpdate {
+                outcome: Some(CallOutcome::Failed),
+                ended_at: Some(self.app.now_ms()),
+                ..Default::default()
+            },
+        };
+        self.app.store.update_call(call, &u).await?;
+        placed.map_err(carrier_failed)
     }
 
     /// A carrier event about a manual call.
