@@ -35,11 +35,14 @@ fn prism_url(test: &str) -> Option<String> {
     match std::env::var("PRISM_URL") {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ => {
-            if std::env::var("PALERA_REQUIRE_PRISM").as_deref() == Ok("1") {
-                panic!("{test}: PRISM_URL is required (PALERA_REQUIRE_PRISM=1) but not set");
+            if std::env::var("PALERA_SKIP_PRISM").as_deref() != Ok("1") {
+                panic!(
+                    "{test}: the Twilio mock is required: start `scripts/prism.sh` and export the \
+                     PRISM_URL it prints (scripts/test does both), or set PALERA_SKIP_PRISM=1 to skip"
+                );
             }
             say(&format!(
-                "SKIPPED {test}: PRISM_URL is not set (start scripts/prism.sh and export it)"
+                "SKIPPED {test}: PALERA_SKIP_PRISM=1 (the Twilio mock was not started)"
             ));
             None
         }
@@ -465,8 +468,8 @@ fn allowed_values(spec: &Value, property: &Value) -> Option<Vec<String>> {
 fn every_parameter_we_send_is_declared_in_the_spec_with_an_allowed_value() {
     let Some(path) = spec_path() else {
         assert!(
-            std::env::var("PALERA_REQUIRE_PRISM").as_deref() != Ok("1"),
-            "the Twilio spec under ../shared/reference is required"
+            std::env::var("PALERA_SKIP_PRISM").as_deref() == Ok("1"),
+            "the Twilio spec under ../shared/reference is required (or set PALERA_SKIP_PRISM=1)"
         );
         say("SKIPPED spec parameter names: ../shared/reference/twilio-openapi not found");
         return;

@@ -1,7 +1,7 @@
 //! The demo end to end in real Chromium: a demo agent logs in, goes Ready, the demo campaign
 //! dials a virtual contact on the simulated network, the call reaches the agent's call panel,
-//! and the disposition picked there is stored. Skips without chromedriver unless
-//! `PALERA_REQUIRE_BROWSER=1`.
+//! and the disposition picked there is stored. Needs chromedriver
+//! (`PALERA_SKIP_BROWSER=1` skips, saying so).
 
 use crate::common;
 use crate::common::browser as kit;

@@ -4,8 +4,8 @@
 //! automatic disposition; a callback typed in the contact's zone is refused outside the calling
 //! window and lands on the agent's callback list; "pause after this call" goes to Standby; a
 //! manual call ends in wrap-up with the client's dispositions; the new-call alert sounds unless
-//! the agent turned it off. Skips without chromedriver unless
-//! `PALERA_REQUIRE_BROWSER=1`.
+//! the agent turned it off. Needs chromedriver
+//! (`PALERA_SKIP_BROWSER=1` skips, saying so).
 
 use crate::common::browser as kit;
 use crate::common::demo::Demo;

@@ -2,8 +2,8 @@
 //! network with every contact answering): the call-handling rule of DESIGN §2.3 end to end — a
 //! campaign call arrives, the contact card and the script show, notes typed are still there
 //! after a reload mid-call, hold and resume, end, the disposition is saved and the next call
-//! arrives — and the keyboard shortcuts of the frequent actions. Skips without chromedriver
-//! unless `PALERA_REQUIRE_BROWSER=1`.
+//! arrives — and the keyboard shortcuts of the frequent actions. Needs chromedriver
+//! (`PALERA_SKIP_BROWSER=1` skips, saying so).
 
 use crate::common::browser as kit;
 

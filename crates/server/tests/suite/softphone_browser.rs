@@ -2,7 +2,7 @@
 //! simulated network (DESIGN §2.1, §2.3): voicemail drop frees the agent at once while the
 //! simulated contact hears the message to its end; an agent who goes Standby or Offline gets no
 //! new call and their pending contacts go to the others; two agents never see the same contact
-//! at the same time. Skips without chromedriver unless `PALERA_REQUIRE_BROWSER=1`.
+//! at the same time. Needs chromedriver (or `PALERA_SKIP_BROWSER=1` to skip).
 
 use crate::common;
 use crate::common::browser as kit;
