@@ -471,6 +471,14 @@ pub async fn apply_action(app: &App, camp: &Campaign, action: &str) -> Result<Ca
         if camp.lists.is_empty() {
             return Err(ApiError::invalid("lists", "choose at least one list first"));
         }
+        if !app.store.client(camp.client_id).await?.voice_enabled {
+            return Err(ApiError {
+                status: StatusCode::CONFLICT,
+                code: "conflict",
+                message: "voice_enabled: voice is switched off for this client; an admin can switch it on".into(),
+                field: Some("voice_enabled".into()),
+            });
+        }
     }
     let updated = app
         .store

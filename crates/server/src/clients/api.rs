@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use palera_core::ids::{ClientId, NumberId};
 use palera_core::phone::PhoneNumber;
 use palera_core::tenant::{client_number, ClientFields};
+use palera_store::campaigns::CampaignStatus;
 use palera_store::clients::{Client, ClientNumber, SecretInput, SecretStatus};
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
@@ -136,12 +137,33 @@ async fn update_client(
         auth_token: req.auth_token,
         api_key_secret: req.api_key_secret,
     };
-    let client = app
-        .store
-        .update_client(c.client, &settings, &secrets)
-        .await?;
-    app.carriers.invalidate(c.client);
-    Ok(Json(client))
+    Ok(Json(
+        save_client(&app, c.client, &settings, &secrets).await?,
+    ))
+}
+
+/// Saves a client's settings (API and page alike): the carrier is rebuilt from them, and when
+/// voice is switched off the client's running campaigns pause, so nothing more is dialled.
+pub async fn save_client(
+    app: &App,
+    id: ClientId,
+    settings: &palera_core::tenant::ClientSettings,
+    secrets: &SecretInput,
+) -> Result<Client, ApiError> {
+    let client = app.store.update_client(id, settings, secrets).await?;
+    app.carriers.invalidate(id);
+    if !client.voice_enabled {
+        for camp in app.store.campaigns(id).await? {
+            if camp.status == CampaignStatus::Running {
+                app.store
+                    .set_campaign_status(id, camp.id, CampaignStatus::Paused, app.now_ms())
+                    .await?;
+                app.engine.send(crate::engine::Request::Reload(camp.id));
+                tracing::info!(campaign = %camp.id, "campaign paused: the client's voice is off");
+            }
+        }
+    }
+    Ok(client)
 }
 
 #[utoipa::path(get, path = "/api/v1/clients/{client_id}/numbers", params(("client_id" = i64, Path)),

@@ -283,11 +283,7 @@ async fn client_update(
             auth_token: secret("auth_token"),
             api_key_secret: secret("api_key_secret"),
         };
-        Ok::<_, ApiError>({
-            let c = app.store.update_client(id, &settings, &secrets).await?;
-            app.carriers.invalidate(id);
-            c
-        })
+        crate::clients::api::save_client(&app, id, &settings, &secrets).await
     }
     .await;
     match result {

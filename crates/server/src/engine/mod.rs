@@ -405,18 +405,18 @@ impl Engine {
         if campaign.status != palera_store::campaigns::CampaignStatus::Running {
             return Ok(());
         }
+        let client = self.app.store.client(campaign.client_id).await?;
+        if !client.voice_enabled {
+            // A client with voice off dials nothing (its campaigns pause when it is switched off).
+            return Ok(());
+        }
         let Some(lead) = self.app.store.try_lead_campaign(id).await? else {
             tracing::debug!(campaign = %id, "another node leads this campaign");
             return Ok(());
         };
         self.app.store.clear_holders(id).await?;
         tracing::info!(campaign = %id, mode = ?campaign.settings.dial_mode, "campaign runner started");
-        let cps = self
-            .app
-            .store
-            .client(campaign.client_id)
-            .await?
-            .calls_per_second;
+        let cps = client.calls_per_second;
         let history = self
             .app
             .store

@@ -1910,3 +1910,72 @@ rule!(
         .await;
     }
 );
+
+rule!(a_client_with_voice_off_dials_nothing, |b| async move {
+    let Some(r) = rig(
+        b,
+        Setup {
+            agents: 1,
+            contacts: 6,
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    r.store()
+        .create_user(
+            &NewUser {
+                email: Email::parse("email", "admin@x.io").unwrap(),
+                name: "Admin".into(),
+                role: Role::Admin,
+                password_hash: palera_server::http::auth::hash_password(common::PASSWORD),
+                voice_enabled: false,
+                clients: vec![],
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    r.set_state(0, "ready").await;
+    r.start_campaign().await;
+    eventually("a first call", WAIT, || async {
+        !r.calls().await.is_empty()
+    })
+    .await;
+
+    // The admin switches voice off: the running campaign pauses and no new call is placed.
+    let admin = r.server.login("admin@x.io").await;
+    let url = r.server.url(&format!("/api/v1/clients/{}", r.client));
+    let (status, body) = common::json(
+        admin
+            .put(&url)
+            .json(&json!({"name": "Acme", "voice_enabled": false})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["voice_enabled"], false, "{body}");
+    let camp = r.store().campaign(r.client, r.campaign).await.unwrap();
+    assert_eq!(camp.status, CampaignStatus::Paused);
+    let placed = r.calls().await.len();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        r.calls().await.len(),
+        placed,
+        "no call after voice went off"
+    );
+
+    // Starting or resuming it is refused, naming the switch.
+    let resume = r.server.url(&format!(
+        "/api/v1/clients/{}/campaigns/{}/status/resume",
+        r.client, r.campaign
+    ));
+    let (status, body) = common::json(admin.post(&resume)).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["field"], "voice_enabled", "{body}");
+    // Even a campaign marked running behind the API's back dials nothing.
+    r.start_campaign().await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(r.calls().await.len(), placed, "no call while voice is off");
+});
