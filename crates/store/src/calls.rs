@@ -311,10 +311,18 @@ impl Store {
     }
 
     /// Atomically claims a contact for one dial and creates its call (`queued`). `None` when the
-    /// contact is not claimable any more (already in flight, done, at max attempts, not due):
-    /// nothing is written then.
+    /// contact is not claimable any more (already in flight in this or another campaign, done, at
+    /// max attempts, not due): nothing is written then.
     pub async fn claim_contact(&self, c: &Claim) -> Result<Option<Call>> {
         let mut tx = self.pool().begin().await?;
+        if self.backend() == crate::Backend::Postgres {
+            // Claims of one contact by different campaigns queue here, so the check below sees
+            // the other's claim (SQLite runs one writer at a time already).
+            sqlx::query("SELECT id FROM contacts WHERE id = $1 FOR UPDATE")
+                .bind(c.contact.0)
+                .execute(&mut *tx)
+                .await?;
+        }
         let row = sqlx::query("INSERT INTO calls (client_id, campaign_id, contact_id, agent_id, direction, phone, status, outcome, placed_at, notes) VALUES ($1,$2,$3,$4,'outbound',$5,'outbound','queued',$6,'') RETURNING id")
             .bind(c.client.0)
             .bind(c.campaign.0)
@@ -325,7 +333,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let call_id: i64 = row.try_get("id")?;
-        let claimed = sqlx::query("UPDATE campaign_contacts SET in_flight_call_id = $1, attempts = attempts + 1, last_cycle = $2, updated_at = $3 WHERE campaign_id = $4 AND contact_id = $5 AND in_flight_call_id IS NULL AND status = 'active' AND attempts < $6 AND next_due_at <= $3")
+        let claimed = sqlx::query("UPDATE campaign_contacts SET in_flight_call_id = $1, attempts = attempts + 1, last_cycle = $2, updated_at = $3 WHERE campaign_id = $4 AND contact_id = $5 AND in_flight_call_id IS NULL AND status = 'active' AND attempts < $6 AND next_due_at <= $3 AND NOT EXISTS (SELECT 1 FROM campaign_contacts o WHERE o.contact_id = $5 AND o.campaign_id <> $4 AND o.in_flight_call_id IS NOT NULL)")
             .bind(call_id)
             .bind(&c.cycle)
             .bind(c.now_ms)

@@ -1979,3 +1979,76 @@ rule!(a_client_with_voice_off_dials_nothing, |b| async move {
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert_eq!(r.calls().await.len(), placed, "no call while voice is off");
 });
+
+rule!(
+    two_campaigns_on_one_list_never_dial_one_contact_at_once,
+    |b| async move {
+        let Some(r) = rig(
+            b,
+            Setup {
+                agents: 2,
+                contacts: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        // Two campaigns over the same list, one agent each, both Ready: each wants the one contact.
+        let first = r.store().campaign(r.client, r.campaign).await.unwrap();
+        let mut input = CampaignInput {
+            name: "Spring".into(),
+            settings: first.settings.clone(),
+            caller_id: CALLER.into(),
+            voicemail_url: first.voicemail_url.clone(),
+            hold_music_url: None,
+            recording: false,
+            transcription: false,
+            lists: first.lists.clone(),
+            agents: vec![r.agents[0]],
+        };
+        r.store()
+            .update_campaign(r.client, r.campaign, &input, 2)
+            .await
+            .unwrap();
+        input.name = "Summer".into();
+        input.agents = vec![r.agents[1]];
+        let second = r
+            .store()
+            .create_campaign(r.client, &input, 2)
+            .await
+            .unwrap()
+            .id;
+        r.set_state(0, "ready").await;
+        r.set_state(1, "ready").await;
+        for id in [r.campaign, second] {
+            r.store()
+                .set_campaign_status(r.client, id, CampaignStatus::Running, 3)
+                .await
+                .unwrap();
+            r.server
+                .app
+                .engine
+                .send(palera_server::engine::Request::Reload(id));
+        }
+        eventually("the contact dialled", WAIT, || async {
+            !r.calls().await.is_empty()
+        })
+        .await;
+        // The call lasts an hour: while it is up, the other campaign must not dial the contact.
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        let mut open = Vec::new();
+        for id in [r.campaign, second] {
+            open.extend(
+                r.store()
+                    .campaign_calls(id)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|c| c.ended_at.is_none()),
+            );
+        }
+        assert_eq!(open.len(), 1, "one open call for the one contact: {open:?}");
+    }
+);
