@@ -206,6 +206,9 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(app): State<App>) -> Response {
+    if !app.engine.is_running() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "call engine not running").into_response();
+    }
     match app.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {

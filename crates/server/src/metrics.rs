@@ -38,6 +38,8 @@ pub struct Metrics {
     logins: Family<ResultLabel, Counter>,
     pub desktop_connections: Gauge,
     pub agents_timed_out: Counter,
+    /// Times the call engine was rebuilt after a panic.
+    pub engine_restarts: Counter,
     agents: Family<StateLabel, Gauge>,
 }
 
@@ -64,6 +66,12 @@ impl Default for Metrics {
             "Agents set offline after missing heartbeats",
             agents_timed_out.clone(),
         );
+        let engine_restarts = Counter::default();
+        registry.register(
+            "engine_restarts",
+            "Times the call engine was rebuilt after a panic",
+            engine_restarts.clone(),
+        );
         let agents = Family::<StateLabel, Gauge>::default();
         registry.register("agents", "Agents by voice state", agents.clone());
         Self {
@@ -72,6 +80,7 @@ impl Default for Metrics {
             logins,
             desktop_connections,
             agents_timed_out,
+            engine_restarts,
             agents,
         }
     }

@@ -118,6 +118,9 @@ pub enum Request {
         accept: bool,
         reply: oneshot::Sender<Result<(), EngineError>>,
     },
+    /// Fault injection for the supervision test: the engine panics with `message`. Nothing in
+    /// the HTTP surface sends it.
+    Crash { message: String },
     /// What the live campaign page shows.
     Snapshot {
         campaign: CampaignId,
@@ -129,6 +132,8 @@ pub enum Request {
 pub struct EngineHandle {
     tx: mpsc::UnboundedSender<Request>,
     rx: Mutex<Option<mpsc::UnboundedReceiver<Request>>>,
+    /// The engine loop is up (rebuilt after a panic); `/readyz` reports it.
+    running: std::sync::atomic::AtomicBool,
 }
 
 impl Default for EngineHandle {
@@ -137,11 +142,22 @@ impl Default for EngineHandle {
         Self {
             tx,
             rx: Mutex::new(Some(rx)),
+            running: Default::default(),
         }
     }
 }
 
 impl EngineHandle {
+    /// Whether the engine loop is running (false before it starts, while it is rebuilt after a
+    /// panic, and after it stopped).
+    pub fn is_running(&self) -> bool {
+        self.running.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set_running(&self, up: bool) {
+        self.running.store(up, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn send(&self, c: Request) {
         if self.tx.send(c).is_err() {
             tracing::warn!("the call engine is not running; command dropped");
@@ -245,20 +261,61 @@ pub struct Engine {
 
 /// Runs the engine until `stop` flips.
 pub async fn engine_loop(app: App, mut stop: watch::Receiver<bool>) {
-    let Some(mut events) = app.carriers.take_events() else {
+    let Some(events) = app.carriers.take_events() else {
         tracing::warn!("carrier events already taken; the call engine does not run");
         return;
     };
-    let Some(mut commands) = app.engine.take() else {
-        tracing::warn!("engine commands already taken; the call engine does not run");
+    let Some(requests) = app.engine.take() else {
+        tracing::warn!("engine requests already taken; the call engine does not run");
         return;
     };
-    let mut states = app.events.subscribe();
-    let mut engine = Engine::new(app);
+    let mut inputs = Inputs {
+        states: app.events.subscribe(),
+        events,
+        requests,
+    };
+    // Supervision: a panic in the engine is logged with its cause, `/readyz` turns unready, and
+    // after a pause the engine is rebuilt from the stored state with the same inputs.
+    loop {
+        let run = std::panic::AssertUnwindSafe(run_engine(&app, &mut inputs, &mut stop));
+        match futures::FutureExt::catch_unwind(run).await {
+            Ok(()) => break,
+            Err(cause) => {
+                app.engine.set_running(false);
+                app.metrics.engine_restarts.inc();
+                tracing::error!(
+                    cause = panic_text(&cause),
+                    "the call engine panicked; rebuilding it from the stored state"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(RESTART_PAUSE) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+        }
+    }
+    app.engine.set_running(false);
+    tracing::info!("call engine stopped");
+}
+
+/// How long a panicked engine waits before it is rebuilt (no hot crash loop).
+const RESTART_PAUSE: Duration = Duration::from_secs(1);
+
+/// What the engine listens to; kept by the supervisor across rebuilds.
+struct Inputs {
+    events: mpsc::UnboundedReceiver<CarrierEvent>,
+    requests: mpsc::UnboundedReceiver<Request>,
+    states: tokio::sync::broadcast::Receiver<DesktopEvent>,
+}
+
+/// One life of the engine: rebuilt from the store, then the loop until `stop`.
+async fn run_engine(app: &App, inputs: &mut Inputs, stop: &mut watch::Receiver<bool>) {
+    let mut engine = Engine::new(app.clone());
     let mut placed = engine.placed_rx.take().expect("a new engine");
     if let Err(e) = engine.reconcile().await {
         tracing::error!(error = %e, "reconciling calls left in flight failed");
     }
+    app.engine.set_running(true);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -268,10 +325,10 @@ pub async fn engine_loop(app: App, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = tick.tick() => log(engine.tick().await, "tick"),
             _ = tokio::time::sleep_until(deadline.into()) => log(engine.on_deadline().await, "deadline"),
-            Some(ev) = events.recv() => log(engine.on_carrier(ev).await, "carrier event"),
+            Some(ev) = inputs.events.recv() => log(engine.on_carrier(ev).await, "carrier event"),
             Some(p) = placed.recv() => engine.on_placed(p).await,
-            Some(cmd) = commands.recv() => engine.on_request(cmd).await,
-            ev = states.recv() => {
+            Some(cmd) = inputs.requests.recv() => engine.on_request(cmd).await,
+            ev = inputs.states.recv() => {
                 if let Ok(DesktopEvent { body: DesktopMessage::State { .. }, .. }) = ev {
                     log(engine.refresh_agents_now().await, "voice state change");
                 }
@@ -279,7 +336,15 @@ pub async fn engine_loop(app: App, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => break,
         }
     }
-    tracing::info!("call engine stopped");
+}
+
+/// The message a panic carried.
+fn panic_text(cause: &Box<dyn std::any::Any + Send>) -> String {
+    cause
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| cause.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// Logs a failed step; the loop goes on.
@@ -518,6 +583,7 @@ impl Engine {
                 };
                 let _ = reply.send(r);
             }
+            Request::Crash { message } => panic!("{message}"),
             Request::Snapshot { campaign, reply } => {
                 let _ = reply.send(self.snapshot(campaign));
             }

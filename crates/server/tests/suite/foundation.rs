@@ -550,10 +550,11 @@ on_both!(
                 .unwrap(),
             "ok"
         );
-        assert_eq!(
-            c.get(app.url("/readyz")).send().await.unwrap().status(),
-            200
-        );
+        // Ready once the call engine has rebuilt its state (a moment after start).
+        common::eventually("ready", common::WAIT, || async {
+            c.get(app.url("/readyz")).send().await.unwrap().status() == 200
+        })
+        .await;
         let metrics = c
             .get(app.url("/metrics"))
             .send()
@@ -800,5 +801,49 @@ on_both!(
             .await
             .unwrap();
         assert_eq!(r.status(), 403);
+    }
+);
+
+on_both!(
+    an_engine_panic_makes_readyz_fail_and_the_engine_recovers,
+    |app: TestApp| async move {
+        let c = common::client();
+        let status = || async { c.get(app.url("/readyz")).send().await.unwrap().status() };
+        common::eventually("ready", common::WAIT, || async { status().await == 200 }).await;
+        app.app.engine.send(palera_server::engine::Request::Crash {
+            message: "injected fault".into(),
+        });
+        common::eventually(
+            "unready while the engine is rebuilt",
+            common::WAIT,
+            || async { status().await == 503 },
+        )
+        .await;
+        common::eventually("ready again", common::WAIT, || async {
+            status().await == 200
+        })
+        .await;
+        // The rebuilt engine answers requests again.
+        let answer = app
+            .app
+            .engine
+            .ask(|reply| palera_server::engine::Request::CurrentCall {
+                agent: palera_core::ids::UserId(1),
+                reply,
+            })
+            .await;
+        assert!(answer.is_ok(), "the engine answers after its rebuild");
+        let metrics = c
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("palera_engine_restarts_total 1"),
+            "{metrics}"
+        );
     }
 );
