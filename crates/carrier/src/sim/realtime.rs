@@ -10,7 +10,7 @@
 use super::behaviour::{Behaviour, Fate};
 use crate::{AnsweredBy, Audio, CallSid, Carrier, CarrierError, CarrierEvent, Dial, LegEnd};
 use async_trait::async_trait;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -74,6 +74,8 @@ struct Inner {
     legs: Mutex<HashMap<CallSid, Leg>>,
     next: AtomicU64,
     tap: broadcast::Sender<Observed>,
+    /// Agents whose bridging fails ([`SimCarrier::make_unreachable`]).
+    unreachable: Mutex<HashSet<i64>>,
 }
 
 /// The simulated phone network, in real time.
@@ -97,10 +99,21 @@ impl SimCarrier {
             legs: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
             tap: broadcast::channel(TAP_CAPACITY).0,
+            unreachable: Mutex::new(HashSet::new()),
         };
         Self {
             inner: Arc::new(inner),
         }
+    }
+
+    /// From now on, bridging `agent_id`'s browser into a call fails as a carrier would refuse it
+    /// (the agent's browser is gone). Tests of the engine's failure paths use this.
+    pub fn make_unreachable(&self, agent_id: i64) {
+        self.inner
+            .unreachable
+            .lock()
+            .expect("sim lock")
+            .insert(agent_id);
     }
 
     /// Everything the network does from now on (see the module doc).
@@ -286,6 +299,18 @@ impl Carrier for SimCarrier {
     async fn connect_agent(&self, sid: &CallSid, agent_identity: &str) -> Result<(), CarrierError> {
         let (call_id, fate) = self.leg(sid)?;
         let agent_id = crate::parse_agent_identity(agent_identity).unwrap_or(0);
+        if self
+            .inner
+            .unreachable
+            .lock()
+            .expect("sim lock")
+            .contains(&agent_id)
+        {
+            return Err(CarrierError::Rejected {
+                code: 0,
+                message: format!("{agent_identity} is not connected to the network"),
+            });
+        }
         self.hears(call_id, Hearing::Agent);
         self.emit(CarrierEvent::AgentConnected { call_id, agent_id });
         let talk = match fate {

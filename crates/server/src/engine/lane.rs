@@ -40,8 +40,9 @@ impl Op {
 }
 
 type Reply = oneshot::Sender<Result<(), CarrierError>>;
-/// What to do once a request is done (whatever its result), e.g. tell the agent's desktop.
-type After = Box<dyn FnOnce() + Send>;
+/// What to do once a request is done, given its failure if it failed (e.g. tell the agent's
+/// desktop).
+type After = Box<dyn FnOnce(Option<CarrierError>) + Send>;
 
 /// The sending end of a call's lane; the lane's task ends when this is dropped and the
 /// requests already given are done.
@@ -62,6 +63,7 @@ impl Lane {
                     Op::PlayAndHangUp(message) => carrier.play_and_hang_up(&sid, message).await,
                     Op::HangUp => carrier.hang_up(&sid).await,
                 };
+                let failure = done.as_ref().err().cloned();
                 match reply {
                     Some(r) => {
                         let _ = r.send(done);
@@ -73,7 +75,7 @@ impl Lane {
                     }
                 }
                 if let Some(after) = after {
-                    after();
+                    after(failure);
                 }
             }
         });
@@ -85,8 +87,9 @@ impl Lane {
         let _ = self.tx.send((op, None, None));
     }
 
-    /// Queues `op` and runs `after` once it is done (whatever its result; a failure is logged).
-    pub fn send_then(&self, op: Op, after: impl FnOnce() + Send + 'static) {
+    /// Queues `op` and runs `after` with its failure (if any) once it is done; a failure is also
+    /// logged.
+    pub fn send_then(&self, op: Op, after: impl FnOnce(Option<CarrierError>) + Send + 'static) {
         let _ = self.tx.send((op, None, Some(Box::new(after))));
     }
 

@@ -260,13 +260,8 @@ impl Engine {
                 self.set_idle(agent);
                 self.tell(agent, DesktopMessage::CallCleared { call_id: None });
             }
-            Command::Connect { call, agent } => {
-                self.connect(call, agent).await?;
-                let now = self.clock();
-                if let Some(r) = self.runner_mut(at) {
-                    return Ok(r.driver.connected(now, call));
-                }
-            }
+            // The driver hears "connected" once the carrier bridged the agent (`agent_bridged`).
+            Command::Connect { call, agent } => self.connect(call, agent).await?,
             Command::Wait { call } => {
                 if let Some(l) = self.calls.get_mut(&call) {
                     l.phase = CallPhase::Waiting {
@@ -441,20 +436,17 @@ impl Engine {
         };
         self.agents
             .insert(agent, AgentActivity::OnCall { call, since: now });
-        let u = CallUpdate {
-            agent: Some(agent),
-            connected_at: Some(now.timestamp_millis()),
-            ..Default::default()
-        };
-        self.app.store.update_call(call, &u).await?;
-        // The desktop hears "connected" once the carrier took the request, through the loop.
+        // The store, the driver and the desktop hear "connected" once the carrier bridged the
+        // agent, through the loop (`agent_bridged`).
         if let Some(l) = self.calls.get(&call) {
             let engine = self.app.clone();
             l.lane
-                .send_then(Op::ConnectAgent(agent_identity(agent.0)), move || {
-                    engine
-                        .engine
-                        .send(super::Request::AgentBridged { call, agent });
+                .send_then(Op::ConnectAgent(agent_identity(agent.0)), move |failure| {
+                    engine.engine.send(super::Request::AgentBridged {
+                        call,
+                        agent,
+                        failure: failure.map(|e| e.to_string()),
+                    });
                 });
         }
         tracing::info!(call = %call, agent = %agent, "connected");
@@ -479,21 +471,101 @@ impl Engine {
 
     /// The carrier took the request to connect `agent`: their desktop hears it, unless the call
     /// has ended or left them meanwhile (then a later message already told them).
-    pub(super) fn agent_bridged(&mut self, call: CallId, agent: UserId) {
-        let still = self
-            .calls
-            .get(&call)
-            .filter(|l| l.agent == Some(agent) && matches!(l.phase, CallPhase::Connected { .. }));
-        if let Some(l) = still {
-            let contact = Some(l.contact.clone());
-            self.tell(
-                agent,
-                DesktopMessage::CallConnected {
-                    call_id: call,
-                    contact,
-                },
-            );
+    /// The carrier's answer to bridging `agent` into `call`. Bridged: the driver and the desktop
+    /// hear "connected". Refused (the agent's browser is gone): the agent goes to Standby and is
+    /// told, and the driver places the person with another agent or, past the grace, abandons
+    /// the call with its identification message; the desktop never hears "connected".
+    pub(super) async fn agent_bridged(
+        &mut self,
+        call: CallId,
+        agent: UserId,
+        failure: Option<String>,
+    ) -> Result<(), EngineError> {
+        let Some(l) = self.calls.get(&call).filter(|l| l.agent == Some(agent)) else {
+            return Ok(());
+        };
+        let at = self.runner_of_call(l.campaign, call);
+        let now = self.clock();
+        if let Some(reason) = failure {
+            return self.bridge_failed(at, call, agent, &reason).await;
         }
+        if !matches!(l.phase, CallPhase::Connected { .. }) {
+            return Ok(());
+        }
+        let contact = Some(l.contact.clone());
+        let u = CallUpdate {
+            agent: Some(agent),
+            connected_at: Some(self.now().timestamp_millis()),
+            ..Default::default()
+        };
+        self.app.store.update_call(call, &u).await?;
+        self.tell(
+            agent,
+            DesktopMessage::CallConnected {
+                call_id: call,
+                contact,
+            },
+        );
+        if let Some(at) = at {
+            let cmds = match self.runner_mut(at) {
+                Some(r) => r.driver.connected(now, call),
+                None => Vec::new(),
+            };
+            self.execute(at, cmds).await;
+        }
+        Ok(())
+    }
+
+    async fn bridge_failed(
+        &mut self,
+        at: Option<RunnerRef>,
+        call: CallId,
+        agent: UserId,
+        reason: &str,
+    ) -> Result<(), EngineError> {
+        tracing::warn!(call = %call, agent = %agent, reason, "the agent could not be bridged");
+        if let Some(l) = self.calls.get_mut(&call) {
+            l.agent = None;
+            l.phase = CallPhase::Waiting {
+                since: Instant::now(),
+            };
+        }
+        self.set_idle(agent);
+        self.event(call, "agent_unreachable", &agent.to_string())
+            .await?;
+        let user = self.app.store.user(agent).await?;
+        crate::desk::ws::change_voice_state(
+            &self.app,
+            &user,
+            palera_core::user::VoiceState::Standby,
+            "bridge_failed",
+        )
+        .await?;
+        self.tell(
+            agent,
+            DesktopMessage::CallCleared {
+                call_id: Some(call),
+            },
+        );
+        self.tell(
+            agent,
+            DesktopMessage::Error {
+                field: None,
+                message: format!(
+                    "A call could not be connected to you ({reason}); you are on Standby. \
+                     Check your headset and connection, then go Ready again."
+                ),
+            },
+        );
+        if let Some(at) = at {
+            let now = self.clock();
+            let cmds = match self.runner_mut(at) {
+                Some(r) => r.driver.agent_unreachable(now, agent),
+                None => Vec::new(),
+            };
+            self.execute(at, cmds).await;
+        }
+        Ok(())
     }
 
     /// The earliest instant the engine must act without an event: a driver's deadline.

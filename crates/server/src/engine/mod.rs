@@ -68,7 +68,12 @@ pub enum Request {
     /// The carrier took the request to connect `agent` to `call` (from the call's lane): the
     /// agent's desktop is told, if the call is still theirs (the loop keeps desktop messages in
     /// order).
-    AgentBridged { call: CallId, agent: UserId },
+    AgentBridged {
+        call: CallId,
+        agent: UserId,
+        /// Why the carrier could not bridge the agent, when it could not.
+        failure: Option<String>,
+    },
     /// An agent (or staff member) gives a call its disposition.
     Dispose {
         call: CallId,
@@ -560,7 +565,14 @@ impl Engine {
             Request::ManualDial { dial, reply } => {
                 let _ = reply.send(self.manual_dial(dial).await);
             }
-            Request::AgentBridged { call, agent } => self.agent_bridged(call, agent),
+            Request::AgentBridged {
+                call,
+                agent,
+                failure,
+            } => log(
+                self.agent_bridged(call, agent, failure).await,
+                "agent bridged",
+            ),
             Request::InboundArrived { arrival, reply } => {
                 let r = self.inbound_arrived(arrival).await;
                 if let Err(e) = &r {

@@ -2052,3 +2052,60 @@ rule!(
         assert_eq!(open.len(), 1, "one open call for the one contact: {open:?}");
     }
 );
+
+rule!(
+    a_failed_agent_bridge_abandons_the_contact_and_tells_the_agent,
+    |b| async move {
+        let Some(r) = rig(
+            b,
+            Setup {
+                contacts: 2,
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        // The agent's browser is gone: the network refuses to bridge them into any call.
+        r.server
+            .app
+            .carriers
+            .sim()
+            .expect("the simulated network")
+            .make_unreachable(r.agents[0].0);
+        r.set_state(0, "ready").await;
+        r.start_campaign().await;
+        let call = eventually("the call abandoned", WAIT, || async {
+            r.calls()
+                .await
+                .into_iter()
+                .find(|c| c.outcome == "abandoned_no_agent")
+        })
+        .await;
+        assert!(call.connected_at.is_none(), "never counted as connected");
+        let kinds = eventually("the message played", WAIT, || async {
+            let kinds = r.store().call_event_kinds(call.id).await.unwrap();
+            kinds
+                .iter()
+                .any(|k| k == "identification_played")
+                .then_some(kinds)
+        })
+        .await;
+        let unreachable = kinds.iter().position(|k| k == "agent_unreachable");
+        let played = kinds.iter().position(|k| k == "identification_played");
+        assert!(unreachable.is_some() && played > unreachable, "{kinds:?}");
+        // The message starts within the 2 s grace of the answer.
+        let (waiting, played_at) = grace(r.store(), call.id).await;
+        assert!(
+            played_at - waiting <= 2_000 + 150,
+            "{} ms",
+            played_at - waiting
+        );
+        // The agent is told by being set to Standby, and nothing more is dialled for them.
+        let agent = r.store().user(r.agents[0]).await.unwrap();
+        assert_eq!(agent.voice_state, VoiceState::Standby);
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        assert_eq!(r.calls().await.len(), 1, "no dial for an agent on Standby");
+    }
+);
