@@ -4,6 +4,7 @@
 
 #[macro_use]
 mod common;
+mod auth_matrix;
 mod browser;
 mod campaign_api;
 mod campaign_browser;
