@@ -1,7 +1,9 @@
 //! Agents: becoming ready, heartbeats, going silent or unreachable, leaving (their contacts
 //! go equally to the others), becoming free, and which free agent takes a person who answered.
 
-use super::{Activity, AgentSlot, Command, Driver, Leave, Mono, Now, Phase};
+use super::{
+    Activity, AgentSlot, Command, DailyCalls, Driver, Leave, Mono, Now, PendingDial, Phase,
+};
 use crate::campaign::distribution::{pick_agent_predictive, AgentLoad};
 use crate::campaign::window::local_date;
 use crate::ids::{CallId, UserId};
@@ -17,7 +19,7 @@ impl Driver {
             .collect();
         for a in silent {
             self.leave(a, Leave::Inactive, now);
-            self.out.push(Command::AgentInactive { agent: a });
+            self.commands.push(Command::AgentInactive { agent: a });
         }
     }
 
@@ -30,7 +32,10 @@ impl Driver {
             activity: Activity::Idle,
             idle_since: now.at,
             last_seen: now.mono,
-            calls_today: (local_date(chrono_tz::UTC, now.at), 0),
+            calls_today: DailyCalls {
+                day: local_date(chrono_tz::UTC, now.at),
+                count: 0,
+            },
         })
     }
 
@@ -58,9 +63,9 @@ impl Driver {
             joined.push(a);
         }
         if !joined.is_empty() {
-            self.wanted = true;
+            self.poll_wanted = true;
             if !self.predictive() {
-                let moves = self.dist.add_agents(joined);
+                let moves = self.distribution.add_agents(joined);
                 self.apply(&moves, false);
             }
         }
@@ -78,7 +83,7 @@ impl Driver {
     pub fn set_elsewhere(&mut self, agent: UserId, busy: bool) {
         if let Some(a) = self.agents.get_mut(&agent) {
             if a.elsewhere && !busy {
-                self.wanted = true;
+                self.poll_wanted = true;
             }
             a.elsewhere = busy;
         }
@@ -109,24 +114,25 @@ impl Driver {
         let activity = slot.activity;
         let redistributed = why != Leave::Offline;
         if was_ready {
-            let moves = self.dist.remove_agent(agent);
+            let moves = self.distribution.remove_agent(agent);
             self.apply(&moves, redistributed);
         }
         match activity {
             Activity::Previewing { contact, .. } => {
                 self.set_idle(agent, now);
-                self.out.push(Command::PreviewWithdrawn { agent, contact });
+                self.commands
+                    .push(Command::PreviewWithdrawn { agent, contact });
                 self.enter(vec![contact], true);
             }
             Activity::Dialling { contact } if why == Leave::Unreachable => {
                 self.set_idle(agent, now);
-                if let Some((_, before)) = self.dialling.remove(&contact) {
+                if let Some(PendingDial { before, .. }) = self.dialling.remove(&contact) {
                     if let Some(s) = self.contacts.get_mut(&contact) {
                         s.attempts = before;
                     }
                     self.enter(vec![contact], true);
                 }
-                self.wanted = true;
+                self.poll_wanted = true;
             }
             Activity::Connecting { call } if why == Leave::Unreachable => {
                 self.set_idle(agent, now);
@@ -151,8 +157,8 @@ impl Driver {
     /// The agent's work is done: it is idle and may be offered the next call.
     pub(super) fn free_agent(&mut self, agent: UserId, call: Option<CallId>, now: Now) {
         self.set_idle(agent, now);
-        self.wanted = true;
-        self.out.push(Command::AgentFree { agent, call });
+        self.poll_wanted = true;
+        self.commands.push(Command::AgentFree { agent, call });
     }
 
     pub(super) fn available(&self, a: &AgentSlot) -> bool {
@@ -168,8 +174,8 @@ impl Driver {
             .filter(|(_, a)| self.available(a) && a.activity == Activity::Idle)
             .map(|(u, a)| AgentLoad {
                 agent: *u,
-                calls_today: if a.calls_today.0 == today {
-                    a.calls_today.1
+                calls_today: if a.calls_today.day == today {
+                    a.calls_today.count
                 } else {
                     0
                 },

@@ -3,8 +3,8 @@
 //! statistics and wrap-up, and the disposition's effect on the contact's attempts.
 
 use super::{
-    Activity, Answer, CallSlot, Command, Driver, DriverError, LineEnd, Mono, Now, Phase, Place,
-    ABANDON_GRACE_MS,
+    Activity, Answer, CallSlot, Command, DailyCalls, Driver, DriverError, LineEnd, Mono, Now,
+    Phase, Place, ABANDON_GRACE_MS,
 };
 use crate::campaign::attempt::{CallOutcome, ContactStatus, Disposition, DispositionEffect};
 use crate::campaign::settings::MachineAction;
@@ -46,7 +46,7 @@ impl Driver {
             c.disposed = true;
             let contact = c.contact;
             self.complete(now, call, contact, disposition);
-            self.out.push(Command::HangUp { call });
+            self.commands.push(Command::HangUp { call });
             return Ok(self.take());
         }
         let wrapping = self.agents.iter().find_map(|(u, a)| match a.activity {
@@ -92,7 +92,7 @@ impl Driver {
         } else {
             self.contacts.remove(&contact);
         }
-        self.out.push(Command::Completed {
+        self.commands.push(Command::Completed {
             call,
             contact,
             disposition,
@@ -114,7 +114,7 @@ impl Driver {
         };
         if first && by == Answer::Unknown && self.settings.amd {
             c.phase = Phase::Detecting;
-            self.out.push(Command::Detecting { call });
+            self.commands.push(Command::Detecting { call });
             return self.take();
         }
         self.verdict(now, call, by != Answer::Machine);
@@ -123,10 +123,10 @@ impl Driver {
 
     /// Who answered is known: a person reaches an agent, a machine never does.
     pub(super) fn verdict(&mut self, now: Now, call: CallId, human: bool) {
-        let ring = (now.mono - self.calls[&call].dialled) as f64 / 1000.0;
+        let ring = (now.mono - self.calls[&call].dialled_at) as f64 / 1000.0;
         self.ringing -= 1;
         self.stats.record_dial(human, human.then_some(ring));
-        self.out.push(Command::Verdict { call, human });
+        self.commands.push(Command::Verdict { call, human });
         if human {
             self.place_human(call, now.mono, now);
             return;
@@ -134,7 +134,7 @@ impl Driver {
         let c = self.calls.get_mut(&call).expect("live call");
         c.phase = Phase::Machine;
         let agent = c.agent.take();
-        self.out.push(Command::Machine {
+        self.commands.push(Command::Machine {
             call,
             hang_up: self.settings.machine_action == MachineAction::HangUp,
         });
@@ -157,7 +157,7 @@ impl Driver {
                 let c = self.calls.get_mut(&call).expect("live call");
                 c.phase = Phase::Waiting { since: answered };
                 self.waiting.push_back(call);
-                self.out.push(Command::Wait { call });
+                self.commands.push(Command::Wait { call });
             }
         }
     }
@@ -169,7 +169,7 @@ impl Driver {
         if let Some(slot) = self.agents.get_mut(&agent) {
             slot.activity = Activity::Connecting { call };
         }
-        self.out.push(Command::Connect { call, agent });
+        self.commands.push(Command::Connect { call, agent });
     }
 
     /// People waiting for an agent go to agents who became free.
@@ -203,10 +203,13 @@ impl Driver {
                 call,
                 since: now.at,
             };
-            if a.calls_today.0 != today {
-                a.calls_today = (today, 0);
+            if a.calls_today.day != today {
+                a.calls_today = DailyCalls {
+                    day: today,
+                    count: 0,
+                };
             }
-            a.calls_today.1 += 1;
+            a.calls_today.count += 1;
         }
         self.take()
     }
@@ -220,7 +223,7 @@ impl Driver {
         if let Some(c) = self.calls.get_mut(&call) {
             if c.phase == Phase::Machine && leave {
                 c.phase = Phase::Message { machine: true };
-                self.out.push(Command::LeaveMessage { call });
+                self.commands.push(Command::LeaveMessage { call });
             }
         }
         self.take()
@@ -239,7 +242,7 @@ impl Driver {
             self.waiting.pop_front();
             self.calls.get_mut(&call).expect("live call").phase = Phase::Message { machine: false };
             self.stats.record_live_answer(now.at, true);
-            self.out.push(Command::Abandoned {
+            self.commands.push(Command::Abandoned {
                 call,
                 play_message: true,
             });
@@ -257,7 +260,9 @@ impl Driver {
                 name: "wrap_up_limit".into(),
                 effect: DispositionEffect::Retry,
             };
-            let _ = self.disposed(now, call, auto).map(|c| self.out.extend(c));
+            let _ = self
+                .disposed(now, call, auto)
+                .map(|c| self.commands.extend(c));
             if self.activity(agent) != Some(Activity::Idle) {
                 self.free_agent(agent, Some(call), now);
             }
@@ -292,7 +297,7 @@ impl Driver {
         };
         let outcome = outcome_of(c.phase, end);
         self.record_end(now, call, c.phase);
-        self.out.push(Command::Ended {
+        self.commands.push(Command::Ended {
             call,
             contact: c.contact,
             outcome,
@@ -314,7 +319,7 @@ impl Driver {
             Phase::Waiting { .. } | Phase::Connecting { .. } => {
                 self.waiting.retain(|w| *w != call);
                 self.stats.record_live_answer(now.at, true);
-                self.out.push(Command::Abandoned {
+                self.commands.push(Command::Abandoned {
                     call,
                     play_message: false,
                 });
@@ -366,7 +371,7 @@ impl Driver {
                 until_at,
             };
         }
-        self.out.push(Command::WrapUp { agent, call, until });
+        self.commands.push(Command::WrapUp { agent, call, until });
     }
 }
 

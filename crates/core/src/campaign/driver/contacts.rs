@@ -1,7 +1,7 @@
 //! Contacts and calling windows: contacts entering the driver, grouped by the zones their
 //! window is judged in, coming due on their cadence, shared among the agents, and leaving.
 
-use super::{Activity, Command, Driver, DueContact, Group, Now, Place, Slot};
+use super::{Activity, Command, ContactSlot, Driver, DueContact, Group, Now, Place};
 use crate::campaign::attempt::ContactStatus;
 use crate::campaign::distribution::Move;
 use crate::campaign::window::TimeZoneSource;
@@ -13,7 +13,7 @@ impl Driver {
     // ---- contacts ---------------------------------------------------------------------------
 
     pub(super) fn group(&mut self, zones: TimeZoneSource, now: Now) -> u32 {
-        if let Some(g) = self.group_of.get(&zones) {
+        if let Some(g) = self.group_by_zones.get(&zones) {
             return *g;
         }
         let g = self.groups.len() as u32;
@@ -25,7 +25,7 @@ impl Driver {
             waiting: VecDeque::new(),
             held: 0,
         });
-        self.group_of.insert(zones, g);
+        self.group_by_zones.insert(zones, g);
         g
     }
 
@@ -48,7 +48,7 @@ impl Driver {
             let at = c.attempts.next_due;
             self.contacts.insert(
                 c.id,
-                Slot {
+                ContactSlot {
                     group,
                     tz: c.tz,
                     attempts: c.attempts,
@@ -87,7 +87,7 @@ impl Driver {
             }
         }
         if !hand.is_empty() {
-            let moves = self.dist.add_contacts(hand);
+            let moves = self.distribution.add_contacts(hand);
             self.apply(&moves, redistributed);
         }
     }
@@ -102,10 +102,10 @@ impl Driver {
             Place::Dialling | Place::Calling(_) => return Vec::new(),
             Place::Held => {
                 let g = s.group as usize;
-                let holder = self.dist.holder(contact);
-                let (_, moves) = self.dist.release(contact);
+                let holder = self.distribution.holder(contact);
+                let (_, moves) = self.distribution.release(contact);
                 self.groups[g].held -= 1;
-                self.out.push(Command::Hold {
+                self.commands.push(Command::Hold {
                     contact,
                     from: holder,
                     to: None,
@@ -120,7 +120,7 @@ impl Driver {
                 });
                 if let Some(a) = agent {
                     self.set_idle(a, now);
-                    self.out.push(Command::AgentFree {
+                    self.commands.push(Command::AgentFree {
                         agent: a,
                         call: None,
                     });
@@ -134,7 +134,7 @@ impl Driver {
 
     pub(super) fn apply(&mut self, moves: &[Move], redistributed: bool) {
         for m in moves.iter().filter(|m| m.from.is_some() || m.to.is_some()) {
-            self.out.push(Command::Hold {
+            self.commands.push(Command::Hold {
                 contact: m.contact,
                 from: m.from,
                 to: m.to,
@@ -179,7 +179,7 @@ impl Driver {
             }
         }
         if self.groups.iter().any(|g| g.open) {
-            self.wanted = true;
+            self.poll_wanted = true;
         }
     }
 
@@ -200,7 +200,7 @@ impl Driver {
                 }
             }
             if !due.is_empty() {
-                self.wanted = true;
+                self.poll_wanted = true;
                 self.enter(due, false);
             }
         }

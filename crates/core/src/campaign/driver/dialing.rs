@@ -2,7 +2,9 @@
 //! pacer's count), the checks right before each dial, the calls-per-second slot, the adapter's
 //! confirmation or refusal of a dial, and the previewing agent's Call and Skip.
 
-use super::{Activity, CallSlot, Command, Driver, DriverError, Now, Phase, Place, Refusal};
+use super::{
+    Activity, CallSlot, Command, Driver, DriverError, Now, PendingDial, Phase, Place, Refusal,
+};
 use crate::campaign::compliance::{check_dial, CpsLimiter, DialCheck, DialRefusal};
 use crate::campaign::pacing::{AgentActivity, PacingInput};
 use crate::campaign::settings::DialMode;
@@ -16,9 +18,9 @@ impl Driver {
     /// Graces and wrap-up limits that ran out, then the dialing decisions of the campaign's mode.
     /// `cps` is the client's calls-per-second limiter (shared by its campaigns).
     pub fn poll(&mut self, now: Now, cps: &mut CpsLimiter) -> Vec<Command> {
-        self.wanted = false;
-        if self.cps_wake.is_some_and(|w| w <= now.mono) {
-            self.cps_wake = None;
+        self.poll_wanted = false;
+        if self.cps_wake_at.is_some_and(|w| w <= now.mono) {
+            self.cps_wake_at = None;
         }
         self.expire(now);
         self.serve_waiting(now);
@@ -36,7 +38,7 @@ impl Driver {
     pub(super) fn cps_free(&mut self, now: Now, cps: &CpsLimiter) -> bool {
         let slot = cps.next_slot(now.mono);
         if slot > now.mono {
-            self.cps_wake = Some(self.cps_wake.map_or(slot, |w| w.min(slot)));
+            self.cps_wake_at = Some(self.cps_wake_at.map_or(slot, |w| w.min(slot)));
             return false;
         }
         true
@@ -86,13 +88,13 @@ impl Driver {
             return false;
         }
         s.place = Place::Dialling;
-        self.dialling.insert(c, (agent, before));
+        self.dialling.insert(c, PendingDial { agent, before });
         if let Some(a) = agent {
             if let Some(slot) = self.agents.get_mut(&a) {
                 slot.activity = Activity::Dialling { contact: c };
             }
         }
-        self.out.push(Command::Dial { contact: c, agent });
+        self.commands.push(Command::Dial { contact: c, agent });
         true
     }
     /// Preview/progressive: each ready agent asking for work gets its next held contact; a
@@ -141,7 +143,7 @@ impl Driver {
     ) {
         loop {
             let (groups, contacts) = (&self.groups, &self.contacts);
-            let taken = self.dist.take_next(a, |c| {
+            let taken = self.distribution.take_next(a, |c| {
                 contacts
                     .get(&c)
                     .is_some_and(|s| groups[s.group as usize].open)
@@ -153,7 +155,7 @@ impl Driver {
                 s.place = Place::Previewed;
                 self.groups[s.group as usize].held -= 1;
             }
-            self.out.push(Command::Hold {
+            self.commands.push(Command::Hold {
                 contact: c,
                 from: Some(a),
                 to: None,
@@ -167,7 +169,7 @@ impl Driver {
                         clicked: false,
                     };
                 }
-                self.out.push(Command::Preview {
+                self.commands.push(Command::Preview {
                     agent: a,
                     contact: c,
                 });
@@ -232,7 +234,7 @@ impl Driver {
 
     /// The adapter placed the dial asked for `contact`: it is call `call` now, ringing.
     pub fn dialled(&mut self, now: Now, contact: ContactId, call: CallId) -> Vec<Command> {
-        let Some((agent, _)) = self.dialling.remove(&contact) else {
+        let Some(PendingDial { agent, .. }) = self.dialling.remove(&contact) else {
             return Vec::new();
         };
         if let Some(s) = self.contacts.get_mut(&contact) {
@@ -244,7 +246,7 @@ impl Driver {
                 contact,
                 agent,
                 phase: Phase::Ringing,
-                dialled: now.mono,
+                dialled_at: now.mono,
                 disposed: false,
             },
         );
@@ -262,7 +264,7 @@ impl Driver {
     /// The dial asked for `contact` did not happen. On DNC the contact stops being due; otherwise
     /// the attempt is given back and the contact forgotten until it is added again.
     pub fn dial_refused(&mut self, now: Now, contact: ContactId, why: Refusal) -> Vec<Command> {
-        let Some((agent, before)) = self.dialling.remove(&contact) else {
+        let Some(PendingDial { agent, before }) = self.dialling.remove(&contact) else {
             return Vec::new();
         };
         if let Some(mut s) = self.contacts.remove(&contact) {
@@ -276,7 +278,7 @@ impl Driver {
                 self.free_agent(a, None, now);
             }
         }
-        self.wanted = true;
+        self.poll_wanted = true;
         self.take()
     }
 
@@ -293,7 +295,7 @@ impl Driver {
             contact,
             clicked: true,
         };
-        self.wanted = true;
+        self.poll_wanted = true;
         Ok(contact)
     }
 

@@ -48,6 +48,7 @@ pub use types::{
     ABANDON_GRACE_MS,
 };
 
+/// Where a contact is in the driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
     /// Not due yet (in its group's `pending`).
@@ -56,47 +57,78 @@ enum Place {
     Waiting,
     /// Due, in the distribution (preview, progressive).
     Held,
+    /// Shown to an agent in preview mode.
     Previewed,
+    /// A dial was asked of the adapter, not yet confirmed.
     Dialling,
+    /// Its call is on the line.
     Calling(CallId),
 }
 
+/// A contact known to the driver.
 #[derive(Debug, Clone)]
-struct Slot {
+struct ContactSlot {
+    /// Its calling-window group (index into `Driver::groups`).
     group: u32,
+    /// The zone its cadence days are counted in.
     tz: Tz,
     attempts: ContactAttempts,
     place: Place,
 }
 
+/// The contacts whose calling window is judged in the same zones.
 #[derive(Debug)]
 struct Group {
     zones: TimeZoneSource,
+    /// Whether their window is open (as of the last tick).
     open: bool,
     /// Contacts not due yet, by due instant (ms since the epoch).
     pending: BinaryHeap<Reverse<(i64, ContactId)>>,
+    /// Due contacts queued: the predictive pool, or a closed window.
     waiting: VecDeque<ContactId>,
     /// Contacts of this group in the distribution.
     held: usize,
 }
 
+/// An agent known to the campaign.
 #[derive(Debug, Clone)]
 struct AgentSlot {
+    /// Ready for the campaign's calls.
     ready: bool,
     /// Busy with another campaign's call: offered nothing here, holdings kept.
     elsewhere: bool,
     activity: Activity,
     idle_since: DateTime<Utc>,
+    /// The last heartbeat from its desktop.
     last_seen: Mono,
-    calls_today: (NaiveDate, u32),
+    calls_today: DailyCalls,
 }
 
+/// An agent's calls of the day (UTC), for giving answered calls to the least-called agent.
+#[derive(Debug, Clone, Copy)]
+struct DailyCalls {
+    day: NaiveDate,
+    count: u32,
+}
+
+/// A dial asked of the adapter and not yet confirmed.
+#[derive(Debug, Clone)]
+struct PendingDial {
+    /// The agent it is placed for (preview, progressive); `None` in predictive mode.
+    agent: Option<UserId>,
+    /// The contact's attempts before the dial, restored when it does not happen.
+    before: ContactAttempts,
+}
+
+/// A call on the line.
 #[derive(Debug, Clone)]
 struct CallSlot {
     contact: ContactId,
+    /// Its reserved or connected agent.
     agent: Option<UserId>,
     phase: Phase,
-    dialled: Mono,
+    dialled_at: Mono,
+    /// A disposition was saved while it was up.
     disposed: bool,
 }
 
@@ -106,20 +138,27 @@ pub struct Driver {
     settings: CampaignSettings,
     pacer: Pacer,
     stats: PacingStats,
-    dist: Distribution,
+    distribution: Distribution,
     groups: Vec<Group>,
-    group_of: HashMap<TimeZoneSource, u32>,
-    contacts: HashMap<ContactId, Slot>,
+    /// Each group's index by the zones it stands for.
+    group_by_zones: HashMap<TimeZoneSource, u32>,
+    contacts: HashMap<ContactId, ContactSlot>,
     agents: BTreeMap<UserId, AgentSlot>,
     calls: BTreeMap<CallId, CallSlot>,
-    /// Dials asked for and not yet confirmed: (agent, attempts before the dial).
-    dialling: BTreeMap<ContactId, (Option<UserId>, ContactAttempts)>,
+    /// Dials asked for and not yet confirmed.
+    dialling: BTreeMap<ContactId, PendingDial>,
+    /// Answered calls whose person waits for an agent, first come first.
     waiting: VecDeque<CallId>,
+    /// Lines ringing or awaiting the machine verdict.
     ringing: usize,
-    cps_wake: Option<Mono>,
-    wanted: bool,
+    /// When the next calls-per-second slot frees a dial that had to wait.
+    cps_wake_at: Option<Mono>,
+    /// An input made dialing work: the adapter should poll (see [`Driver::wants_poll`]).
+    poll_wanted: bool,
+    /// The campaign stopped dialing.
     stopped: bool,
-    out: Vec<Command>,
+    /// Commands decided by the current input, handed out when it returns.
+    commands: Vec<Command>,
 }
 
 impl Driver {
@@ -130,7 +169,7 @@ impl Driver {
     /// A driver that starts from what an earlier run learnt.
     pub fn with_stats(settings: CampaignSettings, stats: PacingStats) -> Self {
         let pacer = Pacer {
-            cap: settings.abandon_cap(),
+            abandon_cap: settings.abandon_cap(),
             max_lines_per_agent: settings.max_lines_per_agent,
             wrap_up_seconds: f64::from(settings.wrap_up_seconds),
         };
@@ -138,19 +177,19 @@ impl Driver {
             settings,
             pacer,
             stats,
-            dist: Distribution::new(),
+            distribution: Distribution::new(),
             groups: Vec::new(),
-            group_of: HashMap::new(),
+            group_by_zones: HashMap::new(),
             contacts: HashMap::new(),
             agents: BTreeMap::new(),
             calls: BTreeMap::new(),
             dialling: BTreeMap::new(),
             waiting: VecDeque::new(),
             ringing: 0,
-            cps_wake: None,
-            wanted: false,
+            cps_wake_at: None,
+            poll_wanted: false,
             stopped: false,
-            out: Vec::new(),
+            commands: Vec::new(),
         }
     }
 
@@ -204,11 +243,11 @@ impl Driver {
     }
 
     pub fn holder(&self, contact: ContactId) -> Option<UserId> {
-        self.dist.holder(contact)
+        self.distribution.holder(contact)
     }
 
     pub fn held_by(&self, agent: UserId) -> Vec<ContactId> {
-        self.dist.held_by(agent)
+        self.distribution.held_by(agent)
     }
 
     pub fn is_ready(&self, agent: UserId) -> bool {
@@ -239,7 +278,7 @@ impl Driver {
     /// Whether [`Driver::poll`] has dialing work now (an agent became free, a preview was
     /// clicked, a dial was refused).
     pub fn wants_poll(&self) -> bool {
-        self.wanted
+        self.poll_wanted
     }
 
     /// The next monotonic instant the driver must be polled at without another input: a grace
@@ -256,7 +295,7 @@ impl Driver {
             Activity::WrapUp { until, .. } => Some(until + 1),
             _ => None,
         });
-        graces.chain(wraps).chain(self.cps_wake).min()
+        graces.chain(wraps).chain(self.cps_wake_at).min()
     }
 
     /// Whether the driver still has work in hand: calls, dials being placed, agents in wrap-up.
@@ -290,6 +329,6 @@ impl Driver {
     }
 
     fn take(&mut self) -> Vec<Command> {
-        std::mem::take(&mut self.out)
+        std::mem::take(&mut self.commands)
     }
 }
