@@ -150,7 +150,7 @@ proptest! {
         } else {
             AgentActivity::WrapUp { until: now + Duration::seconds(i as i64) }
         }));
-        let pacer = Pacer { cap: 0.03, max_lines_per_agent: f64::from(max_lines), wrap_up_seconds: 15.0 };
+        let pacer = Pacer { abandon_cap: 0.03, max_lines_per_agent: f64::from(max_lines), wrap_up_seconds: 15.0 };
         let d = pacer.decide(&stats, PacingInput { agents: &agents, lines_in_flight: in_flight, humans_waiting: waiting, now });
         let ceiling = max_lines as usize * agents.len();
         prop_assert!(d.new_lines == 0 || in_flight + d.new_lines <= ceiling, "{:?}", d);

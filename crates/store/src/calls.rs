@@ -572,6 +572,14 @@ impl Store {
         campaign: CampaignId,
         recent: usize,
     ) -> Result<PacingHistory> {
+        Ok(PacingHistory {
+            days: self.abandon_days(campaign).await?,
+            recent: self.recent_dials(campaign, recent).await?,
+        })
+    }
+
+    /// Live-answered and abandoned calls of the campaign per UTC day of the answer.
+    async fn abandon_days(&self, campaign: CampaignId) -> Result<Vec<AbandonDay>> {
         let rows = sqlx::query(&format!(
             "SELECT COALESCE(answered_at, placed_at) / 86400000 AS day, outcome, COUNT(*) AS n \
              FROM calls WHERE campaign_id = $1 AND direction = 'outbound' \
@@ -592,8 +600,7 @@ impl Store {
                 d.1 += n as u64;
             }
         }
-        let days = days
-            .into_iter()
+        days.into_iter()
             .map(|(day, (live_answered, abandoned))| {
                 let day = chrono::DateTime::from_timestamp(day * 86_400, 0)
                     .ok_or_else(|| {
@@ -608,7 +615,11 @@ impl Store {
                     abandoned,
                 })
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect()
+    }
+
+    /// The campaign's last `recent` ended dials that reached the carrier, oldest first.
+    async fn recent_dials(&self, campaign: CampaignId, recent: usize) -> Result<Vec<DialSample>> {
         let rows = sqlx::query(
             "SELECT answered_by, outcome, placed_at, answered_at, connected_at, ended_at FROM calls \
              WHERE campaign_id = $1 AND direction = 'outbound' AND ended_at IS NOT NULL \
@@ -647,10 +658,7 @@ impl Store {
                 },
             });
         }
-        Ok(PacingHistory {
-            days,
-            recent: samples,
-        })
+        Ok(samples)
     }
 }
 

@@ -107,7 +107,7 @@ struct Counts {
 }
 
 struct Sim<'a> {
-    s: &'a Scenario,
+    scenario: &'a Scenario,
     now: Ms,
     end: Ms,
     seq: u64,
@@ -118,7 +118,7 @@ struct Sim<'a> {
     driver: Driver,
     cps: CpsLimiter,
     wake_at: Option<Ms>,
-    n: Counts,
+    counts: Counts,
     log: Vec<Event>,
 }
 
@@ -159,7 +159,7 @@ impl<'a> Sim<'a> {
         let end = i64::from(s.days) * DAY_MS;
         let agents = (0..=s.agents).map(|_| Agent::new()).collect();
         let mut sim = Sim {
-            s,
+            scenario: s,
             now: 0,
             end,
             seq: 0,
@@ -170,7 +170,7 @@ impl<'a> Sim<'a> {
             driver: Driver::new(s.campaign.clone()),
             cps: CpsLimiter::new(s.campaign.calls_per_second),
             wake_at: None,
-            n: Counts::default(),
+            counts: Counts::default(),
             log: Vec::new(),
         };
         sim.import(&mut rng);
@@ -180,18 +180,18 @@ impl<'a> Sim<'a> {
 
     fn clock(&self) -> Now {
         Now {
-            at: self.s.start + Duration::milliseconds(self.now),
+            at: self.scenario.start + Duration::milliseconds(self.now),
             mono: self.now,
         }
     }
 
     /// Imports the contacts; numbers already on the DNC list are refused at import (DESIGN §2.1).
     fn import(&mut self, rng: &mut ChaCha8Rng) {
-        let start = self.s.start;
-        let mut due = Vec::with_capacity(self.s.contacts as usize);
-        for c in 0..self.s.contacts {
-            let zone = rng.gen_range(0..self.s.time_zones.len()) as u16;
-            let on_dnc = rng.gen_range(0.0..100.0) < self.s.dnc_pct;
+        let start = self.scenario.start;
+        let mut due = Vec::with_capacity(self.scenario.contacts as usize);
+        for c in 0..self.scenario.contacts {
+            let zone = rng.gen_range(0..self.scenario.time_zones.len()) as u16;
+            let on_dnc = rng.gen_range(0.0..100.0) < self.scenario.dnc_pct;
             let joins_later = on_dnc && rng.gen_bool(0.25);
             let mut attempts = ContactAttempts::new(start);
             self.log.push(Event::Imported { contact: c, zone });
@@ -203,7 +203,7 @@ impl<'a> Sim<'a> {
                 self.log.push(Event::DncAdded { t: 0, contact: c });
             }
             if attempts.status == ContactStatus::Active {
-                let tz = self.s.time_zones[usize::from(zone)];
+                let tz = self.scenario.time_zones[usize::from(zone)];
                 due.push(DueContact {
                     id: contact_id(c),
                     attempts: attempts.clone(),
@@ -222,7 +222,7 @@ impl<'a> Sim<'a> {
 
     fn schedule_world(&mut self) {
         self.push(0, Ev::Tick);
-        for i in self.s.inactive.clone() {
+        for i in self.scenario.inactive.clone() {
             self.push((i.at_minute * 60_000.0) as Ms, Ev::AgentAway(i.agent));
             if let Some(b) = i.back_at_minute {
                 self.push((b * 60_000.0) as Ms, Ev::AgentBack(i.agent));
@@ -245,7 +245,7 @@ impl<'a> Sim<'a> {
             self.settle();
         }
         self.now = self.end;
-        for a in 1..=self.s.agents as usize {
+        for a in 1..=self.scenario.agents as usize {
             if self.agents[a].logged_in {
                 self.agents[a].logged_ms += self.end - self.agents[a].login_at;
             }
@@ -337,12 +337,12 @@ impl<'a> Sim<'a> {
     fn tick(&mut self) {
         self.push(self.now + TICK_MS, Ev::Tick);
         // Desktops heartbeat every 30 s, more often under a short inactivity timeout.
-        let timeout = i64::from(self.s.campaign.inactivity_timeout_seconds) * 1000;
+        let timeout = i64::from(self.scenario.campaign.inactivity_timeout_seconds) * 1000;
         let every = HEARTBEAT_MS
             .min(timeout / 2 / TICK_MS * TICK_MS)
             .max(TICK_MS);
         if self.now % every == 0 {
-            for a in 1..=self.s.agents {
+            for a in 1..=self.scenario.agents {
                 let ag = &mut self.agents[a as usize];
                 if ag.logged_in && !ag.away {
                     ag.last_heartbeat = self.now;
@@ -362,7 +362,7 @@ impl<'a> Sim<'a> {
         // Agents stay while lines still ring or people wait: logging out then would abandon them.
         let quiet = self.driver.quiet();
         let mut joined = Vec::new();
-        for a in 1..=self.s.agents {
+        for a in 1..=self.scenario.agents {
             let ag = &self.agents[a as usize];
             if staffed && !ag.logged_in && !ag.away {
                 self.login(a);
@@ -460,104 +460,38 @@ impl<'a> Sim<'a> {
                 to,
                 redistributed,
             } => {
-                let c = contact_index(contact);
-                if let Some(from) = from {
-                    self.log.push(Event::Unassigned {
-                        t: self.now,
-                        contact: c,
-                        agent: agent_index(from),
-                    });
-                }
-                if let Some(to) = to {
-                    let to = agent_index(to);
-                    self.agents[to as usize].assigned.insert(c);
-                    self.log.push(Event::Assigned {
-                        t: self.now,
-                        contact: c,
-                        agent: to,
-                    });
-                    self.n.redistributed += u64::from(redistributed);
-                }
+                self.hold(contact, from, to, redistributed);
                 Vec::new()
             }
             Command::Dial { contact, agent } => self.dial(contact, agent),
-            Command::Preview { agent, .. } => {
-                let a = agent_index(agent);
-                if !self.reachable(a) {
-                    return self.driver.agent_unreachable(now, agent);
-                }
-                self.agents[a as usize].doing = Doing::Previewing;
-                let at = self.now + (self.s.preview_seconds * 1000.0) as Ms;
-                self.push(at, Ev::PreviewEnd(a));
-                Vec::new()
-            }
+            Command::Preview { agent, .. } => self.preview(agent),
             Command::PreviewWithdrawn { agent, .. } => {
                 self.agents[agent_index(agent) as usize].doing = Doing::Idle;
                 Vec::new()
             }
             Command::Connect { call, agent } => self.connect(call, agent),
             Command::Wait { call } => {
-                let c = call_index(call);
-                self.calls[c as usize].phase = Phase::Waiting;
-                let hangup = (self.s.behaviour.human_hangup_if_waiting_seconds * 1000.0) as Ms;
-                self.push(self.now + hangup, Ev::HumanHangup(c));
+                self.wait(call_index(call));
                 Vec::new()
             }
             Command::Abandoned { call, play_message } => {
-                let c = call_index(call);
-                self.n.abandoned += 1;
-                if play_message {
-                    self.log.push(Event::Abandoned {
-                        t: self.now,
-                        call: c,
-                    });
-                    self.play_message(c);
-                }
+                self.abandoned(call_index(call), play_message);
                 Vec::new()
             }
             Command::Detecting { .. } | Command::Verdict { .. } => Vec::new(),
-            Command::Machine { call, hang_up } => {
-                let c = call_index(call);
-                if hang_up {
-                    return self.driver.ended(now, call, LineEnd::Completed);
-                }
-                self.calls[c as usize].phase = Phase::Message;
-                let greeting = match self.calls[c as usize].fate {
-                    Fate::Machine { greeting, .. } => greeting,
-                    _ => 0.0,
-                };
-                self.push(self.now + (greeting * 1000.0) as Ms, Ev::Beep(c));
-                Vec::new()
-            }
+            Command::Machine { call, hang_up } => self.machine(call, hang_up),
             Command::LeaveMessage { call } => {
-                self.n.voicemails += 1;
+                self.counts.voicemails += 1;
                 self.play_message(call_index(call));
                 Vec::new()
             }
             Command::HangUp { call } => self.driver.ended(now, call, LineEnd::Completed),
             Command::Ended { call, outcome, .. } => {
-                let c = call_index(call);
-                self.calls[c as usize].phase = Phase::Over;
-                match outcome {
-                    CallOutcome::Busy => self.n.busy += 1,
-                    CallOutcome::Failed => self.n.failed += 1,
-                    CallOutcome::NoAnswer => self.n.no_answer += 1,
-                    _ => {}
-                }
-                self.log.push(Event::Ended {
-                    t: self.now,
-                    call: c,
-                    outcome,
-                });
+                self.line_ended(call_index(call), outcome);
                 Vec::new()
             }
             Command::WrapUp { agent, call, until } => {
-                let a = agent_index(agent);
-                let ag = &mut self.agents[a as usize];
-                let talk = self.now - ag.on_call_since;
-                ag.talk_ms += talk;
-                ag.busy_ms += talk + (until - self.now);
-                self.push(until, Ev::WrapEnd(a, call_index(call)));
+                self.wrap_up(agent_index(agent), call_index(call), until);
                 Vec::new()
             }
             Command::Completed {
@@ -567,15 +501,115 @@ impl<'a> Sim<'a> {
                 Vec::new()
             }
             Command::AgentFree { agent, .. } => {
-                let a = agent_index(agent);
-                if self.agents[a as usize].leaving {
-                    self.go_away(a);
-                } else {
-                    self.agents[a as usize].doing = Doing::Idle;
-                }
+                self.agent_free(agent_index(agent));
                 Vec::new()
             }
             Command::AgentInactive { .. } => Vec::new(),
+        }
+    }
+
+    /// `contact` changed hands: logged for the auditor, and the new holder's set updated.
+    fn hold(
+        &mut self,
+        contact: ContactId,
+        from: Option<UserId>,
+        to: Option<UserId>,
+        redistributed: bool,
+    ) {
+        let c = contact_index(contact);
+        if let Some(from) = from {
+            self.log.push(Event::Unassigned {
+                t: self.now,
+                contact: c,
+                agent: agent_index(from),
+            });
+        }
+        if let Some(to) = to {
+            let to = agent_index(to);
+            self.agents[to as usize].assigned.insert(c);
+            self.log.push(Event::Assigned {
+                t: self.now,
+                contact: c,
+                agent: to,
+            });
+            self.counts.redistributed += u64::from(redistributed);
+        }
+    }
+
+    /// The agent looks at the previewed contact for the scenario's preview time, then clicks Call.
+    fn preview(&mut self, agent: UserId) -> Vec<Command> {
+        let a = agent_index(agent);
+        if !self.reachable(a) {
+            return self.driver.agent_unreachable(self.clock(), agent);
+        }
+        self.agents[a as usize].doing = Doing::Previewing;
+        let at = self.now + (self.scenario.preview_seconds * 1000.0) as Ms;
+        self.push(at, Ev::PreviewEnd(a));
+        Vec::new()
+    }
+
+    /// A person waits for an agent: they hang up after the scenario's patience.
+    fn wait(&mut self, call: u32) {
+        self.calls[call as usize].phase = Phase::Waiting;
+        let hangup = (self.scenario.behaviour.human_hangup_if_waiting_seconds * 1000.0) as Ms;
+        self.push(self.now + hangup, Ev::HumanHangup(call));
+    }
+
+    /// A live-answered call got no agent; at the grace the identification message plays.
+    fn abandoned(&mut self, call: u32, play_message: bool) {
+        self.counts.abandoned += 1;
+        if play_message {
+            self.log.push(Event::Abandoned { t: self.now, call });
+            self.play_message(call);
+        }
+    }
+
+    /// A machine answered: hang up now, or wait for the beep after its greeting.
+    fn machine(&mut self, call: CallId, hang_up: bool) -> Vec<Command> {
+        if hang_up {
+            return self.driver.ended(self.clock(), call, LineEnd::Completed);
+        }
+        let c = call_index(call);
+        self.calls[c as usize].phase = Phase::Message;
+        let greeting = match self.calls[c as usize].fate {
+            Fate::Machine { greeting, .. } => greeting,
+            _ => 0.0,
+        };
+        self.push(self.now + (greeting * 1000.0) as Ms, Ev::Beep(c));
+        Vec::new()
+    }
+
+    /// The line ended: counted by outcome and logged.
+    fn line_ended(&mut self, call: u32, outcome: CallOutcome) {
+        self.calls[call as usize].phase = Phase::Over;
+        match outcome {
+            CallOutcome::Busy => self.counts.busy += 1,
+            CallOutcome::Failed => self.counts.failed += 1,
+            CallOutcome::NoAnswer => self.counts.no_answer += 1,
+            _ => {}
+        }
+        self.log.push(Event::Ended {
+            t: self.now,
+            call,
+            outcome,
+        });
+    }
+
+    /// The agent's call ended: its talk and busy time grow; the wrap-up ends at `until`.
+    fn wrap_up(&mut self, agent: u32, call: u32, until: Ms) {
+        let ag = &mut self.agents[agent as usize];
+        let talk = self.now - ag.on_call_since;
+        ag.talk_ms += talk;
+        ag.busy_ms += talk + (until - self.now);
+        self.push(until, Ev::WrapEnd(agent, call));
+    }
+
+    /// The agent is free: idle, or gone when it was on its way out.
+    fn agent_free(&mut self, agent: u32) {
+        if self.agents[agent as usize].leaving {
+            self.go_away(agent);
+        } else {
+            self.agents[agent as usize].doing = Doing::Idle;
         }
     }
 
@@ -597,13 +631,13 @@ impl<'a> Sim<'a> {
             .attempts(contact)
             .cloned()
             .expect("the driver knows the contact it dials");
-        let fate = self
-            .s
-            .behaviour
-            .fate(self.s.seed, u64::from(c), attempts.attempts);
+        let fate =
+            self.scenario
+                .behaviour
+                .fate(self.scenario.seed, u64::from(c), attempts.attempts);
         self.contacts[c as usize].attempts = attempts;
         let call = self.calls.len() as u32;
-        let ring_timeout_s = self.s.campaign.ring_timeout_seconds;
+        let ring_timeout_s = self.scenario.campaign.ring_timeout_seconds;
         self.calls.push(Call {
             fate,
             phase: Phase::Ringing,
@@ -615,7 +649,7 @@ impl<'a> Sim<'a> {
             agent: agent.map(agent_index),
             ring_timeout_s,
         });
-        self.n.dials += 1;
+        self.counts.dials += 1;
         if let Some(a) = agent {
             self.agents[agent_index(a) as usize].doing = Doing::Busy;
         }
@@ -645,7 +679,7 @@ impl<'a> Sim<'a> {
         ag.doing = Doing::Busy;
         ag.on_call_since = self.now;
         ag.calls += 1;
-        self.n.connected += 1;
+        self.counts.connected += 1;
         self.log.push(Event::AgentConnected {
             t: self.now,
             call: c,
@@ -665,11 +699,11 @@ impl<'a> Sim<'a> {
 
     fn ring_end(&mut self, call: u32) {
         let now = self.clock();
-        let timeout = f64::from(self.s.campaign.ring_timeout_seconds);
+        let timeout = f64::from(self.scenario.campaign.ring_timeout_seconds);
         let id = CallId(i64::from(call));
         let cmds = match self.calls[call as usize].fate {
             Fate::Human { ring: r, .. } if r < timeout => {
-                self.n.answered_human += 1;
+                self.counts.answered_human += 1;
                 self.log.push(Event::Answered {
                     t: self.now,
                     call,
@@ -678,7 +712,7 @@ impl<'a> Sim<'a> {
                 self.driver.answered(now, id, Answer::Human)
             }
             Fate::Machine { ring: r, .. } if r < timeout => {
-                self.n.answered_machine += 1;
+                self.counts.answered_machine += 1;
                 self.log.push(Event::Answered {
                     t: self.now,
                     call,
@@ -694,7 +728,7 @@ impl<'a> Sim<'a> {
     }
 
     fn report(&self) -> Report {
-        let agents: Vec<AgentReport> = (1..=self.s.agents)
+        let agents: Vec<AgentReport> = (1..=self.scenario.agents)
             .map(|a| {
                 let ag = &self.agents[a as usize];
                 AgentReport {
@@ -722,16 +756,19 @@ impl<'a> Sim<'a> {
             })
             .count() as u64;
         Report {
-            dials: self.n.dials,
-            answered_human: self.n.answered_human,
-            answered_machine: self.n.answered_machine,
-            no_answer: self.n.no_answer,
-            busy: self.n.busy,
-            failed: self.n.failed,
-            connected_to_agent: self.n.connected,
-            abandoned: self.n.abandoned,
-            abandon_rate_pct: round2(pct(self.n.abandoned as f64, self.n.answered_human as f64)),
-            voicemails_left: self.n.voicemails,
+            dials: self.counts.dials,
+            answered_human: self.counts.answered_human,
+            answered_machine: self.counts.answered_machine,
+            no_answer: self.counts.no_answer,
+            busy: self.counts.busy,
+            failed: self.counts.failed,
+            connected_to_agent: self.counts.connected,
+            abandoned: self.counts.abandoned,
+            abandon_rate_pct: round2(pct(
+                self.counts.abandoned as f64,
+                self.counts.answered_human as f64,
+            )),
+            voicemails_left: self.counts.voicemails,
             agent_occupancy_pct: round2(pct(busy as f64, logged as f64)),
             talk_minutes_per_agent_hour: round2(if logged > 0 {
                 (talk as f64 / 60_000.0) / (logged as f64 / 3_600_000.0)
@@ -742,7 +779,7 @@ impl<'a> Sim<'a> {
             contacts_completed: count(ContactStatus::Completed),
             contacts_exhausted: count(ContactStatus::Exhausted),
             contacts_not_called: not_called,
-            redistributed_contacts: self.n.redistributed,
+            redistributed_contacts: self.counts.redistributed,
             violations: Default::default(),
             agents,
             simulated_seconds: (self.end / 1000) as u64,

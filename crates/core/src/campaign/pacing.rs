@@ -232,8 +232,8 @@ pub struct PacingDecision {
 /// The predictive pacer of one campaign.
 #[derive(Debug, Clone, Copy)]
 pub struct Pacer {
-    /// The cap as a fraction (0.03).
-    pub cap: f64,
+    /// The abandon cap as a fraction (0.03).
+    pub abandon_cap: f64,
     pub max_lines_per_agent: f64,
     pub wrap_up_seconds: f64,
 }
@@ -274,7 +274,7 @@ impl Pacer {
     /// rolling 30 days) is under half the cap, falling linearly to zero at 90 % of the cap.
     pub fn allowed_abandon(&self, stats: &PacingStats, now: DateTime<Utc>) -> f64 {
         let worst = stats.life_rate().max(stats.rolling_30d_rate(now));
-        let (lo, hi) = (0.5 * self.cap, 0.9 * self.cap);
+        let (lo, hi) = (0.5 * self.abandon_cap, 0.9 * self.abandon_cap);
         let gain = if worst <= lo {
             0.7
         } else if worst >= hi {
@@ -282,7 +282,7 @@ impl Pacer {
         } else {
             0.7 * (hi - worst) / (hi - lo)
         };
-        self.cap * gain
+        self.abandon_cap * gain
     }
 
     /// Agents expected to be free when a line dialled now is answered (plus the grace).
@@ -359,7 +359,7 @@ mod tests {
 
     fn pacer() -> Pacer {
         Pacer {
-            cap: 0.03,
+            abandon_cap: 0.03,
             max_lines_per_agent: 3.0,
             wrap_up_seconds: 15.0,
         }
@@ -425,7 +425,7 @@ mod tests {
         }
         let p = pacer();
         let allowed = p.allowed_abandon(&s, now());
-        assert!(allowed > 0.0 && allowed < 0.7 * p.cap, "{allowed}");
+        assert!(allowed > 0.0 && allowed < 0.7 * p.abandon_cap, "{allowed}");
         s.record_live_answer(now(), true);
         s.record_live_answer(now(), true); // ~3.9 %: at the cap
         assert_eq!(p.allowed_abandon(&s, now()), 0.0);
