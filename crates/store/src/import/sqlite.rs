@@ -1,13 +1,14 @@
 //! The SQLite batch writer. One transaction per batch: claim the job (its first statement
 //! writes, so the batch holds SQLite's write lock throughout and no other writer can race it),
-//! read the batch's DNC numbers, insert the new contacts first (`ON CONFLICT DO NOTHING
-//! RETURNING`), read back only the numbers the insert refused, then apply updates, record
-//! rejections and advance the job.
+//! read the batch's DNC numbers (when the client has any), insert the new contacts first
+//! (`ON CONFLICT DO NOTHING`), read back only the chunks the index refused rows of, then apply
+//! updates, record rejections and advance the job.
 //!
 //! Statements with many rows are cut into chunks of a fixed number of rows and kept prepared
 //! on the connection (only the last, shorter chunk of a batch is prepared for one use): SQLite
 //! compiles a multi-row statement in time proportional to its rows, so compiling one per batch
-//! cost about as much as running it.
+//! cost about as much as running it. Chunks are large because every statement is a round trip
+//! to sqlx's SQLite worker thread, which on a busy machine costs more than the statement.
 
 use super::plan::{batch_phones, insert_candidates, plan_batch, props_json, Plan, Write};
 use super::timings::{ImportTimings, Laps, Phase};
@@ -106,26 +107,26 @@ fn row_of(n: usize) -> String {
     format!("({})", vec!["?"; n].join(","))
 }
 
-/// A statement over `rows` rows of `cols` values, kept prepared when it is a whole chunk.
+/// A statement over `rows` rows, kept prepared when it is a whole chunk of `whole` rows.
 fn chunk_query(sql: &str, rows: usize, whole: usize) -> AnyQuery<'_> {
     sqlx::query(sql).persistent(rows == whole)
 }
 
-/// The rows of `select` (ending `… = ? AND {column}`, its two values `first` and the client)
+/// The rows of `select` (ending `WHERE … AND {column}`, its placeholders bound to `leading`)
 /// with `IN (…)` over `values`, in chunks.
 async fn select_in(
     tx: &mut Tx<'_>,
     select: &str,
-    first: i64,
-    client: ClientId,
+    leading: &[i64],
     values: &[String],
 ) -> Result<Vec<sqlx::any::AnyRow>> {
     let mut out = Vec::new();
     for chunk in values.chunks(CHUNK) {
         let sql = format!("{select} IN {}", row_of(chunk.len()));
-        let mut q = chunk_query(&sql, chunk.len(), CHUNK)
-            .bind(first)
-            .bind(client.0);
+        let mut q = chunk_query(&sql, chunk.len(), CHUNK);
+        for v in leading {
+            q = q.bind(*v);
+        }
         for v in chunk {
             q = q.bind(v.as_str());
         }
@@ -149,8 +150,8 @@ async fn dnc_among(
     if any == 0 {
         return Ok(HashSet::new());
     }
-    let select = "SELECT number FROM dnc_numbers WHERE 1 = ? AND client_id = ? AND number";
-    select_in(tx, select, 1, client, phones)
+    let select = "SELECT number FROM dnc_numbers WHERE client_id = ? AND number";
+    select_in(tx, select, &[client.0], phones)
         .await?
         .iter()
         .map(|r| Ok(r.try_get::<String, _>("number")?))
@@ -169,7 +170,7 @@ async fn existing_among(
         "SELECT {CONTACT_COLUMNS}, import_id FROM contacts WHERE id <= ? AND client_id = ? AND phone"
     );
     let mut out = HashMap::new();
-    for r in select_in(tx, &select, before, client, phones).await? {
+    for r in select_in(tx, &select, &[before, client.0], phones).await? {
         let c = contact_from_row(&r)?;
         let import: Option<i64> = r.try_get("import_id")?;
         out.insert(c.phone.as_str().to_string(), (c, import));
