@@ -3,8 +3,10 @@
 //! one thread (the CPU share of an import), loads the same rows with the database's own bulk
 //! loader (`sqlite3 .import` into a table with a unique phone index, or `psql \copy` into a copy
 //! of `contacts` with its constraints, indexes and foreign keys), imports it into a fresh
-//! database and prints both rates, their ratio and the import's peak memory (VmHWM, reset after
-//! generating the file), then times the list-page queries and the pipeline counts at that size.
+//! database and prints both rates, their ratio, the CPU seconds of the import and of the tool,
+//! where the import's time went (parse, wait, classify, write, commit) and its peak memory
+//! (VmHWM, reset after generating the file), then times the list-page queries and the pipeline
+//! counts at that size.
 //! The tools come from the `sqlite3` and `postgresql-client` Debian packages.
 //!
 //! cargo run --release -p palera-store --example import_bench -- --rows 1000000 --db sqlite
