@@ -3,8 +3,10 @@
 //! one thread (the CPU share of an import), loads the same rows with the database's own bulk
 //! loader (`sqlite3 .import` into a table with a unique phone index, or `psql \copy` into a copy
 //! of `contacts` with its constraints, indexes and foreign keys), imports it into a fresh
-//! database and prints both rates, their ratio and the import's peak memory (VmHWM, reset after
-//! generating the file), then times the list-page queries and the pipeline counts at that size.
+//! database and prints both rates, their ratio, the CPU seconds of the import and of the tool,
+//! where the import's time went (parse, wait, classify, write, commit) and its peak memory
+//! (VmHWM, reset after generating the file), then times the list-page queries and the pipeline
+//! counts at that size.
 //! The tools come from the `sqlite3` and `postgresql-client` Debian packages.
 //!
 //! cargo run --release -p palera-store --example import_bench -- --rows 1000000 --db sqlite
@@ -17,7 +19,7 @@ use palera_core::import::ImportOptions;
 use palera_core::tenant::ClientFields;
 use palera_store::clients::SecretInput;
 use palera_store::contacts::ContactFilter;
-use palera_store::import::{run_import, ImportJob};
+use palera_store::import::{run_import_timed, ImportJob};
 use palera_store::{testing, Backend};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -41,6 +43,22 @@ fn peak_rss_mb() -> f64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .unwrap_or(0.0)
         / 1024.0
+}
+
+/// CPU seconds (user + system) used so far by this process (`own`) and by its waited-for
+/// children (`children`, the bulk-load tools), from `/proc/self/stat`: on a machine shared
+/// with other work, CPU time says more about cost than wall time.
+fn cpu_secs() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    let tick = 100.0; // USER_HZ on Linux
+    let at = |n: usize| f.get(n - 3).copied().unwrap_or(0.0) / tick;
+    (at(14) + at(15), at(16) + at(17))
 }
 
 /// Resets the peak-RSS mark, so that the import's peak is not the generator's.
@@ -305,6 +323,7 @@ async fn main() {
         "read+parse only, one thread: {parsed} rows in {parse_secs:.2} s = {:.0} rows/s",
         parsed as f64 / parse_secs
     );
+    let (_, tool_cpu_before) = cpu_secs();
     let bulk_secs = match backend {
         Backend::Sqlite => sqlite_bulk_load(&dir, &path),
         Backend::Postgres => postgres_bulk_load(&db.url, &copy_path, client.0, list.0),
@@ -317,12 +336,15 @@ async fn main() {
         "{bulk_name}: {rows} rows in {bulk_secs:.2} s = {:.0} rows/s",
         rows as f64 / bulk_secs
     );
+    let tool_cpu = cpu_secs().1 - tool_cpu_before;
     reset_peak_rss();
     let rss_before = peak_rss_mb();
+    let (cpu_before, _) = cpu_secs();
     let start = Instant::now();
     let file = std::fs::File::open(&path).unwrap();
-    let summary = run_import(&store, &job, file, || 1).await.unwrap();
+    let (summary, phases) = run_import_timed(&store, &job, file, || 1).await.unwrap();
     let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_secs().0 - cpu_before;
     println!(
         "backend={backend:?} rows={} imported={} duplicates_in_file={} rejected={} file_mb={:.1} seconds={secs:.2} rows_per_s={:.0} peak_rss_mb={:.1} (at start {:.1})",
         summary.rows,
@@ -337,6 +359,24 @@ async fn main() {
     println!(
         "import / bulk load = {:.0} % (of the tool's rows/s, same file, same run)",
         100.0 * bulk_secs / secs
+    );
+    if backend == Backend::Sqlite {
+        println!(
+            "CPU: import {cpu:.2} s (all threads) vs sqlite3 .import {tool_cpu:.2} s = {:.0} %",
+            100.0 * tool_cpu / cpu
+        );
+    } else {
+        println!(
+            "CPU of this process: import {cpu:.2} s (psql {tool_cpu:.2} s; the server's own work is not counted)"
+        );
+    }
+    println!(
+        "import phases (s): parse {:.2} (reader threads, beside the writer) | writer: waiting for rows {:.2}, classify {:.2}, write {:.2}, commit {:.2}",
+        phases.parse.as_secs_f64(),
+        phases.wait.as_secs_f64(),
+        phases.classify.as_secs_f64(),
+        phases.write.as_secs_f64(),
+        phases.commit.as_secs_f64()
     );
     if backend == Backend::Postgres {
         sqlx::query("ANALYZE contacts")

@@ -4,36 +4,37 @@
 //! also advances the job's counters and `last_line`. So a failure part-way leaves whole batches
 //! only, and a resumed job starts after the last committed line with its counts intact.
 //!
-//! Concurrency: the batch transaction first writes the job row (on SQLite that takes the write
-//! lock), then reads the existing contacts of the batch's numbers (`FOR UPDATE` on PostgreSQL),
-//! and inserts new numbers with `ON CONFLICT DO NOTHING`. If another import inserted one of those
-//! numbers meanwhile, fewer rows come back than expected and the batch is rolled back and
-//! classified again, so two imports of one number into two lists cannot both count it as new,
-//! and the contact ends up in exactly one list.
+//! Each batch is classified insert-first ([`plan`]): the first row of each number that may be
+//! new is inserted with `ON CONFLICT DO NOTHING … RETURNING`, and only the numbers the database
+//! refused are read back (`FOR UPDATE` on PostgreSQL) and classified against what is stored.
+//! Concurrency: on SQLite the batch's first statement writes the job row, so the batch holds
+//! the write lock and nothing can race it. On PostgreSQL an insert that meets another
+//! transaction's uncommitted row of the same number waits for it; once that commits, the number
+//! is read back as stored (moved or skipped, never counted new twice), so two imports of one
+//! number into two lists leave it in exactly one. New numbers are inserted in number order in
+//! every batch, so two batches take the index's keys in one order.
 //!
-//! The statements here are the SQLite ones; PostgreSQL runs the same batch transaction with
-//! array binds over its typed pool ([`pg`]). Either way each new contact gets the history row of
-//! the list it came into, and the `list_counts` triggers count it in that same transaction.
+//! The writers are per backend: [`sqlite`] with prepared statements of a fixed number of rows,
+//! [`pg`] with array binds over its typed pool. Either way each new contact gets the history
+//! row of the list it came into, and the `list_counts` triggers count it in that same
+//! transaction.
 
 mod pg;
+mod plan;
 pub mod reader;
 mod runner;
+mod sqlite;
+mod timings;
 
-pub use runner::{preview, run_import, summary, ImportError};
+pub use runner::{preview, run_import, run_import_timed, summary, ImportError};
+pub use timings::ImportTimings;
 
-use crate::contacts::{contact_from_row, diff, Change, Contact, CONTACT_COLUMNS};
 use crate::{Backend, Result, Store, StoreError};
-use palera_core::contact::{derive_time_zone, ContactData};
-use palera_core::ids::{ClientId, ContactId, ListId, UserId};
-use palera_core::import::{
-    classify, stores, Action, Bucket, BucketCounts, Existing, ImportOptions, Rejection, RowData,
-    Target,
-};
+use palera_core::contact::derive_time_zone;
+use palera_core::ids::{ClientId, ListId, UserId};
+use palera_core::import::{BucketCounts, ImportOptions, Rejection, RowData, Target};
 use serde::Serialize;
-use serde_json::Value;
-use sqlx::AnyConnection;
-use sqlx::{Any, Connection, Row, Transaction};
-use std::collections::{HashMap, HashSet};
+use sqlx::{AnyConnection, Row};
 
 /// Rows per batch transaction (each insert binds 11 values per row; both backends take it).
 pub const BATCH_ROWS: usize = 2000;
@@ -143,6 +144,20 @@ struct StoredOptions {
 pub struct ParsedRow {
     pub line: u64,
     pub row: std::result::Result<RowData, String>,
+    /// The time zone the number alone determines, which a new contact takes when its row names
+    /// none. Worked out with the parse ([`ParsedRow::new`]), on the reader's threads, because
+    /// looking it up costs about as much as writing the row.
+    pub zone: Option<chrono_tz::Tz>,
+}
+
+impl ParsedRow {
+    pub fn new(line: u64, row: std::result::Result<RowData, String>) -> Self {
+        let zone = match &row {
+            Ok(r) if r.time_zone.is_none() => derive_time_zone(&r.phone),
+            _ => None,
+        };
+        Self { line, row, zone }
+    }
 }
 
 /// How far the file has been read when a batch ends.
@@ -334,13 +349,15 @@ impl Store {
         progress: Progress,
         now_ms: i64,
     ) -> Result<BucketCounts> {
-        self.apply_import_batch_on(None, job, rows, progress, now_ms)
+        let mut timings = ImportTimings::default();
+        self.apply_import_batch_on(None, job, rows, progress, now_ms, &mut timings)
             .await
     }
 
     /// [`Store::apply_import_batch`] on a given SQLite connection (an import's own, whose page
-    /// cache is sized for the indexes it writes) or, with `None`, on one from the pool.
-    #[tracing::instrument(skip(self, conn, job, rows), fields(job = job.id, rows = rows.len()))]
+    /// cache is sized for the indexes it writes) or, with `None`, on one from the pool; the
+    /// time of each phase is added to `timings`.
+    #[tracing::instrument(skip(self, conn, job, rows, timings), fields(job = job.id, rows = rows.len()))]
     pub(crate) async fn apply_import_batch_on(
         &self,
         mut conn: Option<&mut AnyConnection>,
@@ -348,11 +365,12 @@ impl Store {
         rows: &[ParsedRow],
         progress: Progress,
         now_ms: i64,
+        timings: &mut ImportTimings,
     ) -> Result<BucketCounts> {
         let mut last_err = None;
         for _ in 0..20 {
             let attempt = self
-                .try_batch(conn.as_deref_mut(), job, rows, progress, now_ms)
+                .try_batch(conn.as_deref_mut(), job, rows, progress, now_ms, timings)
                 .await;
             match attempt {
                 Ok(Attempt::Done(c)) => return Ok(c),
@@ -390,102 +408,18 @@ impl Store {
         rows: &[ParsedRow],
         progress: Progress,
         now_ms: i64,
+        timings: &mut ImportTimings,
     ) -> Result<Attempt> {
         if let Some(pg) = self.pg() {
-            return pg::try_batch(pg, job, rows, progress, now_ms).await;
+            return pg::try_batch(pg, job, rows, progress, now_ms, timings).await;
         }
-        let first_line = rows.first().map_or(progress.last_line, |r| r.line) as i64;
-        let mut tx = match conn {
-            Some(c) => c.begin().await?,
-            None => self.pool().begin().await?,
-        };
-        // The first statement writes, so SQLite holds the write lock for the whole batch.
-        let claimed = sqlx::query(
-            "UPDATE import_jobs SET status = 'running', updated_at = $1 WHERE id = $2 AND last_line < $3",
-        )
-        .bind(now_ms)
-        .bind(job.id)
-        .bind(first_line.max(1))
-        .execute(&mut *tx)
-        .await?;
-        if claimed.rows_affected() == 0 {
-            return Ok(Attempt::Done(BucketCounts::default()));
+        match conn {
+            Some(c) => sqlite::try_batch(c, job, rows, progress, now_ms, timings).await,
+            None => {
+                let mut c = self.pool().acquire().await?;
+                sqlite::try_batch(&mut c, job, rows, progress, now_ms, timings).await
+            }
         }
-        let phones: Vec<String> = {
-            let mut set: Vec<String> = rows
-                .iter()
-                .filter_map(|r| r.row.as_ref().ok().map(|d| d.phone.as_str().to_string()))
-                .collect();
-            set.sort();
-            set.dedup();
-            set
-        };
-        let dnc = self.dnc_among(&mut tx, job.client_id, &phones).await?;
-        let existing = self.existing_among(&mut tx, job.client_id, &phones).await?;
-        let plan = plan_batch(job, rows, &dnc, &existing, now_ms);
-        let backend = self.backend();
-        if !insert_new(&mut tx, backend, job, &plan.inserts, now_ms).await? {
-            return Ok(Attempt::Raced);
-        }
-        write_updates(&mut tx, backend, job, &plan, now_ms).await?;
-        write_rejections(&mut tx, backend, job.id, &plan.rejections).await?;
-        advance_job(&mut tx, job.id, &plan.counts, progress, now_ms).await?;
-        tx.commit().await?;
-        Ok(Attempt::Done(plan.counts))
-    }
-
-    async fn dnc_among(
-        &self,
-        tx: &mut Transaction<'_, Any>,
-        client: ClientId,
-        phones: &[String],
-    ) -> Result<HashSet<String>> {
-        let mut out = HashSet::new();
-        if phones.is_empty() {
-            return Ok(out);
-        }
-        let sql = format!(
-            "SELECT number FROM dnc_numbers WHERE client_id = {} AND number IN ({})",
-            placeholders(self.backend(), 1, 1),
-            placeholders(self.backend(), 2, phones.len())
-        );
-        let mut q = sqlx::query(&sql).persistent(false).bind(client.0);
-        for p in phones {
-            q = q.bind(p.as_str());
-        }
-        for r in q.fetch_all(&mut **tx).await? {
-            out.insert(r.try_get::<String, _>("number")?);
-        }
-        Ok(out)
-    }
-
-    async fn existing_among(
-        &self,
-        tx: &mut Transaction<'_, Any>,
-        client: ClientId,
-        phones: &[String],
-    ) -> Result<HashMap<String, (Contact, Option<i64>)>> {
-        let mut out = HashMap::new();
-        if phones.is_empty() {
-            return Ok(out);
-        }
-        // SQLite only (PostgreSQL batches go through `pg`): the batch holds the write lock, so
-        // no row locks are needed.
-        let sql = format!(
-            "SELECT {CONTACT_COLUMNS}, import_id FROM contacts WHERE client_id = {} AND phone IN ({})",
-            placeholders(self.backend(), 1, 1),
-            placeholders(self.backend(), 2, phones.len())
-        );
-        let mut q = sqlx::query(&sql).persistent(false).bind(client.0);
-        for p in phones {
-            q = q.bind(p.as_str());
-        }
-        for r in q.fetch_all(&mut **tx).await? {
-            let c = contact_from_row(&r)?;
-            let import: Option<i64> = r.try_get("import_id")?;
-            out.insert(c.phone.as_str().to_string(), (c, import));
-        }
-        Ok(out)
     }
 }
 
@@ -526,298 +460,7 @@ pub(crate) fn placeholders(backend: Backend, start: usize, n: usize) -> String {
     s
 }
 
-/// A contact write of the batch: the full row to store.
-struct Write {
-    data: ContactData,
-    list: Option<ListId>,
-}
-
-/// What a batch will do, decided in memory before anything is written.
-struct Plan {
-    counts: BucketCounts,
-    inserts: Vec<Write>,
-    /// Existing contacts whose stored row changes, with the history of each.
-    updates: Vec<(ContactId, Write, Vec<Change>)>,
-    /// Existing contacts that only take this job's marker.
-    marks: Vec<ContactId>,
-    rejections: Vec<Rejection>,
-}
-
-fn plan_batch(
-    job: &ImportJob,
-    rows: &[ParsedRow],
-    dnc: &HashSet<String>,
-    existing: &HashMap<String, (Contact, Option<i64>)>,
-    _now_ms: i64,
-) -> Plan {
-    let mut plan = Plan {
-        counts: BucketCounts::default(),
-        inserts: Vec::new(),
-        updates: Vec::new(),
-        marks: Vec::new(),
-        rejections: Vec::new(),
-    };
-    let mut stored: HashSet<&str> = HashSet::new();
-    for r in rows {
-        let row = match &r.row {
-            Ok(row) => row,
-            Err(reason) => {
-                plan.counts.add(Bucket::Rejected);
-                plan.rejections.push(Rejection {
-                    line: r.line,
-                    reason: reason.clone(),
-                });
-                continue;
-            }
-        };
-        let phone = row.phone.as_str();
-        let found = existing.get(phone);
-        let state = if stored.contains(phone) {
-            Existing::StoredByThisImport
-        } else {
-            match found {
-                None => Existing::None,
-                Some((_, Some(j))) if *j == job.id => Existing::StoredByThisImport,
-                Some((c, _)) => match c.list_id {
-                    None => Existing::InNoList,
-                    Some(l) if l == job.list_id => Existing::InTargetList,
-                    Some(_) => Existing::InOtherList,
-                },
-            }
-        };
-        let (bucket, action) = classify(state, dnc.contains(phone), job.options);
-        plan.counts.add(bucket);
-        if stores(action) {
-            stored.insert(phone);
-        }
-        match (action, found) {
-            (Action::Insert, _) => plan.inserts.push(Write {
-                data: new_contact(row),
-                list: Some(job.list_id),
-            }),
-            (Action::Update | Action::MoveIn, Some((c, _))) => {
-                let list = if action == Action::MoveIn {
-                    Some(job.list_id)
-                } else {
-                    c.list_id
-                };
-                let data = merged(c, row);
-                let mut changes = diff(c, &data);
-                if list != c.list_id {
-                    changes.push(Change {
-                        field: "list".into(),
-                        old: c.list_id.map(|l| l.0.to_string()),
-                        new: list.map(|l| l.0.to_string()),
-                    });
-                }
-                if changes.is_empty() {
-                    plan.marks.push(c.id);
-                } else {
-                    plan.updates.push((c.id, Write { data, list }, changes));
-                }
-            }
-            _ => {}
-        }
-    }
-    plan
-}
-
-fn new_contact(row: &RowData) -> ContactData {
-    ContactData {
-        phone: row.phone.clone(),
-        first_name: row.first_name.clone().unwrap_or_default(),
-        last_name: row.last_name.clone().unwrap_or_default(),
-        email: row.email.clone(),
-        time_zone: row.time_zone.or_else(|| derive_time_zone(&row.phone)),
-        properties: row.properties.clone(),
-    }
-}
-
-/// The stored contact with the row's values laid over it: cells the file left empty keep what
-/// is stored, so an import never erases data.
-fn merged(c: &Contact, row: &RowData) -> ContactData {
-    let mut properties = c.properties.clone();
-    for (k, v) in &row.properties {
-        properties.insert(k.clone(), v.clone());
-    }
-    ContactData {
-        phone: c.phone.clone(),
-        first_name: row
-            .first_name
-            .clone()
-            .unwrap_or_else(|| c.first_name.clone()),
-        last_name: row.last_name.clone().unwrap_or_else(|| c.last_name.clone()),
-        email: row.email.clone().or_else(|| {
-            c.email
-                .as_deref()
-                .and_then(|e| palera_core::user::Email::parse("email", e).ok())
-        }),
-        time_zone: row
-            .time_zone
-            .or_else(|| c.time_zone.as_deref().and_then(|z| z.parse().ok())),
-        properties,
-    }
-}
-
 const INSERT_COLUMNS: &str = "client_id, phone, list_id, first_name, last_name, email, time_zone, properties, import_id, created_at, updated_at";
-
-fn bind_write<'q>(
-    q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
-    job: &ImportJob,
-    w: &'q Write,
-    now_ms: i64,
-) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
-    q.bind(job.client_id.0)
-        .bind(w.data.phone.as_str())
-        .bind(w.list.map(|l| l.0))
-        .bind(w.data.first_name.as_str())
-        .bind(w.data.last_name.as_str())
-        .bind(w.data.email.as_ref().map(|e| e.as_str().to_string()))
-        .bind(w.data.time_zone.map(|z| z.name().to_string()))
-        .bind(Value::Object(w.data.properties.clone()).to_string())
-        .bind(job.id)
-        .bind(now_ms)
-        .bind(now_ms)
-}
-
-fn values_rows(backend: Backend, n: usize, cols: usize) -> String {
-    (0..n)
-        .map(|i| format!("({})", placeholders(backend, i * cols + 1, cols)))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Inserts the new contacts; false when another transaction inserted one of them first.
-async fn insert_new(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-    job: &ImportJob,
-    inserts: &[Write],
-    now_ms: i64,
-) -> Result<bool> {
-    if inserts.is_empty() {
-        return Ok(true);
-    }
-    let mut sorted: Vec<&Write> = inserts.iter().collect();
-    sorted.sort_by(|a, b| a.data.phone.cmp(&b.data.phone));
-    let sql = format!(
-        "INSERT INTO contacts ({INSERT_COLUMNS}) VALUES {} ON CONFLICT (client_id, phone) DO NOTHING RETURNING id",
-        values_rows(backend, sorted.len(), 11)
-    );
-    let mut q = sqlx::query(&sql).persistent(false);
-    for w in sorted {
-        q = bind_write(q, job, w, now_ms);
-    }
-    let got = q.fetch_all(&mut **tx).await?;
-    if got.len() != inserts.len() {
-        return Ok(false);
-    }
-    // Each new contact's history starts with the list it came into, as for one added by hand.
-    // AUTOINCREMENT ids only grow and this transaction holds SQLite's write lock, so the ids
-    // between the smallest and largest returned are exactly the rows just inserted.
-    let ids: Vec<i64> = got
-        .iter()
-        .map(|r| r.try_get::<i64, _>("id"))
-        .collect::<std::result::Result<_, _>>()?;
-    let (min, max) = (ids.iter().min(), ids.iter().max());
-    if let (Some(min), Some(max)) = (min, max) {
-        sqlx::query(
-            "INSERT INTO contact_history (client_id, contact_id, field, old_value, new_value, user_id, source, at) \
-             SELECT client_id, id, 'list', NULL, CAST(list_id AS TEXT), $1, $2, $3 FROM contacts \
-             WHERE id >= $4 AND id <= $5 AND import_id = $6 ORDER BY id",
-        )
-        .bind(job.created_by.map(|u| u.0))
-        .bind(format!("import:{}", job.id))
-        .bind(now_ms)
-        .bind(*min)
-        .bind(*max)
-        .bind(job.id)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(true)
-}
-
-async fn write_updates(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-    job: &ImportJob,
-    plan: &Plan,
-    now_ms: i64,
-) -> Result<()> {
-    if !plan.marks.is_empty() {
-        let ids: Vec<String> = plan.marks.iter().map(|i| i.0.to_string()).collect();
-        sqlx::query(&format!(
-            "UPDATE contacts SET import_id = $1 WHERE id IN ({})",
-            ids.join(",")
-        ))
-        .persistent(false)
-        .bind(job.id)
-        .execute(&mut **tx)
-        .await?;
-    }
-    if plan.updates.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO contacts ({INSERT_COLUMNS}) VALUES {} ON CONFLICT (client_id, phone) DO UPDATE SET \
-         list_id = excluded.list_id, first_name = excluded.first_name, last_name = excluded.last_name, \
-         email = excluded.email, time_zone = excluded.time_zone, properties = excluded.properties, \
-         import_id = excluded.import_id, updated_at = excluded.updated_at",
-        values_rows(backend, plan.updates.len(), 11)
-    );
-    let mut q = sqlx::query(&sql).persistent(false);
-    for (_, w, _) in &plan.updates {
-        q = bind_write(q, job, w, now_ms);
-    }
-    q.execute(&mut **tx).await?;
-    let history: Vec<(ContactId, &Change)> = plan
-        .updates
-        .iter()
-        .flat_map(|(id, _, ch)| ch.iter().map(move |c| (*id, c)))
-        .collect();
-    let source = format!("import:{}", job.id);
-    for chunk in history.chunks(2000) {
-        let sql = format!(
-            "INSERT INTO contact_history (client_id, contact_id, field, old_value, new_value, user_id, source, at) VALUES {}",
-            values_rows(backend, chunk.len(), 8)
-        );
-        let mut q = sqlx::query(&sql).persistent(false);
-        for (id, c) in chunk {
-            q = q
-                .bind(job.client_id.0)
-                .bind(id.0)
-                .bind(c.field.as_str())
-                .bind(c.old.clone())
-                .bind(c.new.clone())
-                .bind(job.created_by.map(|u| u.0))
-                .bind(source.as_str())
-                .bind(now_ms);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-async fn write_rejections(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-    job: i64,
-    rejections: &[Rejection],
-) -> Result<()> {
-    for chunk in rejections.chunks(5000) {
-        let sql = format!(
-            "INSERT INTO import_rejections (job_id, line, reason) VALUES {} ON CONFLICT (job_id, line) DO NOTHING",
-            values_rows(backend, chunk.len(), 3)
-        );
-        let mut q = sqlx::query(&sql).persistent(false);
-        for r in chunk {
-            q = q.bind(job).bind(r.line as i64).bind(r.reason.as_str());
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
 
 const ADVANCE_JOB: &str = "UPDATE import_jobs SET row_count = row_count + $1, imported = imported + $2, updated = updated + $3, \
      moved_from_list = moved_from_list + $4, duplicates_in_file = duplicates_in_file + $5, on_dnc = on_dnc + $6, \
@@ -839,19 +482,4 @@ fn advance_values(job: i64, c: &BucketCounts, p: Progress, now_ms: i64) -> [i64;
         now_ms,
         job,
     ]
-}
-
-async fn advance_job(
-    tx: &mut Transaction<'_, Any>,
-    job: i64,
-    c: &BucketCounts,
-    p: Progress,
-    now_ms: i64,
-) -> Result<()> {
-    let mut q = sqlx::query(ADVANCE_JOB);
-    for v in advance_values(job, c, p, now_ms) {
-        q = q.bind(v);
-    }
-    q.execute(&mut **tx).await?;
-    Ok(())
 }

@@ -1,16 +1,17 @@
-//! The PostgreSQL batch writer: the same batch transaction as the portable one in `mod.rs`
-//! (claim the job, lock the batch's existing numbers, insert the new ones, apply updates, record
-//! rejections, advance the job), but over the typed pool, so each statement binds one array per
+//! The PostgreSQL batch writer: the same batch transaction as the SQLite one (claim the job,
+//! insert the new numbers first, read back and lock the numbers the insert refused, apply
+//! updates, record rejections, advance the job), but over the typed pool, so each statement binds one array per
 //! column (`UNNEST`) instead of thousands of scalars. A batch is a handful of round trips and a
 //! few small statements the server plans once, whatever the batch size.
 
-use super::{plan_batch, Attempt, ImportJob, ParsedRow, Plan, Progress, Write};
+use super::plan::{batch_phones, insert_candidates, not_inserted, plan_batch, Plan, Write};
+use super::timings::{ImportTimings, Laps, Phase};
+use super::{Attempt, ImportJob, ParsedRow, Progress};
 use crate::contacts::{Change, Contact};
 use crate::{Result, StoreError};
 use palera_core::ids::{ClientId, ContactId, ListId};
 use palera_core::import::BucketCounts;
 use palera_core::phone::PhoneNumber;
-use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use std::collections::{HashMap, HashSet};
@@ -23,7 +24,9 @@ pub(super) async fn try_batch(
     rows: &[ParsedRow],
     progress: Progress,
     now_ms: i64,
+    timings: &mut ImportTimings,
 ) -> Result<Attempt> {
+    let mut laps = Laps::start(timings);
     let first_line = rows.first().map_or(progress.last_line, |r| r.line) as i64;
     let mut tx = pool.begin().await?;
     let claimed = sqlx::query(
@@ -37,22 +40,25 @@ pub(super) async fn try_batch(
     if claimed.rows_affected() == 0 {
         return Ok(Attempt::Done(Default::default()));
     }
-    let mut phones: Vec<String> = rows
-        .iter()
-        .filter_map(|r| r.row.as_ref().ok().map(|d| d.phone.as_str().to_string()))
-        .collect();
-    phones.sort_unstable();
-    phones.dedup();
+    let phones = batch_phones(rows);
     let dnc = dnc_among(&mut tx, job.client_id, &phones).await?;
-    let existing = existing_among(&mut tx, job.client_id, &phones).await?;
-    let plan = plan_batch(job, rows, &dnc, &existing, now_ms);
-    if !insert_new(&mut tx, job, &plan.inserts, now_ms).await? {
+    let candidates = insert_candidates(job, rows, &dnc);
+    laps.lap(Phase::Classify);
+    let inserted = insert_new(&mut tx, job, &candidates, now_ms).await?;
+    laps.lap(Phase::Write);
+    let rest = not_inserted(&phones, &inserted);
+    let existing = existing_among(&mut tx, job.client_id, &rest).await?;
+    let plan = plan_batch(job, rows, &dnc, &existing, &inserted);
+    if plan.vanished {
         return Ok(Attempt::Raced);
     }
+    laps.lap(Phase::Classify);
     write_updates(&mut tx, job, &plan, now_ms).await?;
     write_rejections(&mut tx, job.id, &plan).await?;
     advance_job(&mut tx, job.id, &plan.counts, progress, now_ms).await?;
+    laps.lap(Phase::Write);
     tx.commit().await?;
+    laps.lap(Phase::Commit);
     Ok(Attempt::Done(plan.counts))
 }
 
@@ -142,8 +148,7 @@ impl Columns {
             c.email
                 .push(w.data.email.as_ref().map(|e| e.as_str().to_string()));
             c.zone.push(w.data.time_zone.map(|z| z.name().to_string()));
-            c.props
-                .push(Value::Object(w.data.properties.clone()).to_string());
+            c.props.push(super::plan::props_json(&w.data.properties));
         }
         c
     }
@@ -169,42 +174,40 @@ const UNNEST_CONTACTS: &str = "SELECT $1::BIGINT, t.phone, t.list_id, t.first_na
      FROM UNNEST($4::TEXT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[]) \
      AS t(phone, list_id, first_name, last_name, email, time_zone, properties)";
 
-/// Inserts the new contacts (in number order) with the history row of their first list; false
-/// when another transaction inserted one of the numbers first.
+/// Inserts the candidates (in number order) the unique index takes, each with the history row
+/// of its first list, and returns their numbers. A number stored by anyone, or being inserted
+/// by a transaction that then commits, is left alone (and read back by the caller).
 async fn insert_new(
     tx: &mut Tx<'_>,
     job: &ImportJob,
-    inserts: &[Write],
+    candidates: &[Write],
     now_ms: i64,
-) -> Result<bool> {
-    if inserts.is_empty() {
-        return Ok(true);
+) -> Result<HashSet<String>> {
+    if candidates.is_empty() {
+        return Ok(HashSet::new());
     }
-    let mut sorted: Vec<&Write> = inserts.iter().collect();
-    sorted.sort_by(|a, b| a.data.phone.cmp(&b.data.phone));
     let sql = format!(
         "WITH ins AS (INSERT INTO contacts ({cols}) {UNNEST_CONTACTS} \
-         ON CONFLICT (client_id, phone) DO NOTHING RETURNING id, list_id), \
+         ON CONFLICT (client_id, phone) DO NOTHING RETURNING id, phone, list_id), \
          hist AS (INSERT INTO contact_history (client_id, contact_id, field, old_value, new_value, user_id, source, at) \
          SELECT $1, id, 'list', NULL, CAST(list_id AS TEXT), $11, $12, $3 FROM ins) \
-         SELECT COUNT(*) FROM ins",
+         SELECT phone FROM ins",
         cols = super::INSERT_COLUMNS
     );
-    let q = sqlx::query_scalar::<_, i64>(&sql);
+    let q = sqlx::query_scalar::<_, String>(&sql);
     let q = q.bind(job.client_id.0).bind(job.id).bind(now_ms);
-    let cols = Columns::of(sorted.into_iter());
-    let got: i64 = bind_columns_scalar(q, cols)
+    let got: Vec<String> = bind_columns_scalar(q, Columns::of(candidates.iter()))
         .bind(job.created_by.map(|u| u.0))
         .bind(format!("import:{}", job.id))
-        .fetch_one(&mut **tx)
+        .fetch_all(&mut **tx)
         .await?;
-    Ok(got as usize == inserts.len())
+    Ok(got.into_iter().collect())
 }
 
 fn bind_columns_scalar<'q>(
-    q: sqlx::query::QueryScalar<'q, Postgres, i64, sqlx::postgres::PgArguments>,
+    q: sqlx::query::QueryScalar<'q, Postgres, String, sqlx::postgres::PgArguments>,
     c: Columns,
-) -> sqlx::query::QueryScalar<'q, Postgres, i64, sqlx::postgres::PgArguments> {
+) -> sqlx::query::QueryScalar<'q, Postgres, String, sqlx::postgres::PgArguments> {
     q.bind(c.phone)
         .bind(c.list)
         .bind(c.first)

@@ -4,11 +4,12 @@
 //! lines its committed batches already covered.
 
 use super::reader::{CsvRecords, RawRecord};
-use super::{ImportJob, JobStatus, ParsedRow, Progress, BATCH_ROWS};
+use super::{ImportJob, ImportTimings, JobStatus, ParsedRow, Progress, BATCH_ROWS};
 use crate::{Store, StoreError};
 use palera_core::contact::PropertySchema;
 use palera_core::import::{parse_row, BucketCounts, ColumnMapping, ImportSummary, Target};
 use std::io::Read;
+use std::time::{Duration, Instant};
 
 /// Why an import stopped before the end of the file.
 #[derive(Debug, thiserror::Error)]
@@ -75,17 +76,20 @@ fn parse_record(
             }
         }
     };
-    ParsedRow { line, row }
+    ParsedRow::new(line, row)
 }
 
-/// Reads the file on this (blocking) thread and sends batches until the end or an error.
+/// Reads the file on this (blocking) thread and sends batches until the end or an error;
+/// `busy` gets the time spent reading and parsing (not waiting for the writer).
 fn read_batches<R: Read>(
     src: R,
     job: &ImportJob,
     schema: &PropertySchema,
     country: Option<&str>,
     tx: &tokio::sync::mpsc::Sender<Batch>,
+    busy: &mut Duration,
 ) -> std::io::Result<()> {
+    let mut since = Instant::now();
     let mut rec = CsvRecords::new(src)?;
     let headers: Vec<String> = match rec.next_record()? {
         Some(RawRecord::Fields { fields, .. }) => fields.iter().map(|f| text(f)).collect(),
@@ -121,13 +125,16 @@ fn read_batches<R: Read>(
         }
         if pending.len() == workers || (!more && !pending.is_empty()) {
             let parsed = parse_in_parallel(std::mem::take(&mut pending), &mapping, schema, country);
+            *busy += since.elapsed();
             for batch in parsed {
                 if tx.blocking_send(Ok(batch)).is_err() {
                     return Ok(());
                 }
             }
+            since = Instant::now();
         }
     }
+    *busy += since.elapsed();
     Ok(())
 }
 
@@ -170,6 +177,16 @@ pub async fn run_import<R: Read + Send + 'static>(
     src: R,
     now_ms: impl Fn() -> i64,
 ) -> Result<ImportSummary, ImportError> {
+    Ok(run_import_timed(store, job, src, now_ms).await?.0)
+}
+
+/// [`run_import`], also returning where this run's time went.
+pub async fn run_import_timed<R: Read + Send + 'static>(
+    store: &Store,
+    job: &ImportJob,
+    src: R,
+    now_ms: impl Fn() -> i64,
+) -> Result<(ImportSummary, ImportTimings), ImportError> {
     let schema = store.property_schema(job.client_id).await?;
     let client = store.client(job.client_id).await?;
     store
@@ -180,19 +197,22 @@ pub async fn run_import<R: Read + Send + 'static>(
     let country = client.default_country.clone();
     let reader = std::thread::spawn(move || {
         let country = Some(country.as_str()).filter(|c| !c.is_empty());
-        if let Err(e) = read_batches(src, &reader_job, &schema, country, &tx) {
+        let mut busy = Duration::ZERO;
+        if let Err(e) = read_batches(src, &reader_job, &schema, country, &tx, &mut busy) {
             let _ = tx.blocking_send(Err(e));
         }
+        busy
     });
-    let result = write_batches(store, job, &mut rx, &now_ms).await;
+    let mut timings = ImportTimings::default();
+    let result = write_batches(store, job, &mut rx, &now_ms, &mut timings).await;
     drop(rx);
-    let _ = reader.join();
+    timings.parse = reader.join().unwrap_or_default();
     match result {
         Ok(()) => {
             store
                 .set_import_status(job.id, JobStatus::Done, None, now_ms())
                 .await?;
-            summary(store, job).await
+            Ok((summary(store, job).await?, timings))
         }
         Err(e) => {
             tracing::warn!(error = %e, "import stopped");
@@ -209,13 +229,17 @@ async fn write_batches(
     job: &ImportJob,
     rx: &mut tokio::sync::mpsc::Receiver<Batch>,
     now_ms: &impl Fn() -> i64,
+    timings: &mut ImportTimings,
 ) -> Result<(), ImportError> {
     let mut counts = BucketCounts::default();
     let mut conn = store.import_connection().await?;
-    while let Some(batch) = rx.recv().await {
+    loop {
+        let waited = Instant::now();
+        let Some(batch) = rx.recv().await else { break };
+        timings.wait += waited.elapsed();
         let (rows, progress) = batch?;
         let c = store
-            .apply_import_batch_on(conn.as_mut(), job, &rows, progress, now_ms())
+            .apply_import_batch_on(conn.as_mut(), job, &rows, progress, now_ms(), timings)
             .await?;
         counts.merge(&c);
     }
