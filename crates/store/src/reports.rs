@@ -522,25 +522,36 @@ impl Store {
         Ok((w.into_inner().unwrap_or_default(), next))
     }
 
+    /// The distinct time zones of a campaign's contacts (`None` for contacts without one).
+    pub async fn campaign_time_zones(&self, campaign: CampaignId) -> Result<Vec<Option<String>>> {
+        let rows =
+            sqlx::query("SELECT DISTINCT time_zone FROM campaign_contacts WHERE campaign_id = $1")
+                .bind(campaign.0)
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<Option<String>, _>("time_zone")?))
+            .collect()
+    }
+
     /// A campaign's contact figures for the cycle of `today` (`YYYY-MM-DD`), overall and by
     /// the contact's list.
     pub async fn campaign_contact_figures(
         &self,
         campaign: CampaignId,
-        today: &str,
+        today: &CycleDates,
     ) -> Result<(ContactFigures, Vec<ListFigures>)> {
-        let rows = sqlx::query(
+        let cycle = today.sql(3);
+        let sql = format!(
             "SELECT ct.list_id, l.name AS list_name, cc.status, \
-             CAST(CASE WHEN cc.last_cycle = $2 THEN 0 ELSE 1 END AS BIGINT) AS pending, COUNT(*) AS n, CAST(SUM(cc.attempts) AS BIGINT) AS attempts \
+             CAST(CASE WHEN cc.last_cycle = {cycle} THEN 0 ELSE 1 END AS BIGINT) AS pending, COUNT(*) AS n, CAST(SUM(cc.attempts) AS BIGINT) AS attempts \
              FROM campaign_contacts cc LEFT JOIN contacts ct ON ct.id = cc.contact_id \
              LEFT JOIN lists l ON l.id = ct.list_id WHERE cc.campaign_id = $1 \
-             GROUP BY ct.list_id, l.name, cc.status, CASE WHEN cc.last_cycle = $2 THEN 0 ELSE 1 END \
-             ORDER BY ct.list_id",
-        )
-        .bind(campaign.0)
-        .bind(today)
-        .fetch_all(self.pool())
-        .await?;
+             GROUP BY ct.list_id, l.name, cc.status, CASE WHEN cc.last_cycle = {cycle} THEN 0 ELSE 1 END \
+             ORDER BY ct.list_id"
+        );
+        let query = sqlx::query(&sql).bind(campaign.0).bind(&today.default);
+        let rows = today.bind(query).fetch_all(self.pool()).await?;
         let mut all = ContactFigures::default();
         let mut lists: Vec<ListFigures> = Vec::new();
         for r in &rows {
@@ -573,28 +584,29 @@ impl Store {
     pub async fn campaign_cycle_contacts(
         &self,
         campaign: CampaignId,
-        today: &str,
+        today: &CycleDates,
         seed_status: Option<&str>,
         after: i64,
         limit: i64,
     ) -> Result<Vec<CycleContact>> {
-        let status_expr =
-            "CASE WHEN cc.last_cycle IS NULL OR cc.last_cycle <> $2 THEN 'not_called' \
+        let cycle = today.sql(6);
+        let status_expr = format!(
+            "CASE WHEN cc.last_cycle IS NULL OR cc.last_cycle <> {cycle} THEN 'not_called' \
              ELSE COALESCE((SELECT k.status FROM calls k WHERE k.contact_id = cc.contact_id \
-             AND k.campaign_id = cc.campaign_id ORDER BY k.id DESC LIMIT 1), 'not_called') END";
+             AND k.campaign_id = cc.campaign_id ORDER BY k.id DESC LIMIT 1), 'not_called') END"
+        );
         let sql = format!(
             "SELECT * FROM (SELECT cc.contact_id, cc.name, cc.phone, cc.attempts, cc.status, cc.last_cycle, \
              {status_expr} AS seed_status FROM campaign_contacts cc WHERE cc.campaign_id = $1 AND cc.contact_id > $3) x \
              WHERE ($4 = '' OR x.seed_status = $4) ORDER BY x.contact_id LIMIT $5"
         );
-        let rows = sqlx::query(&sql)
+        let query = sqlx::query(&sql)
             .bind(campaign.0)
-            .bind(today)
+            .bind(&today.default)
             .bind(after)
             .bind(seed_status.unwrap_or(""))
-            .bind(limit.clamp(1, 1000))
-            .fetch_all(self.pool())
-            .await?;
+            .bind(limit.clamp(1, 1000));
+        let rows = today.bind(query).fetch_all(self.pool()).await?;
         rows.iter()
             .map(|r| {
                 Ok(CycleContact {
@@ -828,5 +840,43 @@ impl Store {
         rows.iter()
             .map(|r| Ok((r.try_get("h")?, r.try_get("n")?)))
             .collect()
+    }
+}
+
+/// Which date is "today" for a campaign's cycle, per contact time zone: a contact's cycle is its
+/// own calendar day (DESIGN §1), so a report compares each contact's last cycle with the date in
+/// its zone now. Contacts without a zone (or with one not listed) use `default`.
+#[derive(Debug, Clone, Default)]
+pub struct CycleDates {
+    /// `YYYY-MM-DD` for contacts without a listed zone.
+    pub default: String,
+    /// (time zone name, `YYYY-MM-DD` there now).
+    pub by_zone: Vec<(String, String)>,
+}
+
+impl CycleDates {
+    /// The SQL expression for the contact's "today": `$2` is `default`, the zones are bound from
+    /// `$first` on by [`CycleDates::bind`].
+    fn sql(&self, first: usize) -> String {
+        if self.by_zone.is_empty() {
+            return "$2".into();
+        }
+        let mut s = String::from("(CASE cc.time_zone");
+        for i in 0..self.by_zone.len() {
+            let p = first + 2 * i;
+            s.push_str(&format!(" WHEN ${p} THEN ${}", p + 1));
+        }
+        s.push_str(" ELSE $2 END)");
+        s
+    }
+
+    fn bind<'q>(
+        &'q self,
+        mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        for (zone, date) in &self.by_zone {
+            q = q.bind(zone).bind(date);
+        }
+        q
     }
 }

@@ -548,11 +548,7 @@ impl Engine {
                 let _ = reply.send(self.preview_skip(agent).await);
             }
             Request::CurrentCall { agent, reply } => {
-                let msgs = match self.manual_current(agent) {
-                    Some(m) => m,
-                    None => self.current_call(agent).await,
-                };
-                let _ = reply.send(msgs);
+                let _ = reply.send(self.current_of(agent).await);
             }
             Request::Control {
                 call,
@@ -588,17 +584,34 @@ impl Engine {
                 accept,
                 reply,
             } => {
-                let r = if accept {
-                    self.inbound_accept(call, agent).await
-                } else {
-                    self.inbound_decline(call, agent).await
-                };
-                let _ = reply.send(r);
+                let _ = reply.send(self.inbound_answer(call, agent, accept).await);
             }
             Request::Crash { message } => panic!("{message}"),
             Request::Snapshot { campaign, reply } => {
                 let _ = reply.send(self.snapshot(campaign));
             }
+        }
+    }
+
+    /// The agent's answer to an inbound offer.
+    async fn inbound_answer(
+        &mut self,
+        call: CallId,
+        agent: UserId,
+        accept: bool,
+    ) -> Result<(), EngineError> {
+        if accept {
+            self.inbound_accept(call, agent).await
+        } else {
+            self.inbound_decline(call, agent).await
+        }
+    }
+
+    /// The messages that bring an agent's desktop up to date with their call, manual or not.
+    async fn current_of(&mut self, agent: UserId) -> Vec<DesktopMessage> {
+        match self.manual_current(agent) {
+            Some(m) => m,
+            None => self.current_call(agent).await,
         }
     }
 

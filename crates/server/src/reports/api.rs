@@ -355,19 +355,10 @@ pub async fn cycle_contacts(
         return Err(ApiError::invalid("limit", "must be 1 to 1000"));
     }
     let tz = build::client_zone(app, campaign.client_id).await?;
-    let today = palera_core::campaign::window::local_date(
-        tz,
-        chrono::DateTime::from_timestamp_millis(app.now_ms()).unwrap_or_default(),
-    );
+    let today = build::cycle_dates(app, campaign.id, tz).await?;
     Ok(app
         .store
-        .campaign_cycle_contacts(
-            campaign.id,
-            &today.to_string(),
-            status,
-            q.after.unwrap_or(0),
-            limit,
-        )
+        .campaign_cycle_contacts(campaign.id, &today, status, q.after.unwrap_or(0), limit)
         .await?)
 }
 

@@ -178,7 +178,7 @@ pub async fn campaign_report(
         ..Default::default()
     };
     let now = app.now_ms();
-    let today = local_date(range.tz, from_ms(now)).to_string();
+    let today = cycle_dates(app, campaign.id, range.tz).await?;
     let (contacts, by_list) = store.campaign_contact_figures(campaign.id, &today).await?;
     let period = store
         .tally(client, &of(Some(range.from_ms), Some(range.to_ms)))
@@ -469,4 +469,29 @@ async fn compliance_day(
         }
     }
     Ok(d)
+}
+
+/// "Today" for each of a campaign's contacts: the date in the contact's own zone now (their
+/// cycle), the client's date for contacts without a zone.
+pub async fn cycle_dates(
+    app: &App,
+    campaign: CampaignId,
+    client_tz: Tz,
+) -> Result<palera_store::reports::CycleDates, ApiError> {
+    let now = from_ms(app.now_ms());
+    let by_zone = app
+        .store
+        .campaign_time_zones(campaign)
+        .await?
+        .into_iter()
+        .flatten()
+        .filter_map(|name| {
+            let tz: Tz = name.parse().ok()?;
+            Some((name, local_date(tz, now).to_string()))
+        })
+        .collect();
+    Ok(palera_store::reports::CycleDates {
+        default: local_date(client_tz, now).to_string(),
+        by_zone,
+    })
 }
