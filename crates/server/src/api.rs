@@ -117,6 +117,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     doc.merge(crate::agent_desk::api::AgentDeskDoc::openapi());
     doc.merge(crate::reports::api::ReportsApiDoc::openapi());
     doc.merge(crate::reports::wallboard::WallboardDoc::openapi());
+    doc.merge(crate::recordings::api::RecordingsApiDoc::openapi());
     Json(doc)
 }
 

@@ -24,6 +24,7 @@ pub mod error;
 pub mod http_headers;
 pub mod inbound;
 pub mod pages;
+pub mod recordings;
 pub mod reports;
 pub mod scripts;
 pub mod softphone;
