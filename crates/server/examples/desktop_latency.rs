@@ -22,8 +22,8 @@ use palera_core::phone::PhoneNumber;
 use palera_core::tenant::ClientFields;
 use palera_core::user::{Email, Role};
 use palera_server::app::SystemClock;
-use palera_server::carriers::CarrierHub;
 use palera_server::config::{CarrierMode, Settings};
+use palera_server::engine::carriers::CarrierHub;
 use palera_server::engine::directory::StoreDirectory;
 use palera_server::App;
 use palera_store::campaigns::{CampaignInput, CampaignStatus, EffectKind, NewDisposition};
@@ -85,7 +85,7 @@ async fn main() {
         .await
         .unwrap()
         .id;
-    let hash = palera_server::auth::hash_password(PASSWORD);
+    let hash = palera_server::http::auth::hash_password(PASSWORD);
     let mut agents = Vec::new();
     for i in 0..desktops {
         let u = store

@@ -2,12 +2,12 @@
 //! [`serve`], which runs the HTTP server and the background loops on a given listener until the
 //! shutdown future resolves (in-flight requests finish first).
 
-use crate::carriers::CarrierHub;
 use crate::config::Settings;
-use crate::desktop::{DesktopEvent, Presence};
+use crate::desk::ws::{DesktopEvent, Presence};
+use crate::engine::carriers::CarrierHub;
 use crate::engine::directory::{ContactDirectory, StoreDirectory};
 use crate::engine::EngineHandle;
-use crate::{api, auth::LoginLimiter, contacts_api, contacts_pages, desktop, pages};
+use crate::http::auth::LoginLimiter;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -168,18 +168,18 @@ pub async fn serve(
             },
             stop_rx.clone(),
         )),
-        tokio::spawn(desktop::presence_loop(app.clone(), stop_rx.clone())),
+        tokio::spawn(crate::desk::ws::presence_loop(app.clone(), stop_rx.clone())),
         tokio::spawn(crate::engine::engine_loop(app.clone(), stop_rx.clone())),
         tokio::spawn(crate::recordings::worker::worker_loop(
             app.clone(),
             stop_rx.clone(),
         )),
-        tokio::spawn(contacts_api::import_resume_loop(
+        tokio::spawn(crate::contacts::api::import_resume_loop(
             app.clone(),
             stop_rx.clone(),
         )),
     ];
-    contacts_api::resume_imports(&app).await;
+    crate::contacts::api::resume_imports(&app).await;
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(
         listener,
@@ -203,30 +203,25 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .merge(api::routes())
-        .merge(contacts_api::routes())
-        .merge(contacts_pages::routes())
-        .merge(pages::routes())
-        .merge(desktop::routes())
-        .merge(crate::campaigns_api::routes())
-        .merge(crate::calls_api::routes())
-        .merge(crate::desk_api::routes())
-        .merge(crate::desk_pages::routes())
-        .merge(crate::campaigns_pages::routes())
+        .merge(crate::http::api::routes())
+        .merge(crate::http::pages::routes())
+        .merge(crate::clients::routes())
+        .merge(crate::users::routes())
+        .merge(crate::contacts::routes())
+        .merge(crate::campaigns::routes())
+        .merge(crate::desk::routes())
         .merge(crate::twilio::routes())
-        .merge(crate::softphone::routes())
         .merge(crate::scripts::routes())
         .merge(crate::inbound::routes())
-        .merge(crate::agent_desk::routes())
         .merge(crate::reports::routes())
         .merge(crate::recordings::routes())
         .layer(middleware::from_fn_with_state(
             app.clone(),
-            crate::http_headers::same_origin_only,
+            crate::http::headers::same_origin_only,
         ))
         .layer(middleware::from_fn_with_state(
             app.clone(),
-            crate::http_headers::security_headers,
+            crate::http::headers::security_headers,
         ))
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
         .layer(tower_http::trace::TraceLayer::new_for_http())

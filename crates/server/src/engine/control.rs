@@ -13,8 +13,8 @@
 use super::lane::Op;
 use super::live::Phase;
 use super::Engine;
-use crate::desktop::{CallAudio, DesktopMessage};
-use crate::error::ApiError;
+use crate::desk::ws::{CallAudio, DesktopMessage};
+use crate::http::error::ApiError;
 use axum::http::StatusCode;
 use palera_carrier::{Audio, CarrierError};
 use palera_core::ids::{CallId, UserId};

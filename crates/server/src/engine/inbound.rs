@@ -14,8 +14,8 @@
 
 use super::manual::Manual;
 use super::{Activity, Engine};
-use crate::desktop::{change_voice_state, DesktopMessage, InboundPastCall};
-use crate::error::ApiError;
+use crate::desk::ws::{change_voice_state, DesktopMessage, InboundPastCall};
+use crate::http::error::ApiError;
 use chrono::{DateTime, Duration as CDuration, Utc};
 use palera_carrier::{agent_identity, CallSid, Carrier};
 use palera_core::ids::{CallId, ClientId, ContactId, UserId};

@@ -7,8 +7,8 @@
 use super::lane::Op;
 use super::runner::{contact_tz, RunnerRef};
 use super::{Activity, ContactSummary, Engine};
-use crate::desktop::{CallAudio, DesktopMessage};
-use crate::error::ApiError;
+use crate::desk::ws::{CallAudio, DesktopMessage};
+use crate::http::error::ApiError;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use palera_carrier::{agent_identity, AnsweredBy, CallSid, Carrier, LegEnd};

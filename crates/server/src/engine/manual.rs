@@ -11,8 +11,8 @@
 
 use super::control::carrier_failed;
 use super::{Activity, CallAction, Engine};
-use crate::desktop::DesktopMessage;
-use crate::error::ApiError;
+use crate::desk::ws::DesktopMessage;
+use crate::http::error::ApiError;
 use axum::http::StatusCode;
 use palera_carrier::{agent_identity, Audio, CallSid, Carrier, CarrierEvent, Dial, LegEnd};
 use palera_core::campaign::{CallOutcome, CpsLimiter};

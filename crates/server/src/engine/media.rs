@@ -5,8 +5,8 @@
 //! [`crate::recordings::live`]; the agent pauses and resumes the recording (call control).
 
 use super::{CallAction, Engine};
-use crate::desktop::DesktopMessage;
-use crate::error::ApiError;
+use crate::desk::ws::DesktopMessage;
+use crate::http::error::ApiError;
 use crate::recordings::live::{recording_ready, Connected};
 use palera_carrier::CarrierEvent;
 use palera_core::ids::{CallId, UserId};

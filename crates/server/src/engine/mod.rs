@@ -1,5 +1,5 @@
 //! The call engine: one loop (DESIGN §6.8) that runs every active campaign. It `select!`s on a
-//! tick, the carrier event stream of [`crate::carriers::CarrierHub`], commands from handlers
+//! tick, the carrier event stream of [`crate::engine::carriers::CarrierHub`], commands from handlers
 //! (campaign started/paused, disposition saved, preview call/skip), voice-state changes published
 //! to desktops, and shutdown. Each running campaign has a [`runner::Runner`] holding the core
 //! campaign driver (`palera_core::campaign::driver::Driver`, the same state machine `simulate`
@@ -20,6 +20,7 @@
 //! node that receives them, so calls of a campaign must be answered on its leader — and
 //! `FOR UPDATE SKIP LOCKED` work queues.
 
+pub mod carriers;
 mod control;
 pub mod directory;
 mod inbound;
@@ -30,8 +31,8 @@ mod media;
 mod runner;
 
 use crate::app::App;
-use crate::desktop::{DesktopEvent, DesktopMessage};
-use crate::error::ApiError;
+use crate::desk::ws::{DesktopEvent, DesktopMessage};
+use crate::http::error::ApiError;
 use chrono::{DateTime, Utc};
 use palera_carrier::CarrierEvent;
 use palera_core::campaign::CpsLimiter;

@@ -5,8 +5,8 @@
 //! after a fresh DNC lookup and an atomic claim in the store, previews offered to desktops.
 
 use super::{Activity, ContactSummary, Engine, DUE_EVERY, ENROL_EVERY};
-use crate::desktop::DesktopMessage;
-use crate::error::ApiError;
+use crate::desk::ws::DesktopMessage;
+use crate::http::error::ApiError;
 use chrono_tz::Tz;
 use palera_carrier::Dial;
 use palera_core::campaign::driver::{

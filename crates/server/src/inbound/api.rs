@@ -3,9 +3,9 @@
 //! the agent's clients (whoever handles an entry marks it done for everyone).
 
 use crate::app::App;
-use crate::auth::{Auth, ScopedClient};
 use crate::engine::Command;
-use crate::error::{ApiError, ErrorBody, JsonBody};
+use crate::http::auth::{Auth, ScopedClient};
+use crate::http::error::{ApiError, ErrorBody, JsonBody};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};

@@ -6,17 +6,16 @@
 
 use super::api::validate;
 use crate::app::App;
-use crate::auth::{same_token, Auth, PageAuth};
-use crate::error::ApiError;
-use crate::pages::{page_error, render, FormData};
+use crate::http::error::ApiError;
+use crate::http::pages::{page_error, render, FormData};
+use crate::http::pages::{PageForm, StaffPage};
 use askama::Template;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use palera_core::ids::{ClientId, ScriptId};
+use palera_core::ids::ScriptId;
 use palera_store::clients::Client;
 use palera_store::inbound::InboundSettings;
 use palera_store::scripts::Script;
@@ -29,7 +28,7 @@ pub fn routes() -> Router<App> {
 }
 
 async fn inbound_js() -> Response {
-    crate::pages::javascript(include_str!("../../static/inbound.js"))
+    crate::http::pages::javascript(include_str!("../../static/inbound.js"))
 }
 
 #[derive(Template)]
@@ -58,26 +57,23 @@ impl SettingsPage {
 
 async fn view(
     app: &App,
-    auth: Auth,
-    client: ClientId,
+    StaffPage { auth, client: c }: StaffPage,
     s: Option<InboundSettings>,
     error: Option<ApiError>,
     saved: bool,
 ) -> Response {
+    let client = c.id;
     let loaded = async {
-        auth.require_staff()?;
-        auth.check_client(client)?;
-        let c = app.store.client(client).await?;
         let s = match s {
             Some(s) => s,
             None => app.store.inbound_settings(client).await?,
         };
         let scripts = app.store.scripts(client).await?;
-        Ok::<_, ApiError>((c, s, scripts))
+        Ok::<_, ApiError>((s, scripts))
     }
     .await;
     match loaded {
-        Ok((c, s, scripts)) => {
+        Ok((s, scripts)) => {
             let status = if error.is_some() {
                 StatusCode::UNPROCESSABLE_ENTITY
             } else {
@@ -102,19 +98,10 @@ async fn view(
 
 async fn page(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path(client): Path<i64>,
+    page: StaffPage,
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    view(
-        &app,
-        auth,
-        ClientId(client),
-        None,
-        None,
-        q.contains_key("saved"),
-    )
-    .await
+    view(&app, page, None, None, q.contains_key("saved")).await
 }
 
 fn number(f: &FormData, field: &str) -> Result<u32, ApiError> {
@@ -151,24 +138,16 @@ fn parse(f: &FormData) -> Result<InboundSettings, ApiError> {
 
 async fn save(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path(client): Path<i64>,
-    body: Bytes,
+    page: StaffPage,
+    PageForm { form: f, .. }: PageForm,
 ) -> Response {
-    let client = ClientId(client);
-    let f = FormData::parse(&body);
-    if !same_token(&f.get("csrf"), &auth.csrf) {
-        return page_error(ApiError::forbidden());
-    }
-    if let Err(e) = auth.require_staff().and_then(|_| auth.check_client(client)) {
-        return page_error(e);
-    }
+    let client = page.client.id;
     let s = match parse(&f) {
         Ok(s) => s,
-        Err(e) => return view(&app, auth, client, None, Some(e), false).await,
+        Err(e) => return view(&app, page, None, Some(e), false).await,
     };
     if let Err(e) = validate(&app, client, &s).await {
-        return view(&app, auth, client, Some(s), Some(e), false).await;
+        return view(&app, page, Some(s), Some(e), false).await;
     }
     match app
         .store
@@ -176,6 +155,6 @@ async fn save(
         .await
     {
         Ok(_) => Redirect::to(&format!("/admin/clients/{client}/inbound?saved")).into_response(),
-        Err(e) => view(&app, auth, client, Some(s), Some(e.into()), false).await,
+        Err(e) => view(&app, page, Some(s), Some(e.into()), false).await,
     }
 }

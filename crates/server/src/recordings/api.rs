@@ -4,11 +4,11 @@
 //! link (which also needs the session, so a leaked link alone opens nothing); search across the
 //! client's transcripts; the client's recording settings (retention, deleting the carrier's copy).
 
-use super::link::{LinkError, Signer};
 use crate::app::App;
-use crate::auth::{Auth, ScopedClient};
 use crate::engine::{CallAction, Command};
-use crate::error::{ApiError, ErrorBody, JsonBody};
+use crate::http::auth::{Auth, ScopedClient};
+use crate::http::error::{ApiError, ErrorBody, JsonBody};
+use crate::http::signed::{LinkError, Signer};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -8,8 +8,8 @@
 
 use super::transcriber::Transcriber;
 use crate::app::App;
-use crate::desktop::{DesktopEvent, DesktopMessage};
-use crate::error::ApiError;
+use crate::desk::ws::{DesktopEvent, DesktopMessage};
+use crate::http::error::ApiError;
 use axum::http::StatusCode;
 use palera_carrier::{CallSid, Carrier, CarrierError};
 use palera_core::ids::{CallId, ClientId, RecordingId, UserId};

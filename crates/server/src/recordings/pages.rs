@@ -6,9 +6,9 @@
 
 use super::api::{recording_view, search_hits, visible_call, RecordingView};
 use crate::app::App;
-use crate::auth::PageAuth;
-use crate::error::ApiError;
-use crate::pages::{page_error, render};
+use crate::http::auth::PageAuth;
+use crate::http::error::ApiError;
+use crate::http::pages::{page_error, render};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -31,7 +31,9 @@ pub fn routes() -> Router<App> {
         .route("/clients/{client_id}/transcripts", get(search_page))
         .route(
             "/static/recording.js",
-            get(|| async { crate::pages::javascript(include_str!("../../static/recording.js")) }),
+            get(|| async {
+                crate::http::pages::javascript(include_str!("../../static/recording.js"))
+            }),
         )
 }
 

@@ -8,8 +8,8 @@
 use super::storage::{recording_key, MediaStore, StorageError};
 use super::transcriber::{RealtimeTranscriber, SimTranscriber, Transcriber};
 use crate::app::App;
-use crate::carriers::CarrierHub;
 use crate::config::{CarrierMode, Settings};
+use crate::engine::carriers::CarrierHub;
 use chrono::{DateTime, Utc};
 use palera_core::recording::FetchPolicy;
 use palera_store::recordings::{FetchFailure, Recording};

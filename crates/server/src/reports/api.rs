@@ -5,8 +5,8 @@
 
 use super::build::{self, AgentActivity, CampaignReport, ComplianceReport, Range};
 use crate::app::App;
-use crate::auth::{Auth, ScopedClient};
-use crate::error::{ApiError, ErrorBody};
+use crate::http::auth::{Auth, ScopedClient};
+use crate::http::error::{ApiError, ErrorBody};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::header;

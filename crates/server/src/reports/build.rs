@@ -3,7 +3,7 @@
 //! The JSON API and the pages both serve what is built here, so they never disagree.
 
 use crate::app::App;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use palera_core::campaign::window::{local_date, start_of_local_day, TimeZoneSource};

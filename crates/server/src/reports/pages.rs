@@ -9,9 +9,9 @@ use super::build::{self, AgentActivity, CampaignReport, ComplianceReport};
 use super::svg;
 use super::wallboard::{self, Wallboard};
 use crate::app::App;
-use crate::auth::{PageAuth, ScopedClient};
-use crate::error::ApiError;
-use crate::pages::{page_error, render};
+use crate::http::auth::{PageAuth, ScopedClient};
+use crate::http::error::ApiError;
+use crate::http::pages::{page_error, render};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -54,7 +54,7 @@ pub fn routes() -> Router<App> {
         )
 }
 
-fn scoped(auth: crate::auth::Auth, client: i64) -> Result<ScopedClient, ApiError> {
+fn scoped(auth: crate::http::auth::Auth, client: i64) -> Result<ScopedClient, ApiError> {
     let client = ClientId(client);
     auth.check_client(client)?;
     Ok(ScopedClient { auth, client })

@@ -8,8 +8,8 @@
 
 use super::build;
 use crate::app::App;
-use crate::auth::ScopedClient;
-use crate::error::{ApiError, ErrorBody};
+use crate::http::auth::ScopedClient;
+use crate::http::error::{ApiError, ErrorBody};
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;

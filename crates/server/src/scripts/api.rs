@@ -4,8 +4,8 @@
 //! the step and the field) and against the client's property schema for write-back fields.
 
 use crate::app::App;
-use crate::auth::ScopedClient;
-use crate::error::{ApiError, ErrorBody, JsonBody};
+use crate::http::auth::ScopedClient;
+use crate::http::error::{ApiError, ErrorBody, JsonBody};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -7,9 +7,9 @@
 
 use super::api::ScriptRequest;
 use crate::app::App;
-use crate::auth::{Auth, PageAuth};
-use crate::error::ApiError;
-use crate::pages::{page_error, render};
+use crate::http::error::ApiError;
+use crate::http::pages::StaffPage;
+use crate::http::pages::{page_error, render};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -40,7 +40,7 @@ pub fn routes() -> Router<App> {
 }
 
 async fn js(body: &'static str) -> Response {
-    crate::pages::javascript(body)
+    crate::http::pages::javascript(body)
 }
 
 /// One campaign of the client and the script it runs.
@@ -71,12 +71,6 @@ struct BuilderPage {
     data: String,
 }
 
-async fn staff_client(app: &App, auth: &Auth, client: ClientId) -> Result<Client, ApiError> {
-    auth.require_staff()?;
-    auth.check_client(client)?;
-    Ok(app.store.client(client).await?)
-}
-
 async fn campaign_rows(
     app: &App,
     client: ClientId,
@@ -94,14 +88,9 @@ async fn campaign_rows(
     Ok(rows)
 }
 
-async fn list_page(
-    State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path(client): Path<i64>,
-) -> Response {
-    let client = ClientId(client);
+async fn list_page(State(app): State<App>, StaffPage { auth, client: c }: StaffPage) -> Response {
+    let client = c.id;
     let loaded = async {
-        let c = staff_client(&app, &auth, client).await?;
         let scripts = app.store.scripts(client).await?;
         let campaigns = campaign_rows(&app, client, &scripts).await?;
         Ok::<_, ApiError>((c, scripts, campaigns))
@@ -124,12 +113,11 @@ async fn list_page(
 
 async fn builder_page(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path((client, script)): Path<(i64, i64)>,
+    StaffPage { auth, client: c }: StaffPage,
+    Path((_, script)): Path<(i64, i64)>,
 ) -> Response {
-    let client = ClientId(client);
+    let client = c.id;
     let loaded = async {
-        let c = staff_client(&app, &auth, client).await?;
         let s = app.store.script(client, ScriptId(script)).await?;
         let scripts = app.store.scripts(client).await?;
         let campaigns = campaign_rows(&app, client, &scripts).await?;

@@ -7,9 +7,9 @@
 //! required fields and disclosures are done. Open to the call's agent and staff of its client.
 
 use crate::app::App;
-use crate::auth::Auth;
-use crate::desk_api::{edit_contact_field, workable_call, FieldEdit};
-use crate::error::{ApiError, ErrorBody, JsonBody};
+use crate::desk::api::{edit_contact_field, workable_call, FieldEdit};
+use crate::http::auth::Auth;
+use crate::http::error::{ApiError, ErrorBody, JsonBody};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};

@@ -4,7 +4,7 @@
 //! (each IncomingPhoneNumber's VoiceUrl and StatusCallback set to our webhooks).
 
 use crate::app::App;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use axum::http::StatusCode;
 use palera_carrier::twilio::resources::PointNumber;
 use palera_carrier::twilio::signature::webhook_url;

@@ -5,8 +5,8 @@
 use super::account::{self, CredentialCheck, CredentialResult, NumberPlan, PointResult};
 use super::voice_token::{self, VoiceToken};
 use crate::app::App;
-use crate::auth::ScopedClient;
-use crate::error::{ApiError, ErrorBody};
+use crate::http::auth::ScopedClient;
+use crate::http::error::{ApiError, ErrorBody};
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};

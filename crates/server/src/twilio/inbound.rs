@@ -19,7 +19,7 @@ use super::signature::TwilioWebhook;
 use super::webhooks::{accept, bad_payload, Accepted};
 use crate::app::App;
 use crate::engine::{Arrival, Command};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};

@@ -4,10 +4,10 @@
 
 use super::account::{self, NumberPlan, PointResult};
 use crate::app::App;
-use crate::auth::{Auth, PageAuth};
-use crate::pages::{client_view, page_error, render, FormData};
+use crate::clients::pages::client_view;
+use crate::http::auth::{Auth, PageAuth};
+use crate::http::pages::{page_error, render, PageForm};
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -28,14 +28,10 @@ pub fn routes() -> Router<App> {
 
 async fn check(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
     Path(id): Path<i64>,
-    body: Bytes,
+    PageForm { auth, .. }: PageForm,
 ) -> Response {
     let id = ClientId(id);
-    if let Some(r) = FormData::parse(&body).csrf_failure(&auth) {
-        return r;
-    }
     if let Err(e) = auth.check_client(id).and_then(|_| auth.require_staff()) {
         return page_error(e);
     }
@@ -51,7 +47,7 @@ async fn check(
                 let notice = format!("Twilio credentials work. {text}.");
                 client_view(&app, auth, id, None, None, Some(notice)).await
             } else {
-                let e = crate::error::ApiError::new(
+                let e = crate::http::error::ApiError::new(
                     StatusCode::OK,
                     "credentials_failed",
                     format!("Twilio credential check failed. {text}."),
@@ -116,12 +112,8 @@ async fn numbers_page(
 
 async fn numbers_confirm(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
     Path(id): Path<i64>,
-    body: Bytes,
+    PageForm { auth, .. }: PageForm,
 ) -> Response {
-    if let Some(r) = FormData::parse(&body).csrf_failure(&auth) {
-        return r;
-    }
     numbers_view(&app, auth, ClientId(id), true).await
 }

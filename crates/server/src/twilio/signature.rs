@@ -6,7 +6,7 @@
 //! nothing about which clients exist; the handler never runs.
 
 use crate::app::App;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request};
 use axum::http::{header, StatusCode};

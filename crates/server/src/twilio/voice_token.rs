@@ -6,8 +6,8 @@
 //! settings are incomplete gets a 409 naming what is missing.
 
 use crate::app::App;
-use crate::auth::ScopedClient;
-use crate::error::{ApiError, ErrorBody};
+use crate::http::auth::ScopedClient;
+use crate::http::error::{ApiError, ErrorBody};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;

@@ -8,7 +8,7 @@
 use super::inbound;
 use super::signature::TwilioWebhook;
 use crate::app::App;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 async fn a_demo_agent_logs_in_switches_to_ready_and_the_page_says_so() {
     let Some(driver) = chromedriver() else { return };
     let app = common::spawn(palera_store::Backend::Sqlite).await.unwrap();
-    palera_server::demo::seed(&app.db.store, 1).await.unwrap();
+    palera_server::cli::demo::seed(&app.db.store, 1)
+        .await
+        .unwrap();
     let c = browser(&driver).await;
     login(&c, &app.base, "agent1@demo.test").await;
     assert_eq!(
@@ -85,7 +87,9 @@ async fn kit_wait_state(c: &fantoccini::Client, state: &str) {
 async fn a_wrong_password_shows_one_message_and_the_admin_reaches_the_clients_page() {
     let Some(driver) = chromedriver() else { return };
     let app = common::spawn(palera_store::Backend::Sqlite).await.unwrap();
-    palera_server::demo::seed(&app.db.store, 1).await.unwrap();
+    palera_server::cli::demo::seed(&app.db.store, 1)
+        .await
+        .unwrap();
     let c = browser(&driver).await;
     c.goto(&format!("{}/login", app.base)).await.unwrap();
     c.find(Locator::Css("input[name=email]"))
@@ -189,7 +193,9 @@ async fn in_twilio_mode_the_desktop_fetches_a_voice_token_for_each_voice_enabled
 async fn the_import_wizard_previews_the_column_mapping_runs_and_shows_the_buckets() {
     let Some(driver) = chromedriver() else { return };
     let app = common::spawn(palera_store::Backend::Sqlite).await.unwrap();
-    palera_server::demo::seed(&app.db.store, 1).await.unwrap();
+    palera_server::cli::demo::seed(&app.db.store, 1)
+        .await
+        .unwrap();
     let store = &app.db.store;
     let client = store
         .clients(&palera_store::clients::Scope::All)

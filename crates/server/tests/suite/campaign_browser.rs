@@ -10,7 +10,7 @@ use fantoccini::Locator;
 use kit::{browser, chromedriver, login};
 use palera_carrier::sim::behaviour::{Behaviour, Seconds};
 use palera_server::app::SystemClock;
-use palera_server::carriers::CarrierHub;
+use palera_server::engine::carriers::CarrierHub;
 use palera_server::engine::directory::StoreDirectory;
 use palera_server::App;
 use palera_store::testing::fresh;
@@ -38,7 +38,7 @@ async fn panel_status(c: &fantoccini::Client, want: &str) {
 async fn a_demo_agent_who_goes_ready_gets_a_call_and_gives_it_a_disposition() {
     let Some(driver) = chromedriver() else { return };
     let db = fresh(Backend::Sqlite).await.unwrap();
-    palera_server::demo::seed(&db.store, chrono::Utc::now().timestamp_millis())
+    palera_server::cli::demo::seed(&db.store, chrono::Utc::now().timestamp_millis())
         .await
         .unwrap();
     // The demo network, every contact answering, ten times faster than real time.

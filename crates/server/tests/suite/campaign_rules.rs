@@ -4,6 +4,7 @@
 //! awaited (`eventually`), and "never" checks look again after the engine had several ticks.
 
 use crate::common;
+use crate::common::{eventually, WAIT};
 
 use chrono::{DateTime, Duration as CDuration, Utc};
 use palera_carrier::sim::behaviour::{Behaviour, Seconds};
@@ -14,7 +15,7 @@ use palera_core::phone::PhoneNumber;
 use palera_core::tenant::ClientFields;
 use palera_core::user::{Email, Role, VoiceState};
 use palera_server::app::Clock;
-use palera_server::carriers::CarrierHub;
+use palera_server::engine::carriers::CarrierHub;
 use palera_server::engine::directory::StoreDirectory;
 use palera_server::App;
 use palera_store::calls::{Call, Claim};
@@ -124,7 +125,7 @@ impl Server {
         clock: Arc<TestClock>,
         behaviour: Behaviour,
         time_scale: f64,
-        wrap: Option<palera_server::carriers::CarrierWrapper>,
+        wrap: Option<palera_server::engine::carriers::CarrierWrapper>,
     ) -> Server {
         let mut settings = common::test_settings(url);
         settings.heartbeat_timeout_seconds = 3600;
@@ -259,7 +260,7 @@ async fn rig(backend: Backend, s: Setup) -> Option<Rig> {
                     email: Email::parse("email", &format!("agent{i}@x.io")).unwrap(),
                     name: format!("Agent {i}"),
                     role: Role::Agent,
-                    password_hash: palera_server::auth::hash_password(common::PASSWORD),
+                    password_hash: palera_server::http::auth::hash_password(common::PASSWORD),
                     voice_enabled: true,
                     clients: vec![client],
                 },
@@ -376,25 +377,6 @@ impl Rig {
     }
 }
 
-/// Waits until `check` holds (at most 15 s), returning its value.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 macro_rules! rule {
     ($name:ident, $body:expr) => {
         mod $name {
@@ -431,7 +413,7 @@ rule!(
         r.set_state(1, "ready").await;
         r.set_state(2, "standby").await;
         r.start_campaign().await;
-        eventually("two connected calls", || async {
+        eventually("two connected calls", WAIT, || async {
             let calls = r.calls().await;
             (calls.iter().filter(|c| c.connected_at.is_some()).count() == 2).then_some(())
         })
@@ -469,7 +451,7 @@ rule!(
         }
         r.start_campaign().await;
         // Each agent previews one contact; the other 11 are held 4/4/3.
-        let shares = eventually("contacts held by three agents", || async {
+        let shares = eventually("contacts held by three agents", WAIT, || async {
             let cc = r.store().campaign_contacts(r.campaign).await.unwrap();
             let mut n = std::collections::BTreeMap::new();
             for c in cc.iter().filter_map(|c| c.holder) {
@@ -508,14 +490,14 @@ rule!(
         r.set_state(0, "ready").await;
         r.set_state(1, "ready").await;
         r.start_campaign().await;
-        eventually("both agents hold contacts", || async {
+        eventually("both agents hold contacts", WAIT, || async {
             (r.held_by(r.agents[1]).await == 4 && r.held_by(r.agents[0]).await == 4).then_some(())
         })
         .await;
         let went = std::time::Instant::now();
         r.set_state(1, "offline").await;
         // Agent 1's four, plus the one it was previewing, all go to agent 0 (which previews one).
-        eventually("agent 0 holds every other contact", || async {
+        eventually("agent 0 holds every other contact", WAIT, || async {
             (r.held_by(r.agents[1]).await == 0 && r.held_by(r.agents[0]).await == 9).then_some(())
         })
         .await;
@@ -557,7 +539,7 @@ rule!(
             .app
             .engine
             .send(palera_server::engine::Command::Reload(r.campaign));
-        eventually("calls placed", || async {
+        eventually("calls placed", WAIT, || async {
             (r.calls().await.len() >= 2).then_some(())
         })
         .await;
@@ -600,14 +582,14 @@ rule!(
             return;
         };
         r.start_campaign().await;
-        eventually("contacts enrolled", || async {
+        eventually("contacts enrolled", WAIT, || async {
             (r.store().campaign_contacts(r.campaign).await.unwrap().len() == 3).then_some(())
         })
         .await;
         let dnc = PhoneNumber::parse_e164("+12125550101").unwrap();
         r.store().add_dnc(r.client, &dnc, "test", 1).await.unwrap();
         r.set_state(0, "ready").await;
-        eventually("the other two dialled", || async {
+        eventually("the other two dialled", WAIT, || async {
             (r.calls().await.len() == 2).then_some(())
         })
         .await;
@@ -642,7 +624,7 @@ rule!(
         };
         r.set_state(0, "ready").await;
         r.start_campaign().await;
-        eventually("contacts held by the agent", || async {
+        eventually("contacts held by the agent", WAIT, || async {
             let cc = r.store().campaign_contacts(r.campaign).await.unwrap();
             (cc.len() == 3 && cc.iter().all(|c| c.holder.is_some())).then_some(())
         })
@@ -651,7 +633,7 @@ rule!(
         assert!(r.calls().await.is_empty(), "dialled outside the window");
         // Once the window opens the same contacts are dialled.
         r.clock.advance(CDuration::hours(6));
-        eventually("a call once the window opened", || async {
+        eventually("a call once the window opened", WAIT, || async {
             (!r.calls().await.is_empty()).then_some(())
         })
         .await;
@@ -682,7 +664,7 @@ rule!(
         for n in 1..=2 {
             // Wait for the attempt to be counted and released, not only for the call to end,
             // so the clock moves on only after the cadence saw this attempt's end.
-            eventually("the attempt ended and was counted", || async {
+            eventually("the attempt ended and was counted", WAIT, || async {
                 let calls = r.calls().await;
                 let cc = r
                     .store()
@@ -729,7 +711,7 @@ rule!(
         };
         r.set_state(0, "ready").await;
         r.start_campaign().await;
-        let calls = eventually("three machine calls ended", || async {
+        let calls = eventually("three machine calls ended", WAIT, || async {
             let calls = r.calls().await;
             (calls.len() == 3 && calls.iter().all(|c| c.ended_at.is_some())).then_some(calls)
         })
@@ -765,7 +747,7 @@ rule!(
         };
         r.set_state(0, "ready").await;
         r.start_campaign().await;
-        let call = eventually("the machine call ended", || async {
+        let call = eventually("the machine call ended", WAIT, || async {
             r.calls().await.into_iter().find(|c| c.ended_at.is_some())
         })
         .await;
@@ -777,7 +759,7 @@ rule!(
 
 /// Waits for the agent's call to end into wrap-up and returns it.
 async fn wrapped(r: &Rig, n: usize) -> Call {
-    eventually("a call in wrap-up", || async {
+    eventually("a call in wrap-up", WAIT, || async {
         let calls = r.calls().await;
         (calls.len() == n)
             .then(|| calls.into_iter().next())
@@ -911,7 +893,7 @@ rule!(
         };
         r.set_state(0, "ready").await;
         r.start_campaign().await;
-        let first = eventually("the first call auto-disposed", || async {
+        let first = eventually("the first call auto-disposed", WAIT, || async {
             r.calls()
                 .await
                 .into_iter()
@@ -919,7 +901,7 @@ rule!(
         })
         .await;
         // The agent is free again: the second contact is called.
-        eventually("the next call", || async {
+        eventually("the next call", WAIT, || async {
             (r.calls().await.len() == 2).then_some(())
         })
         .await;
@@ -951,7 +933,7 @@ rule!(
         r.set_state(0, "ready").await;
         r.set_state(1, "ready").await;
         r.start_campaign().await;
-        eventually("two connected calls", || async {
+        eventually("two connected calls", WAIT, || async {
             let calls = r.calls().await;
             (calls.iter().filter(|c| c.connected_at.is_some()).count() == 2).then_some(())
         })
@@ -985,7 +967,7 @@ rule!(
         )
         .await;
         for c in &connected {
-            let closed = eventually("the old call closed", || async {
+            let closed = eventually("the old call closed", WAIT, || async {
                 let c = r.store().call(c.id).await.unwrap();
                 c.ended_at.is_some().then_some(c)
             })
@@ -996,7 +978,7 @@ rule!(
                 .campaign_contact(r.campaign, c.contact_id.unwrap())
                 .await
                 .unwrap();
-            eventually("the claim released", || async {
+            eventually("the claim released", WAIT, || async {
                 let cc = r
                     .store()
                     .campaign_contact(r.campaign, c.contact_id.unwrap())
@@ -1013,7 +995,7 @@ rule!(
         );
         r.set_state(0, "ready").await;
         r.set_state(1, "ready").await;
-        eventually("the new engine dials the others", || async {
+        eventually("the new engine dials the others", WAIT, || async {
             (r.calls().await.len() >= 4).then_some(())
         })
         .await;
@@ -1051,12 +1033,12 @@ rule!(
         };
         r.set_state(0, "ready").await;
         r.start_campaign().await;
-        eventually("a line dialled", || async {
+        eventually("a line dialled", WAIT, || async {
             (!r.calls().await.is_empty()).then_some(())
         })
         .await;
         r.set_state(0, "standby").await;
-        let call = eventually("the call abandoned", || async {
+        let call = eventually("the call abandoned", WAIT, || async {
             r.calls()
                 .await
                 .into_iter()
@@ -1064,7 +1046,7 @@ rule!(
         })
         .await;
         assert!(call.connected_at.is_none());
-        let kinds = eventually("the message played", || async {
+        let kinds = eventually("the message played", WAIT, || async {
             let kinds = r.store().call_event_kinds(call.id).await.unwrap();
             kinds
                 .iter()
@@ -1122,7 +1104,7 @@ rule!(
         r.set_state(0, "ready").await;
         r.start_campaign().await;
         let agent = r.server.login("agent0@x.io").await;
-        let offered = eventually("a contact previewed", || async {
+        let offered = eventually("a contact previewed", WAIT, || async {
             let cc = r.store().campaign_contacts(r.campaign).await.unwrap();
             let held: Vec<_> = cc.iter().filter(|c| c.holder.is_some()).collect();
             (held.len() == 2).then(|| {
@@ -1135,7 +1117,7 @@ rule!(
         .await;
         let (s, _) = common::json(agent.post(r.server.url("/api/v1/me/preview/skip"))).await;
         assert_eq!(s, 204);
-        let next = eventually("the next contact previewed", || async {
+        let next = eventually("the next contact previewed", WAIT, || async {
             let cc = r.store().campaign_contacts(r.campaign).await.unwrap();
             cc.iter()
                 .find(|c| c.holder.is_none() && c.contact_id != offered)
@@ -1213,15 +1195,20 @@ rule!(
         r.set_state(0, "ready").await;
         r.set_state(1, "ready").await;
         r.start_campaign().await;
-        eventually("both agents hold contacts", || async {
+        eventually("both agents hold contacts", WAIT, || async {
             (r.held_by(r.agents[0]).await == 2 && r.held_by(r.agents[1]).await == 2).then_some(())
         })
         .await;
         beating1.abort();
         let went_silent = std::time::Instant::now();
-        eventually("agent 0 holds every contact not previewed", || async {
-            (r.held_by(r.agents[1]).await == 0 && r.held_by(r.agents[0]).await == 5).then_some(())
-        })
+        eventually(
+            "agent 0 holds every contact not previewed",
+            WAIT,
+            || async {
+                (r.held_by(r.agents[1]).await == 0 && r.held_by(r.agents[0]).await == 5)
+                    .then_some(())
+            },
+        )
         .await;
         assert!(
             went_silent.elapsed() >= Duration::from_millis(1500),
@@ -1296,7 +1283,7 @@ rule!(
         };
         r.set_state(0, "ready").await;
         r.start_campaign().await;
-        eventually("dialing", || async {
+        eventually("dialing", WAIT, || async {
             (!r.calls().await.is_empty()).then_some(())
         })
         .await;
@@ -1307,7 +1294,7 @@ rule!(
                         email: Email::parse("email", "sup@x.io").unwrap(),
                         name: "Sup".into(),
                         role: Role::Supervisor,
-                        password_hash: palera_server::auth::hash_password(common::PASSWORD),
+                        password_hash: palera_server::http::auth::hash_password(common::PASSWORD),
                         voice_enabled: false,
                         clients: vec![r.client],
                     },
@@ -1324,7 +1311,7 @@ rule!(
             )))
         };
         assert_eq!(common::json(status("pause")).await.0, 200);
-        let placed = eventually("the call in flight ended", || async {
+        let placed = eventually("the call in flight ended", WAIT, || async {
             let calls = r.calls().await;
             calls
                 .iter()
@@ -1335,7 +1322,7 @@ rule!(
         r.settle().await;
         assert_eq!(r.calls().await.len(), placed, "dialled while paused");
         assert_eq!(common::json(status("resume")).await.0, 200);
-        eventually("dialing again", || async {
+        eventually("dialing again", WAIT, || async {
             (r.calls().await.len() > placed).then_some(())
         })
         .await;
@@ -1363,19 +1350,19 @@ rule!(
         };
         r.set_state(0, "ready").await;
         r.start_campaign().await;
-        eventually("the call placed", || async {
+        eventually("the call placed", WAIT, || async {
             (!r.calls().await.is_empty()).then_some(())
         })
         .await;
         r.set_state(0, "standby").await;
-        let call = eventually("the call answered", || async {
+        let call = eventually("the call answered", WAIT, || async {
             r.calls()
                 .await
                 .into_iter()
                 .find(|c| c.answered_at.is_some() && c.outcome != "ringing")
         })
         .await;
-        let call = eventually("the agent connected", || async {
+        let call = eventually("the agent connected", WAIT, || async {
             let c = r.store().call(call.id).await.unwrap();
             (c.connected_at.is_some() || c.outcome == "abandoned_no_agent").then_some(c)
         })
@@ -1406,7 +1393,7 @@ rule!(
             r.set_state(i, "ready").await;
         }
         r.start_campaign().await;
-        let calls = eventually("four agents dialled", || async {
+        let calls = eventually("four agents dialled", WAIT, || async {
             let calls = r.calls().await;
             (calls.len() >= 4).then_some(calls)
         })
@@ -1445,7 +1432,7 @@ rule!(
         r.set_state(0, "ready").await;
         r.set_state(1, "ready").await;
         r.start_campaign().await;
-        let calls = eventually("every contact called once", || async {
+        let calls = eventually("every contact called once", WAIT, || async {
             let calls = r.calls().await;
             (calls.len() == 6 && calls.iter().all(|c| c.ended_at.is_some())).then_some(calls)
         })
@@ -1603,7 +1590,7 @@ rule!(
             r.set_state(a, "ready").await;
         }
         r.start_campaign().await;
-        eventually("a line per idle agent", || async {
+        eventually("a line per idle agent", WAIT, || async {
             (placed_now(&r).await.len() >= 3).then_some(())
         })
         .await;
@@ -1627,7 +1614,7 @@ rule!(
         for a in 0..3 {
             r.set_state(a, "ready").await;
         }
-        eventually("the new engine dials", || async {
+        eventually("the new engine dials", WAIT, || async {
             let open = placed_now(&r)
                 .await
                 .into_iter()
@@ -1657,7 +1644,7 @@ rule!(
             r.set_state(a, "ready").await;
         }
         r.start_campaign().await;
-        eventually("more lines than idle agents", || async {
+        eventually("more lines than idle agents", WAIT, || async {
             (placed_now(&r).await.len() > 3).then_some(())
         })
         .await;
@@ -1686,7 +1673,7 @@ impl Slow {
         dial_to: Option<String>,
         first_connect: bool,
         log: Arc<std::sync::Mutex<Vec<(&'static str, String)>>>,
-    ) -> palera_server::carriers::CarrierWrapper {
+    ) -> palera_server::engine::carriers::CarrierWrapper {
         let connects = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         Arc::new(move |inner| {
             Arc::new(Slow {
@@ -1803,7 +1790,7 @@ rule!(
         };
         // The other contact is dialled, answered and connected to an agent while the slow
         // request is still out: the slow call has no carrier id yet.
-        eventually("the fast call connected", || async {
+        eventually("the fast call connected", WAIT, || async {
             call_of(fast_contact)
                 .await
                 .filter(|c| c.connected_at.is_some())
@@ -1818,7 +1805,7 @@ rule!(
         );
         // Once the request returns, what the network reported meanwhile (ringing, the answer)
         // is handled in order: the slow call reaches the other agent too.
-        let done = eventually("the slow call connected", || async {
+        let done = eventually("the slow call connected", WAIT, || async {
             call_of(slow_contact)
                 .await
                 .filter(|c| c.connected_at.is_some())
@@ -1861,7 +1848,7 @@ rule!(
         r.set_state(0, "ready").await;
         r.set_state(1, "ready").await;
         r.start_campaign().await;
-        eventually("both agents connected at the carrier", || async {
+        eventually("both agents connected at the carrier", WAIT, || async {
             let l = log.lock().unwrap();
             (l.iter().filter(|(what, _)| *what == "end").count() == 2).then_some(())
         })
@@ -1913,7 +1900,7 @@ rule!(
         assert_eq!(status, 201, "{placed}");
         r.set_state(0, "ready").await;
         r.start_campaign().await;
-        eventually("the campaign dials for the ready agent", || async {
+        eventually("the campaign dials for the ready agent", WAIT, || async {
             let calls = r.calls().await;
             calls
                 .iter()

@@ -285,7 +285,7 @@ on_both!(
         let full = numbered_csv(9000);
         // The state a killed server leaves: the batches of the first 4,000 rows committed, the
         // job still `running`, its upload saved.
-        let upload = palera_server::contacts_api::upload_dir()
+        let upload = palera_server::contacts::api::upload_dir()
             .join(format!("resume-test-{}.csv", rand::random::<u64>()));
         std::fs::create_dir_all(upload.parent().unwrap()).unwrap();
         std::fs::write(&upload, &full).unwrap();
@@ -342,10 +342,13 @@ on_both!(
         assert_eq!(contact_count(&app, c).await, 9000);
         let lists = store.list_counts(c).await.unwrap();
         assert_eq!(lists[0].contacts, 9000);
-        assert!(
-            !upload.exists(),
-            "the upload is removed once the job is done"
-        );
+        // The upload is removed right after the job is marked done.
+        crate::common::eventually(
+            "the upload removed once the job is done",
+            crate::common::WAIT,
+            || async { !upload.exists() },
+        )
+        .await;
         let lost = store.import_job(c, lost.id).await.unwrap();
         assert_eq!(lost.status, palera_store::import::JobStatus::Failed);
         assert!(lost
@@ -362,7 +365,7 @@ on_both!(
         let store = app.db.store.clone();
         let list = store.create_list(c, "New leads", 1).await.unwrap();
         let full = numbered_csv(3000);
-        let upload = palera_server::contacts_api::upload_dir()
+        let upload = palera_server::contacts::api::upload_dir()
             .join(format!("busy-test-{}.csv", rand::random::<u64>()));
         std::fs::create_dir_all(upload.parent().unwrap()).unwrap();
         std::fs::write(&upload, &full).unwrap();
@@ -396,7 +399,7 @@ on_both!(
         }
 
         app.restart().await;
-        palera_server::contacts_api::resume_imports(&app.app).await;
+        palera_server::contacts::api::resume_imports(&app.app).await;
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 
         for j in [busy.id, elsewhere.id] {
@@ -415,7 +418,7 @@ on_both!(
         assert!(upload.exists());
 
         // The other server stopped a minute ago: this one takes the job it can read, once.
-        let stale = app.app.now_ms() - palera_server::contacts_api::IMPORT_STALE_MS - 1;
+        let stale = app.app.now_ms() - palera_server::contacts::api::IMPORT_STALE_MS - 1;
         store
             .set_import_status(
                 busy.id,
@@ -446,7 +449,7 @@ on_both!(
             )
             .await
             .unwrap();
-        palera_server::contacts_api::resume_imports(&app.app).await;
+        palera_server::contacts::api::resume_imports(&app.app).await;
         let done = wait_done(&app, &http, c, &json!({"id": busy.id})).await;
         assert_eq!(done["status"], "done", "{done}");
         assert_eq!(done["counts"]["imported"], 3000, "{done}");
@@ -454,7 +457,7 @@ on_both!(
         // The job whose upload is on no disk here stays another server's until it is lost.
         let job = store.import_job(c, elsewhere.id).await.unwrap();
         assert_eq!(job.status, palera_store::import::JobStatus::Running);
-        let lost = app.app.now_ms() - palera_server::contacts_api::IMPORT_LOST_MS - 1;
+        let lost = app.app.now_ms() - palera_server::contacts::api::IMPORT_LOST_MS - 1;
         store
             .set_import_status(
                 elsewhere.id,
@@ -464,7 +467,7 @@ on_both!(
             )
             .await
             .unwrap();
-        palera_server::contacts_api::resume_imports(&app.app).await;
+        palera_server::contacts::api::resume_imports(&app.app).await;
         let job = store.import_job(c, elsewhere.id).await.unwrap();
         assert_eq!(
             job.status,

@@ -6,6 +6,7 @@
 //! placed through the simulated carrier and logged to the contact's conversation).
 
 use crate::common;
+use crate::common::{eventually, WAIT};
 
 use chrono::{DateTime, Duration as CDuration, Utc};
 use palera_carrier::sim::behaviour::{Behaviour, Seconds};
@@ -15,7 +16,7 @@ use palera_core::phone::PhoneNumber;
 use palera_core::tenant::ClientFields;
 use palera_core::user::{Email, Role};
 use palera_server::app::Clock;
-use palera_server::carriers::CarrierHub;
+use palera_server::engine::carriers::CarrierHub;
 use palera_server::engine::directory::StoreDirectory;
 use palera_server::App;
 use palera_store::clients::SecretInput;
@@ -25,7 +26,6 @@ use palera_store::users::NewUser;
 use palera_store::{Backend, Store};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::oneshot;
 
 const CALLER: &str = "+14155550100";
@@ -98,7 +98,7 @@ async fn user(store: &Store, email: &str, role: Role, clients: Vec<ClientId>) ->
                 email: Email::parse("email", email).unwrap(),
                 name: email.split('@').next().unwrap().to_string(),
                 role,
-                password_hash: palera_server::auth::hash_password(common::PASSWORD),
+                password_hash: palera_server::http::auth::hash_password(common::PASSWORD),
                 voice_enabled: true,
                 clients,
             },
@@ -252,25 +252,6 @@ impl Desk {
                 .json(&json!({"text": text, "base_version": base})),
         )
         .await
-    }
-}
-
-/// Waits until `check` holds (at most 15 s).
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -689,7 +670,7 @@ rule!(
         )
         .await;
         assert_eq!(s, 422, "{busy}");
-        eventually("the contact answers and the agent is connected", || async {
+        eventually("the contact answers and the agent is connected", WAIT, || async {
             d.store().call(call).await.unwrap().connected_at.map(|_| ())
         })
         .await;
@@ -715,7 +696,7 @@ rule!(
             .unwrap();
         assert_eq!(r.status(), 204);
         // The end is two writes (the call row, then its event): wait for both.
-        let ended = eventually("the call ends", || async {
+        let ended = eventually("the call ends", WAIT, || async {
             let c = d.store().call(call).await.unwrap();
             let kinds = d.store().call_event_kinds(call).await.unwrap();
             c.ended_at
@@ -786,7 +767,7 @@ rule!(
         assert_eq!(list[0]["due_at"], "2026-03-03T17:00:00Z");
         assert_eq!(list[0]["phone"], "+13035550123");
         // Free again: the next manual call may be placed.
-        eventually("the agent is free again", || async {
+        eventually("the agent is free again", WAIT, || async {
             let (s, _) = common::json(
                 agent
                     .post(d.url("/api/v1/me/manual-call"))

@@ -7,7 +7,7 @@ use crate::common::sim_rig::{eventually, sim_rig, Setup, SimRig};
 
 use palera_core::ids::{CallId, ClientId, ContactId, UserId};
 use palera_core::phone::PhoneNumber;
-use palera_server::desktop::{DesktopEvent, DesktopMessage};
+use palera_server::desk::ws::{DesktopEvent, DesktopMessage};
 use palera_server::engine::{Arrival, Command};
 use palera_store::inbound::InboundSettings;
 use palera_store::Backend;

@@ -3,10 +3,11 @@
 //! dual-channel WAV and says a known conversation) and the recordings worker.
 
 use crate::common;
-use crate::common::sim_rig::{eventually, humans, sim_rig, Setup, SimRig};
+use crate::common::eventually;
+use crate::common::sim_rig::{humans, sim_rig, Setup, SimRig};
 use palera_core::ids::{CallId, UserId};
 use palera_core::recording::{RecordingStatus, Speaker};
-use palera_server::desktop::{DesktopEvent, DesktopMessage};
+use palera_server::desk::ws::{DesktopEvent, DesktopMessage};
 use palera_store::recordings::RecordingSettings;
 use palera_store::transcripts::TranscriptKind;
 use palera_store::Backend;
@@ -550,7 +551,9 @@ fn new_user(
         email: palera_core::user::Email::parse("email", email).unwrap(),
         name: email.into(),
         role,
-        password_hash: palera_server::auth::hash_password(palera_server::demo::DEMO_PASSWORD),
+        password_hash: palera_server::http::auth::hash_password(
+            palera_server::cli::demo::DEMO_PASSWORD,
+        ),
         voice_enabled: true,
         clients,
     }
@@ -706,7 +709,7 @@ async fn login_at(base: &str, email: &str) -> reqwest::Client {
     let c = common::client();
     let resp = c
         .post(format!("{base}/api/v1/session"))
-        .json(&json!({"email": email, "password": palera_server::demo::DEMO_PASSWORD}))
+        .json(&json!({"email": email, "password": palera_server::cli::demo::DEMO_PASSWORD}))
         .send()
         .await
         .unwrap();

@@ -4,7 +4,8 @@
 //! transcript beside it, and clicking a line moves the player there.
 
 use crate::common::browser::{self as kit, browser, chromedriver, click, login};
-use crate::common::sim_rig::{self as rig, eventually, humans, sim_rig, Setup};
+use crate::common::eventually;
+use crate::common::sim_rig::{self as rig, humans, sim_rig, Setup};
 use palera_carrier::sim::recording::conversation;
 use palera_core::recording::RecordingStatus;
 use palera_store::transcripts::TranscriptKind;

@@ -126,7 +126,7 @@ async fn a_day_of_simulated_calls_gives_the_same_figures_in_every_report(backend
     else {
         return;
     };
-    let hash = palera_server::auth::hash_password(palera_server::demo::DEMO_PASSWORD);
+    let hash = palera_server::http::auth::hash_password(palera_server::cli::demo::DEMO_PASSWORD);
     r.store()
         .create_user(
             &NewUser {
@@ -205,7 +205,12 @@ async fn a_day_of_simulated_calls_gives_the_same_figures_in_every_report(backend
         "{calls:#?}"
     );
     let want = expected(&calls);
-    let boss = login(&r.base, "boss@sim.test", palera_server::demo::DEMO_PASSWORD).await;
+    let boss = login(
+        &r.base,
+        "boss@sim.test",
+        palera_server::cli::demo::DEMO_PASSWORD,
+    )
+    .await;
     let c = r.client;
 
     // The call log, page by page, holds exactly the stored calls; so does its CSV.

@@ -45,7 +45,7 @@ async fn a_supervisor_sees_an_agents_state_and_call_change_live_on_the_wallboard
     let phone = common::client();
     let r = phone
         .post(format!("{}/api/v1/session", d.base))
-        .json(&json!({"email": "agent1@demo.test", "password": palera_server::demo::DEMO_PASSWORD}))
+        .json(&json!({"email": "agent1@demo.test", "password": palera_server::cli::demo::DEMO_PASSWORD}))
         .send()
         .await
         .unwrap();

@@ -111,7 +111,7 @@ async fn world(app: &TestApp) -> World {
 
 /// The demo's script as the API takes it.
 fn demo_request(name: &str) -> Value {
-    let body = palera_server::demo::demo_script();
+    let body = palera_server::cli::demo::demo_script();
     json!({"name": name, "steps": body.steps})
 }
 
@@ -156,7 +156,7 @@ async fn attached(app: &TestApp, w: &World) -> i64 {
 
 #[test]
 fn the_demo_script_is_a_valid_three_step_branching_script() {
-    let s = palera_server::demo::demo_script();
+    let s = palera_server::cli::demo::demo_script();
     assert_eq!(s.validate(), Ok(()));
     assert_eq!(s.steps.len(), 3);
     assert!(s.steps.iter().any(|st| !st.branches.is_empty()));

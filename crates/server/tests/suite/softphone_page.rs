@@ -129,11 +129,13 @@ async fn the_demo_desktop_has_the_simulated_softphone_and_no_sdk(backend: Backen
     else {
         return;
     };
-    palera_server::demo::seed(&app.db.store, 1).await.unwrap();
+    palera_server::cli::demo::seed(&app.db.store, 1)
+        .await
+        .unwrap();
     let c = common::client();
     let r = c
         .post(app.url("/api/v1/session"))
-        .json(&serde_json::json!({"email": "agent1@demo.test", "password": palera_server::demo::DEMO_PASSWORD}))
+        .json(&serde_json::json!({"email": "agent1@demo.test", "password": palera_server::cli::demo::DEMO_PASSWORD}))
         .send()
         .await
         .unwrap();

@@ -7,6 +7,7 @@
 //! removes the agent leg; the agent is free at once. On SQLite and PostgreSQL.
 
 use crate::common;
+use crate::common::eventually;
 use crate::common::fake_twilio;
 
 use chrono::{DateTime, Duration as CDuration, Utc};
@@ -86,7 +87,7 @@ async fn user(store: &Store, email: &str, role: Role, clients: Vec<ClientId>) ->
                 email: Email::parse("email", email).unwrap(),
                 name: email.split('@').next().unwrap().to_string(),
                 role,
-                password_hash: palera_server::auth::hash_password(PASSWORD),
+                password_hash: palera_server::http::auth::hash_password(PASSWORD),
                 voice_enabled: true,
                 clients,
             },
@@ -279,22 +280,6 @@ pub(crate) async fn until(ws: &mut Ws, kind: &str) -> (Value, Vec<Value>) {
     }
 }
 
-/// Waits (at most 10 s) until `check` holds.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn a_campaign_call_through_twilio_reaches_the_desktop_is_held_resumed_and_completed(
     backend: Backend,
 ) {
@@ -334,9 +319,11 @@ async fn a_campaign_call_through_twilio_reaches_the_desktop_is_held_resumed_and_
     let kinds = r.events(call).await;
     let detecting = kinds.iter().position(|k| k == "answered_detecting");
     assert!(detecting.is_some(), "the answer waited for AMD: {kinds:?}");
-    eventually("the agent's join is recorded", || async {
-        r.events(call).await.iter().any(|k| k == "agent_connected")
-    })
+    eventually(
+        "the agent's join is recorded",
+        Duration::from_secs(10),
+        || async { r.events(call).await.iter().any(|k| k == "agent_connected") },
+    )
     .await;
     assert_eq!(r.only_call().await.answered_by.as_deref(), Some("human"));
 
@@ -463,9 +450,11 @@ async fn a_machine_answered_twilio_call_never_reaches_the_agent(backend: Backend
         between.iter().all(|m| m["type"] != "call_connected"),
         "{between:#?}"
     );
-    eventually("the voicemail message is left after the beep", || async {
-        r.events(call).await.iter().any(|k| k == "voicemail_left")
-    })
+    eventually(
+        "the voicemail message is left after the beep",
+        Duration::from_secs(10),
+        || async { r.events(call).await.iter().any(|k| k == "voicemail_left") },
+    )
     .await;
     let row = r.only_call().await;
     assert_eq!(row.answered_by.as_deref(), Some("machine"));
@@ -651,16 +640,22 @@ async fn an_inbound_twilio_call_is_queued_offered_accepted_bridged_and_completed
         "the agent leg shows the client's number"
     );
     until(&mut ws, "call_connected").await;
-    eventually("the call is connected in the store", || async {
-        r.db.store.call(call).await.unwrap().connected_at.is_some()
-    })
+    eventually(
+        "the call is connected in the store",
+        Duration::from_secs(10),
+        || async { r.db.store.call(call).await.unwrap().connected_at.is_some() },
+    )
     .await;
 
     r.fake.caller_hangs_up(&sid);
-    eventually("the inbound call ends answered", || async {
-        let c = r.db.store.call(call).await.unwrap();
-        c.ended_at.is_some() && c.outcome == "answered" && c.status == "answered"
-    })
+    eventually(
+        "the inbound call ends answered",
+        Duration::from_secs(10),
+        || async {
+            let c = r.db.store.call(call).await.unwrap();
+            c.ended_at.is_some() && c.outcome == "answered" && c.status == "answered"
+        },
+    )
     .await;
     // The agent wraps up with the client's own dispositions, as after a manual call.
     let (ended, _) = until(&mut ws, "call_ended").await;

@@ -110,7 +110,7 @@ pub async fn login(c: &fantoccini::Client, base: &str, email: &str) {
     c.find(Locator::Css("input[name=password]"))
         .await
         .unwrap()
-        .send_keys(palera_server::demo::DEMO_PASSWORD)
+        .send_keys(palera_server::cli::demo::DEMO_PASSWORD)
         .await
         .unwrap();
     c.find(Locator::Css("form.login button[type=submit]"))

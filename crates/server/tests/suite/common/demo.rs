@@ -5,7 +5,7 @@
 use palera_carrier::sim::behaviour::{Behaviour, Seconds};
 use palera_core::ids::ClientId;
 use palera_server::app::SystemClock;
-use palera_server::carriers::CarrierHub;
+use palera_server::engine::carriers::CarrierHub;
 use palera_server::engine::directory::StoreDirectory;
 use palera_server::App;
 use palera_store::calls::Call;
@@ -25,7 +25,7 @@ pub struct Demo {
 impl Demo {
     pub async fn start() -> Demo {
         let db = fresh(Backend::Sqlite).await.unwrap();
-        palera_server::demo::seed(&db.store, chrono::Utc::now().timestamp_millis())
+        palera_server::cli::demo::seed(&db.store, chrono::Utc::now().timestamp_millis())
             .await
             .unwrap();
         // Everyone answers within a second and stays on the line until the agent hangs up.

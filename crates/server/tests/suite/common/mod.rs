@@ -165,7 +165,7 @@ impl TestApp {
                     email: Email::parse("email", email).unwrap(),
                     name: email.split('@').next().unwrap().to_string(),
                     role,
-                    password_hash: palera_server::auth::hash_password(PASSWORD),
+                    password_hash: palera_server::http::auth::hash_password(PASSWORD),
                     voice_enabled: true,
                     clients,
                 },
@@ -251,4 +251,48 @@ macro_rules! on_both {
             }
         }
     };
+}
+
+/// How long a test waits for something the server does in the background, unless it says.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// What a check of [`eventually`] gives: `true`/`Some(value)` when the awaited thing holds.
+pub trait Settled {
+    type Value;
+    fn settled(self) -> Option<Self::Value>;
+}
+
+impl Settled for bool {
+    type Value = ();
+    fn settled(self) -> Option<()> {
+        self.then_some(())
+    }
+}
+
+impl<T> Settled for Option<T> {
+    type Value = T;
+    fn settled(self) -> Option<T> {
+        self
+    }
+}
+
+/// Runs `check` every 50 ms until it holds, and returns its value; fails the test naming `what`
+/// when it still does not hold after `limit`. The one way the suite waits for the server.
+pub async fn eventually<S, F, Fut>(what: &str, limit: std::time::Duration, mut check: F) -> S::Value
+where
+    S: Settled,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = S>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await.settled() {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub use super::eventually;
 use palera_carrier::sim::behaviour::{Behaviour, Seconds};
 use palera_carrier::sim::realtime::{Observed, SimCarrier};
 use palera_core::campaign::{CampaignSettings, DialMode};
@@ -14,7 +15,7 @@ use palera_core::phone::PhoneNumber;
 use palera_core::tenant::ClientFields;
 use palera_core::user::{Email, Role};
 use palera_server::app::SystemClock;
-use palera_server::carriers::CarrierHub;
+use palera_server::engine::carriers::CarrierHub;
 use palera_server::engine::directory::StoreDirectory;
 use palera_server::App;
 use palera_store::campaigns::{CampaignInput, CampaignStatus, EffectKind, NewDisposition};
@@ -25,7 +26,6 @@ use palera_store::users::NewUser;
 use palera_store::{Backend, Store};
 use serde_json::json;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{broadcast, oneshot};
 
 pub const VOICEMAIL: &str = "https://media.test/voicemail.mp3";
@@ -125,7 +125,7 @@ pub async fn sim_rig(backend: Backend, s: Setup) -> Option<SimRig> {
         .await
         .unwrap()
         .id;
-    let hash = palera_server::auth::hash_password(palera_server::demo::DEMO_PASSWORD);
+    let hash = palera_server::http::auth::hash_password(palera_server::cli::demo::DEMO_PASSWORD);
     let mut agents = Vec::new();
     for i in 0..s.agents {
         let u = store
@@ -257,7 +257,7 @@ impl SimRig {
         let c = crate::common::client();
         let r = c
             .post(self.url("/api/v1/session"))
-            .json(&json!({"email": agent_email(i), "password": palera_server::demo::DEMO_PASSWORD}))
+            .json(&json!({"email": agent_email(i), "password": palera_server::cli::demo::DEMO_PASSWORD}))
             .send()
             .await
             .unwrap();
@@ -278,24 +278,5 @@ impl SimRig {
 
     pub async fn calls(&self) -> Vec<palera_store::calls::Call> {
         self.store().campaign_calls(self.campaign).await.unwrap()
-    }
-}
-
-/// Waits until `check` gives a value (at most `limit`).
-pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

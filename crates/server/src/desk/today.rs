@@ -4,9 +4,9 @@
 
 use super::callback::call_zone;
 use crate::app::App;
-use crate::auth::Auth;
-use crate::desk_api::workable_call;
-use crate::error::{ApiError, ErrorBody};
+use crate::desk::api::workable_call;
+use crate::http::auth::Auth;
+use crate::http::error::{ApiError, ErrorBody};
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};

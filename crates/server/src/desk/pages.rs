@@ -4,10 +4,10 @@
 //! and the desktop's card/notes/script script (`/static/desk.js`).
 
 use crate::app::App;
-use crate::auth::PageAuth;
-use crate::desk_api::{conversation_entries, ConversationEntry};
-use crate::error::ApiError;
-use crate::pages::{page_error, render};
+use crate::desk::api::{conversation_entries, ConversationEntry};
+use crate::http::auth::PageAuth;
+use crate::http::error::ApiError;
+use crate::http::pages::{page_error, render};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -20,14 +20,17 @@ use palera_store::contacts::Contact;
 use palera_store::users::User;
 
 pub fn routes() -> Router<App> {
-    Router::new().route("/static/desk.js", get(desk_js)).route(
-        "/clients/{client_id}/contacts/{contact_id}/conversation",
-        get(conversation_page),
-    )
+    Router::new()
+        .route("/desktop", get(desktop_page))
+        .route("/static/desk.js", get(desk_js))
+        .route(
+            "/clients/{client_id}/contacts/{contact_id}/conversation",
+            get(conversation_page),
+        )
 }
 
 async fn desk_js() -> Response {
-    crate::pages::javascript(include_str!("../static/desk.js"))
+    crate::http::pages::javascript(include_str!("../../static/desk.js"))
 }
 
 #[derive(Template)]
@@ -161,5 +164,41 @@ async fn conversation_page(
             StatusCode::OK,
         ),
         Err(e) => page_error(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "desktop.html")]
+struct DesktopPage {
+    me: User,
+    csrf: String,
+    clients: Vec<Client>,
+    heartbeat_ms: u64,
+    /// Clients whose Twilio voice token the page keeps fresh (Twilio mode only), space-separated.
+    voice_token_clients: String,
+    /// The phone panel (templates/softphone.html).
+    softphone: crate::desk::softphone::SoftphoneView,
+}
+
+async fn desktop_page(State(app): State<App>, PageAuth(auth): PageAuth) -> Response {
+    let scope = palera_store::clients::Scope::Only(auth.user.clients.clone());
+    match app.store.clients(&scope).await {
+        Ok(clients) => render(
+            &DesktopPage {
+                softphone: crate::desk::softphone::view(
+                    &app,
+                    &crate::twilio::voice_token::desktop_clients(&app, &auth.user, &clients),
+                ),
+                voice_token_clients: crate::twilio::voice_token::desktop_clients(
+                    &app, &auth.user, &clients,
+                ),
+                heartbeat_ms: (app.settings.heartbeat_timeout_seconds * 1000 / 3).max(500),
+                me: auth.user,
+                csrf: auth.csrf,
+                clients,
+            },
+            StatusCode::OK,
+        ),
+        Err(e) => page_error(e.into()),
     }
 }

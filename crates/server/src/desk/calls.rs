@@ -5,9 +5,9 @@
 //! work ([`crate::engine::CallAction`]); ending the call leads to wrap-up as any end does.
 
 use crate::app::App;
-use crate::auth::Auth;
 use crate::engine::{CallAction, Command};
-use crate::error::{ApiError, ErrorBody};
+use crate::http::auth::Auth;
+use crate::http::error::{ApiError, ErrorBody};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;

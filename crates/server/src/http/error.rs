@@ -8,7 +8,7 @@ use palera_core::ValidationError;
 use palera_store::StoreError;
 use serde::Serialize;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,

@@ -4,17 +4,17 @@
 //! rate against the cap as a server-rendered SVG bar). Forms carry the session's CSRF token.
 
 use crate::app::App;
-use crate::auth::{self, Auth, PageAuth};
-use crate::campaigns_api::{
+use crate::campaigns::api::{
     apply_action, check_dispositions, create_campaign_with_script, live_stats, save_campaign,
     CampaignBody, LiveStats,
 };
-use crate::error::ApiError;
+use crate::http::auth::{Auth, PageAuth};
+use crate::http::error::ApiError;
+use crate::http::pages::{page_error, render, FormData, PageForm, StaffPage};
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use palera_core::ids::{CampaignId, ClientId, ListId, UserId};
@@ -45,58 +45,25 @@ pub fn routes() -> Router<App> {
 }
 
 async fn campaign_js() -> Response {
-    crate::pages::javascript(include_str!("../static/campaign.js"))
+    crate::http::pages::javascript(include_str!("../../static/campaign.js"))
 }
 
-struct Form(Vec<(String, String)>);
-
-impl Form {
-    fn parse(body: &Bytes) -> Self {
-        Form(url::form_urlencoded::parse(body).into_owned().collect())
-    }
-    fn get(&self, k: &str) -> String {
-        self.0
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.trim().to_string())
-            .unwrap_or_default()
-    }
-    fn all(&self, k: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-    fn opt(&self, k: &str) -> Option<String> {
-        Some(self.get(k)).filter(|v| !v.is_empty())
-    }
-    fn num<T: std::str::FromStr>(&self, k: &str) -> Result<Option<T>, ApiError> {
-        match self.opt(k) {
-            None => Ok(None),
-            Some(v) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| ApiError::invalid(k, "must be a number")),
-        }
-    }
-    fn csrf_ok(&self, auth: &Auth) -> bool {
-        auth::same_token(&self.get("csrf"), &auth.csrf)
-    }
-    /// The campaign the form describes.
-    fn body(&self) -> Result<CampaignBody, ApiError> {
+/// The campaign a posted form describes.
+fn campaign_body(f: &FormData) -> Result<CampaignBody, ApiError> {
+    {
+        let opt = |k: &str| Some(f.text(k)).filter(|v| !v.is_empty());
         let words = |k: &str| -> Vec<String> {
-            self.get(k)
+            f.text(k)
                 .split([',', ' ', '\n'])
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(String::from)
                 .collect()
         };
-        let retry: Option<u32> = self.num("retry_after")?;
-        let hours = self.get("retry_unit") == "hours";
+        let retry: Option<u32> = f.num("retry_after")?;
+        let hours = f.text("retry_unit") == "hours";
         let ids = |k: &str| -> Result<Vec<i64>, ApiError> {
-            self.all(k)
+            f.all(k)
                 .iter()
                 .flat_map(|v| v.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()))
                 .map(|v| {
@@ -106,32 +73,32 @@ impl Form {
                 .collect()
         };
         Ok(CampaignBody {
-            name: self.get("name"),
-            caller_id: self.get("caller_id"),
-            dial_mode: self.opt("dial_mode"),
-            max_attempts: self.num("max_attempts")?,
+            name: f.text("name"),
+            caller_id: f.text("caller_id"),
+            dial_mode: opt("dial_mode"),
+            max_attempts: f.num("max_attempts")?,
             retry_after_days: retry.filter(|_| !hours),
             retry_after_hours: retry.filter(|_| hours),
-            window_start: self.opt("window_start"),
-            window_end: self.opt("window_end"),
-            excluded_weekdays: self.all("excluded_weekdays"),
+            window_start: opt("window_start"),
+            window_end: opt("window_end"),
+            excluded_weekdays: f.all("excluded_weekdays"),
             excluded_dates: words("excluded_dates"),
-            abandon_cap_pct: self.num("abandon_cap_pct")?,
-            max_lines_per_agent: self.num("max_lines_per_agent")?,
-            wrap_up_seconds: self.num("wrap_up_seconds")?,
-            amd: Some(self.0.iter().any(|(k, _)| k == "amd")),
-            machine_action: self.opt("machine_action"),
-            calls_per_second: self.num("calls_per_second")?,
-            inactivity_timeout_seconds: self.num("inactivity_timeout_seconds")?,
-            ring_timeout_seconds: self.num("ring_timeout_seconds")?,
-            voicemail_url: self.opt("voicemail_url"),
-            hold_music_url: self.opt("hold_music_url"),
-            script_text: Some(self.get("script_text")),
-            script_url: self.opt("script_url"),
-            recording: self.0.iter().any(|(k, _)| k == "recording"),
-            transcription: self.0.iter().any(|(k, _)| k == "transcription"),
+            abandon_cap_pct: f.num("abandon_cap_pct")?,
+            max_lines_per_agent: f.num("max_lines_per_agent")?,
+            wrap_up_seconds: f.num("wrap_up_seconds")?,
+            amd: Some(f.checked("amd")),
+            machine_action: opt("machine_action"),
+            calls_per_second: f.num("calls_per_second")?,
+            inactivity_timeout_seconds: f.num("inactivity_timeout_seconds")?,
+            ring_timeout_seconds: f.num("ring_timeout_seconds")?,
+            voicemail_url: opt("voicemail_url"),
+            hold_music_url: opt("hold_music_url"),
+            script_text: Some(f.text("script_text")),
+            script_url: opt("script_url"),
+            recording: f.checked("recording"),
+            transcription: f.checked("transcription"),
             lists: ids("lists")?.into_iter().map(ListId).collect(),
-            agents: self
+            agents: f
                 .all("agents")
                 .iter()
                 .filter_map(|v| v.parse().ok())
@@ -139,52 +106,6 @@ impl Form {
                 .collect(),
         })
     }
-}
-
-fn render(t: &impl Template, status: StatusCode) -> Response {
-    match t.render() {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => ApiError::internal(&e).into_response(),
-    }
-}
-
-fn page_error(e: ApiError) -> Response {
-    let msg = e
-        .message
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
-    (
-        e.status,
-        Html(format!(
-            "<!doctype html><title>{}</title><p>{msg}</p><p><a href=\"/admin/campaigns\">Back</a></p>",
-            e.status
-        )),
-    )
-        .into_response()
-}
-
-fn copy(e: &ApiError) -> ApiError {
-    ApiError {
-        status: e.status,
-        code: e.code,
-        message: e.message.clone(),
-        field: e.field.clone(),
-    }
-}
-
-fn forbidden_csrf() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        "The form expired or came from another site. Reload the page and try again.",
-    )
-        .into_response()
-}
-
-/// Staff only; the client must be in the user's scope.
-fn staff_for(auth: &Auth, client: ClientId) -> Result<(), ApiError> {
-    auth.require_staff()?;
-    auth.check_client(client)
 }
 
 struct Row {
@@ -358,12 +279,9 @@ struct EditState {
     notice: Option<String>,
 }
 
-async fn edit_view(app: &App, auth: Auth, client: ClientId, st: EditState) -> Response {
-    if let Err(e) = staff_for(&auth, client) {
-        return page_error(e);
-    }
+async fn edit_view(app: &App, auth: Auth, c: Client, st: EditState) -> Response {
+    let client = c.id;
     let loaded = async {
-        let c = app.store.client(client).await?;
         let numbers = app.store.numbers(client).await?;
         let people = app.store.users(Some(client)).await?;
         let lists = app.store.lists(client).await?;
@@ -371,10 +289,10 @@ async fn edit_view(app: &App, auth: Auth, client: ClientId, st: EditState) -> Re
             Some(camp) => app.store.dispositions(camp.id).await?,
             None => Vec::new(),
         };
-        Ok::<_, ApiError>((c, numbers, people, lists, dispositions))
+        Ok::<_, ApiError>((numbers, people, lists, dispositions))
     }
     .await;
-    let (c, numbers, people, lists, dispositions) = match loaded {
+    let (numbers, people, lists, dispositions) = match loaded {
         Ok(v) => v,
         Err(e) => return page_error(e),
     };
@@ -446,32 +364,20 @@ fn state(campaign: Option<Campaign>) -> EditState {
     }
 }
 
-async fn new_page(
-    State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path(client): Path<i64>,
-) -> Response {
-    edit_view(&app, auth, ClientId(client), state(None)).await
+async fn new_page(State(app): State<App>, page: StaffPage) -> Response {
+    edit_view(&app, page.auth, page.client, state(None)).await
 }
 
 async fn create(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path(client): Path<i64>,
-    body: Bytes,
+    page: StaffPage,
+    PageForm { form: f, .. }: PageForm,
 ) -> Response {
-    let client = ClientId(client);
-    let f = Form::parse(&body);
-    if !f.csrf_ok(&auth) {
-        return forbidden_csrf();
-    }
-    if let Err(e) = staff_for(&auth, client) {
-        return page_error(e);
-    }
-    let form = f.body();
+    let client = page.client.id;
+    let form = campaign_body(&f);
     let result = match &form {
         Ok(b) => create_campaign_with_script(&app, client, b).await,
-        Err(e) => Err(copy(e)),
+        Err(e) => Err(e.clone()),
     };
     match result {
         Ok(c) => {
@@ -483,45 +389,44 @@ async fn create(
                 error: Some(e),
                 ..state(None)
             };
-            edit_view(&app, auth, client, st).await
+            edit_view(&app, page.auth, page.client, st).await
         }
     }
 }
 
-async fn load(app: &App, auth: &Auth, client: i64, id: i64) -> Result<Campaign, ApiError> {
-    staff_for(auth, ClientId(client))?;
-    Ok(app.store.campaign(ClientId(client), CampaignId(id)).await?)
+/// The campaign named by the path, of the page's client (404 otherwise).
+async fn load(app: &App, page: &StaffPage, id: i64) -> Result<Campaign, Response> {
+    app.store
+        .campaign(page.client.id, CampaignId(id))
+        .await
+        .map_err(|e| page_error(e.into()))
 }
 
 async fn edit_page(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path((client, id)): Path<(i64, i64)>,
+    page: StaffPage,
+    Path((_, id)): Path<(i64, i64)>,
 ) -> Response {
-    match load(&app, &auth, client, id).await {
-        Ok(c) => edit_view(&app, auth, ClientId(client), state(Some(c))).await,
-        Err(e) => page_error(e),
+    match load(&app, &page, id).await {
+        Ok(c) => edit_view(&app, page.auth, page.client, state(Some(c))).await,
+        Err(r) => r,
     }
 }
 
 async fn update(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path((client, id)): Path<(i64, i64)>,
-    body: Bytes,
+    page: StaffPage,
+    Path((_, id)): Path<(i64, i64)>,
+    PageForm { form: f, .. }: PageForm,
 ) -> Response {
-    let f = Form::parse(&body);
-    if !f.csrf_ok(&auth) {
-        return forbidden_csrf();
-    }
-    let camp = match load(&app, &auth, client, id).await {
+    let camp = match load(&app, &page, id).await {
         Ok(c) => c,
-        Err(e) => return page_error(e),
+        Err(r) => return r,
     };
-    let form = f.body();
+    let form = campaign_body(&f);
     let saved = match &form {
         Ok(b) => save_campaign(&app, camp.client_id, camp.id, b).await,
-        Err(e) => Err(copy(e)),
+        Err(e) => Err(e.clone()),
     };
     let st = match saved {
         Ok(c) => EditState {
@@ -534,22 +439,18 @@ async fn update(
             ..state(Some(camp))
         },
     };
-    edit_view(&app, auth, ClientId(client), st).await
+    edit_view(&app, page.auth, page.client, st).await
 }
 
 async fn status(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
+    page: StaffPage,
     Path((client, id, action)): Path<(i64, i64, String)>,
-    body: Bytes,
+    PageForm { form, .. }: PageForm,
 ) -> Response {
-    let form = Form::parse(&body);
-    if !form.csrf_ok(&auth) {
-        return forbidden_csrf();
-    }
-    let camp = match load(&app, &auth, client, id).await {
+    let camp = match load(&app, &page, id).await {
         Ok(c) => c,
-        Err(e) => return page_error(e),
+        Err(r) => return r,
     };
     let result = apply_action(&app, &camp, &action).await;
     // From the live page, back to it (POST-redirect-GET): it shows the new status.
@@ -567,27 +468,23 @@ async fn status(
             ..state(Some(camp))
         },
     };
-    edit_view(&app, auth, ClientId(client), st).await
+    edit_view(&app, page.auth, page.client, st).await
 }
 
 async fn dispositions(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path((client, id)): Path<(i64, i64)>,
-    body: Bytes,
+    page: StaffPage,
+    Path((_, id)): Path<(i64, i64)>,
+    PageForm { form: f, .. }: PageForm,
 ) -> Response {
-    let f = Form::parse(&body);
-    if !f.csrf_ok(&auth) {
-        return forbidden_csrf();
-    }
-    let camp = match load(&app, &auth, client, id).await {
+    let camp = match load(&app, &page, id).await {
         Ok(c) => c,
-        Err(e) => return page_error(e),
+        Err(r) => return r,
     };
     let text = f.get("dispositions");
     let result = async {
         let set = parse_dispositions(&text)?;
-        crate::campaigns_api::check_targets(&app, camp.client_id, &set).await?;
+        crate::campaigns::api::check_targets(&app, camp.client_id, &set).await?;
         app.store.replace_dispositions(camp.id, &set).await?;
         app.engine.send(crate::engine::Command::Reload(camp.id));
         Ok::<_, ApiError>(())
@@ -604,7 +501,7 @@ async fn dispositions(
             ..state(Some(camp))
         },
     };
-    edit_view(&app, auth, ClientId(client), st).await
+    edit_view(&app, page.auth, page.client, st).await
 }
 
 #[derive(Template)]
@@ -661,21 +558,19 @@ impl LivePage {
 
 async fn live_page(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path((client, id)): Path<(i64, i64)>,
+    page: StaffPage,
+    Path((_, id)): Path<(i64, i64)>,
 ) -> Response {
-    let loaded = async {
-        let camp = load(&app, &auth, client, id).await?;
-        let c = app.store.client(camp.client_id).await?;
-        Ok::<_, ApiError>((c, live_stats(&app, camp).await?))
-    }
-    .await;
-    match loaded {
-        Ok((client, s)) => render(
+    let camp = match load(&app, &page, id).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match live_stats(&app, camp).await {
+        Ok(s) => render(
             &LivePage {
-                me: auth.user,
-                csrf: auth.csrf,
-                client,
+                me: page.auth.user,
+                csrf: page.auth.csrf,
+                client: page.client,
                 s,
             },
             StatusCode::OK,

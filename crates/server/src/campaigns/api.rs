@@ -5,9 +5,9 @@
 //! (agents get 403); another client's campaign is 404.
 
 use crate::app::App;
-use crate::auth::{Auth, ScopedClient};
 use crate::engine::{Command, LiveSnapshot};
-use crate::error::{ApiError, ErrorBody, JsonBody};
+use crate::http::auth::{Auth, ScopedClient};
+use crate::http::error::{ApiError, ErrorBody, JsonBody};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -721,7 +721,7 @@ fn audio_mac(
     let key = settings.secret_key.as_deref().unwrap_or_default();
     let id = campaign.0.to_string();
     let digest = Sha256::digest(data);
-    crate::recordings::link::Signer::new("palera campaign audio", key).mac(&[
+    crate::http::signed::Signer::new("palera campaign audio", key).mac(&[
         id.as_bytes(),
         kind.as_bytes(),
         &digest,
@@ -845,10 +845,10 @@ pub async fn save_disposition(
     let staff = auth.user.role != palera_core::user::Role::Agent;
     let by = auth.user.id;
     let planned =
-        crate::agent_desk::callback::plan(app, &row, req.callback_local, req.callback_at).await?;
+        crate::desk::callback::plan(app, &row, req.callback_local, req.callback_at).await?;
     if req.pause_after {
         // Before the disposition frees the agent, so no call is offered in between.
-        crate::desktop::change_voice_state(app, &auth.user, VoiceState::Standby, "pause_after")
+        crate::desk::ws::change_voice_state(app, &auth.user, VoiceState::Standby, "pause_after")
             .await?;
     }
     let disposition = req.disposition_id;
@@ -863,7 +863,7 @@ pub async fn save_disposition(
             reply,
         })
         .await??;
-    crate::agent_desk::callback::record(app, &row, disposition, planned).await
+    crate::desk::callback::record(app, &row, disposition, planned).await
 }
 
 #[utoipa::path(post, path = "/api/v1/calls/{call_id}/disposition", params(("call_id" = i64, Path)), request_body = DispositionRequest,

@@ -5,18 +5,18 @@
 //! the JSON API). Every form post carries the session's CSRF token.
 
 use crate::app::App;
-use crate::auth::{Auth, PageAuth};
-use crate::error::ApiError;
-use crate::pages::{page_error, render, FormData};
+use crate::http::auth::Auth;
+use crate::http::error::ApiError;
+use crate::http::pages::{page_error, render};
+use crate::http::pages::{PageForm, StaffPage};
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use palera_core::contact::{ContactFields, PropertyDef, PropertyKind};
-use palera_core::ids::{ClientId, ContactId, ListId};
+use palera_core::ids::{ContactId, ListId};
 use palera_core::phone::PhoneNumber;
 use palera_store::clients::Client;
 use palera_store::contacts::{Actor, Contact, ContactChange, ContactFilter, ContactSelection};
@@ -51,15 +51,7 @@ pub fn routes() -> Router<App> {
 }
 
 async fn import_js() -> Response {
-    crate::pages::javascript(include_str!("../static/import.js"))
-}
-
-/// A staff user of a client they may see, and the client; pages answer 404/403 otherwise.
-async fn staff_client(app: &App, auth: &Auth, id: i64) -> Result<Client, ApiError> {
-    auth.require_staff()?;
-    let id = ClientId(id);
-    auth.check_client(id)?;
-    Ok(app.store.client(id).await?)
+    crate::http::pages::javascript(include_str!("../../static/import.js"))
 }
 
 fn country(c: &Client) -> Option<&str> {
@@ -77,9 +69,9 @@ struct ListsPage {
     error: Option<String>,
 }
 
-async fn lists_view(app: &App, auth: Auth, id: i64, error: Option<ApiError>) -> Response {
+async fn lists_view(app: &App, auth: Auth, client: Client, error: Option<ApiError>) -> Response {
     let loaded = async {
-        let client = staff_client(app, &auth, id).await?;
+        let client = client.clone();
         let lists = app.store.list_counts(client.id).await?;
         let unlisted = app
             .store
@@ -113,26 +105,18 @@ async fn lists_view(app: &App, auth: Auth, id: i64, error: Option<ApiError>) -> 
     }
 }
 
-async fn lists_page(
-    State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path(id): Path<i64>,
-) -> Response {
-    lists_view(&app, auth, id, None).await
+async fn lists_page(State(app): State<App>, StaffPage { auth, client }: StaffPage) -> Response {
+    lists_view(&app, auth, client, None).await
 }
 
 async fn list_create(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path(id): Path<i64>,
-    body: Bytes,
+    StaffPage { auth, client }: StaffPage,
+    PageForm { form: f, .. }: PageForm,
 ) -> Response {
-    let f = FormData::parse(&body);
-    if let Some(r) = f.csrf_failure(&auth) {
-        return r;
-    }
+    let id = client.id.0;
     let result = async {
-        let client = staff_client(&app, &auth, id).await?;
+        let client = client.clone();
         let name = list_name("name", &f.get("name"))?;
         Ok::<_, ApiError>(
             app.store
@@ -143,23 +127,20 @@ async fn list_create(
     .await;
     match result {
         Ok(_) => Redirect::to(&format!("/admin/clients/{id}/lists")).into_response(),
-        Err(e) => lists_view(&app, auth, id, Some(e)).await,
+        Err(e) => lists_view(&app, auth, client, Some(e)).await,
     }
 }
 
 /// Moves a list one place earlier or later in the pipeline.
 async fn list_shift(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path((id, list_id)): Path<(i64, i64)>,
-    body: Bytes,
+    StaffPage { auth, client }: StaffPage,
+    Path((_, list_id)): Path<(i64, i64)>,
+    PageForm { form: f, .. }: PageForm,
 ) -> Response {
-    let f = FormData::parse(&body);
-    if let Some(r) = f.csrf_failure(&auth) {
-        return r;
-    }
+    let id = client.id.0;
     let result = async {
-        let client = staff_client(&app, &auth, id).await?;
+        let client = client.clone();
         let mut order: Vec<ListId> = app
             .store
             .lists(client.id)
@@ -182,7 +163,7 @@ async fn list_shift(
     .await;
     match result {
         Ok(()) => Redirect::to(&format!("/admin/clients/{id}/lists")).into_response(),
-        Err(e) => lists_view(&app, auth, id, Some(e)).await,
+        Err(e) => lists_view(&app, auth, client, Some(e)).await,
     }
 }
 
@@ -242,13 +223,13 @@ struct ListPage {
 async fn list_view(
     app: &App,
     auth: Auth,
-    id: i64,
+    client: Client,
     list_id: i64,
     q: ListQuery,
     notice: Option<String>,
 ) -> Response {
     let loaded = async {
-        let client = staff_client(app, &auth, id).await?;
+        let client = client.clone();
         // No counts here: counting a million-contact list costs more than the page itself
         // (the pipeline page shows them).
         let lists = app.store.lists(client.id).await?;
@@ -294,24 +275,20 @@ async fn list_view(
 
 async fn list_page(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path((id, list_id)): Path<(i64, i64)>,
+    StaffPage { auth, client }: StaffPage,
+    Path((_, list_id)): Path<(i64, i64)>,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    list_view(&app, auth, id, list_id, q, None).await
+    list_view(&app, auth, client, list_id, q, None).await
 }
 
 /// Moves the selected contacts, or every contact matching the filter, to another list.
 async fn list_move(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path((id, list_id)): Path<(i64, i64)>,
-    body: Bytes,
+    StaffPage { auth, client }: StaffPage,
+    Path((_, list_id)): Path<(i64, i64)>,
+    PageForm { form: f, .. }: PageForm,
 ) -> Response {
-    let f = FormData::parse(&body);
-    if let Some(r) = f.csrf_failure(&auth) {
-        return r;
-    }
     let q = ListQuery {
         search: f.get("search"),
         time_zone: f.get("time_zone"),
@@ -320,7 +297,7 @@ async fn list_move(
         after: None,
     };
     let result = async {
-        let client = staff_client(&app, &auth, id).await?;
+        let client = client.clone();
         let from = app.store.list(client.id, ListId(list_id)).await?;
         let to = f
             .get("to")
@@ -357,7 +334,7 @@ async fn list_move(
         Ok(n) => n,
         Err(e) => e.message,
     };
-    list_view(&app, auth, id, list_id, q, Some(notice)).await
+    list_view(&app, auth, client, list_id, q, Some(notice)).await
 }
 
 /// One property row of the contact editor.
@@ -428,13 +405,13 @@ fn value_text(v: Option<&Value>) -> String {
 async fn contact_view(
     app: &App,
     auth: Auth,
-    id: i64,
+    client: Client,
     contact_id: i64,
     error: Option<ApiError>,
     notice: Option<String>,
 ) -> Response {
     let loaded = async {
-        let client = staff_client(app, &auth, id).await?;
+        let client = client.clone();
         let contact = app.store.contact(client.id, ContactId(contact_id)).await?;
         let lists = app.store.list_counts(client.id).await?;
         let schema = app.store.property_schema(client.id).await?;
@@ -478,25 +455,21 @@ async fn contact_view(
 
 async fn contact_page(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path((id, contact_id)): Path<(i64, i64)>,
+    StaffPage { auth, client }: StaffPage,
+    Path((_, contact_id)): Path<(i64, i64)>,
 ) -> Response {
-    contact_view(&app, auth, id, contact_id, None, None).await
+    contact_view(&app, auth, client, contact_id, None, None).await
 }
 
 /// Saves the details and properties form; every change lands in the history.
 async fn contact_save(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path((id, contact_id)): Path<(i64, i64)>,
-    body: Bytes,
+    StaffPage { auth, client }: StaffPage,
+    Path((_, contact_id)): Path<(i64, i64)>,
+    PageForm { form: f, .. }: PageForm,
 ) -> Response {
-    let f = FormData::parse(&body);
-    if let Some(r) = f.csrf_failure(&auth) {
-        return r;
-    }
     let result = async {
-        let client = staff_client(&app, &auth, id).await?;
+        let client = client.clone();
         let contact = app.store.contact(client.id, ContactId(contact_id)).await?;
         let schema = app.store.property_schema(client.id).await?;
         let mut fields = ContactFields {
@@ -528,24 +501,20 @@ async fn contact_save(
     }
     .await;
     match result {
-        Ok(_) => contact_view(&app, auth, id, contact_id, None, Some("Saved.".into())).await,
-        Err(e) => contact_view(&app, auth, id, contact_id, Some(e), None).await,
+        Ok(_) => contact_view(&app, auth, client, contact_id, None, Some("Saved.".into())).await,
+        Err(e) => contact_view(&app, auth, client, contact_id, Some(e), None).await,
     }
 }
 
 /// Moves one contact to a list (or out of every list).
 async fn contact_list_set(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path((id, contact_id)): Path<(i64, i64)>,
-    body: Bytes,
+    StaffPage { auth, client }: StaffPage,
+    Path((_, contact_id)): Path<(i64, i64)>,
+    PageForm { form: f, .. }: PageForm,
 ) -> Response {
-    let f = FormData::parse(&body);
-    if let Some(r) = f.csrf_failure(&auth) {
-        return r;
-    }
     let result = async {
-        let client = staff_client(&app, &auth, id).await?;
+        let client = client.clone();
         let contact = app.store.contact(client.id, ContactId(contact_id)).await?;
         let to = match f.get("list").parse::<i64>() {
             Ok(l) => Some(app.store.list(client.id, ListId(l)).await?.id),
@@ -569,14 +538,14 @@ async fn contact_list_set(
             contact_view(
                 &app,
                 auth,
-                id,
+                client,
                 contact_id,
                 None,
                 Some("List changed.".into()),
             )
             .await
         }
-        Err(e) => contact_view(&app, auth, id, contact_id, Some(e), None).await,
+        Err(e) => contact_view(&app, auth, client, contact_id, Some(e), None).await,
     }
 }
 
@@ -612,13 +581,13 @@ pub struct DncQuery {
 async fn dnc_view(
     app: &App,
     auth: Auth,
-    id: i64,
+    client: Client,
     q: DncQuery,
     error: Option<ApiError>,
     notice: Option<String>,
 ) -> Response {
     let loaded = async {
-        let client = staff_client(app, &auth, id).await?;
+        let client = client.clone();
         let entries = app
             .store
             .dnc_entries(client.id, Some(&q.prefix), q.after.as_deref(), PAGE)
@@ -653,26 +622,20 @@ async fn dnc_view(
 
 async fn dnc_page(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path(id): Path<i64>,
+    StaffPage { auth, client }: StaffPage,
     Query(q): Query<DncQuery>,
 ) -> Response {
-    dnc_view(&app, auth, id, q, None, None).await
+    dnc_view(&app, auth, client, q, None, None).await
 }
 
 /// Adds the numbers typed in the form (one per line or comma-separated).
 async fn dnc_add(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path(id): Path<i64>,
-    body: Bytes,
+    StaffPage { auth, client }: StaffPage,
+    PageForm { form: f, .. }: PageForm,
 ) -> Response {
-    let f = FormData::parse(&body);
-    if let Some(r) = f.csrf_failure(&auth) {
-        return r;
-    }
     let result = async {
-        let client = staff_client(&app, &auth, id).await?;
+        let client = client.clone();
         let raw = f.get("numbers");
         let numbers: Vec<PhoneNumber> = raw
             .split(['\n', ','])
@@ -692,31 +655,26 @@ async fn dnc_add(
     }
     .await;
     match result {
-        Ok(n) => dnc_view(&app, auth, id, DncQuery::default(), None, Some(n)).await,
-        Err(e) => dnc_view(&app, auth, id, DncQuery::default(), Some(e), None).await,
+        Ok(n) => dnc_view(&app, auth, client, DncQuery::default(), None, Some(n)).await,
+        Err(e) => dnc_view(&app, auth, client, DncQuery::default(), Some(e), None).await,
     }
 }
 
 async fn dnc_remove(
     State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path(id): Path<i64>,
-    body: Bytes,
+    StaffPage { auth, client }: StaffPage,
+    PageForm { form: f, .. }: PageForm,
 ) -> Response {
-    let f = FormData::parse(&body);
-    if let Some(r) = f.csrf_failure(&auth) {
-        return r;
-    }
     let result = async {
-        let client = staff_client(&app, &auth, id).await?;
+        let client = client.clone();
         let n = PhoneNumber::parse_field("number", &f.get("number"), None)?;
         app.store.remove_dnc(client.id, &n).await?;
         Ok::<_, ApiError>(format!("Removed {n}."))
     }
     .await;
     match result {
-        Ok(n) => dnc_view(&app, auth, id, DncQuery::default(), None, Some(n)).await,
-        Err(e) => dnc_view(&app, auth, id, DncQuery::default(), Some(e), None).await,
+        Ok(n) => dnc_view(&app, auth, client, DncQuery::default(), None, Some(n)).await,
+        Err(e) => dnc_view(&app, auth, client, DncQuery::default(), Some(e), None).await,
     }
 }
 
@@ -730,13 +688,9 @@ struct ImportPage {
     properties: Vec<PropertyDef>,
 }
 
-async fn import_page(
-    State(app): State<App>,
-    PageAuth(auth): PageAuth,
-    Path(id): Path<i64>,
-) -> Response {
+async fn import_page(State(app): State<App>, StaffPage { auth, client }: StaffPage) -> Response {
     let loaded = async {
-        let client = staff_client(&app, &auth, id).await?;
+        let client = client.clone();
         let lists = app.store.list_counts(client.id).await?;
         let properties = app.store.property_schema(client.id).await?.properties;
         Ok::<_, ApiError>((client, lists, properties))

@@ -3,7 +3,7 @@
 //! handlers. Scope failures answer 404, never 403, so one client cannot learn what another has.
 
 use crate::app::App;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use axum::extract::{FromRequestParts, Path};
@@ -254,8 +254,14 @@ pub struct PageAuth(pub Auth);
 impl FromRequestParts<App> for PageAuth {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        if let Some(a) = parts.extensions.get::<Auth>() {
+            return Ok(PageAuth(a.clone()));
+        }
         match resolve(parts, app).await {
-            Ok(Some(a)) => Ok(PageAuth(a)),
+            Ok(Some(a)) => {
+                parts.extensions.insert(a.clone());
+                Ok(PageAuth(a))
+            }
             Ok(None) => Err(Redirect::to("/login").into_response()),
             Err(e) => Err(e.into_response()),
         }

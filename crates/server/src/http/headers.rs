@@ -89,7 +89,7 @@ pub async fn same_origin_only(State(app): State<App>, req: Request, next: Next) 
     let guarded = (changes || path == "/ws/desktop") && !path.starts_with("/twilio/");
     if guarded && cross_site(&app, req.headers()) {
         tracing::warn!(path, "cross-site request refused");
-        return crate::error::ApiError::new(
+        return crate::http::error::ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
             "cross_site",
             "this request comes from another site; reload the page and try again",

@@ -79,7 +79,7 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<bool> {
             now_ms,
         )
         .await?;
-    let hash = crate::auth::hash_password(DEMO_PASSWORD);
+    let hash = crate::http::auth::hash_password(DEMO_PASSWORD);
     for (email, role, name) in DEMO_USERS {
         store
             .create_user(

@@ -16,7 +16,7 @@ pub fn routes() -> Router<App> {
 }
 
 async fn script() -> Response {
-    crate::pages::javascript(include_str!("../static/softphone.js"))
+    crate::http::pages::javascript(include_str!("../../static/softphone.js"))
 }
 
 /// The SDK file the page loads, and the hash it must have.

@@ -4,7 +4,7 @@
 //! disposition is saved.
 
 use crate::app::App;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use palera_core::campaign::settings::CallingWindow;

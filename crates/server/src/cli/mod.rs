@@ -1,6 +1,8 @@
 //! The `palera-voice` command line (DESIGN §4). Each subcommand is a thin shell over the library;
 //! commands that create things print one JSON object so scripts can read the new id.
 
+pub mod demo;
+
 use crate::config::{LogFormat, Settings};
 use clap::{Parser, Subcommand};
 use palera_core::ids::ClientId;
@@ -187,7 +189,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let now = chrono::Utc::now().timestamp_millis();
     match cli.command {
         Command::Simulate { .. } => unreachable!("handled above"),
-        Command::Demo { port, data } => crate::demo::run(port, data).await,
+        Command::Demo { port, data } => crate::cli::demo::run(port, data).await,
         Command::Serve => {
             settings.require_for_serve()?;
             let listener = tokio::net::TcpListener::bind(&settings.listen).await?;
@@ -221,8 +223,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let valid = fields.validate()?;
-            let numbers =
-                crate::api::parse_numbers(&numbers).map_err(|e| anyhow::anyhow!(e.message))?;
+            let numbers = crate::clients::api::parse_numbers(&numbers)
+                .map_err(|e| anyhow::anyhow!(e.message))?;
             let client = store
                 .create_client(
                     &valid,
@@ -253,7 +255,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|r: String| anyhow::anyhow!("role: {r}"))?;
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
-            let new = crate::api::new_user(crate::api::UserCreate {
+            let new = crate::users::api::new_user(crate::users::api::UserCreate {
                 email,
                 name,
                 role,
@@ -280,12 +282,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 move_from_other_lists: !keep_in_other_lists,
                 skip_dnc,
             };
-            crate::contacts_cli::import(&store, ClientId(client), &list, &file, options, resume)
+            crate::contacts::cli::import(&store, ClientId(client), &list, &file, options, resume)
                 .await
         }
         Command::ExportContacts { client, list, out } => {
             let store = open_store(&settings).await?;
-            crate::contacts_cli::export(&store, ClientId(client), list.as_deref(), out.as_deref())
+            crate::contacts::cli::export(&store, ClientId(client), list.as_deref(), out.as_deref())
                 .await
         }
     }

@@ -3,9 +3,9 @@
 //! desktops stop sending heartbeats for the configured timeout (closed tab, lost network).
 
 use crate::app::App;
-use crate::auth::Auth;
 use crate::engine::ContactSummary;
-use crate::error::ApiError;
+use crate::http::auth::Auth;
+use crate::http::error::ApiError;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;

@@ -5,8 +5,8 @@
 //! admins and supervisors (403 for agents).
 
 use crate::app::App;
-use crate::auth::ScopedClient;
-use crate::error::{ApiError, ErrorBody, JsonBody};
+use crate::http::auth::ScopedClient;
+use crate::http::error::{ApiError, ErrorBody, JsonBody};
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -744,7 +744,7 @@ async fn start_import(
         move_from_other_lists: q.move_from_other_lists.unwrap_or(true),
         skip_dnc: q.skip_dnc.unwrap_or(false),
     };
-    let path = upload_dir().join(format!("upload-{}.csv", crate::auth::random_token()));
+    let path = upload_dir().join(format!("upload-{}.csv", crate::http::auth::random_token()));
     let bytes = save_upload(body, &path).await?;
     let job = app
         .store
@@ -924,7 +924,7 @@ async fn import_dnc(
     body: Body,
 ) -> Result<Json<DncImportResult>, ApiError> {
     let country = client_country(&app, c.id()).await?;
-    let path = upload_dir().join(format!("dnc-{}.csv", crate::auth::random_token()));
+    let path = upload_dir().join(format!("dnc-{}.csv", crate::http::auth::random_token()));
     save_upload(body, &path).await?;
     let read_path = path.clone();
     let read = tokio::task::spawn_blocking(move || read_dnc_file(&read_path, country.as_deref()))

@@ -9,10 +9,10 @@
 //! agent and for staff of its client.
 
 use crate::app::App;
-use crate::auth::{Auth, ScopedClient};
-use crate::desktop::{DesktopEvent, DesktopMessage};
+use crate::desk::ws::{DesktopEvent, DesktopMessage};
 use crate::engine::{Command, ManualDial};
-use crate::error::{ApiError, ErrorBody, ErrorDetail, JsonBody};
+use crate::http::auth::{Auth, ScopedClient};
+use crate::http::error::{ApiError, ErrorBody, ErrorDetail, JsonBody};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -1,0 +1,13 @@
+//! Outbound campaigns: the JSON API ([`api`]: settings, lists, agents, dispositions, start / pause /
+//! stop, audio uploads) and the admin pages ([`pages`]: the list, the editor and the live page).
+//! The dialing itself is the engine's ([`crate::engine`]).
+
+pub mod api;
+pub mod pages;
+
+use crate::app::App;
+use axum::Router;
+
+pub fn routes() -> Router<App> {
+    api::routes().merge(pages::routes())
+}
