@@ -275,7 +275,13 @@ impl LiveMedia {
             .recording
             .ok_or_else(|| ApiError::invalid("recording", "this call is not being recorded"))?;
         let current = app.store.recording(rec).await?;
-        check_pause(&current.pauses, pause)?;
+        // Pausing twice, or resuming a running recording, conflicts with its state (409).
+        check_pause(&current.pauses, pause).map_err(|e| ApiError {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: e.to_string(),
+            field: Some(e.field),
+        })?;
         let (tx, rx) = oneshot::channel();
         let _ = m.lane.tx.send(MediaOp::Pause { pause, reply: tx });
         let done = rx.await.unwrap_or_else(|_| {
