@@ -155,7 +155,11 @@ async fn load(store: &Store, clients: [ClientId; 2], lines: usize, rng: &mut Cha
         for (k, &n) in chunk.iter().enumerate() {
             let (c, call) = ids[n / PER_CALL];
             let seq = n % PER_CALL;
-            let speaker = if seq % 2 == 0 { "agent" } else { "contact" };
+            let speaker = if seq.is_multiple_of(2) {
+                "agent"
+            } else {
+                "contact"
+            };
             if k > 0 {
                 sql.push(',');
             }

@@ -1034,9 +1034,7 @@ fn fake_wav() -> Vec<u8> {
     out.extend_from_slice(b"RIFF");
     out.extend_from_slice(&(36 + frames * 4).to_le_bytes());
     out.extend_from_slice(b"WAVEfmt ");
-    for v in [16u32] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    out.extend_from_slice(&16u32.to_le_bytes());
     for v in [1u16, 2] {
         out.extend_from_slice(&v.to_le_bytes());
     }
