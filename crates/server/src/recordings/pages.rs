@@ -1,7 +1,8 @@
 //! The recording pages: a call's recording — its status (fetching, stored, failed and why), the
 //! player with the transcript beside it (the line being played is highlighted; clicking a line
 //! plays from there), the pauses marked on its timeline — and search across a client's
-//! transcripts (a word or phrase → the calls with the matching line). Scoped as the API is:
+//! transcripts (a word or phrase → the calls with the matching line), and the client's
+//! recording settings (retention, deleting Twilio's copy) for staff. Scoped as the API is:
 //! another client's call is 404, agents see only the calls they took.
 
 use super::api::{recording_view, search_hits, visible_call, RecordingView};
@@ -9,15 +10,18 @@ use crate::app::App;
 use crate::http::auth::PageAuth;
 use crate::http::error::ApiError;
 use crate::http::pages::{page_error, render};
+use crate::http::pages::{FormData, PageForm, StaffPage};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use palera_core::ids::{CallId, ClientId};
+use palera_core::recording::check_retention_days;
 use palera_store::calls::Call;
 use palera_store::clients::Client;
+use palera_store::recordings::RecordingSettings;
 use palera_store::transcripts::SearchHit;
 use palera_store::users::User;
 use serde::Deserialize;
@@ -29,6 +33,10 @@ pub fn routes() -> Router<App> {
             get(recording_page),
         )
         .route("/clients/{client_id}/transcripts", get(search_page))
+        .route(
+            "/admin/clients/{client_id}/recordings",
+            get(settings_page).post(save_settings),
+        )
         .route(
             "/static/recording.js",
             get(|| async {
@@ -163,4 +171,94 @@ async fn search_page(
         },
         StatusCode::OK,
     )
+}
+
+#[derive(Template)]
+#[template(path = "recording_settings.html")]
+struct SettingsPage {
+    me: User,
+    csrf: String,
+    client: Client,
+    retention: String,
+    delete_at_carrier: bool,
+    error: Option<ApiError>,
+    saved: bool,
+}
+
+fn settings_view(
+    page: StaffPage,
+    s: &RecordingSettings,
+    retention: Option<String>,
+    error: Option<ApiError>,
+    saved: bool,
+) -> Response {
+    let status = match &error {
+        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        None => StatusCode::OK,
+    };
+    render(
+        &SettingsPage {
+            me: page.auth.user,
+            csrf: page.auth.csrf,
+            client: page.client,
+            retention: retention
+                .unwrap_or_else(|| s.retention_days.map(|d| d.to_string()).unwrap_or_default()),
+            delete_at_carrier: s.delete_at_carrier,
+            error,
+            saved,
+        },
+        status,
+    )
+}
+
+async fn settings_page(
+    State(app): State<App>,
+    page: StaffPage,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    match app.store.recording_settings(page.client.id).await {
+        Ok(s) => settings_view(page, &s, None, None, q.contains_key("saved")),
+        Err(e) => page_error(e.into()),
+    }
+}
+
+/// Reads the form: an empty retention keeps recordings for ever.
+fn parse_settings(f: &FormData) -> Result<RecordingSettings, ApiError> {
+    let retention_days = match f.get("retention_days").trim() {
+        "" => None,
+        v => Some(v.parse().map_err(|_| {
+            ApiError::invalid("retention_days", "must be a whole number of days, or empty")
+        })?),
+    };
+    check_retention_days(retention_days)?;
+    Ok(RecordingSettings {
+        retention_days,
+        delete_at_carrier: f.checked("delete_at_carrier"),
+    })
+}
+
+async fn save_settings(
+    State(app): State<App>,
+    page: StaffPage,
+    PageForm { form: f, .. }: PageForm,
+) -> Response {
+    let client = page.client.id;
+    let s = match parse_settings(&f) {
+        Ok(s) => s,
+        Err(e) => {
+            let shown = RecordingSettings {
+                retention_days: None,
+                delete_at_carrier: f.checked("delete_at_carrier"),
+            };
+            return settings_view(page, &shown, Some(f.get("retention_days")), Some(e), false);
+        }
+    };
+    match app
+        .store
+        .save_recording_settings(client, &s, app.now_ms())
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/admin/clients/{client}/recordings?saved")).into_response(),
+        Err(e) => settings_view(page, &s, None, Some(e.into()), false),
+    }
 }

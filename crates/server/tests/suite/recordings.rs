@@ -726,3 +726,61 @@ fn contact_data() -> palera_core::contact::ContactData {
     .validate(&palera_core::contact::PropertySchema::default(), None)
     .unwrap()
 }
+
+rule!(
+    a_client_sets_its_retention_and_twilio_copy_deletion_on_its_recordings_page,
+    |b| async move {
+        let Some(r) = rig(b, true, false, 3.0).await else {
+            return;
+        };
+        let sup = new_user(
+            "boss@sim.test",
+            palera_core::user::Role::Supervisor,
+            vec![r.client],
+        );
+        r.store().create_user(&sup, 1).await.unwrap();
+        let http = login(&r, "boss@sim.test").await;
+        let path = r.url(&format!("/admin/clients/{}/recordings", r.client.0));
+        let html = http.get(&path).send().await.unwrap().text().await.unwrap();
+        let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+        let csrf = html[at..].split('"').next().unwrap().to_string();
+        let bad = http
+            .post(&path)
+            .form(&[("csrf", csrf.as_str()), ("retention_days", "0")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 422);
+        assert!(bad
+            .text()
+            .await
+            .unwrap()
+            .contains("retention_days: must be between 1 and 3650 days"));
+        let ok = http
+            .post(&path)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("retention_days", "30"),
+                ("delete_at_carrier", "on"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 303, "back to the page, saved");
+        assert_eq!(
+            ok.headers()["location"],
+            format!("/admin/clients/{}/recordings?saved", r.client.0).as_str()
+        );
+        let saved = r.store().recording_settings(r.client).await.unwrap();
+        assert_eq!(
+            saved,
+            RecordingSettings {
+                retention_days: Some(30),
+                delete_at_carrier: true
+            }
+        );
+        // Agents may not change it.
+        let agent = r.login(0).await;
+        assert_eq!(agent.get(&path).send().await.unwrap().status(), 403);
+    }
+);
