@@ -588,7 +588,7 @@ mod tests {
     async fn a_recorded_transcribed_call_reports_its_lines_then_its_file() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut b = everyone_answers();
-        b.talk_seconds.mean = 12.0;
+        b.talk_seconds.mean = 20.0;
         let carrier = SimCarrier::new(b, 1, 50.0, tx);
         let number = PhoneNumber::parse_e164("+14155550100").unwrap();
         let dial = Dial {
@@ -621,12 +621,12 @@ mod tests {
             .map(|l| (l.speaker.as_str().to_string(), l.text.clone()))
             .collect();
         // Lines said well before the end all arrive, in order; none said after it.
-        let surely = conversation(4, 11_000).len();
+        let surely = conversation(4, 19_000).len();
         assert!(surely >= 3 && lines.len() >= surely, "{lines:?}");
-        assert!(lines.len() <= conversation(4, 13_000).len(), "{lines:?}");
+        assert!(lines.len() <= conversation(4, 21_500).len(), "{lines:?}");
         assert_eq!(lines[..], want[..lines.len()], "in order");
         assert!(url.ends_with(&rec));
-        assert!((12..=14).contains(&seconds), "{seconds}");
+        assert!((20..=22).contains(&seconds), "{seconds}");
         let file = carrier.download_recording(&rec, &url).await.unwrap();
         assert_eq!(file.content_type, "audio/wav");
         assert_eq!(&file.bytes[8..12], b"WAVE");
