@@ -118,6 +118,8 @@ pub enum CarrierEvent {
         end: LegEnd,
         duration_seconds: u32,
     },
+    /// A recording's file is ready at the carrier (`url` names it; its last segment is the
+    /// carrier's id of the recording).
     RecordingReady {
         call_id: i64,
         url: String,
@@ -175,5 +177,51 @@ pub trait Carrier: Send + Sync {
         _record: bool,
     ) -> Result<(), CarrierError> {
         Ok(())
+    }
+    /// Starts recording the call on both channels (agent / contact); called once both parties
+    /// are connected. Returns the carrier's id of the recording; its file is announced later by
+    /// a [`CarrierEvent::RecordingReady`].
+    async fn start_recording(&self, _sid: &CallSid, _call_id: i64) -> Result<String, CarrierError> {
+        Err(unsupported("recording calls"))
+    }
+    /// Pauses (`pause`) or resumes a call's recording; a paused stretch stays as silence.
+    async fn pause_recording(
+        &self,
+        _sid: &CallSid,
+        _recording: &str,
+        _pause: bool,
+    ) -> Result<(), CarrierError> {
+        Err(unsupported("pausing recordings"))
+    }
+    /// Starts the call's live transcript: its lines arrive as [`CarrierEvent::Transcript`]s.
+    async fn start_transcription(&self, _sid: &CallSid, _call_id: i64) -> Result<(), CarrierError> {
+        Err(unsupported("transcribing calls"))
+    }
+    /// The audio of a finished recording (dual channel), named as its
+    /// [`CarrierEvent::RecordingReady`] named it.
+    async fn download_recording(
+        &self,
+        _recording: &str,
+        _url: &str,
+    ) -> Result<RecordingFile, CarrierError> {
+        Err(unsupported("recordings"))
+    }
+    /// Deletes the carrier's copy of a recording (ours is stored).
+    async fn delete_recording(&self, _recording: &str) -> Result<(), CarrierError> {
+        Err(unsupported("recordings"))
+    }
+}
+
+/// The audio of a recording and its MIME type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingFile {
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+fn unsupported(what: &str) -> CarrierError {
+    CarrierError::Rejected {
+        code: 0,
+        message: format!("this network does not support {what}"),
     }
 }

@@ -45,4 +45,6 @@ id_type!(
     ScriptId,
     /// One version of a call script.
     ScriptVersionId,
+    /// The recording of one call.
+    RecordingId,
 );

@@ -9,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod import;
 pub mod phone;
+pub mod recording;
 pub mod routing;
 pub mod script;
 pub mod tenant;

@@ -54,6 +54,10 @@ pub struct AppInner {
     pub contacts: Arc<dyn ContactDirectory>,
     /// The import jobs this process is running now (never started twice here).
     pub running_imports: std::sync::Mutex<std::collections::HashSet<i64>>,
+    /// Recording storage, the transcriber and the fetch policy.
+    pub recordings: crate::recordings::Recordings,
+    /// Staff watching calls (they get the calls' live transcript lines).
+    pub watchers: crate::recordings::live::Watchers,
 }
 
 impl std::ops::Deref for App {
@@ -87,7 +91,10 @@ impl App {
             settings.login_attempts,
             Duration::from_secs(settings.login_window_seconds),
         );
+        let recordings = crate::recordings::Recordings::for_settings(&settings, carriers.mode());
         App(Arc::new(AppInner {
+            recordings,
+            watchers: Default::default(),
             carriers,
             engine: EngineHandle::default(),
             contacts,
@@ -100,6 +107,15 @@ impl App {
             clock,
             running_imports: Default::default(),
         }))
+    }
+
+    /// The same app with other recording parts (tests: a storage folder, short retries). Only
+    /// before the app is shared.
+    pub fn with_recordings(mut self, r: crate::recordings::Recordings) -> Self {
+        Arc::get_mut(&mut self.0)
+            .expect("with_recordings is called before the app is shared")
+            .recordings = r;
+        self
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -142,6 +158,10 @@ pub async fn serve(
         )),
         tokio::spawn(crate::desk::ws::presence_loop(app.clone(), stop_rx.clone())),
         tokio::spawn(crate::engine::engine_loop(app.clone(), stop_rx.clone())),
+        tokio::spawn(crate::recordings::worker::worker_loop(
+            app.clone(),
+            stop_rx.clone(),
+        )),
         tokio::spawn(crate::contacts::api::import_resume_loop(
             app.clone(),
             stop_rx.clone(),
@@ -182,6 +202,7 @@ pub fn router(app: App) -> Router {
         .merge(crate::scripts::routes())
         .merge(crate::inbound::routes())
         .merge(crate::reports::routes())
+        .merge(crate::recordings::routes())
         .layer(middleware::from_fn_with_state(
             app.clone(),
             crate::http::headers::same_origin_only,

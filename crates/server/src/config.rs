@@ -53,6 +53,16 @@ pub struct Settings {
     pub voice_sdk_integrity: Option<String>,
     /// Simulated network only: inbound callers an hour (the demo's; 0 = none).
     pub sim_inbound_per_hour: f64,
+    /// The folder call recordings are kept in (default: `recordings` beside the SQLite file, or
+    /// in the working directory). Unused when an S3 bucket is set.
+    pub recordings_dir: Option<String>,
+    /// Keep recordings in this S3-compatible bucket instead of a folder.
+    pub recordings_s3_bucket: Option<String>,
+    /// The S3-compatible service's URL (empty for AWS).
+    pub recordings_s3_endpoint: Option<String>,
+    pub recordings_s3_region: String,
+    pub recordings_s3_access_key_id: Option<String>,
+    pub recordings_s3_secret_access_key: Option<String>,
 }
 
 impl Default for Settings {
@@ -72,6 +82,12 @@ impl Default for Settings {
             voice_sdk_url: None,
             voice_sdk_integrity: None,
             sim_inbound_per_hour: 0.0,
+            recordings_dir: None,
+            recordings_s3_bucket: None,
+            recordings_s3_endpoint: None,
+            recordings_s3_region: "us-east-1".into(),
+            recordings_s3_access_key_id: None,
+            recordings_s3_secret_access_key: None,
         }
     }
 }
@@ -157,6 +173,8 @@ impl Settings {
         if let Some(v) = text("PALERA_VOICE_SDK_INTEGRITY") {
             s.voice_sdk_integrity = Some(v);
         }
+        recording_settings_from_env(&mut s, &text);
+        check_recordings(&s)?;
         check_voice_sdk(&s)?;
         if !(60..=palera_carrier::twilio::token::MAX_TTL_SECONDS)
             .contains(&s.voice_token_ttl_seconds)
@@ -216,6 +234,62 @@ impl Settings {
         self.public_url
             .as_deref()
             .is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
+/// The `PALERA_RECORDINGS_*` variables.
+fn recording_settings_from_env(s: &mut Settings, text: &dyn Fn(&str) -> Option<String>) {
+    let fields: [(&str, &mut Option<String>); 5] = [
+        ("PALERA_RECORDINGS_DIR", &mut s.recordings_dir),
+        ("PALERA_RECORDINGS_S3_BUCKET", &mut s.recordings_s3_bucket),
+        (
+            "PALERA_RECORDINGS_S3_ENDPOINT",
+            &mut s.recordings_s3_endpoint,
+        ),
+        (
+            "PALERA_RECORDINGS_S3_ACCESS_KEY_ID",
+            &mut s.recordings_s3_access_key_id,
+        ),
+        (
+            "PALERA_RECORDINGS_S3_SECRET_ACCESS_KEY",
+            &mut s.recordings_s3_secret_access_key,
+        ),
+    ];
+    for (name, field) in fields {
+        if let Some(v) = text(name) {
+            *field = Some(v);
+        }
+    }
+    if let Some(v) = text("PALERA_RECORDINGS_S3_REGION") {
+        s.recordings_s3_region = v;
+    }
+}
+
+/// An S3 bucket comes with its keys, and its endpoint is a URL.
+fn check_recordings(s: &Settings) -> Result<(), ConfigError> {
+    if s.recordings_s3_bucket.is_none() {
+        return Ok(());
+    }
+    if s.recordings_s3_access_key_id.is_none() {
+        return Err(ConfigError::Missing {
+            name: "PALERA_RECORDINGS_S3_ACCESS_KEY_ID",
+            key: "recordings_s3_access_key_id",
+        });
+    }
+    if s.recordings_s3_secret_access_key.is_none() {
+        return Err(ConfigError::Missing {
+            name: "PALERA_RECORDINGS_S3_SECRET_ACCESS_KEY",
+            key: "recordings_s3_secret_access_key",
+        });
+    }
+    match &s.recordings_s3_endpoint {
+        Some(e) if !(e.starts_with("https://") || e.starts_with("http://")) => {
+            Err(ConfigError::Invalid {
+                name: "PALERA_RECORDINGS_S3_ENDPOINT",
+                reason: format!("{e:?} is not an https:// URL"),
+            })
+        }
+        _ => Ok(()),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod http;
 pub mod inbound;
 pub mod metrics;
+pub mod recordings;
 pub mod reports;
 pub mod scripts;
 pub mod twilio;

@@ -17,11 +17,13 @@ pub mod import;
 pub mod inbound;
 pub mod lists;
 mod migrate;
+pub mod recordings;
 pub mod reports;
 pub mod scripts;
 pub mod sessions;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod transcripts;
 pub mod twilio;
 pub mod users;
 

@@ -35,6 +35,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(11, "0011_scripts"),
     migration!(12, "0012_reports"),
     migration!(13, "0013_inbound"),
+    migration!(14, "0014_recordings"),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<usize> {

@@ -92,10 +92,9 @@ pub struct CallLogRow {
     pub hold_ms: i64,
     /// From the end of the call to its disposition, milliseconds.
     pub wrap_up_ms: Option<i64>,
-    /// The call's recording: always empty until recordings are stored (issue 15 leaves the
-    /// column in place for them).
+    /// The page of the call's recording (player and transcript), when it was recorded.
     pub recording_url: Option<String>,
-    /// The call's transcript: always empty until transcripts are stored.
+    /// The call's post-call transcript on that page, once stored.
     pub transcript_url: Option<String>,
 }
 
@@ -208,7 +207,8 @@ const LOG_COLUMNS: &str = "c.id, c.client_id, c.campaign_id, c.contact_id, c.age
     c.status, c.outcome, c.answered_by, c.placed_at, c.answered_at, c.connected_at, c.ended_at, c.disposition, \
     cp.name AS campaign_name, u.name AS agent_name, \
     CASE WHEN ct.id IS NULL THEN NULL ELSE TRIM(ct.first_name || ' ' || ct.last_name) END AS contact_name, \
-    (SELECT MIN(e.at) FROM call_events e WHERE e.call_id = c.id AND e.kind = 'disposition') AS disposed_at";
+    (SELECT MIN(e.at) FROM call_events e WHERE e.call_id = c.id AND e.kind = 'disposition') AS disposed_at, \
+    (SELECT r.transcript_status FROM recordings r WHERE r.call_id = c.id) AS recording_transcript";
 
 const LOG_JOINS: &str = "FROM calls c LEFT JOIN campaigns cp ON cp.id = c.campaign_id \
     LEFT JOIN users u ON u.id = c.agent_id LEFT JOIN contacts ct ON ct.id = c.contact_id";
@@ -296,8 +296,15 @@ fn log_row(r: &sqlx::any::AnyRow) -> Result<CallLogRow> {
     let answered_at = opt("answered_at")?;
     let connected_at = opt("connected_at")?;
     let ended_at = opt("ended_at")?;
+    // The recording page of a recorded call; its transcript once the post-call one is stored.
+    let recording: Option<String> = r.try_get("recording_transcript")?;
+    let id: i64 = r.try_get("id")?;
+    let page = format!(
+        "/clients/{}/calls/{id}/recording",
+        r.try_get::<i64, _>("client_id")?
+    );
     Ok(CallLogRow {
-        id: CallId(r.try_get("id")?),
+        id: CallId(id),
         client_id: ClientId(r.try_get("client_id")?),
         campaign_id: opt("campaign_id")?.map(CampaignId),
         campaign: r.try_get("campaign_name")?,
@@ -319,8 +326,10 @@ fn log_row(r: &sqlx::any::AnyRow) -> Result<CallLogRow> {
         talk_ms: span(connected_at, ended_at),
         hold_ms: 0,
         wrap_up_ms: span(ended_at, opt("disposed_at")?),
-        recording_url: None,
-        transcript_url: None,
+        recording_url: recording.as_ref().map(|_| page.clone()),
+        transcript_url: recording
+            .filter(|t| t == "done")
+            .map(|_| format!("{page}#transcript-{id}")),
     })
 }
 

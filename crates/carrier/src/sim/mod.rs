@@ -9,6 +9,8 @@
 //! - `engine` — the discrete-event loop running the core campaign driver (the same
 //!   `palera_core::campaign::driver::Driver` the server runs) on a virtual clock.
 //! - [`realtime`] — [`realtime::SimCarrier`], the same network in real time behind the `Carrier` trait.
+//! - [`recording`] — the conversation the network "hears" on a call and the dual-channel WAV
+//!   made from it (recordings and transcripts in demo mode).
 //! - [`log`] and [`audit`] — the event log and the independent auditor that fills `violations`.
 
 pub mod audit;
@@ -16,6 +18,7 @@ pub mod behaviour;
 mod engine;
 pub mod log;
 pub mod realtime;
+pub mod recording;
 pub mod report;
 pub mod scenario;
 

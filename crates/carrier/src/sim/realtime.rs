@@ -6,10 +6,19 @@
 //! each simulated contact hears on their leg (ringing, the agent, hold music, a played message),
 //! stamped with the monotonic time it happened — tests check voicemail drop with it, and the
 //! desktop latency benchmark times events against what agents' desktops receive.
+//!
+//! Recording and transcription: a recorded call's pauses are kept in network time; when its leg
+//! ends the network reports the file ready, and downloading it makes the dual-channel WAV of the
+//! call's conversation ([`super::recording`]). A transcribed call hears that conversation live:
+//! each line is reported as a final `Transcript` event once it has been said (none while paused).
 
 use super::behaviour::{Behaviour, Fate};
-use crate::{AnsweredBy, Audio, CallSid, Carrier, CarrierError, CarrierEvent, Dial, LegEnd};
+use super::recording::{conversation, wav};
+use crate::{
+    AnsweredBy, Audio, CallSid, Carrier, CarrierError, CarrierEvent, Dial, LegEnd, RecordingFile,
+};
 use async_trait::async_trait;
+use palera_core::recording::Pause;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -66,12 +75,24 @@ struct Leg {
     timer: Option<JoinHandle<()>>,
 }
 
+/// What the network keeps of a recorded or transcribed call.
+struct Media {
+    started: Instant,
+    recording: bool,
+    /// In network milliseconds from `started`.
+    pauses: Vec<Pause>,
+    ended_ms: Option<u64>,
+    transcript: Option<JoinHandle<()>>,
+}
+
 struct Inner {
     behaviour: Behaviour,
     seed: u64,
     time_scale: f64,
     events: UnboundedSender<CarrierEvent>,
     legs: Mutex<HashMap<CallSid, Leg>>,
+    /// By call id.
+    media: Mutex<HashMap<i64, Media>>,
     next: AtomicU64,
     tap: broadcast::Sender<Observed>,
     /// Agents whose bridging fails ([`SimCarrier::make_unreachable`]).
@@ -97,6 +118,7 @@ impl SimCarrier {
             time_scale,
             events,
             legs: Mutex::new(HashMap::new()),
+            media: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
             tap: broadcast::channel(TAP_CAPACITY).0,
             unreachable: Mutex::new(HashSet::new()),
@@ -182,7 +204,68 @@ impl SimCarrier {
                 end,
                 duration_seconds: 0,
             });
+            self.media_ended(leg.call_id);
         }
+    }
+
+    fn media(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Media>> {
+        self.inner.media.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Network milliseconds since `started`.
+    fn network_ms(&self, started: Instant) -> u64 {
+        (started.elapsed().as_secs_f64() * self.inner.time_scale * 1000.0) as u64
+    }
+
+    /// The call's leg ended: its live transcript stops, open pauses close and a recording's
+    /// file is ready.
+    fn media_ended(&self, call_id: i64) {
+        let ready = {
+            let mut media = self.media();
+            let Some(m) = media.get_mut(&call_id) else {
+                return;
+            };
+            if let Some(t) = m.transcript.take() {
+                t.abort();
+            }
+            let ms = self.network_ms(m.started);
+            m.ended_ms = Some(ms);
+            if let Some(p) = m.pauses.last_mut().filter(|p| p.resumed_ms.is_none()) {
+                p.resumed_ms = Some(ms);
+            }
+            m.recording.then_some(ms)
+        };
+        if let Some(ms) = ready {
+            self.emit(CarrierEvent::RecordingReady {
+                call_id,
+                url: format!("sim://recordings/{}", recording_sid(call_id)),
+                duration_seconds: ms.div_ceil(1000) as u32,
+            });
+        }
+    }
+
+    /// Says the call's conversation: each line is reported once said, unless paused then.
+    fn run_transcript(&self, call_id: i64, started: Instant) -> JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            for line in conversation(call_id as u64, u64::MAX) {
+                let at = started + me.after(line.end_ms as f64 / 1000.0);
+                tokio::time::sleep_until(at.into()).await;
+                let paused = me.media().get(&call_id).is_some_and(|m| {
+                    m.pauses.iter().any(|p| {
+                        p.paused_ms < line.end_ms && p.resumed_ms.is_none_or(|r| r > line.start_ms)
+                    })
+                });
+                if !paused {
+                    me.emit(CarrierEvent::Transcript {
+                        call_id,
+                        speaker: line.speaker.as_str().into(),
+                        text: line.text,
+                        is_final: true,
+                    });
+                }
+            }
+        })
     }
 
     fn leg(&self, sid: &CallSid) -> Result<(i64, Fate), CarrierError> {
@@ -357,6 +440,100 @@ impl Carrier for SimCarrier {
         self.end(sid, LegEnd::Canceled);
         Ok(())
     }
+
+    async fn start_recording(&self, sid: &CallSid, call_id: i64) -> Result<String, CarrierError> {
+        self.leg(sid)?;
+        self.media()
+            .entry(call_id)
+            .or_insert_with(|| Media {
+                started: Instant::now(),
+                recording: true,
+                pauses: Vec::new(),
+                ended_ms: None,
+                transcript: None,
+            })
+            .recording = true;
+        Ok(recording_sid(call_id))
+    }
+
+    async fn pause_recording(
+        &self,
+        _sid: &CallSid,
+        recording: &str,
+        pause: bool,
+    ) -> Result<(), CarrierError> {
+        let call_id = recording_call(recording)?;
+        let mut media = self.media();
+        let m = media
+            .get_mut(&call_id)
+            .filter(|m| m.recording && m.ended_ms.is_none())
+            .ok_or_else(|| CarrierError::UnknownCall(recording.into()))?;
+        let ms = self.network_ms(m.started);
+        match (pause, m.pauses.last_mut()) {
+            (true, Some(p)) if p.resumed_ms.is_none() => {}
+            (true, _) => m.pauses.push(Pause {
+                paused_ms: ms,
+                resumed_ms: None,
+            }),
+            (false, Some(p)) if p.resumed_ms.is_none() => p.resumed_ms = Some(ms),
+            (false, _) => {}
+        }
+        Ok(())
+    }
+
+    async fn start_transcription(&self, sid: &CallSid, call_id: i64) -> Result<(), CarrierError> {
+        self.leg(sid)?;
+        let mut media = self.media();
+        let m = media.entry(call_id).or_insert_with(|| Media {
+            started: Instant::now(),
+            recording: false,
+            pauses: Vec::new(),
+            ended_ms: None,
+            transcript: None,
+        });
+        if m.transcript.is_none() {
+            m.transcript = Some(self.run_transcript(call_id, m.started));
+        }
+        Ok(())
+    }
+
+    async fn download_recording(
+        &self,
+        recording: &str,
+        _url: &str,
+    ) -> Result<RecordingFile, CarrierError> {
+        let call_id = recording_call(recording)?;
+        let media = self.media();
+        let (ms, pauses) = media
+            .get(&call_id)
+            .filter(|m| m.recording)
+            .and_then(|m| Some((m.ended_ms?, m.pauses.clone())))
+            .ok_or_else(|| CarrierError::UnknownCall(recording.into()))?;
+        drop(media);
+        let lines = conversation(call_id as u64, ms);
+        Ok(RecordingFile {
+            content_type: "audio/wav".into(),
+            bytes: wav(&lines, ms, &pauses),
+        })
+    }
+
+    async fn delete_recording(&self, recording: &str) -> Result<(), CarrierError> {
+        let call_id = recording_call(recording)?;
+        self.media().remove(&call_id);
+        Ok(())
+    }
+}
+
+/// The simulated network's id of a call's recording.
+pub fn recording_sid(call_id: i64) -> String {
+    format!("SIMRE{call_id:08}")
+}
+
+fn recording_call(recording: &str) -> Result<i64, CarrierError> {
+    recording
+        .strip_prefix("SIMRE")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| CarrierError::UnknownCall(recording.into()))
 }
 
 #[cfg(test)]
@@ -430,6 +607,56 @@ mod tests {
             carrier.hold(&sid, &Audio { url: "x".into() }).await,
             Err(CarrierError::UnknownCall(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_recorded_transcribed_call_reports_its_lines_then_its_file() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut b = everyone_answers();
+        b.talk_seconds.mean = 20.0;
+        let carrier = SimCarrier::new(b, 1, 50.0, tx);
+        let number = PhoneNumber::parse_e164("+14155550100").unwrap();
+        let dial = Dial {
+            call_id: 4,
+            to: number.clone(),
+            from: number,
+            amd: false,
+            ring_timeout_seconds: 20,
+            record: false,
+        };
+        let sid = carrier.dial(dial).await.unwrap();
+        while !matches!(rx.recv().await, Some(CarrierEvent::Answered { .. })) {}
+        carrier.connect_agent(&sid, "agent-3").await.unwrap();
+        let rec = carrier.start_recording(&sid, 4).await.unwrap();
+        carrier.start_transcription(&sid, 4).await.unwrap();
+        let mut lines = Vec::new();
+        let (url, seconds) = loop {
+            match rx.recv().await.unwrap() {
+                CarrierEvent::Transcript { speaker, text, .. } => lines.push((speaker, text)),
+                CarrierEvent::RecordingReady {
+                    url,
+                    duration_seconds,
+                    ..
+                } => break (url, duration_seconds),
+                _ => {}
+            }
+        };
+        let want: Vec<(String, String)> = conversation(4, u64::MAX)
+            .iter()
+            .map(|l| (l.speaker.as_str().to_string(), l.text.clone()))
+            .collect();
+        // Lines said well before the end all arrive, in order; none said after it.
+        let surely = conversation(4, 19_000).len();
+        assert!(surely >= 3 && lines.len() >= surely, "{lines:?}");
+        assert!(lines.len() <= conversation(4, 21_500).len(), "{lines:?}");
+        assert_eq!(lines[..], want[..lines.len()], "in order");
+        assert!(url.ends_with(&rec));
+        assert!((20..=22).contains(&seconds), "{seconds}");
+        let file = carrier.download_recording(&rec, &url).await.unwrap();
+        assert_eq!(file.content_type, "audio/wav");
+        assert_eq!(&file.bytes[8..12], b"WAVE");
+        carrier.delete_recording(&rec).await.unwrap();
+        assert!(carrier.download_recording(&rec, &url).await.is_err());
     }
 
     #[tokio::test]

@@ -2,13 +2,15 @@
 //! of DESIGN §3 on Twilio: the contact leg is dialled into conference `call-{call_id}`, the agent's
 //! browser joins it as a participant, hold is a participant hold with music, voicemail drop
 //! redirects the contact leg to `<Play>` + `<Hangup>`. Callbacks go to
-//! `{public}/twilio/{client_id}/{status,amd,conference,recording}?call_id={call_id}` (DESIGN §4).
+//! `{public}/twilio/{client_id}/{status,amd,conference,recording,transcription}?call_id={call_id}`
+//! (DESIGN §4). Recording starts once both parties are connected (a dual-channel recording of the
+//! contact leg, paused and resumed on request), and real-time transcription reports its lines.
 
 use super::client::{Credentials, RestClient, RestConfig, RetryPolicy, DEFAULT_BASE_URL};
 use super::resources::*;
 use super::twiml::{self, ConferenceEvent, Method};
 use super::webhook::AGENT_LABEL;
-use crate::{Audio, CallSid, Carrier, CarrierError, Dial};
+use crate::{Audio, CallSid, Carrier, CarrierError, Dial, RecordingFile};
 use async_trait::async_trait;
 use palera_core::phone::PhoneNumber;
 use std::collections::HashMap;
@@ -318,6 +320,77 @@ impl Carrier for TwilioCarrier {
             }
         }
         Ok(())
+    }
+
+    /// Records the contact's call leg on two channels: what Twilio hears from the contact and
+    /// what it plays to them (the agent), reporting to the recording callback.
+    async fn start_recording(&self, sid: &CallSid, call_id: i64) -> Result<String, CarrierError> {
+        let request = CreateRecording(RecordingOptions {
+            channels: Channels::Dual,
+            status_callback: Some(self.callback_url("recording", call_id)),
+            events: vec![RecordingEvent::Completed, RecordingEvent::Absent],
+        });
+        let rec = self
+            .rest
+            .start_recording(sid, &request)
+            .await
+            .map_err(unknown_if_missing(sid))?;
+        Ok(rec.sid)
+    }
+
+    async fn pause_recording(
+        &self,
+        sid: &CallSid,
+        recording: &str,
+        pause: bool,
+    ) -> Result<(), CarrierError> {
+        let control = if pause {
+            RecordingControl::Pause
+        } else {
+            RecordingControl::Resume
+        };
+        self.rest
+            .control_recording(sid, recording, control)
+            .await
+            .map(drop)
+    }
+
+    /// Real-time transcription of both tracks of the contact's leg: the inbound track is the
+    /// contact, the outbound one the agent; final lines only.
+    async fn start_transcription(&self, sid: &CallSid, call_id: i64) -> Result<(), CarrierError> {
+        let request = CreateTranscription {
+            name: format!("call-{call_id}"),
+            status_callback_url: self.callback_url("transcription", call_id),
+            track: twiml::Track::Both,
+            inbound_track_label: Some("contact".into()),
+            outbound_track_label: Some("agent".into()),
+            partial_results: Some(false),
+            language_code: None,
+        };
+        self.rest
+            .start_transcription(sid, &request)
+            .await
+            .map(drop)
+            .map_err(unknown_if_missing(sid))
+    }
+
+    async fn download_recording(
+        &self,
+        recording: &str,
+        _url: &str,
+    ) -> Result<RecordingFile, CarrierError> {
+        let bytes = self
+            .rest
+            .download_recording(recording, MediaFormat::Wav, true)
+            .await?;
+        Ok(RecordingFile {
+            content_type: "audio/wav".into(),
+            bytes,
+        })
+    }
+
+    async fn delete_recording(&self, recording: &str) -> Result<(), CarrierError> {
+        self.rest.delete_recording(recording).await
     }
 
     async fn hang_up(&self, sid: &CallSid) -> Result<(), CarrierError> {

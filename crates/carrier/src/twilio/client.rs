@@ -291,6 +291,12 @@ impl RestClient {
         self.json(Request::get(path)).await
     }
 
+    /// Deletes a recording (its audio and metadata) from the account.
+    pub async fn delete_recording(&self, recording_sid: &str) -> Result<(), CarrierError> {
+        let path = self.account_path(&format!("Recordings/{}.json", seg(recording_sid)));
+        self.send(Request::delete(path)).await.map(drop)
+    }
+
     /// Downloads a recording's audio; `dual` asks for both channels (`RequestedChannels=2`).
     pub async fn download_recording(
         &self,

@@ -727,12 +727,13 @@ fn audio_mac(
 ) -> Hmac<Sha256> {
     use sha2::Digest;
     let key = settings.secret_key.as_deref().unwrap_or_default();
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(format!("palera campaign audio\0{key}").as_bytes())
-            .expect("HMAC takes keys of any length");
-    mac.update(format!("{}\0{kind}\0", campaign.0).as_bytes());
-    mac.update(&Sha256::digest(data));
-    mac
+    let id = campaign.0.to_string();
+    let digest = Sha256::digest(data);
+    crate::http::signed::Signer::new("palera campaign audio", key).mac(&[
+        id.as_bytes(),
+        kind.as_bytes(),
+        &digest,
+    ])
 }
 
 /// The unguessable part of an audio file's public URL (hex).

@@ -154,8 +154,10 @@ async fn seed_campaign(
         // lets demo agents drop voicemail.
         voicemail_url: Some("https://media.demo.invalid/voicemail.mp3".into()),
         hold_music_url: Some(crate::twilio::inbound::HOLD_MUSIC.into()),
-        recording: false,
-        transcription: false,
+        // The simulated network records a generated two-channel file and says a known
+        // conversation, so the player and the transcripts have something to show.
+        recording: true,
+        transcription: true,
         lists: vec![leads],
         agents,
     };

@@ -44,6 +44,8 @@ struct ConversationPage {
     staff: bool,
     /// The script run of each call that had one, by call id.
     runs: std::collections::HashMap<i64, RunSummary>,
+    /// The recording (player and transcript) of each recorded call the user may hear.
+    recordings: std::collections::HashMap<i64, crate::recordings::api::RecordingView>,
 }
 
 /// A call's script run as the conversation shows it.
@@ -101,6 +103,18 @@ impl ConversationPage {
     fn run(&self, call: &palera_core::ids::CallId) -> Option<&RunSummary> {
         self.runs.get(&call.0)
     }
+    fn recording(
+        &self,
+        call: &palera_core::ids::CallId,
+    ) -> Option<&crate::recordings::api::RecordingView> {
+        self.recordings.get(&call.0)
+    }
+    fn clock(&self, ms: &u64) -> String {
+        crate::recordings::pages::clock(*ms)
+    }
+    fn seconds(&self, ms: &u64) -> String {
+        crate::recordings::pages::seconds(*ms)
+    }
     fn when(&self, at: &i64) -> String {
         chrono::DateTime::from_timestamp_millis(*at)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
@@ -126,11 +140,17 @@ async fn conversation_page(
         let x = app.store.contact(client, contact).await?;
         let entries = conversation_entries(&app, client, contact).await?;
         let runs = run_summaries(&app, &entries).await?;
-        Ok::<_, ApiError>((c, x, entries, runs))
+        let calls: Vec<_> = entries
+            .iter()
+            .filter_map(|e| e.call.as_ref())
+            .map(|c| c.id)
+            .collect();
+        let recordings = crate::recordings::api::views_of(&app, &auth, &calls).await?;
+        Ok::<_, ApiError>((c, x, entries, runs, recordings))
     }
     .await;
     match loaded {
-        Ok((c, x, entries, runs)) => render(
+        Ok((c, x, entries, runs, recordings)) => render(
             &ConversationPage {
                 staff: auth.user.role != palera_core::user::Role::Agent,
                 me: auth.user,
@@ -139,6 +159,7 @@ async fn conversation_page(
                 contact: x,
                 entries,
                 runs,
+                recordings,
             },
             StatusCode::OK,
         ),

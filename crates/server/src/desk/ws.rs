@@ -107,6 +107,13 @@ pub enum DesktopMessage {
         version: i64,
         text: String,
     },
+    /// A line of the live transcript of a call this user takes or watches, in order.
+    TranscriptLine {
+        call_id: CallId,
+        line: palera_core::recording::TranscriptLine,
+    },
+    /// The recording of the agent's call was paused (`paused`) or resumed.
+    RecordingPaused { call_id: CallId, paused: bool },
 }
 
 /// One earlier call of an inbound caller, as the offer shows it.

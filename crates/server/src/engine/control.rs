@@ -26,16 +26,21 @@ pub enum CallAction {
     HangUp,
     /// Play the campaign's voicemail message to the contact and release the agent.
     VoicemailDrop,
+    /// Pause the call's recording (the agent is about to hear a card number).
+    PauseRecording,
+    ResumeRecording,
 }
 
 impl CallAction {
     /// The call event recorded for the action.
-    fn event(self) -> &'static str {
+    pub(super) fn event(self) -> &'static str {
         match self {
             CallAction::Hold => "hold",
             CallAction::Resume => "resume",
             CallAction::HangUp => "agent_hung_up",
             CallAction::VoicemailDrop => "voicemail_dropped",
+            CallAction::PauseRecording => "recording_paused",
+            CallAction::ResumeRecording => "recording_resumed",
         }
     }
 }
@@ -53,6 +58,11 @@ impl Engine {
         agent: UserId,
         action: CallAction,
     ) -> Result<(), EngineError> {
+        match action {
+            CallAction::PauseRecording => return self.recording_control(call, agent, true).await,
+            CallAction::ResumeRecording => return self.recording_control(call, agent, false).await,
+            _ => {}
+        }
         if self.is_manual(call) {
             return self.manual_control(call, agent, action).await;
         }
@@ -76,6 +86,7 @@ impl Engine {
             CallAction::Resume => (Op::Resume, Some(false)),
             CallAction::HangUp => (Op::HangUp, None),
             CallAction::VoicemailDrop => return self.voicemail_drop(call, agent).await,
+            CallAction::PauseRecording | CallAction::ResumeRecording => return Ok(()),
         };
         // After the call's earlier requests (the agent's connection above all), in order.
         self.ask_lane(call, op).await?;

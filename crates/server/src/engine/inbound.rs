@@ -346,8 +346,9 @@ impl Engine {
         }
         if let Some(w) = self.inbound.get(&call) {
             // Out of the carrier's queue into the call's conference; on failure the offer stays.
+            // Recording starts once the agent is connected (`engine::media`), not here.
             w.carrier
-                .bridge_inbound(&w.sid, call.0, &w.caller_id, w.settings.recording)
+                .bridge_inbound(&w.sid, call.0, &w.caller_id, false)
                 .await
                 .map_err(super::control::carrier_failed)?;
         }

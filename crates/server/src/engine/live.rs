@@ -61,6 +61,9 @@ pub(super) struct Live {
     pub on_hold: bool,
     /// The call's carrier requests, in order, off the engine loop.
     pub lane: super::lane::Lane,
+    /// The contact's leg and its carrier (recording and transcription run beside the lane).
+    pub sid: CallSid,
+    pub carrier: Arc<dyn Carrier>,
 }
 
 impl Live {
@@ -72,8 +75,10 @@ impl Live {
         sid: CallSid,
         carrier: Arc<dyn Carrier>,
     ) -> Self {
-        let lane = super::lane::Lane::start(id, sid, carrier);
+        let lane = super::lane::Lane::start(id, sid.clone(), carrier.clone());
         Self {
+            sid,
+            carrier,
             campaign,
             generation: 0,
             contact,

@@ -97,6 +97,15 @@ impl Engine {
         self.manual.contains_key(&call)
     }
 
+    /// A manual or inbound call's client, leg and carrier, and whether it is inbound.
+    pub(super) fn manual_leg(
+        &self,
+        call: CallId,
+    ) -> Option<(ClientId, CallSid, Arc<dyn Carrier>, bool)> {
+        let m = self.manual.get(&call)?;
+        Some((m.client, m.sid.clone(), m.carrier.clone(), m.inbound))
+    }
+
     /// Places a manual call for `m.agent`, who must be free (not previewing, ringing, on a call
     /// or in wrap-up).
     pub(super) async fn manual_dial(&mut self, m: ManualDial) -> Result<CallId, EngineError> {
@@ -374,11 +383,14 @@ impl Engine {
                 carrier.resume(&sid).await.map_err(carrier_failed)?;
                 Some(false)
             }
+            // Handled before (`recording_control`).
+            CallAction::PauseRecording | CallAction::ResumeRecording => return Ok(()),
         };
         let kind = match action {
             CallAction::Hold => "hold",
             CallAction::Resume => "resume",
             CallAction::HangUp | CallAction::VoicemailDrop => "agent_hung_up",
+            CallAction::PauseRecording | CallAction::ResumeRecording => action.event(),
         };
         self.event(call, kind, "").await?;
         if let Some(on_hold) = hold {

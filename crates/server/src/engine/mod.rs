@@ -28,6 +28,7 @@ mod inbound;
 mod lane;
 mod live;
 mod manual;
+mod media;
 mod runner;
 
 use crate::app::App;
@@ -262,6 +263,8 @@ pub struct Engine {
     placing: HashMap<CallId, Vec<CarrierEvent>>,
     placed_tx: mpsc::UnboundedSender<runner::Placed>,
     placed_rx: Option<mpsc::UnboundedReceiver<runner::Placed>>,
+    /// Recording and live transcription of calls in progress.
+    media: crate::recordings::live::LiveMedia,
 }
 
 /// Runs the engine until `stop` flips.
@@ -381,6 +384,7 @@ impl Engine {
             placing: HashMap::new(),
             placed_tx,
             placed_rx: Some(placed_rx),
+            media: Default::default(),
         }
     }
 
@@ -620,6 +624,9 @@ impl Engine {
             early.push(ev); // its dial's answer is not in yet
             return Ok(());
         }
+        if self.on_media_event(&ev).await? {
+            return Ok(());
+        }
         if self.is_manual(manual::event_call(&ev)) {
             return self.on_manual_event(ev).await;
         }
@@ -653,6 +660,7 @@ impl Engine {
                 duration_seconds,
                 ..
             } => self.on_ended(CallId(call_id), end, duration_seconds).await,
+            // Handled by `on_media_event` above.
             CarrierEvent::RecordingReady { .. } | CarrierEvent::Transcript { .. } => Ok(()),
         }
     }

@@ -624,7 +624,8 @@ impl Engine {
             from,
             amd: c.settings.amd,
             ring_timeout_seconds: c.settings.ring_timeout_seconds,
-            record: c.recording,
+            // Recording starts once the agent is connected too (`engine::media`), not at dial.
+            record: false,
         };
         self.placing.insert(call, Vec::new());
         let sent = self.clock();

@@ -59,6 +59,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     doc.merge(crate::desk::today::AgentDeskDoc::openapi());
     doc.merge(crate::reports::api::ReportsApiDoc::openapi());
     doc.merge(crate::reports::wallboard::WallboardDoc::openapi());
+    doc.merge(crate::recordings::api::RecordingsApiDoc::openapi());
     Json(doc)
 }
 

@@ -35,13 +35,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
-const TOKEN: &str = "auth-token-0123456789-SECRET";
-const PUBLIC: &str = "https://voice.example.com";
-const CALLER_ID: &str = "+14155550199";
-const CONTACT: &str = "+14155550123";
-const MUSIC: &str = "https://voice.example.com/audio/hold.mp3";
-const VOICEMAIL: &str = "https://voice.example.com/audio/vm.mp3";
+pub(crate) const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+pub(crate) const TOKEN: &str = "auth-token-0123456789-SECRET";
+pub(crate) const PUBLIC: &str = "https://voice.example.com";
+pub(crate) const CALLER_ID: &str = "+14155550199";
+pub(crate) const CONTACT: &str = "+14155550123";
+pub(crate) const MUSIC: &str = "https://voice.example.com/audio/hold.mp3";
+pub(crate) const VOICEMAIL: &str = "https://voice.example.com/audio/vm.mp3";
 
 /// Monday noon in New York: inside the default calling window.
 struct OpenHours(std::time::Instant);
@@ -53,17 +53,18 @@ impl Clock for OpenHours {
     }
 }
 
-type Ws =
+pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-struct Rig {
-    base: String,
-    db: TestDb,
-    fake: FakeTwilio,
-    client: ClientId,
-    agent: i64,
-    contact: ContactId,
-    campaign: CampaignId,
+pub(crate) struct Rig {
+    pub(crate) base: String,
+    pub(crate) app: App,
+    pub(crate) db: TestDb,
+    pub(crate) fake: FakeTwilio,
+    pub(crate) client: ClientId,
+    pub(crate) agent: i64,
+    pub(crate) contact: ContactId,
+    pub(crate) campaign: CampaignId,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -100,7 +101,7 @@ async fn user(store: &Store, email: &str, role: Role, clients: Vec<ClientId>) ->
 
 /// A Twilio-mode server on a fixed-hours clock, the fake Twilio in front of it, and a client
 /// with credentials, a number, a list with one contact, an agent and a progressive campaign.
-async fn rig(backend: Backend, answer: Outcome, amd: bool) -> Option<Rig> {
+pub(crate) async fn rig(backend: Backend, answer: Outcome, amd: bool) -> Option<Rig> {
     let db = fresh(backend).await?;
     let store = db.store.clone();
     let mut settings = common::test_settings(&db.url);
@@ -185,6 +186,7 @@ async fn rig(backend: Backend, answer: Outcome, amd: bool) -> Option<Rig> {
     store.replace_dispositions(campaign, &set).await.unwrap();
     Some(Rig {
         base,
+        app,
         db,
         fake,
         client,
@@ -196,11 +198,11 @@ async fn rig(backend: Backend, answer: Outcome, amd: bool) -> Option<Rig> {
 }
 
 impl Rig {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
-    async fn login(&self, email: &str) -> (reqwest::Client, String) {
+    pub(crate) async fn login(&self, email: &str) -> (reqwest::Client, String) {
         let c = common::client();
         let r = c
             .post(self.url("/api/v1/session"))
@@ -214,7 +216,7 @@ impl Rig {
     }
 
     /// The agent's desktop socket, open and Ready.
-    async fn ready_desktop(&self) -> (reqwest::Client, Ws) {
+    pub(crate) async fn ready_desktop(&self) -> (reqwest::Client, Ws) {
         let (http, cookie) = self.login("ann@x.io").await;
         let ws = self.desktop(&cookie).await;
         let (status, body) = common::json(
@@ -226,7 +228,7 @@ impl Rig {
         (http, ws)
     }
 
-    async fn desktop(&self, cookie: &str) -> Ws {
+    pub(crate) async fn desktop(&self, cookie: &str) -> Ws {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut req = format!("{}/ws/desktop", self.base.replace("http", "ws"))
             .into_client_request()
@@ -235,7 +237,7 @@ impl Rig {
         tokio_tungstenite::connect_async(req).await.unwrap().0
     }
 
-    async fn start(&self) {
+    pub(crate) async fn start(&self) {
         let (boss, _) = self.login("boss@x.io").await;
         let path = format!(
             "/api/v1/clients/{}/campaigns/{}/status/start",
@@ -245,20 +247,20 @@ impl Rig {
         assert_eq!(status, 200, "{body}");
     }
 
-    async fn only_call(&self) -> Call {
+    pub(crate) async fn only_call(&self) -> Call {
         let calls = self.db.store.campaign_calls(self.campaign).await.unwrap();
         assert_eq!(calls.len(), 1, "{calls:#?}");
         calls.into_iter().next().unwrap()
     }
 
-    async fn events(&self, call: CallId) -> Vec<String> {
+    pub(crate) async fn events(&self, call: CallId) -> Vec<String> {
         self.db.store.call_event_kinds(call).await.unwrap()
     }
 }
 
 /// The next desktop message of `kind` (others skipped), at most 10 s away. Returns every message
 /// skipped on the way too, so a test can tell what came before.
-async fn until(ws: &mut Ws, kind: &str) -> (Value, Vec<Value>) {
+pub(crate) async fn until(ws: &mut Ws, kind: &str) -> (Value, Vec<Value>) {
     let mut skipped = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {

@@ -8,5 +8,6 @@ mod contacts;
 mod import;
 mod import_properties;
 mod list_counts;
+mod recordings;
 mod scripts;
 mod twilio_receipts;

@@ -14,6 +14,12 @@
 //! gives `completed`; removing a participant gives its leg's `completed`.
 //! What each number does when dialled is set with [`FakeTwilio::answer`]; a campaign test can
 //! drive many calls through one fake, since every call keeps its own state.
+//!
+//! Recordings and transcription: starting a call recording (dual channel) records until the call
+//! ends, then the recording status callback says `completed` with the recording's URL; its
+//! `.wav` downloads a two-channel WAV; pausing and resuming are recorded; deleting it makes the
+//! download 404. Starting a real-time transcription sends `transcription-started` and then
+//! [`FakeTwilio::transcript`] lines as `transcription-content` callbacks, one per track.
 
 #![allow(dead_code)]
 
@@ -97,6 +103,18 @@ struct FakeCall {
 }
 
 #[derive(Debug, Clone)]
+pub struct FakeRecording {
+    pub sid: String,
+    pub call_sid: String,
+    pub callback: Option<String>,
+    pub started: std::time::Instant,
+    /// Status values given by the API, in order (`paused`, `in-progress`, …).
+    pub controls: Vec<String>,
+    pub completed: bool,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone)]
 struct FakeConference {
     sid: String,
     callback: Option<String>,
@@ -131,6 +149,9 @@ struct Shared {
     answers: Mutex<HashMap<String, Outcome>>,
     /// How long a `<Play>` lasts.
     message: Mutex<Duration>,
+    recordings: Mutex<HashMap<String, FakeRecording>>,
+    /// What a transcribed call says: (track, text).
+    transcript: Mutex<Vec<(String, String)>>,
     outbox: mpsc::UnboundedSender<(String, Vec<(String, String)>)>,
 }
 
@@ -176,6 +197,17 @@ impl FakeTwilio {
             numbers: Mutex::new(Vec::new()),
             answers: Mutex::new(HashMap::new()),
             message: Mutex::new(Duration::from_millis(300)),
+            recordings: Mutex::new(HashMap::new()),
+            transcript: Mutex::new(vec![
+                (
+                    "outbound_track".into(),
+                    "Hello, this is Ann calling about your renewal.".into(),
+                ),
+                (
+                    "inbound_track".into(),
+                    "Yes, I would like the premium plan.".into(),
+                ),
+            ]),
             outbox: tx,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -209,6 +241,25 @@ impl FakeTwilio {
     /// How long a played message lasts before the call hangs up (default 300 ms).
     pub fn message_ms(&self, ms: u64) {
         *self.shared.message.lock().unwrap() = Duration::from_millis(ms);
+    }
+
+    /// The recordings started so far.
+    pub fn recordings(&self) -> Vec<FakeRecording> {
+        self.shared
+            .recordings
+            .lock()
+            .unwrap()
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// What transcribed calls say: (track, text) in order.
+    pub fn transcript(&self, lines: &[(&str, &str)]) {
+        *self.shared.transcript.lock().unwrap() = lines
+            .iter()
+            .map(|(t, x)| (t.to_string(), x.to_string()))
+            .collect();
     }
 
     /// Puts a number on the account.
@@ -496,6 +547,15 @@ async fn handle(
         ("DELETE", ["Conferences", _, "Participants", who]) => {
             remove_participant(&shared, who.trim_end_matches(".json"))
         }
+        ("POST", ["Calls", sid, "Recordings.json"]) => start_recording(&shared, sid, &req),
+        ("POST", ["Calls", _, "Recordings", re]) => {
+            control_recording(&shared, re.trim_end_matches(".json"), &req)
+        }
+        ("POST", ["Calls", sid, "Transcriptions.json"]) => start_transcription(&shared, sid, &req),
+        ("GET", ["Recordings", file]) if file.ends_with(".wav") => {
+            download_recording(&shared, file.trim_end_matches(".wav"), &req)
+        }
+        ("DELETE", ["Recordings", re]) => delete_recording(&shared, re.trim_end_matches(".json")),
         ("GET", ["IncomingPhoneNumbers.json"]) => list_numbers(&shared),
         ("POST", ["IncomingPhoneNumbers", sid]) => {
             update_number(&shared, sid.trim_end_matches(".json"), &req)
@@ -689,6 +749,7 @@ fn update_call(shared: &Arc<Shared>, sid: &str, req: &RestRequest) -> Response {
                 conference_event(shared, conf, &name, "conference-end", None, None);
             }
         }
+        finish_recordings(shared, sid);
     }
     // A redirect into a conference (an inbound caller taken out of the queue): it joins.
     let (joins, joins_callback) = conference_of(req.get("Twiml").unwrap_or(""));
@@ -879,4 +940,182 @@ fn update_number(shared: &Arc<Shared>, sid: &str, req: &RestRequest) -> Response
         n.status_callback = Some(v.into());
     }
     axum::Json(number_json(n)).into_response()
+}
+
+fn not_found() -> Response {
+    twilio_error(
+        StatusCode::NOT_FOUND,
+        20404,
+        "The requested resource was not found",
+    )
+}
+
+fn recording_json(r: &FakeRecording, status: &str) -> Response {
+    axum::Json(json!({"sid": r.sid, "call_sid": r.call_sid, "status": status, "channels": 2, "duration": "-1"}))
+        .into_response()
+}
+
+/// `POST /Calls/{sid}/Recordings.json`: records the live call until it ends.
+fn start_recording(shared: &Arc<Shared>, call_sid: &str, req: &RestRequest) -> Response {
+    let live = shared
+        .calls
+        .lock()
+        .unwrap()
+        .get(call_sid)
+        .is_some_and(|c| !c.ended && c.answered_at.is_some());
+    if !live {
+        return twilio_error(StatusCode::BAD_REQUEST, 21220, "Call is not in-progress");
+    }
+    let rec = FakeRecording {
+        sid: shared.sid("RE"),
+        call_sid: call_sid.into(),
+        callback: req.get("RecordingStatusCallback").map(str::to_owned),
+        started: std::time::Instant::now(),
+        controls: Vec::new(),
+        completed: false,
+        deleted: false,
+    };
+    let mut r = recording_json(&rec, "in-progress");
+    *r.status_mut() = StatusCode::CREATED;
+    shared
+        .recordings
+        .lock()
+        .unwrap()
+        .insert(rec.sid.clone(), rec);
+    r
+}
+
+fn control_recording(shared: &Arc<Shared>, re: &str, req: &RestRequest) -> Response {
+    let mut recs = shared.recordings.lock().unwrap();
+    let Some(rec) = recs
+        .values_mut()
+        .find(|r| r.sid == re || re == "Twilio.CURRENT")
+    else {
+        return not_found();
+    };
+    let status = req.get("Status").unwrap_or_default().to_string();
+    rec.controls.push(status.clone());
+    recording_json(rec, &status)
+}
+
+/// The call ended: its recordings are complete and say so to their callbacks.
+fn finish_recordings(shared: &Arc<Shared>, call_sid: &str) {
+    let account = shared.account_sid.clone();
+    for rec in shared.recordings.lock().unwrap().values_mut() {
+        if rec.call_sid != call_sid || rec.completed {
+            continue;
+        }
+        rec.completed = true;
+        let url = format!(
+            "https://api.twilio.com/2010-04-01/Accounts/{account}/Recordings/{}",
+            rec.sid
+        );
+        let secs = rec.started.elapsed().as_secs().max(1).to_string();
+        shared.queue(
+            rec.callback.as_deref(),
+            pairs(&[
+                ("AccountSid", &account),
+                ("CallSid", call_sid),
+                ("RecordingSid", &rec.sid),
+                ("RecordingUrl", &url),
+                ("RecordingStatus", "completed"),
+                ("RecordingDuration", &secs),
+                ("RecordingChannels", "2"),
+                ("RecordingSource", "StartCallRecordingAPI"),
+            ]),
+        );
+    }
+}
+
+/// A short two-channel 8 kHz WAV: a tone on the left, another on the right.
+fn fake_wav() -> Vec<u8> {
+    let frames: u32 = 8_000;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + frames * 4).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    for v in [1u16, 2] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [8_000u32, 32_000] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [4u16, 16] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(frames * 4).to_le_bytes());
+    for i in 0..frames {
+        let t = f64::from(i) / 8_000.0;
+        let l = ((t * 440.0 * std::f64::consts::TAU).sin() * 6_000.0) as i16;
+        let r = ((t * 660.0 * std::f64::consts::TAU).sin() * 6_000.0) as i16;
+        out.extend_from_slice(&l.to_le_bytes());
+        out.extend_from_slice(&r.to_le_bytes());
+    }
+    out
+}
+
+fn download_recording(shared: &Arc<Shared>, re: &str, req: &RestRequest) -> Response {
+    let recs = shared.recordings.lock().unwrap();
+    let Some(rec) = recs.get(re).filter(|r| r.completed && !r.deleted) else {
+        return not_found();
+    };
+    let dual = req
+        .query
+        .iter()
+        .any(|(k, v)| k == "RequestedChannels" && v == "2");
+    assert!(
+        dual,
+        "recordings are downloaded with both channels: {req:?}"
+    );
+    let _ = rec;
+    ([("content-type", "audio/x-wav")], fake_wav()).into_response()
+}
+
+fn delete_recording(shared: &Arc<Shared>, re: &str) -> Response {
+    match shared.recordings.lock().unwrap().get_mut(re) {
+        Some(r) if !r.deleted => {
+            r.deleted = true;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => not_found(),
+    }
+}
+
+/// `POST /Calls/{sid}/Transcriptions.json`: started, then the transcript's lines, final.
+fn start_transcription(shared: &Arc<Shared>, call_sid: &str, req: &RestRequest) -> Response {
+    let Some(callback) = req.get("StatusCallbackUrl").map(str::to_owned) else {
+        return twilio_error(
+            StatusCode::BAD_REQUEST,
+            21201,
+            "StatusCallbackUrl is required",
+        );
+    };
+    let gt = shared.sid("GT");
+    let base = pairs(&[
+        ("AccountSid", &shared.account_sid),
+        ("CallSid", call_sid),
+        ("TranscriptionSid", &gt),
+    ]);
+    let mut started = base.clone();
+    started.push(("TranscriptionEvent".into(), "transcription-started".into()));
+    shared.queue(Some(&callback), started);
+    for (i, (track, text)) in shared.transcript.lock().unwrap().iter().enumerate() {
+        let mut p = base.clone();
+        let data = json!({"transcript": text, "confidence": 0.95}).to_string();
+        p.extend(pairs(&[
+            ("TranscriptionEvent", "transcription-content"),
+            ("Track", track),
+            ("TranscriptionData", &data),
+            ("Final", "true"),
+            ("SequenceId", &(i + 1).to_string()),
+        ]));
+        shared.queue(Some(&callback), p);
+    }
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({"sid": gt, "call_sid": call_sid, "status": "in-progress", "name": req.get("Name")})),
+    )
+        .into_response()
 }

@@ -49,6 +49,13 @@ pub fn test_settings(db_url: &str) -> Settings {
         public_url: Some("https://voice.example.com".into()),
         carrier: CarrierMode::Simulated,
         heartbeat_timeout_seconds: 2,
+        // Each server keeps its recordings in a folder of its own under the temp directory.
+        recordings_dir: Some(
+            std::env::temp_dir()
+                .join(format!("palera-recordings-{}", rand::random::<u64>()))
+                .display()
+                .to_string(),
+        ),
         ..Settings::default()
     }
 }

@@ -1,0 +1,264 @@
+//! The recording pages: a call's recording — its status (fetching, stored, failed and why), the
+//! player with the transcript beside it (the line being played is highlighted; clicking a line
+//! plays from there), the pauses marked on its timeline — and search across a client's
+//! transcripts (a word or phrase → the calls with the matching line), and the client's
+//! recording settings (retention, deleting Twilio's copy) for staff. Scoped as the API is:
+//! another client's call is 404, agents see only the calls they took.
+
+use super::api::{recording_view, search_hits, visible_call, RecordingView};
+use crate::app::App;
+use crate::http::auth::PageAuth;
+use crate::http::error::ApiError;
+use crate::http::pages::{page_error, render};
+use crate::http::pages::{FormData, PageForm, StaffPage};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use palera_core::ids::{CallId, ClientId};
+use palera_core::recording::check_retention_days;
+use palera_store::calls::Call;
+use palera_store::clients::Client;
+use palera_store::recordings::RecordingSettings;
+use palera_store::transcripts::SearchHit;
+use palera_store::users::User;
+use serde::Deserialize;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route(
+            "/clients/{client_id}/calls/{call_id}/recording",
+            get(recording_page),
+        )
+        .route("/clients/{client_id}/transcripts", get(search_page))
+        .route(
+            "/admin/clients/{client_id}/recordings",
+            get(settings_page).post(save_settings),
+        )
+        .route(
+            "/static/recording.js",
+            get(|| async {
+                crate::http::pages::javascript(include_str!("../../static/recording.js"))
+            }),
+        )
+}
+
+/// `m:ss` of milliseconds.
+pub fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+#[derive(Template)]
+#[template(path = "recording.html")]
+struct RecordingPage {
+    me: User,
+    csrf: String,
+    client: Client,
+    call: Call,
+    view: Option<RecordingView>,
+}
+
+impl RecordingPage {
+    fn clock(&self, ms: &u64) -> String {
+        clock(*ms)
+    }
+    fn seconds(&self, ms: &u64) -> String {
+        seconds(*ms)
+    }
+}
+
+/// Seconds of milliseconds, for the player's `currentTime`.
+pub fn seconds(ms: u64) -> String {
+    format!("{:.3}", ms as f64 / 1000.0)
+}
+
+async fn recording_page(
+    State(app): State<App>,
+    PageAuth(auth): PageAuth,
+    Path((client_id, call_id)): Path<(i64, i64)>,
+) -> Response {
+    let loaded = async {
+        let client = ClientId(client_id);
+        auth.check_client(client)?;
+        let call = visible_call(&app, &auth, client, CallId(call_id)).await?;
+        let view = match recording_view(&app, &call).await {
+            Ok(v) => Some(v),
+            Err(e) if e.status == StatusCode::NOT_FOUND => None,
+            Err(e) => return Err(e),
+        };
+        Ok::<_, ApiError>((app.store.client(client).await?, call, view))
+    }
+    .await;
+    match loaded {
+        Ok((client, call, view)) => render(
+            &RecordingPage {
+                me: auth.user,
+                csrf: auth.csrf,
+                client,
+                call,
+                view,
+            },
+            StatusCode::OK,
+        ),
+        Err(e) => page_error(e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SearchForm {
+    #[serde(default)]
+    q: String,
+}
+
+#[derive(Template)]
+#[template(path = "transcripts.html")]
+struct SearchPage {
+    me: User,
+    csrf: String,
+    client: Client,
+    q: String,
+    error: Option<String>,
+    hits: Vec<SearchHit>,
+}
+
+impl SearchPage {
+    fn clock(&self, ms: &u64) -> String {
+        clock(*ms)
+    }
+    fn when(&self, ms: &i64) -> String {
+        chrono::DateTime::from_timestamp_millis(*ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default()
+    }
+}
+
+async fn search_page(
+    State(app): State<App>,
+    PageAuth(auth): PageAuth,
+    Path(client_id): Path<i64>,
+    Query(f): Query<SearchForm>,
+) -> Response {
+    let client = ClientId(client_id);
+    let loaded = async {
+        auth.check_client(client)?;
+        app.store.client(client).await.map_err(ApiError::from)
+    }
+    .await;
+    let c = match loaded {
+        Ok(c) => c,
+        Err(e) => return page_error(e),
+    };
+    let (hits, error) = if f.q.trim().is_empty() {
+        (Vec::new(), None)
+    } else {
+        match search_hits(&app, &auth, client, &f.q, Some(50)).await {
+            Ok(h) => (h, None),
+            Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => (Vec::new(), Some(e.message)),
+            Err(e) => return page_error(e),
+        }
+    };
+    render(
+        &SearchPage {
+            me: auth.user,
+            csrf: auth.csrf,
+            client: c,
+            q: f.q,
+            error,
+            hits,
+        },
+        StatusCode::OK,
+    )
+}
+
+#[derive(Template)]
+#[template(path = "recording_settings.html")]
+struct SettingsPage {
+    me: User,
+    csrf: String,
+    client: Client,
+    retention: String,
+    delete_at_carrier: bool,
+    error: Option<ApiError>,
+    saved: bool,
+}
+
+fn settings_view(
+    page: StaffPage,
+    s: &RecordingSettings,
+    retention: Option<String>,
+    error: Option<ApiError>,
+    saved: bool,
+) -> Response {
+    let status = match &error {
+        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        None => StatusCode::OK,
+    };
+    render(
+        &SettingsPage {
+            me: page.auth.user,
+            csrf: page.auth.csrf,
+            client: page.client,
+            retention: retention
+                .unwrap_or_else(|| s.retention_days.map(|d| d.to_string()).unwrap_or_default()),
+            delete_at_carrier: s.delete_at_carrier,
+            error,
+            saved,
+        },
+        status,
+    )
+}
+
+async fn settings_page(
+    State(app): State<App>,
+    page: StaffPage,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    match app.store.recording_settings(page.client.id).await {
+        Ok(s) => settings_view(page, &s, None, None, q.contains_key("saved")),
+        Err(e) => page_error(e.into()),
+    }
+}
+
+/// Reads the form: an empty retention keeps recordings for ever.
+fn parse_settings(f: &FormData) -> Result<RecordingSettings, ApiError> {
+    let retention_days = match f.get("retention_days").trim() {
+        "" => None,
+        v => Some(v.parse().map_err(|_| {
+            ApiError::invalid("retention_days", "must be a whole number of days, or empty")
+        })?),
+    };
+    check_retention_days(retention_days)?;
+    Ok(RecordingSettings {
+        retention_days,
+        delete_at_carrier: f.checked("delete_at_carrier"),
+    })
+}
+
+async fn save_settings(
+    State(app): State<App>,
+    page: StaffPage,
+    PageForm { form: f, .. }: PageForm,
+) -> Response {
+    let client = page.client.id;
+    let s = match parse_settings(&f) {
+        Ok(s) => s,
+        Err(e) => {
+            let shown = RecordingSettings {
+                retention_days: None,
+                delete_at_carrier: f.checked("delete_at_carrier"),
+            };
+            return settings_view(page, &shown, Some(f.get("retention_days")), Some(e), false);
+        }
+    };
+    match app
+        .store
+        .save_recording_settings(client, &s, app.now_ms())
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/admin/clients/{client}/recordings?saved")).into_response(),
+        Err(e) => settings_view(page, &s, None, Some(e.into()), false),
+    }
+}

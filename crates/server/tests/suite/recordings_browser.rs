@@ -1,0 +1,126 @@
+//! Recordings in the browser (issue 13), in Chromium on a demo-like installation whose campaign
+//! records and transcribes: during the call the agent's desktop shows the live transcript lines
+//! as they are said; after it, the contact's conversation view has the player with the
+//! transcript beside it, and clicking a line moves the player there.
+
+use crate::common::browser::{self as kit, browser, chromedriver, click, login};
+use crate::common::eventually;
+use crate::common::sim_rig::{self as rig, humans, sim_rig, Setup};
+use palera_carrier::sim::recording::conversation;
+use palera_core::recording::RecordingStatus;
+use palera_store::transcripts::TranscriptKind;
+use palera_store::Backend;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_demo_call_shows_live_lines_then_the_player_with_its_transcript() {
+    let Some(driver) = chromedriver() else { return };
+    // Answers after 1 s and talks 12 s of network time (6 s here): a few lines are said.
+    let r = sim_rig(
+        Backend::Sqlite,
+        Setup {
+            behaviour: humans(1.0, 12.0),
+            time_scale: 2.0,
+            contacts: 1,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    sqlx::query("UPDATE campaigns SET recording = $1, transcription = $2 WHERE id = $3")
+        .bind(true)
+        .bind(true)
+        .bind(r.campaign.0)
+        .execute(r.store().pool())
+        .await
+        .unwrap();
+    let c = browser(&driver).await;
+    login(&c, &r.base, &rig::agent_email(0)).await;
+    kit::wait_text(&c, "#link-status", "Connected").await;
+    click(&c, "[data-set-state=ready]").await;
+    r.start().await;
+
+    // During the call: the lines arrive on the desktop, in the order they are said.
+    kit::until(
+        &c,
+        "document.querySelectorAll('#live-lines li').length >= 2",
+        "two live transcript lines on the desktop",
+    )
+    .await;
+    let call = eventually("the call", Duration::from_secs(5), || async {
+        r.calls().await.into_iter().next()
+    })
+    .await;
+    assert!(call.ended_at.is_none(), "the lines came during the call");
+    let said = conversation(call.id.0 as u64, u64::MAX);
+    let shown = kit::js(
+        &c,
+        "Array.from(document.querySelectorAll('#live-lines li')).slice(0, 2).map(li => li.textContent)",
+    )
+    .await;
+    for (i, line) in said.iter().take(2).enumerate() {
+        let text = shown[i].as_str().unwrap();
+        assert!(
+            text.contains(&line.text),
+            "line {i}: {text:?} vs {:?}",
+            line.text
+        );
+        assert!(text.contains(line.speaker.as_str()), "{text}");
+    }
+
+    // After it: stored, transcribed, and in the conversation view.
+    eventually(
+        "the recording and its transcript",
+        Duration::from_secs(30),
+        || async {
+            let rec = r.store().recording_for_call(call.id).await.unwrap()?;
+            (rec.status == RecordingStatus::Stored && rec.transcript_status == "done").then_some(())
+        },
+    )
+    .await;
+    let lines = r
+        .store()
+        .transcript(call.id, TranscriptKind::Final)
+        .await
+        .unwrap();
+    assert!(lines.len() >= 3, "{lines:?}");
+    let contact = call.contact_id.unwrap();
+    c.goto(&format!(
+        "{}/clients/{}/contacts/{}/conversation",
+        r.base, r.client.0, contact.0
+    ))
+    .await
+    .unwrap();
+    kit::until(
+        &c,
+        "(() => { const a = document.querySelector('.recording-view audio.player'); return !!a && a.readyState >= 1 && a.duration > 5; })()",
+        "the player has loaded the recording",
+    )
+    .await;
+    let items = kit::js(
+        &c,
+        "document.querySelectorAll('.recording-view .transcript li').length",
+    )
+    .await;
+    assert_eq!(items.as_u64().unwrap() as usize, lines.len());
+    // Clicking the third line moves the player to where it is said.
+    let third = &lines[2];
+    click(&c, ".recording-view .transcript li:nth-child(3)").await;
+    let at = kit::js(
+        &c,
+        "document.querySelector('.recording-view audio.player').currentTime",
+    )
+    .await;
+    let at = at.as_f64().unwrap();
+    let start = third.start_ms as f64 / 1000.0;
+    assert!(
+        at >= start - 0.05 && at < start + 1.5,
+        "player at {at}, line at {start}"
+    );
+    kit::until(
+        &c,
+        "document.querySelector('.recording-view .transcript li:nth-child(3)').classList.contains('current')",
+        "the clicked line is highlighted while it plays",
+    )
+    .await;
+}

@@ -1,0 +1,240 @@
+//! Transcript lines (issue 13): the live lines of a call as they arrive (kept in order by their
+//! sequence number; a repeated line is a no-op, as carriers retry), the post-call transcript
+//! (replaced whole), its state on the recording (`pending` → `done`, or retried and `failed`),
+//! and search across one client's transcripts with the database's own full-text index: FTS5 on
+//! SQLite, a generated `tsvector` with a GIN index on PostgreSQL, both without stemming so a
+//! query finds the same lines on either.
+
+use crate::{Backend, Result, Store};
+use palera_core::ids::{CallId, ClientId, ContactId, RecordingId};
+use palera_core::recording::{SearchQuery, Speaker, TranscriptLine};
+use serde::Serialize;
+use sqlx::Row;
+
+/// Which transcript of a call a line belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TranscriptKind {
+    /// Streamed while the call ran.
+    Live,
+    /// Made from the stored recording after the call.
+    Final,
+}
+
+impl TranscriptKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Final => "final",
+        }
+    }
+}
+
+/// A line that matched a search, with its call.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct SearchHit {
+    pub call_id: CallId,
+    pub contact_id: Option<ContactId>,
+    pub contact: Option<String>,
+    pub placed_at: i64,
+    pub line: TranscriptLine,
+}
+
+fn line_from_row(r: &sqlx::any::AnyRow) -> Result<TranscriptLine> {
+    let speaker: String = r.try_get("speaker")?;
+    Ok(TranscriptLine {
+        seq: r.try_get::<i64, _>("seq")?.max(0) as u32,
+        speaker: Speaker::parse(&speaker).unwrap_or(Speaker::Contact),
+        start_ms: r.try_get::<i64, _>("start_ms")?.max(0) as u64,
+        end_ms: r.try_get::<i64, _>("end_ms")?.max(0) as u64,
+        text: r.try_get("text")?,
+    })
+}
+
+const INSERT: &str = "INSERT INTO transcript_lines (client_id, call_id, kind, seq, speaker, start_ms, end_ms, text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (call_id, kind, seq) DO NOTHING";
+
+impl Store {
+    /// Adds one line of a call's transcript; false when that line was already there.
+    pub async fn add_transcript_line(
+        &self,
+        client: ClientId,
+        call: CallId,
+        kind: TranscriptKind,
+        line: &TranscriptLine,
+    ) -> Result<bool> {
+        let done = sqlx::query(INSERT)
+            .bind(client.0)
+            .bind(call.0)
+            .bind(kind.as_str())
+            .bind(i64::from(line.seq))
+            .bind(line.speaker.as_str())
+            .bind(line.start_ms as i64)
+            .bind(line.end_ms as i64)
+            .bind(&line.text)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Adds many lines of one call in one transaction (imports, benchmarks).
+    pub async fn add_transcript_lines(
+        &self,
+        client: ClientId,
+        call: CallId,
+        kind: TranscriptKind,
+        lines: &[TranscriptLine],
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        for line in lines {
+            sqlx::query(INSERT)
+                .bind(client.0)
+                .bind(call.0)
+                .bind(kind.as_str())
+                .bind(i64::from(line.seq))
+                .bind(line.speaker.as_str())
+                .bind(line.start_ms as i64)
+                .bind(line.end_ms as i64)
+                .bind(&line.text)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A call's transcript of `kind`, in order.
+    pub async fn transcript(
+        &self,
+        call: CallId,
+        kind: TranscriptKind,
+    ) -> Result<Vec<TranscriptLine>> {
+        let rows = sqlx::query("SELECT seq, speaker, start_ms, end_ms, text FROM transcript_lines WHERE call_id = $1 AND kind = $2 ORDER BY seq")
+            .bind(call.0)
+            .bind(kind.as_str())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(line_from_row).collect()
+    }
+
+    /// Stores a recording's post-call transcript (replacing any earlier one) and marks it done.
+    pub async fn save_final_transcript(
+        &self,
+        rec: RecordingId,
+        lines: &[TranscriptLine],
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query("SELECT client_id, call_id FROM recordings WHERE id = $1")
+            .bind(rec.0)
+            .fetch_one(&mut *tx)
+            .await?;
+        let (client, call): (i64, i64) = (row.try_get("client_id")?, row.try_get("call_id")?);
+        sqlx::query("DELETE FROM transcript_lines WHERE call_id = $1 AND kind = 'final'")
+            .bind(call)
+            .execute(&mut *tx)
+            .await?;
+        for line in lines {
+            sqlx::query(INSERT)
+                .bind(client)
+                .bind(call)
+                .bind(TranscriptKind::Final.as_str())
+                .bind(i64::from(line.seq))
+                .bind(line.speaker.as_str())
+                .bind(line.start_ms as i64)
+                .bind(line.end_ms as i64)
+                .bind(&line.text)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE recordings SET transcript_status = 'done', transcript_error = NULL, transcript_next_at = NULL WHERE id = $1")
+            .bind(rec.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Claims stored recordings whose post-call transcript is due (one more attempt counted).
+    pub async fn claim_due_transcripts(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<crate::recordings::Recording>> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM recordings WHERE status = 'stored' AND transcript_status = 'pending' AND transcript_next_at <= $1 ORDER BY transcript_next_at, id LIMIT $2")
+            .bind(now_ms)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        let mut claimed = Vec::new();
+        for id in ids {
+            let done = sqlx::query("UPDATE recordings SET transcript_status = 'working', transcript_attempts = transcript_attempts + 1 WHERE id = $1 AND transcript_status = 'pending'")
+                .bind(id)
+                .execute(self.pool())
+                .await?;
+            if done.rows_affected() == 1 {
+                claimed.push(self.recording(RecordingId(id)).await?);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// A post-call transcription failed: retried at `retry_at_ms`, or `failed` for good.
+    pub async fn transcript_failed(
+        &self,
+        rec: RecordingId,
+        error: &str,
+        retry_at_ms: Option<i64>,
+    ) -> Result<()> {
+        let status = if retry_at_ms.is_some() {
+            "pending"
+        } else {
+            "failed"
+        };
+        sqlx::query("UPDATE recordings SET transcript_status = $1, transcript_error = $2, transcript_next_at = $3 WHERE id = $4")
+            .bind(status)
+            .bind(error)
+            .bind(retry_at_ms)
+            .bind(rec.0)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Lines of `client`'s transcripts that hold the query's words in order, newest first, at
+    /// most one line per call and `limit` calls.
+    pub async fn search_transcripts(
+        &self,
+        client: ClientId,
+        q: &SearchQuery,
+        limit: i64,
+    ) -> Result<Vec<SearchHit>> {
+        // Several lines of one call may match: read a few more than asked and keep the first
+        // (newest) line of each call.
+        let (sql, arg) = match self.backend() {
+            Backend::Sqlite => ("SELECT t.call_id, t.seq, t.speaker, t.start_ms, t.end_ms, t.text, c.contact_id, c.placed_at, TRIM(k.first_name || ' ' || k.last_name) AS contact_name FROM transcript_fts f JOIN transcript_lines t ON t.id = f.rowid JOIN calls c ON c.id = t.call_id LEFT JOIN contacts k ON k.id = c.contact_id WHERE transcript_fts MATCH $1 AND t.client_id = $2 ORDER BY f.rowid DESC LIMIT $3", q.fts5()),
+            Backend::Postgres => ("SELECT t.call_id, t.seq, t.speaker, t.start_ms, t.end_ms, t.text, c.contact_id, c.placed_at, TRIM(k.first_name || ' ' || k.last_name) AS contact_name FROM transcript_lines t JOIN calls c ON c.id = t.call_id LEFT JOIN contacts k ON k.id = c.contact_id WHERE t.tsv @@ phraseto_tsquery('simple', $1) AND t.client_id = $2 ORDER BY t.id DESC LIMIT $3", q.phrase()),
+        };
+        let rows = sqlx::query(sql)
+            .bind(arg)
+            .bind(client.0)
+            .bind(limit * 4)
+            .fetch_all(self.pool())
+            .await?;
+        let mut hits: Vec<SearchHit> = Vec::new();
+        for r in &rows {
+            let call = CallId(r.try_get("call_id")?);
+            if hits.iter().any(|h| h.call_id == call) {
+                continue;
+            }
+            hits.push(SearchHit {
+                call_id: call,
+                contact_id: r.try_get::<Option<i64>, _>("contact_id")?.map(ContactId),
+                contact: r.try_get("contact_name")?,
+                placed_at: r.try_get("placed_at")?,
+                line: line_from_row(r)?,
+            });
+            if hits.len() as i64 >= limit {
+                break;
+            }
+        }
+        Ok(hits)
+    }
+}
