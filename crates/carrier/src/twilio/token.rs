@@ -1,12 +1,10 @@
-//! Access tokens for the Twilio Voice JavaScript SDK in agents' browsers. Owns the JWT format
+//! Access tokens for the Twilio Voice JavaScript SDK in agents' browsers. Owns the claims
 //! Twilio expects (HS256 signed with an API key secret, header `cty: twilio-fpa;v=1`, a voice
-//! grant) and minting; `now` comes from the caller so minting is a pure function.
+//! grant) and minting; the JWT encoding and signing are `jsonwebtoken`'s. `now` comes from the
+//! caller so minting is a pure function.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use hmac::{Hmac, Mac};
-use serde_json::{json, Map, Value};
-use sha2::Sha256;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde::Serialize;
 
 /// The longest lifetime we mint. Twilio allows 24 h; browsers refresh on `tokenWillExpire`, so
 /// an hour limits what a leaked token is worth.
@@ -61,22 +59,75 @@ pub struct TokenRequest {
     pub ttl_seconds: u32,
 }
 
+/// The token's claims, as Twilio's helper libraries write them.
+#[derive(Serialize)]
+struct Claims<'a> {
+    jti: String,
+    iss: &'a str,
+    sub: &'a str,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+    grants: Grants<'a>,
+}
+
+#[derive(Serialize)]
+struct Grants<'a> {
+    identity: &'a str,
+    voice: VoicePayload<'a>,
+}
+
+/// Twilio's voice grant payload: each key only when set.
+#[derive(Serialize)]
+struct VoicePayload<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    incoming: Option<Incoming>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outgoing: Option<Outgoing<'a>>,
+}
+
+#[derive(Serialize)]
+struct Incoming {
+    allow: bool,
+}
+
+#[derive(Serialize)]
+struct Outgoing<'a> {
+    application_sid: &'a str,
+}
+
+impl<'a> VoicePayload<'a> {
+    fn of(grant: &'a VoiceGrant) -> Self {
+        Self {
+            incoming: grant.incoming_allow.then_some(Incoming { allow: true }),
+            outgoing: grant
+                .outgoing_application_sid
+                .as_deref()
+                .map(|application_sid| Outgoing { application_sid }),
+        }
+    }
+}
+
 /// Mints a signed access token valid from `now_unix` for `ttl_seconds`.
 pub fn mint(key: &SigningKey, request: &TokenRequest, now_unix: i64) -> Result<String, TokenError> {
     check(key, request)?;
-    let header = json!({"typ": "JWT", "alg": "HS256", "cty": "twilio-fpa;v=1"});
-    let claims = json!({
-        "jti": format!("{}-{}", key.api_key_sid, now_unix),
-        "iss": key.api_key_sid,
-        "sub": key.account_sid,
-        "iat": now_unix,
-        "nbf": now_unix,
-        "exp": now_unix + i64::from(request.ttl_seconds),
-        "grants": {"identity": request.identity, "voice": voice_payload(&request.voice)},
-    });
-    let signing_input = format!("{}.{}", encode_part(&header), encode_part(&claims));
-    let signature = URL_SAFE_NO_PAD.encode(hs256(&key.api_key_secret, &signing_input));
-    Ok(format!("{signing_input}.{signature}"))
+    let mut header = Header::new(Algorithm::HS256);
+    header.cty = Some("twilio-fpa;v=1".into());
+    let claims = Claims {
+        jti: format!("{}-{}", key.api_key_sid, now_unix),
+        iss: &key.api_key_sid,
+        sub: &key.account_sid,
+        iat: now_unix,
+        nbf: now_unix,
+        exp: now_unix + i64::from(request.ttl_seconds),
+        grants: Grants {
+            identity: &request.identity,
+            voice: VoicePayload::of(&request.voice),
+        },
+    };
+    let secret = EncodingKey::from_secret(key.api_key_secret.as_bytes());
+    encode(&header, &claims, &secret)
+        .map_err(|_| invalid("api_key_secret", "cannot sign the token"))
 }
 
 fn check(key: &SigningKey, request: &TokenRequest) -> Result<(), TokenError> {
@@ -98,32 +149,14 @@ fn check(key: &SigningKey, request: &TokenRequest) -> Result<(), TokenError> {
     Ok(())
 }
 
-/// Twilio's voice grant payload: each key only when set.
-fn voice_payload(grant: &VoiceGrant) -> Value {
-    let mut voice = Map::new();
-    if grant.incoming_allow {
-        voice.insert("incoming".into(), json!({"allow": true}));
-    }
-    if let Some(app) = &grant.outgoing_application_sid {
-        voice.insert("outgoing".into(), json!({"application_sid": app}));
-    }
-    Value::Object(voice)
-}
-
-fn encode_part(value: &Value) -> String {
-    URL_SAFE_NO_PAD.encode(value.to_string())
-}
-
-fn hs256(secret: &str, input: &str) -> Vec<u8> {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
-    mac.update(input.as_bytes());
-    mac.finalize().into_bytes().to_vec()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    use serde_json::{json, Value};
+    use sha2::Sha256;
 
     fn key() -> SigningKey {
         SigningKey {

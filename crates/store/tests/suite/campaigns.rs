@@ -1,35 +1,15 @@
 //! Conformance of the campaign store on SQLite and PostgreSQL: campaigns scoped by client, the
 //! disposition set, enrolment, and the atomic claim that keeps one contact to one dial at a time.
 
+use crate::common::new_client;
 use palera_core::campaign::{CampaignSettings, ContactStatus, Disposition};
 use palera_core::contact::ContactData;
 use palera_core::ids::{CampaignId, ClientId, ContactId, ListId};
 use palera_core::phone::PhoneNumber;
-use palera_core::tenant::ClientFields;
 use palera_store::calls::{Claim, Enrolment};
 use palera_store::campaigns::{CampaignInput, CampaignStatus, EffectKind, NewDisposition};
-use palera_store::clients::SecretInput;
 use palera_store::contacts::Actor;
 use palera_store::{conformance, Store, StoreError};
-
-async fn client(store: &Store, name: &str, number: &str) -> ClientId {
-    let s = ClientFields {
-        name: name.into(),
-        ..Default::default()
-    }
-    .validate()
-    .unwrap();
-    store
-        .create_client(
-            &s,
-            &SecretInput::default(),
-            &[PhoneNumber::parse_e164(number).unwrap()],
-            1,
-        )
-        .await
-        .unwrap()
-        .id
-}
 
 fn input(name: &str, lists: Vec<ListId>) -> CampaignInput {
     CampaignInput {
@@ -71,7 +51,10 @@ async fn contact(store: &Store, c: ClientId, list: ListId, phone: &str) -> Conta
 }
 
 async fn campaign_with_contact(store: &Store) -> (ClientId, CampaignId, ContactId) {
-    let c = client(store, "Acme", "+14155550100").await;
+    let c = new_client("Acme")
+        .numbers(&["+14155550100"])
+        .create(store)
+        .await;
     let l = lists(store, c, &["Leads"]).await;
     let who = contact(store, c, l[0], "+14155550111").await;
     let camp = store
@@ -111,8 +94,14 @@ fn claim(c: ClientId, camp: CampaignId, who: ContactId, now_ms: i64) -> Claim {
 conformance!(
     campaigns_are_scoped_to_their_client,
     |store: Store| async move {
-        let a = client(&store, "A", "+14155550100").await;
-        let b = client(&store, "B", "+14155550101").await;
+        let a = new_client("A")
+            .numbers(&["+14155550100"])
+            .create(&store)
+            .await;
+        let b = new_client("B")
+            .numbers(&["+14155550101"])
+            .create(&store)
+            .await;
         let l = lists(&store, a, &["One", "Two", "Three"]).await;
         let camp = store
             .create_campaign(a, &input("Spring", l[..2].to_vec()), 10)
@@ -149,7 +138,10 @@ conformance!(
 conformance!(
     disposition_sets_are_replaced_whole,
     |store: Store| async move {
-        let a = client(&store, "A", "+14155550100").await;
+        let a = new_client("A")
+            .numbers(&["+14155550100"])
+            .create(&store)
+            .await;
         let l = lists(&store, a, &["Leads", "Later"]).await;
         let camp = store
             .create_campaign(a, &input("Spring", vec![l[0]]), 10)
@@ -533,8 +525,14 @@ conformance!(
 conformance!(
     a_new_client_has_its_own_default_dispositions_and_they_can_be_replaced,
     |store: Store| async move {
-        let a = client(&store, "A", "+14155550100").await;
-        let b = client(&store, "B", "+14155550101").await;
+        let a = new_client("A")
+            .numbers(&["+14155550100"])
+            .create(&store)
+            .await;
+        let b = new_client("B")
+            .numbers(&["+14155550101"])
+            .create(&store)
+            .await;
         let set = store.client_dispositions(a).await.unwrap();
         let labels: Vec<_> = set.iter().map(|d| (d.label.as_str(), d.effect)).collect();
         assert_eq!(

@@ -1,5 +1,6 @@
 //! The store conformance suite: every rule of the repository API, run on SQLite and PostgreSQL.
 
+use crate::common::new_client;
 use palera_core::ids::{ClientId, UserId};
 use palera_core::phone::PhoneNumber;
 use palera_core::tenant::ClientFields;
@@ -22,15 +23,6 @@ fn settings(name: &str) -> palera_core::tenant::ClientSettings {
 
 fn n(s: &str) -> PhoneNumber {
     PhoneNumber::parse_e164(s).unwrap()
-}
-
-async fn client(store: &Store, name: &str, numbers: &[&str]) -> ClientId {
-    let nums: Vec<_> = numbers.iter().map(|s| n(s)).collect();
-    store
-        .create_client(&settings(name), &SecretInput::default(), &nums, 1)
-        .await
-        .unwrap()
-        .id
 }
 
 fn new_user(email: &str, role: Role, clients: Vec<ClientId>) -> NewUser {
@@ -119,8 +111,12 @@ conformance!(
 conformance!(
     numbers_are_unique_across_clients,
     |store: Store| async move {
-        let a = client(&store, "A", &["+14155550100"]).await;
-        let b = client(&store, "B", &[]).await;
+        let a = new_client("A")
+            .account_sid(SID)
+            .numbers(&["+14155550100"])
+            .create(&store)
+            .await;
+        let b = new_client("B").account_sid(SID).create(&store).await;
         let err = store
             .add_number(b, &n("+14155550100"), "", 2)
             .await
@@ -133,7 +129,11 @@ conformance!(
 conformance!(
     a_client_with_a_taken_number_stores_nothing,
     |store: Store| async move {
-        client(&store, "A", &["+14155550100"]).await;
+        new_client("A")
+            .account_sid(SID)
+            .numbers(&["+14155550100"])
+            .create(&store)
+            .await;
         let err = store
             .create_client(
                 &settings("B"),
@@ -152,8 +152,12 @@ conformance!(
 conformance!(
     a_number_of_another_client_cannot_be_removed,
     |store: Store| async move {
-        let a = client(&store, "A", &["+14155550100"]).await;
-        let b = client(&store, "B", &[]).await;
+        let a = new_client("A")
+            .account_sid(SID)
+            .numbers(&["+14155550100"])
+            .create(&store)
+            .await;
+        let b = new_client("B").account_sid(SID).create(&store).await;
         let num = store.numbers(a).await.unwrap().remove(0);
         assert!(matches!(
             store.remove_number(b, num.id).await,
@@ -165,8 +169,8 @@ conformance!(
 );
 
 conformance!(client_lists_are_scoped, |store: Store| async move {
-    let a = client(&store, "A", &[]).await;
-    let _b = client(&store, "B", &[]).await;
+    let a = new_client("A").account_sid(SID).create(&store).await;
+    let _b = new_client("B").account_sid(SID).create(&store).await;
     assert_eq!(store.clients(&Scope::All).await.unwrap().len(), 2);
     let only = store.clients(&Scope::Only(vec![a])).await.unwrap();
     assert_eq!(only.iter().map(|c| c.id).collect::<Vec<_>>(), vec![a]);
@@ -197,8 +201,8 @@ conformance!(
 );
 
 conformance!(agents_are_assigned_to_clients, |store: Store| async move {
-    let a = client(&store, "A", &[]).await;
-    let b = client(&store, "B", &[]).await;
+    let a = new_client("A").account_sid(SID).create(&store).await;
+    let b = new_client("B").account_sid(SID).create(&store).await;
     let u = store
         .create_user(&new_user("a@x.io", Role::Agent, vec![a, b]), 1)
         .await

@@ -1,26 +1,10 @@
 //! Conformance rules of contacts, lists, history and DNC, on SQLite and PostgreSQL.
 
+use crate::common::client;
 use palera_core::contact::{ContactFields, PropertyFields, PropertySchema};
-use palera_core::ids::ClientId;
 use palera_core::phone::PhoneNumber;
-use palera_core::tenant::ClientFields;
-use palera_store::clients::SecretInput;
 use palera_store::contacts::{Actor, ContactFilter, ContactSelection};
 use palera_store::{conformance, Store, StoreError};
-
-async fn client(store: &Store, name: &str) -> ClientId {
-    let settings = ClientFields {
-        name: name.into(),
-        ..Default::default()
-    }
-    .validate()
-    .unwrap();
-    store
-        .create_client(&settings, &SecretInput::default(), &[], 1)
-        .await
-        .unwrap()
-        .id
-}
 
 fn n(s: &str) -> PhoneNumber {
     PhoneNumber::parse_e164(s).unwrap()

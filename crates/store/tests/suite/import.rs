@@ -2,31 +2,15 @@
 //! bucket even for hostile files, re-imports change nothing, a contact is never in two lists,
 //! failed imports resume without partial batches, and exports guard against CSV injection.
 
+use crate::common::new_client;
 use palera_core::contact::PropertyFields;
 use palera_core::ids::{ClientId, ListId};
 use palera_core::import::{ImportOptions, ImportSummary};
 use palera_core::phone::PhoneNumber;
-use palera_core::tenant::ClientFields;
-use palera_store::clients::SecretInput;
 use palera_store::contacts::ContactFilter;
 use palera_store::import::{run_import, ImportError, JobStatus};
 use palera_store::{conformance, Store};
 use std::io::Read;
-
-async fn client(store: &Store, name: &str) -> ClientId {
-    let settings = ClientFields {
-        name: name.into(),
-        default_country: Some("US".into()),
-        ..Default::default()
-    }
-    .validate()
-    .unwrap();
-    store
-        .create_client(&settings, &SecretInput::default(), &[], 1)
-        .await
-        .unwrap()
-        .id
-}
 
 async fn import_with<R: Read + Send + 'static>(
     store: &Store,
@@ -71,7 +55,7 @@ fn check_sum(s: &ImportSummary, rows: u64) {
 conformance!(
     bucket_sums_equal_the_row_count_on_hostile_files,
     |store: Store| async move {
-        let c = client(&store, "A").await;
+        let c = new_client("A").country("US").create(&store).await;
         let l = store.create_list(c, "New", 1).await.unwrap();
         let cases: &[(&[u8], u64)] = &[
             (b"", 0),
@@ -139,7 +123,7 @@ conformance!(
 conformance!(
     rejected_rows_carry_their_line_and_reason,
     |store: Store| async move {
-        let c = client(&store, "A").await;
+        let c = new_client("A").country("US").create(&store).await;
         let age = PropertyFields {
             name: "age".into(),
             kind: "number".into(),
@@ -178,7 +162,7 @@ conformance!(
 conformance!(
     reimporting_the_same_file_changes_nothing_and_reports_every_row_as_updated_or_duplicate,
     |store: Store| async move {
-        let c = client(&store, "A").await;
+        let c = new_client("A").country("US").create(&store).await;
         let l = store.create_list(c, "New", 1).await.unwrap();
         let mut csv = b"phone,first_name,last_name\n".to_vec();
         for i in 0..4500 {
@@ -219,7 +203,7 @@ conformance!(
 conformance!(
     an_import_updates_changed_fields_records_history_and_keeps_what_the_file_leaves_empty,
     |store: Store| async move {
-        let c = client(&store, "A").await;
+        let c = new_client("A").country("US").create(&store).await;
         let l = store.create_list(c, "New", 1).await.unwrap();
         import(
             &store,
@@ -257,7 +241,7 @@ conformance!(
 conformance!(
     a_number_in_another_list_is_moved_or_skipped_as_the_option_says,
     |store: Store| async move {
-        let c = client(&store, "A").await;
+        let c = new_client("A").country("US").create(&store).await;
         let a = store.create_list(c, "A", 1).await.unwrap();
         let b = store.create_list(c, "B", 1).await.unwrap();
         let csv = b"phone\n+14155550100\n+14155550101\n";
@@ -311,7 +295,7 @@ conformance!(
 conformance!(
     numbers_on_dnc_are_imported_flagged_or_skipped_by_option,
     |store: Store| async move {
-        let c = client(&store, "A").await;
+        let c = new_client("A").country("US").create(&store).await;
         let l = store.create_list(c, "New", 1).await.unwrap();
         let dnc = PhoneNumber::parse_e164("+14155550100").unwrap();
         store.add_dnc(c, &dnc, "api", 1).await.unwrap();
@@ -334,7 +318,7 @@ conformance!(
 conformance!(
     concurrent_imports_of_one_number_into_two_lists_leave_it_in_exactly_one,
     |store: Store| async move {
-        let c = client(&store, "A").await;
+        let c = new_client("A").country("US").create(&store).await;
         let a = store.create_list(c, "A", 1).await.unwrap();
         let b = store.create_list(c, "B", 1).await.unwrap();
         for round in 0..2 {
@@ -392,7 +376,7 @@ impl Read for FailAfter {
 conformance!(
     a_failed_import_keeps_whole_batches_only_and_resumes_after_the_last_committed_line,
     |store: Store| async move {
-        let c = client(&store, "A").await;
+        let c = new_client("A").country("US").create(&store).await;
         let l = store.create_list(c, "New", 1).await.unwrap();
         let mut csv = b"phone,first_name\n".to_vec();
         for i in 0..9000 {
@@ -440,7 +424,7 @@ conformance!(
 conformance!(
     exports_guard_formulas_and_import_back_unchanged,
     |store: Store| async move {
-        let c = client(&store, "A").await;
+        let c = new_client("A").country("US").create(&store).await;
         let l = store.create_list(c, "New", 1).await.unwrap();
         let s = import(
             &store,
@@ -473,7 +457,7 @@ conformance!(
 conformance!(
     an_imported_contact_has_a_history_row_for_the_list_it_came_into,
     |store: Store| async move {
-        let c = client(&store, "A").await;
+        let c = new_client("A").country("US").create(&store).await;
         let l = store.create_list(c, "New", 1).await.unwrap();
         let mut csv = b"phone\n".to_vec();
         for i in 0..2500 {

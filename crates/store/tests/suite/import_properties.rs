@@ -1,9 +1,8 @@
 //! Property: for any file the importer reads, the buckets add up to the row count, and the row
 //! count is the number of data records written (SQLite; the bucket rules are backend-free).
 
+use crate::common::new_client;
 use palera_core::import::ImportOptions;
-use palera_core::tenant::ClientFields;
-use palera_store::clients::SecretInput;
 use palera_store::import::run_import;
 use palera_store::{testing, Backend};
 use proptest::prelude::*;
@@ -79,18 +78,7 @@ fn bucket_sums_equal_the_row_count_for_random_files() {
     let db = rt.block_on(testing::fresh(Backend::Sqlite)).unwrap();
     let store = db.store.clone();
     let (client, list) = rt.block_on(async {
-        let settings = ClientFields {
-            name: "A".into(),
-            default_country: Some("US".into()),
-            ..Default::default()
-        }
-        .validate()
-        .unwrap();
-        let c = store
-            .create_client(&settings, &SecretInput::default(), &[], 1)
-            .await
-            .unwrap()
-            .id;
+        let c = new_client("A").country("US").create(&store).await;
         (c, store.create_list(c, "L", 1).await.unwrap().id)
     });
     let mut runner = TestRunner::new(Config {

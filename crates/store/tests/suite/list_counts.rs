@@ -4,29 +4,13 @@
 //! and two concurrent imports of the same numbers into two lists, the stored counts equal a
 //! fresh count of the contacts.
 
+use crate::common::new_client;
 use palera_core::contact::{ContactFields, PropertySchema};
 use palera_core::ids::{ClientId, ListId};
 use palera_core::import::{ImportOptions, ImportSummary};
-use palera_core::tenant::ClientFields;
-use palera_store::clients::SecretInput;
 use palera_store::contacts::{Actor, ContactFilter, ContactSelection};
 use palera_store::import::run_import;
 use palera_store::{conformance, Store};
-
-async fn client(store: &Store) -> ClientId {
-    let settings = ClientFields {
-        name: "Counts".into(),
-        default_country: Some("US".into()),
-        ..Default::default()
-    }
-    .validate()
-    .unwrap();
-    store
-        .create_client(&settings, &SecretInput::default(), &[], 1)
-        .await
-        .unwrap()
-        .id
-}
 
 /// Rows `from..to` as a CSV of distinct numbers.
 fn csv(from: u32, to: u32) -> Vec<u8> {
@@ -74,7 +58,7 @@ fn actor() -> Actor {
 conformance!(
     list_counts_stay_exact_after_imports_moves_deletes_and_concurrent_imports,
     |store: Store| async move {
-        let c = client(&store).await;
+        let c = new_client("Counts").country("US").create(&store).await;
         let a = store.create_list(c, "New leads", 1).await.unwrap().id;
         let b = store.create_list(c, "Follow-ups", 1).await.unwrap().id;
         let d = store.create_list(c, "Won", 1).await.unwrap().id;

@@ -3,6 +3,7 @@
 //! binary of its own because it measures its process's peak memory.
 
 mod campaigns;
+mod common;
 mod conformance;
 mod contacts;
 mod import;

@@ -1,35 +1,15 @@
 //! Conformance of the script store on SQLite and PostgreSQL (issue 14): versions, publishing,
 //! the campaign's script, a call's run with the version it ran, and client scope.
 
+use crate::common::new_client;
 use palera_core::contact::{ContactData, PropertyKind};
 use palera_core::ids::{ClientId, UserId};
 use palera_core::phone::PhoneNumber;
 use palera_core::script::{Run, ScriptBody, ScriptField, Step};
-use palera_core::tenant::ClientFields;
 use palera_core::user::{Email, Role};
-use palera_store::clients::SecretInput;
 use palera_store::contacts::Actor;
 use palera_store::users::NewUser;
 use palera_store::{conformance, Store, StoreError};
-
-async fn client(store: &Store, name: &str, number: &str) -> ClientId {
-    let s = ClientFields {
-        name: name.into(),
-        ..Default::default()
-    }
-    .validate()
-    .unwrap();
-    store
-        .create_client(
-            &s,
-            &SecretInput::default(),
-            &[PhoneNumber::parse_e164(number).unwrap()],
-            1,
-        )
-        .await
-        .unwrap()
-        .id
-}
 
 async fn author(store: &Store, c: ClientId) -> UserId {
     let u = NewUser {
@@ -65,7 +45,10 @@ fn body(text: &str) -> ScriptBody {
 conformance!(
     a_published_script_version_never_changes_and_edits_make_a_new_draft,
     |store: Store| async move {
-        let c = client(&store, "A", "+14155550100").await;
+        let c = new_client("A")
+            .numbers(&["+14155550100"])
+            .create(&store)
+            .await;
         let by = author(&store, c).await;
         let s = store
             .create_script(c, "Sales", &body("v1"), by, 10)
@@ -103,8 +86,14 @@ conformance!(
 conformance!(
     a_calls_run_keeps_the_version_it_ran_and_scripts_are_scoped_to_their_client,
     |store: Store| async move {
-        let c = client(&store, "A", "+14155550100").await;
-        let other = client(&store, "B", "+14155550101").await;
+        let c = new_client("A")
+            .numbers(&["+14155550100"])
+            .create(&store)
+            .await;
+        let other = new_client("B")
+            .numbers(&["+14155550101"])
+            .create(&store)
+            .await;
         let by = author(&store, c).await;
         let s = store
             .create_script(c, "Sales", &body("v1"), by, 10)

@@ -1,25 +1,10 @@
 //! Webhook receipts and agent legs (the Twilio webhook idempotency store), on SQLite and
 //! PostgreSQL.
 
+use crate::common::client;
 use palera_core::ids::ClientId;
-use palera_core::tenant::ClientFields;
-use palera_store::clients::SecretInput;
 use palera_store::twilio::NewReceipt;
 use palera_store::{conformance, Store};
-
-async fn client(store: &Store, name: &str) -> ClientId {
-    let settings = ClientFields {
-        name: name.into(),
-        ..Default::default()
-    }
-    .validate()
-    .unwrap();
-    store
-        .create_client(&settings, &SecretInput::default(), &[], 1)
-        .await
-        .unwrap()
-        .id
-}
 
 fn receipt(client: ClientId, key: &str, at: i64) -> NewReceipt<'_> {
     NewReceipt {
