@@ -4,6 +4,7 @@
 //! call/skip and the disposition of a call. Campaign management is for supervisors and admins
 //! (agents get 403); another client's campaign is 404.
 
+use super::idle::{idle_reason, IdleReason};
 use crate::app::App;
 use crate::engine::{LiveSnapshot, Request};
 use crate::http::auth::{Auth, ScopedClient};
@@ -54,6 +55,7 @@ use utoipa::{OpenApi, ToSchema};
         EffectKind,
         LiveStats,
         LiveSnapshot,
+        IdleReason,
         CallCounts,
         DispositionRequest,
         PreviewCalled
@@ -600,6 +602,8 @@ pub struct LiveStats {
     pub abandon_rate_today_pct: f64,
     pub abandon_rate_life_pct: f64,
     pub abandon_cap_pct: f64,
+    /// Why nothing is being dialled now, when nothing is.
+    pub idle: Option<IdleReason>,
 }
 
 fn rate(c: &CallCounts) -> f64 {
@@ -630,7 +634,9 @@ pub async fn live_stats(app: &App, camp: Campaign) -> Result<LiveStats, ApiError
             reply,
         })
         .await?;
+    let idle = idle_reason(app, &camp, &engine, client.calls_per_second).await?;
     Ok(LiveStats {
+        idle,
         abandon_rate_today_pct: rate(&today),
         abandon_rate_life_pct: rate(&life),
         abandon_cap_pct: camp.settings.abandon_cap_pct,

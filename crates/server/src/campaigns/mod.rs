@@ -1,8 +1,9 @@
 //! Outbound campaigns: the JSON API ([`api`]: settings, lists, agents, dispositions, start / pause /
 //! stop, audio uploads) and the admin pages ([`pages`]: the list, the editor and the live page).
-//! The dialing itself is the engine's ([`crate::engine`]).
+//! [`idle`] says in words why a campaign places no calls now. The dialing itself is the engine's ([`crate::engine`]).
 
 pub mod api;
+pub mod idle;
 pub mod pages;
 
 use crate::app::App;

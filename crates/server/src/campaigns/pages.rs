@@ -10,9 +10,11 @@ use crate::campaigns::api::{
 };
 use crate::http::auth::{Auth, PageAuth};
 use crate::http::error::ApiError;
-use crate::http::pages::{page_error, render, FormData, PageForm, StaffPage};
+use crate::http::pages::{
+    page_error, render, saved_redirect, FormData, PageForm, Saved, StaffPage,
+};
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -221,6 +223,26 @@ impl EditPage {
             _ => String::new(),
         }
     }
+    /// Warnings (not errors) about the saved campaign: it has no lists, or no agents.
+    fn warnings(&self) -> Vec<(&'static str, &'static str)> {
+        let Some(c) = &self.campaign else {
+            return Vec::new();
+        };
+        let mut w = Vec::new();
+        if c.lists.is_empty() {
+            w.push((
+                "no_lists",
+                "The campaign has no contact lists: it has nobody to call until a list is added.",
+            ));
+        }
+        if c.agents.is_empty() {
+            w.push((
+                "no_agents",
+                "The campaign has no agents: nobody can take its calls until agents are added.",
+            ));
+        }
+        w
+    }
     fn action(&self) -> String {
         match &self.campaign {
             Some(c) => format!("/admin/clients/{}/campaigns/{}", self.client.id, c.id),
@@ -406,11 +428,32 @@ async fn edit_page(
     State(app): State<App>,
     page: StaffPage,
     Path((_, id)): Path<(i64, i64)>,
+    Query(saved): Query<Saved>,
 ) -> Response {
     match load(&app, &page, id).await {
-        Ok(c) => edit_view(&app, page.auth, page.client, state(Some(c))).await,
+        Ok(c) => {
+            let status = format!("Campaign is {}.", c.status.as_str());
+            let notice = saved.notice(&[
+                ("campaign", "Campaign saved."),
+                ("dispositions", "Dispositions saved."),
+                ("status", &status),
+            ]);
+            let st = EditState {
+                notice,
+                ..state(Some(c))
+            };
+            edit_view(&app, page.auth, page.client, st).await
+        }
         Err(r) => r,
     }
+}
+
+/// The campaign's edit page, after a saved form (POST-redirect-GET).
+fn back_to_edit(c: &Campaign, what: &str) -> Response {
+    saved_redirect(
+        &format!("/admin/clients/{}/campaigns/{}", c.client_id, c.id),
+        what,
+    )
 }
 
 async fn update(
@@ -428,18 +471,17 @@ async fn update(
         Ok(b) => save_campaign(&app, camp.client_id, camp.id, b).await,
         Err(e) => Err(e.clone()),
     };
-    let st = match saved {
-        Ok(c) => EditState {
-            notice: Some("Campaign saved.".into()),
-            ..state(Some(c))
-        },
-        Err(e) => EditState {
-            form: form.ok(),
-            error: Some(e),
-            ..state(Some(camp))
-        },
-    };
-    edit_view(&app, page.auth, page.client, st).await
+    match saved {
+        Ok(c) => back_to_edit(&c, "campaign"),
+        Err(e) => {
+            let st = EditState {
+                form: form.ok(),
+                error: Some(e),
+                ..state(Some(camp))
+            };
+            edit_view(&app, page.auth, page.client, st).await
+        }
+    }
 }
 
 async fn status(
@@ -458,17 +500,16 @@ async fn status(
         let to = format!("/admin/clients/{client}/campaigns/{id}/live");
         return axum::response::Redirect::to(&to).into_response();
     }
-    let st = match result {
-        Ok(c) => EditState {
-            notice: Some(format!("Campaign is {}.", c.status.as_str())),
-            ..state(Some(c))
-        },
-        Err(e) => EditState {
-            error: Some(e),
-            ..state(Some(camp))
-        },
-    };
-    edit_view(&app, page.auth, page.client, st).await
+    match result {
+        Ok(c) => back_to_edit(&c, "status"),
+        Err(e) => {
+            let st = EditState {
+                error: Some(e),
+                ..state(Some(camp))
+            };
+            edit_view(&app, page.auth, page.client, st).await
+        }
+    }
 }
 
 async fn dispositions(
@@ -490,18 +531,17 @@ async fn dispositions(
         Ok::<_, ApiError>(())
     }
     .await;
-    let st = match result {
-        Ok(()) => EditState {
-            notice: Some("Dispositions saved.".into()),
-            ..state(Some(camp))
-        },
-        Err(e) => EditState {
-            dispositions_text: Some(text),
-            error: Some(e),
-            ..state(Some(camp))
-        },
-    };
-    edit_view(&app, page.auth, page.client, st).await
+    match result {
+        Ok(()) => back_to_edit(&camp, "dispositions"),
+        Err(e) => {
+            let st = EditState {
+                dispositions_text: Some(text),
+                error: Some(e),
+                ..state(Some(camp))
+            };
+            edit_view(&app, page.auth, page.client, st).await
+        }
+    }
 }
 
 #[derive(Template)]

@@ -5,9 +5,9 @@ use crate::app::App;
 use crate::clients::api::parse_numbers;
 use crate::http::auth::{Auth, PageAuth};
 use crate::http::error::ApiError;
-use crate::http::pages::{page_error, render, FormData, PageForm};
+use crate::http::pages::{page_error, render, saved_redirect, FormData, PageForm, Saved};
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -256,8 +256,10 @@ async fn client_page(
     State(app): State<App>,
     PageAuth(auth): PageAuth,
     Path(id): Path<i64>,
+    Query(saved): Query<Saved>,
 ) -> Response {
-    client_view(&app, auth, ClientId(id), None, None, None).await
+    let notice = saved.notice(&[("settings", "Settings saved.")]);
+    client_view(&app, auth, ClientId(id), None, None, notice).await
 }
 
 async fn client_update(
@@ -287,7 +289,7 @@ async fn client_update(
     }
     .await;
     match result {
-        Ok(_) => client_view(&app, auth, id, None, None, Some("Settings saved.".into())).await,
+        Ok(_) => saved_redirect(&format!("/admin/clients/{id}"), "settings"),
         Err(e) => client_view(&app, auth, id, Some(form), Some(e), None).await,
     }
 }

@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::http::auth::Auth;
 use crate::http::error::ApiError;
 use crate::http::pages::{page_error, render};
-use crate::http::pages::{PageForm, StaffPage};
+use crate::http::pages::{saved_redirect, PageForm, Saved, StaffPage};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -457,8 +457,10 @@ async fn contact_page(
     State(app): State<App>,
     StaffPage { auth, client }: StaffPage,
     Path((_, contact_id)): Path<(i64, i64)>,
+    Query(saved): Query<Saved>,
 ) -> Response {
-    contact_view(&app, auth, client, contact_id, None, None).await
+    let notice = saved.notice(&[("contact", "Saved.")]);
+    contact_view(&app, auth, client, contact_id, None, notice).await
 }
 
 /// Saves the details and properties form; every change lands in the history.
@@ -501,7 +503,10 @@ async fn contact_save(
     }
     .await;
     match result {
-        Ok(_) => contact_view(&app, auth, client, contact_id, None, Some("Saved.".into())).await,
+        Ok(_) => saved_redirect(
+            &format!("/admin/clients/{}/contacts/{contact_id}", client.id),
+            "contact",
+        ),
         Err(e) => contact_view(&app, auth, client, contact_id, Some(e), None).await,
     }
 }

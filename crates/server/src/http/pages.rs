@@ -300,3 +300,28 @@ async fn logout(State(app): State<App>, PageAuth(auth): PageAuth, body: Bytes) -
     )
         .into_response()
 }
+
+/// What a page was redirected back with after a form it posted was saved (POST-redirect-GET):
+/// `?saved=WHAT`. The page turns the marker into its own words, so a reload shows the page
+/// again instead of posting the form twice.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Saved {
+    pub saved: Option<String>,
+}
+
+impl Saved {
+    /// The words for the marker, from the page's own `(marker, words)` table.
+    pub fn notice(&self, words: &[(&str, &str)]) -> Option<String> {
+        let marker = self.saved.as_deref()?;
+        words
+            .iter()
+            .find(|(m, _)| *m == marker)
+            .map(|(_, w)| w.to_string())
+    }
+}
+
+/// Sends the browser from a saved form to `path` with the `?saved=` marker `what` (303 See
+/// Other, so the page is fetched with GET).
+pub fn saved_redirect(path: &str, what: &str) -> Response {
+    Redirect::to(&format!("{path}?saved={what}")).into_response()
+}

@@ -5,10 +5,10 @@ use crate::app::App;
 use crate::http::auth;
 use crate::http::auth::{Auth, PageAuth};
 use crate::http::error::ApiError;
-use crate::http::pages::{page_error, render, FormData, PageForm};
+use crate::http::pages::{page_error, render, saved_redirect, FormData, PageForm, Saved};
 use crate::users::api::{new_user, UserCreate};
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -226,8 +226,10 @@ async fn user_page(
     State(app): State<App>,
     PageAuth(auth): PageAuth,
     Path(id): Path<i64>,
+    Query(saved): Query<Saved>,
 ) -> Response {
-    user_view(&app, auth, UserId(id), None, None, None).await
+    let notice = saved.notice(&[("user", "User saved.")]);
+    user_view(&app, auth, UserId(id), None, None, notice).await
 }
 
 async fn user_update(
@@ -259,7 +261,7 @@ async fn user_update(
     }
     .await;
     match result {
-        Ok(_) => user_view(&app, auth, id, None, None, Some("User saved.".into())).await,
+        Ok(_) => saved_redirect(&format!("/admin/users/{id}"), "user"),
         Err(e) => user_view(&app, auth, id, Some(form), Some(e), None).await,
     }
 }

@@ -507,3 +507,63 @@ on_both!(
         assert_eq!(actions(&page(live.clone()).await), vec!["resume", "stop"]);
     }
 );
+
+on_both!(
+    the_live_api_says_why_a_campaign_places_no_calls,
+    |app: TestApp| async move {
+        let c = client(&app, "Acme", "+14155550100").await;
+        let a = app.user("a@x.io", Role::Agent, vec![c]).await;
+        let list = app.db.store.create_list(c, "Leads", 1).await.unwrap().id.0;
+        app.user("s@x.io", Role::Supervisor, vec![c]).await;
+        let s = app.login("s@x.io").await;
+        let (_, made) = json(
+            s.post(app.url(&format!("/api/v1/clients/{c}/campaigns")))
+                .json(&body(a.id.0, list)),
+        )
+        .await;
+        let path = format!("/api/v1/clients/{c}/campaigns/{}", made["id"]);
+        let live = app.url(&format!("{path}/live"));
+        let idle = |s: reqwest::Client, url: String| async move {
+            let (st, v) = json(s.get(url)).await;
+            assert_eq!(st, 200, "{v}");
+            v["idle"].clone()
+        };
+        let draft = idle(s.clone(), live.clone()).await;
+        assert_eq!(draft["code"], "draft", "{draft}");
+        assert!(draft["text"].as_str().unwrap().contains("draft"), "{draft}");
+        let (st, _) = json(s.post(app.url(&format!("{path}/status/start")))).await;
+        assert_eq!(st, 200);
+        // Running, its one agent not Ready: that is the reason, in words.
+        let why = common::eventually("the runner is up", common::WAIT, || {
+            let (s, live) = (s.clone(), live.clone());
+            async move {
+                let v = idle(s, live).await;
+                (v["code"] != "starting").then_some(v)
+            }
+        })
+        .await;
+        assert_eq!(why["code"], "no_agent_ready", "{why}");
+        assert_eq!(why["text"], "The campaign's one agent is not Ready.");
+        let (st, _) = json(s.post(app.url(&format!("{path}/status/pause")))).await;
+        assert_eq!(st, 200);
+        let paused = idle(s.clone(), live.clone()).await;
+        assert_eq!(paused["code"], "paused", "{paused}");
+        assert_eq!(
+            paused["text"],
+            "The campaign is paused: no calls are placed until it is resumed."
+        );
+        // The page shows the same words.
+        let page = s
+            .get(app.url(&format!("/admin/clients/{c}/campaigns/{}/live", made["id"])))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("no calls are placed until it is resumed"),
+            "{page}"
+        );
+    }
+);
