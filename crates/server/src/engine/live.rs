@@ -55,6 +55,9 @@ pub(super) struct Live {
     pub contact: ContactSummary,
     pub agent: Option<UserId>,
     pub phase: CallPhase,
+    /// When the agent's bridge was asked for (stored as `connected_at` once the carrier bridged
+    /// them; the carrier reports the agent connected before it answers the request).
+    pub bridging_at: Option<i64>,
     /// A disposition was saved while the call was still up.
     pub disposed: bool,
     /// The contact is on hold (hears the campaign's hold music).
@@ -85,6 +88,7 @@ impl Live {
             agent,
             lane,
             phase: CallPhase::Ringing,
+            bridging_at: None,
             disposed: false,
             on_hold: false,
         }
@@ -439,6 +443,7 @@ impl Engine {
         l.phase = CallPhase::Connected {
             since: Instant::now(),
         };
+        l.bridging_at = Some(now.timestamp_millis());
         self.agents
             .insert(agent, AgentActivity::OnCall { call, since: now });
         // The store, the driver and the desktop hear "connected" once the carrier bridged the
@@ -500,7 +505,10 @@ impl Engine {
         let contact = Some(l.contact.clone());
         let u = CallUpdate {
             agent: Some(agent),
-            connected_at: Some(self.now().timestamp_millis()),
+            connected_at: Some(
+                l.bridging_at
+                    .unwrap_or_else(|| self.now().timestamp_millis()),
+            ),
             ..Default::default()
         };
         self.app.store.update_call(call, &u).await?;

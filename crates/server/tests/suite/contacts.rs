@@ -697,7 +697,10 @@ on_both!(
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 200);
+        // Saved: the form redirects to its own page (POST-redirect-GET, issue 20).
+        assert_eq!(r.status(), 303);
+        let to = r.headers()["location"].to_str().unwrap().to_string();
+        assert!(to.contains(&format!("/contacts/{}", contact.id)), "{to}");
         let (_, html) = page(&http, curl).await;
         assert!(
             html.contains("first_name") && html.contains("Zed") && html.contains("P0"),
