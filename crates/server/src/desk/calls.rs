@@ -30,8 +30,10 @@ pub fn routes() -> Router<App> {
         )
 }
 
+/// Asks the engine to carry out the call's agent's `action` (hold, resume, hang-up, voicemail
+/// drop, recording pause/resume); another client's call is 404.
 #[tracing::instrument(skip(app, auth), fields(user = %auth.user.id))]
-async fn control(
+pub(crate) async fn control(
     app: &App,
     auth: &Auth,
     call: CallId,

@@ -5,7 +5,8 @@
 //! client's transcripts; the client's recording settings (retention, deleting the carrier's copy).
 
 use crate::app::App;
-use crate::engine::{CallAction, Request};
+use crate::desk::calls::control;
+use crate::engine::CallAction;
 use crate::http::auth::{Auth, ScopedClient};
 use crate::http::error::{ApiError, ErrorBody, JsonBody};
 use crate::http::signed::{LinkError, Signer};
@@ -339,31 +340,6 @@ async fn put_settings(
     Ok(Json(
         app.store.save_recording_settings(c.client, &s, now).await?,
     ))
-}
-
-/// The agent of a recorded call pauses or resumes its recording.
-async fn control(
-    app: &App,
-    auth: &Auth,
-    call: CallId,
-    action: CallAction,
-) -> Result<StatusCode, ApiError> {
-    let row = app
-        .store
-        .call(call)
-        .await
-        .map_err(|_| ApiError::not_found())?;
-    auth.check_client(row.client_id)?;
-    let agent = auth.user.id;
-    app.engine
-        .ask(|reply| Request::Control {
-            call,
-            agent,
-            action,
-            reply,
-        })
-        .await??;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/api/v1/calls/{call_id}/recording/pause", params(("call_id" = i64, Path)),
