@@ -1,21 +1,20 @@
 //! Recording storage (issue 13): the same [`MediaStore`] over a local folder and over a real
-//! S3-compatible server (moto, started by `scripts/test`; `PALERA_S3_URL` names it and
-//! `PALERA_REQUIRE_S3=1` makes its absence a failure).
+//! S3-compatible server (moto, started by `scripts/test`; `PALERA_S3_URL` names it). Its absence
+//! fails the test unless `PALERA_SKIP_S3=1` asks to skip, which is printed past the capture.
 
 use palera_core::ids::{ClientId, RecordingId};
 use palera_server::recordings::storage::{recording_key, S3Settings, StorageError};
 use palera_server::recordings::{MediaStore, StorageSettings};
 
-/// The S3-compatible server's URL, or `None` (skipped, said out loud) when it is not running and
-/// not required.
+/// The S3-compatible server's URL, or `None` (skipped, said out loud) when `PALERA_SKIP_S3=1`.
 fn s3_url() -> Option<String> {
     match std::env::var("PALERA_S3_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            if std::env::var("PALERA_REQUIRE_S3").as_deref() == Ok("1") {
-                panic!("an S3-compatible server is required: run scripts/s3.sh and set PALERA_S3_URL to the URL it prints");
+            if std::env::var("PALERA_SKIP_S3").as_deref() != Ok("1") {
+                panic!("an S3-compatible server is required: run scripts/s3.sh and set PALERA_S3_URL to the URL it prints (scripts/test does both), or set PALERA_SKIP_S3=1 to skip");
             }
-            eprintln!("skipping S3: PALERA_S3_URL is not set (scripts/s3.sh starts moto)");
+            crate::common::say_skipped("the S3 storage test", "PALERA_SKIP_S3=1");
             None
         }
     }
