@@ -8,6 +8,8 @@ use super::settings::CallingWindow;
 use crate::phone::PhoneNumber;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// Where the zones used for a contact came from; a dial is allowed only when the window is open
 /// in every zone listed.
@@ -123,47 +125,27 @@ fn nanp_area_zone(code: &str) -> Option<Tz> {
     Some(tz)
 }
 
-/// Zones of common countries (ISO 3166 alpha-2). Unlisted countries have no known zone.
+/// The zones of every country (ISO 3166 alpha-2), from the IANA time zone database's `zone.tab`
+/// (country code and zone name, one zone a line). A country the table does not know has no zone.
 fn country_zones(country: &str) -> &'static [Tz] {
-    use chrono_tz::*;
-    match country {
-        "US" => &[
-            America::New_York,
-            America::Chicago,
-            America::Denver,
-            America::Phoenix,
-            America::Los_Angeles,
-            America::Anchorage,
-            Pacific::Honolulu,
-        ],
-        "CA" => &[
-            America::St_Johns,
-            America::Halifax,
-            America::Toronto,
-            America::Winnipeg,
-            America::Edmonton,
-            America::Vancouver,
-        ],
-        "MX" => &[America::Mexico_City, America::Tijuana, America::Cancun],
-        "GB" => &[Europe::London],
-        "IE" => &[Europe::Dublin],
-        "FR" => &[Europe::Paris],
-        "DE" => &[Europe::Berlin],
-        "ES" => &[Europe::Madrid, Atlantic::Canary],
-        "IT" => &[Europe::Rome],
-        "NL" => &[Europe::Amsterdam],
-        "BE" => &[Europe::Brussels],
-        "PT" => &[Europe::Lisbon, Atlantic::Azores],
-        "BR" => &[America::Sao_Paulo, America::Manaus, America::Noronha],
-        "IN" => &[Asia::Kolkata],
-        "AU" => &[
-            Australia::Sydney,
-            Australia::Brisbane,
-            Australia::Adelaide,
-            Australia::Perth,
-        ],
-        _ => &[],
-    }
+    static TABLE: OnceLock<HashMap<&'static str, Vec<Tz>>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut map: HashMap<&'static str, Vec<Tz>> = HashMap::new();
+        for line in include_str!("country_zones.tsv")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+        {
+            let Some((code, zone)) = line.split_once('\t') else {
+                continue;
+            };
+            // A zone the compiled tz data lacks is left out rather than guessed.
+            if let Ok(tz) = zone.parse::<Tz>() {
+                map.entry(code).or_default().push(tz);
+            }
+        }
+        map
+    });
+    table.get(country).map(Vec::as_slice).unwrap_or(&[])
 }
 
 #[cfg(test)]
@@ -180,6 +162,40 @@ mod tests {
             start: NaiveTime::from_hms_opt(start, 0, 0).unwrap(),
             end: NaiveTime::from_hms_opt(end, 0, 0).unwrap(),
             ..Default::default()
+        }
+    }
+
+    fn zones_of(e164: &str) -> Vec<&'static str> {
+        let n = PhoneNumber::parse_e164(e164).unwrap();
+        zones_for_number(&n).iter().map(|z| z.name()).collect()
+    }
+
+    #[test]
+    fn a_number_of_any_country_has_its_countrys_zones() {
+        // Countries beyond a hand-picked few: one zone, several zones, and a NANP area code.
+        assert_eq!(zones_of("+81312345678"), ["Asia/Tokyo"]);
+        assert_eq!(zones_of("+6561234567"), ["Asia/Singapore"]);
+        assert_eq!(zones_of("+27211234567"), ["Africa/Johannesburg"]);
+        let au = zones_of("+61291234567");
+        assert!(au.contains(&"Australia/Perth") && au.contains(&"Australia/Sydney"));
+        assert!(
+            zones_of("+74951234567").len() > 5,
+            "Russia spans many zones"
+        );
+        assert_eq!(zones_of("+12125550199"), ["America/New_York"]);
+        // An unknown US area code falls back to every US zone, Hawaii included.
+        assert!(zones_of("+19895550123").contains(&"Pacific/Honolulu"));
+    }
+
+    #[test]
+    fn every_zone_of_the_country_table_is_known_to_chrono_tz() {
+        let lines = include_str!("country_zones.tsv")
+            .lines()
+            .filter(|l| !l.starts_with('#'));
+        for line in lines {
+            let (code, zone) = line.split_once('\t').expect("code<TAB>zone");
+            assert_eq!(code.len(), 2, "{line}");
+            assert!(zone.parse::<Tz>().is_ok(), "{zone} is not a chrono-tz zone");
         }
     }
 

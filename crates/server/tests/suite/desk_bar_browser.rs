@@ -9,11 +9,12 @@
 
 use crate::common::browser as kit;
 use crate::common::demo::Demo;
-use chrono::{Duration as Days, Timelike, Utc};
+use chrono::{Duration as Days, Utc};
 use chrono_tz::Tz;
 use kit::{browser, chromedriver, click, fill, js, login, until};
 use palera_core::campaign::settings::DialMode;
 use palera_core::ids::{CallId, ClientId};
+use palera_core::phone::PhoneNumber;
 use palera_store::campaigns::{CampaignInput, CampaignStatus};
 use std::time::{Duration, Instant};
 
@@ -368,22 +369,25 @@ async fn a_callback_in_the_contacts_zone_is_refused_outside_the_window_and_liste
     d.stop().await;
 }
 
-/// A number whose zone is inside the manual-call window (08:00–21:00) now.
+/// A number whose every zone is inside the manual-call window (08:00–21:00) now and for the next
+/// ten minutes, judged by the product's own rule (zones derived from the number).
 fn number_in_hours() -> &'static str {
-    let options = [
-        ("+12125550199", "America/New_York"),
-        ("+442071838750", "Europe/London"),
-        ("+81312345678", "Asia/Tokyo"),
-        ("+61291234567", "Australia/Sydney"),
-    ];
-    options
-        .iter()
-        .find(|(_, z)| {
-            let h = Utc::now().with_timezone(&z.parse::<Tz>().unwrap()).hour();
-            (9..20).contains(&h)
-        })
-        .map(|(n, _)| *n)
-        .expect("one of the zones is in working hours")
+    use palera_core::campaign::TimeZoneSource;
+    let window = palera_core::desk::manual_window();
+    let now = Utc::now();
+    [
+        "+12125550199",
+        "+442071838750",
+        "+81312345678",
+        "+6561234567",
+    ]
+    .into_iter()
+    .find(|n| {
+        let zones = TimeZoneSource::resolve(None, &PhoneNumber::parse_e164(n).unwrap());
+        zones.window_open(&window, now)
+            && zones.window_open(&window, now + chrono::Duration::minutes(10))
+    })
+    .expect("New York, London, Tokyo and Singapore cover every hour of the day")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
