@@ -58,6 +58,9 @@ pub struct AppInner {
     pub recordings: crate::recordings::Recordings,
     /// Staff watching calls (they get the calls' live transcript lines).
     pub watchers: crate::recordings::live::Watchers,
+    /// Turns true when the server starts shutting down: open streams (the wallboard's events)
+    /// end then, so they do not hold the graceful shutdown open.
+    pub shutting_down: watch::Sender<bool>,
 }
 
 impl std::ops::Deref for App {
@@ -169,6 +172,7 @@ pub async fn serve(
     ];
     crate::contacts::api::resume_imports(&app).await;
     tracing::info!(addr = %listener.local_addr()?, "listening");
+    let streams = app.shutting_down.clone();
     axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),
@@ -176,6 +180,7 @@ pub async fn serve(
     .with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests");
+        streams.send_replace(true);
     })
     .await?;
     let _ = stop_tx.send(true);

@@ -152,30 +152,36 @@ async fn events(
     let client = c.client;
     let first = load(&app, client).await?;
     let rx = app.events.subscribe();
-    let state = (app, rx, None::<Wallboard>, Some(first));
-    let stream = futures::stream::unfold(state, move |(app, mut rx, last, pending)| async move {
-        let mut next = pending;
-        while next.is_none() {
-            tokio::select! {
-                r = rx.recv() => {
-                    if let Err(tokio::sync::broadcast::error::RecvError::Closed) = r {
-                        return None;
+    let stopping = app.shutting_down.subscribe();
+    let state = (app, rx, stopping, None::<Wallboard>, Some(first));
+    let stream = futures::stream::unfold(
+        state,
+        move |(app, mut rx, mut stopping, last, pending)| async move {
+            let mut next = pending;
+            while next.is_none() {
+                tokio::select! {
+                    r = rx.recv() => {
+                        if let Err(tokio::sync::broadcast::error::RecvError::Closed) = r {
+                            return None;
+                        }
                     }
+                    // The server is shutting down: end the stream (the browser reconnects elsewhere).
+                    _ = stopping.wait_for(|s| *s) => return None,
+                    _ = tokio::time::sleep(SWEEP) => {}
                 }
-                _ = tokio::time::sleep(SWEEP) => {}
+                match load(&app, client).await {
+                    Ok(b) if Some(&b) != last.as_ref() => next = Some(b),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = ?e, "wallboard refresh failed"),
+                }
             }
-            match load(&app, client).await {
-                Ok(b) if Some(&b) != last.as_ref() => next = Some(b),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = ?e, "wallboard refresh failed"),
-            }
-        }
-        let board = next?;
-        let ev = Event::default()
-            .event("wallboard")
-            .json_data(&board)
-            .unwrap_or_else(|_| Event::default().comment("unserialisable"));
-        Some((Ok(ev), (app, rx, Some(board), None)))
-    });
+            let board = next?;
+            let ev = Event::default()
+                .event("wallboard")
+                .json_data(&board)
+                .unwrap_or_else(|_| Event::default().comment("unserialisable"));
+            Some((Ok(ev), (app, rx, stopping, Some(board), None)))
+        },
+    );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

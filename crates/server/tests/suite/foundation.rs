@@ -621,6 +621,29 @@ on_both!(
 );
 
 on_both!(
+    an_open_wallboard_stream_does_not_hold_the_shutdown,
+    |app: TestApp| async move {
+        let http = admin(&app).await;
+        let a = create_client(&app, &http, "A", "+14155550100").await;
+        app.user("sup@a.io", Role::Supervisor, vec![a]).await;
+        let sup = app.login("sup@a.io").await;
+        let mut events = sup
+            .get(app.url(&format!("/api/v1/clients/{}/wallboard/events", a.0)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(events.status(), 200);
+        // The first board arrives, then the stream stays open.
+        let first = events.chunk().await.unwrap().expect("the first event");
+        assert!(String::from_utf8_lossy(&first).contains("wallboard"));
+        // Graceful shutdown ends the stream instead of waiting for the supervisor to leave.
+        tokio::time::timeout(std::time::Duration::from_secs(30), app.shutdown())
+            .await
+            .expect("the server stops while a wallboard is open");
+    }
+);
+
+on_both!(
     users_list_shows_only_clients_the_caller_may_see,
     |app: TestApp| async move {
         let http = admin(&app).await;

@@ -146,5 +146,6 @@ async fn a_supervisor_sees_an_agents_state_and_call_change_live_on_the_wallboard
         lines[1..].iter().all(|l| l.contains("Alex Agent")),
         "{lines:?}"
     );
+    c.close().await.unwrap();
     d.stop().await;
 }
