@@ -109,6 +109,7 @@ impl App {
             metrics: crate::metrics::Metrics::default(),
             clock,
             running_imports: Default::default(),
+            shutting_down: watch::channel(false).0,
         }))
     }
 
