@@ -36,6 +36,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(12, "0012_reports"),
     migration!(13, "0013_inbound"),
     migration!(14, "0014_recordings"),
+    migration!(17, "0017_call_hours"),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<usize> {

@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 /// Rows per CSV export chunk.
 pub const CALL_EXPORT_CHUNK: i64 = 2000;
 
+const HOUR_MS: i64 = 3_600_000;
+
 /// Which calls a report reads. Every field narrows; `None` leaves it open. Times are instants in
 /// milliseconds (the caller turns the client's local dates into them), `to_ms` exclusive.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -207,7 +209,7 @@ const LOG_COLUMNS: &str = "c.id, c.client_id, c.campaign_id, c.contact_id, c.age
     c.status, c.outcome, c.answered_by, c.placed_at, c.answered_at, c.connected_at, c.ended_at, c.disposition, \
     cp.name AS campaign_name, u.name AS agent_name, \
     CASE WHEN ct.id IS NULL THEN NULL ELSE TRIM(ct.first_name || ' ' || ct.last_name) END AS contact_name, \
-    (SELECT MIN(e.at) FROM call_events e WHERE e.call_id = c.id AND e.kind = 'disposition') AS disposed_at, \
+    c.disposed_at, CAST(c.hold_ms + CASE WHEN c.ended_at >= c.hold_since THEN c.ended_at - c.hold_since ELSE 0 END AS BIGINT) AS hold_total, \
     (SELECT r.transcript_status FROM recordings r WHERE r.call_id = c.id) AS recording_transcript";
 
 const LOG_JOINS: &str = "FROM calls c LEFT JOIN campaigns cp ON cp.id = c.campaign_id \
@@ -251,6 +253,13 @@ impl Where {
             w.int("c.placed_at <", t);
         }
         w
+    }
+
+    /// The same clause over `call_hours`, whose time column is the hour of placing: the filter's
+    /// `from_ms` / `to_ms` must then hold hours. Not for an agent filter (hours have no agent).
+    fn on_hours(mut self) -> Self {
+        self.sql = self.sql.replace("c.placed_at", "c.hour");
+        self
     }
 
     fn int(&mut self, cond: &str, v: i64) {
@@ -324,41 +333,13 @@ fn log_row(r: &sqlx::any::AnyRow) -> Result<CallLogRow> {
         ended_at,
         ring_ms: span(Some(placed_at), answered_at.or(ended_at)),
         talk_ms: span(connected_at, ended_at),
-        hold_ms: 0,
+        hold_ms: r.try_get("hold_total")?,
         wrap_up_ms: span(ended_at, opt("disposed_at")?),
         recording_url: recording.as_ref().map(|_| page.clone()),
         transcript_url: recording
             .filter(|t| t == "done")
             .map(|_| format!("{page}#transcript-{id}")),
     })
-}
-
-/// Hold time per call from its hold / resume events (an open hold runs to `end`).
-fn hold_from_events(
-    events: &[(i64, String, i64)],
-    ends: &BTreeMap<i64, i64>,
-) -> BTreeMap<i64, i64> {
-    let mut held: BTreeMap<i64, i64> = BTreeMap::new();
-    let mut since: BTreeMap<i64, i64> = BTreeMap::new();
-    for (call, kind, at) in events {
-        match kind.as_str() {
-            "hold" => {
-                since.entry(*call).or_insert(*at);
-            }
-            "resume" => {
-                if let Some(s) = since.remove(call) {
-                    *held.entry(*call).or_default() += (at - s).max(0);
-                }
-            }
-            _ => {}
-        }
-    }
-    for (call, s) in since {
-        if let Some(end) = ends.get(&call) {
-            *held.entry(call).or_default() += (end - s).max(0);
-        }
-    }
-    held
 }
 
 impl Store {
@@ -405,44 +386,74 @@ impl Store {
         } else {
             None
         };
-        self.fill_hold(&mut out).await?;
         Ok((out, next))
     }
 
-    async fn fill_hold(&self, rows: &mut [CallLogRow]) -> Result<()> {
-        if rows.is_empty() {
-            return Ok(());
+    /// The figures over the client's calls matching `filter`. Without an agent filter, whole hours
+    /// are read from `call_hours` (kept by triggers with the calls) and only the partial hours at
+    /// the edges of the range from the calls themselves; the sum is the same either way.
+    pub async fn tally(&self, client: ClientId, filter: &CallFilter) -> Result<Tally> {
+        let mut t = Tally::default();
+        if filter.agent.is_some() {
+            self.tally_calls(client, filter, &mut t).await?;
+            return Ok(t);
         }
-        let ids: Vec<String> = rows.iter().map(|r| r.id.0.to_string()).collect();
-        let events = sqlx::query(&format!(
-            "SELECT call_id, kind, at FROM call_events WHERE call_id IN ({}) AND kind IN ('hold', 'resume') ORDER BY id",
-            ids.join(",")
-        ))
-        .fetch_all(self.pool())
-        .await?;
-        let events = events
-            .iter()
-            .map(|r| Ok((r.try_get("call_id")?, r.try_get("kind")?, r.try_get("at")?)))
-            .collect::<Result<Vec<(i64, String, i64)>>>()?;
-        let ends = rows
-            .iter()
-            .filter_map(|r| r.ended_at.map(|e| (r.id.0, e)))
-            .collect();
-        let held = hold_from_events(&events, &ends);
-        for r in rows.iter_mut() {
-            r.hold_ms = held.get(&r.id.0).copied().unwrap_or(0);
+        let first = filter
+            .from_ms
+            .map(|f| (f + HOUR_MS - 1).div_euclid(HOUR_MS));
+        let end = filter.to_ms.map(|t| t.div_euclid(HOUR_MS));
+        if let (Some(a), Some(b)) = (first, end) {
+            if a >= b {
+                // Inside one hour (or empty): the calls alone.
+                self.tally_calls(client, filter, &mut t).await?;
+                return Ok(t);
+            }
         }
-        Ok(())
+        self.tally_hours(client, filter, first, end, &mut t).await?;
+        if let (Some(from), Some(a)) = (filter.from_ms, first) {
+            if from < a * HOUR_MS {
+                let edge = CallFilter {
+                    to_ms: Some(a * HOUR_MS),
+                    ..filter.clone()
+                };
+                self.tally_calls(client, &edge, &mut t).await?;
+            }
+        }
+        if let (Some(to), Some(b)) = (filter.to_ms, end) {
+            if to > b * HOUR_MS {
+                let edge = CallFilter {
+                    from_ms: Some(b * HOUR_MS),
+                    ..filter.clone()
+                };
+                self.tally_calls(client, &edge, &mut t).await?;
+            }
+        }
+        Ok(t)
     }
 
-    /// The figures over the client's calls matching `filter`.
-    pub async fn tally(&self, client: ClientId, filter: &CallFilter) -> Result<Tally> {
+    /// [`Store::tally`] counted from the calls themselves (the reference the rollup must equal).
+    pub async fn tally_from_calls(&self, client: ClientId, filter: &CallFilter) -> Result<Tally> {
+        let mut t = Tally::default();
+        self.tally_calls(client, filter, &mut t).await?;
+        Ok(t)
+    }
+
+    /// Adds the figures of the calls matching `filter`, read from the calls.
+    async fn tally_calls(
+        &self,
+        client: ClientId,
+        filter: &CallFilter,
+        t: &mut Tally,
+    ) -> Result<()> {
         let w = Where::new(filter);
         let sql = format!(
             "SELECT c.direction, c.status, c.outcome, c.answered_by, c.disposition, COUNT(*) AS n, \
              CAST(SUM(CASE WHEN COALESCE(c.answered_at, c.ended_at) >= c.placed_at THEN COALESCE(c.answered_at, c.ended_at) - c.placed_at ELSE 0 END) AS BIGINT) AS ring, \
              CAST(SUM(CASE WHEN c.ended_at >= c.connected_at THEN c.ended_at - c.connected_at ELSE 0 END) AS BIGINT) AS talk, \
-             CAST(SUM(CASE WHEN c.connected_at IS NOT NULL AND c.ended_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS talked \
+             CAST(SUM(CASE WHEN c.connected_at IS NOT NULL AND c.ended_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS talked, \
+             CAST(SUM(c.hold_ms + CASE WHEN c.ended_at >= c.hold_since THEN c.ended_at - c.hold_since ELSE 0 END) AS BIGINT) AS hold, \
+             CAST(SUM(CASE WHEN c.disposed_at >= c.ended_at THEN c.disposed_at - c.ended_at ELSE 0 END) AS BIGINT) AS wrap, \
+             CAST(SUM(CASE WHEN c.disposed_at IS NOT NULL AND c.ended_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS wrapped \
              FROM calls c WHERE {} GROUP BY c.direction, c.status, c.outcome, c.answered_by, c.disposition",
             w.sql
         );
@@ -450,67 +461,39 @@ impl Store {
             .bind(client, sqlx::query(&sql))
             .fetch_all(self.pool())
             .await?;
-        let mut t = Tally::default();
-        for r in &rows {
-            let direction: String = r.try_get("direction")?;
-            let status: String = r.try_get("status")?;
-            let outcome: String = r.try_get("outcome")?;
-            let by: Option<String> = r.try_get("answered_by")?;
-            let disposition: Option<String> = r.try_get("disposition")?;
-            let n: i64 = r.try_get("n")?;
-            t.calls += n;
-            t.ring_ms += r.try_get::<Option<i64>, _>("ring")?.unwrap_or(0);
-            t.talk_ms += r.try_get::<Option<i64>, _>("talk")?.unwrap_or(0);
-            t.talked += r.try_get::<Option<i64>, _>("talked")?.unwrap_or(0);
-            add_row(&mut t, &direction, &status, &outcome, by.as_deref(), n);
-            if let Some(d) = disposition {
-                *t.dispositions.entry(d).or_default() += n;
-            }
-        }
-        let (hold, wrap, wrapped) = self.hold_and_wrap(client, &w).await?;
-        t.hold_ms = hold;
-        t.wrap_up_ms = wrap;
-        t.wrapped = wrapped;
-        Ok(t)
+        rows.iter().try_for_each(|r| add_tally_row(t, r))
     }
 
-    /// Total hold and wrap-up time of the filtered calls, and how many were wrapped up.
-    async fn hold_and_wrap(&self, client: ClientId, w: &Where) -> Result<(i64, i64, i64)> {
+    /// Adds the figures of whole hours `[first, end)` (either open) from `call_hours`.
+    async fn tally_hours(
+        &self,
+        client: ClientId,
+        filter: &CallFilter,
+        first: Option<i64>,
+        end: Option<i64>,
+        t: &mut Tally,
+    ) -> Result<()> {
+        let hours = CallFilter {
+            from_ms: first,
+            to_ms: end,
+            ..filter.clone()
+        };
+        let w = Where::new(&hours).on_hours();
         let sql = format!(
-            // Driven from the filtered calls (no ORDER BY on the events, which would make SQLite
-            // walk every event in id order); the rows are put in event order here.
-            "SELECT e.id, e.call_id, e.kind, e.at, c.ended_at FROM calls c JOIN call_events e ON e.call_id = c.id \
-             WHERE {} AND e.kind IN ('hold', 'resume', 'disposition')",
+            "SELECT c.direction, c.status, c.outcome, NULLIF(c.answered_by, '') AS answered_by, \
+             NULLIF(c.disposition, '') AS disposition, CAST(SUM(c.n) AS BIGINT) AS n, \
+             CAST(SUM(c.ring_ms) AS BIGINT) AS ring, CAST(SUM(c.talk_ms) AS BIGINT) AS talk, \
+             CAST(SUM(c.talked) AS BIGINT) AS talked, CAST(SUM(c.hold_ms) AS BIGINT) AS hold, \
+             CAST(SUM(c.wrap_ms) AS BIGINT) AS wrap, CAST(SUM(c.wrapped) AS BIGINT) AS wrapped \
+             FROM call_hours c WHERE {} AND c.n <> 0 \
+             GROUP BY c.direction, c.status, c.outcome, c.answered_by, c.disposition",
             w.sql
         );
-        let mut rows = w
+        let rows = w
             .bind(client, sqlx::query(&sql))
             .fetch_all(self.pool())
             .await?;
-        rows.sort_by_key(|r| r.try_get::<i64, _>("id").unwrap_or(0));
-        let mut events = Vec::new();
-        let mut ends = BTreeMap::new();
-        let (mut wrap, mut wrapped) = (0, 0);
-        let mut disposed = std::collections::HashSet::new();
-        for r in &rows {
-            let call: i64 = r.try_get("call_id")?;
-            let kind: String = r.try_get("kind")?;
-            let at: i64 = r.try_get("at")?;
-            let ended: Option<i64> = r.try_get("ended_at")?;
-            if let Some(e) = ended {
-                ends.insert(call, e);
-            }
-            if kind == "disposition" {
-                if let (Some(e), true) = (ended, disposed.insert(call)) {
-                    wrap += (at - e).max(0);
-                    wrapped += 1;
-                }
-            } else {
-                events.push((call, kind, at));
-            }
-        }
-        let hold = hold_from_events(&events, &ends).values().sum();
-        Ok((hold, wrap, wrapped))
+        rows.iter().try_for_each(|r| add_tally_row(t, r))
     }
 
     /// The CSV lines of one chunk of the call log export and the cursor to continue after.
@@ -717,6 +700,28 @@ impl Store {
     }
 }
 
+/// Adds one grouped row (direction, status, outcome, answered_by, disposition and sums).
+fn add_tally_row(t: &mut Tally, r: &sqlx::any::AnyRow) -> Result<()> {
+    let n: i64 = r.try_get("n")?;
+    let sum = |c: &str| -> Result<i64> { Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0)) };
+    t.calls += n;
+    t.ring_ms += sum("ring")?;
+    t.talk_ms += sum("talk")?;
+    t.talked += sum("talked")?;
+    t.hold_ms += sum("hold")?;
+    t.wrap_up_ms += sum("wrap")?;
+    t.wrapped += sum("wrapped")?;
+    let by: Option<String> = r.try_get("answered_by")?;
+    let status: String = r.try_get("status")?;
+    let direction: String = r.try_get("direction")?;
+    let outcome: String = r.try_get("outcome")?;
+    add_row(t, &direction, &status, &outcome, by.as_deref(), n);
+    if let Some(d) = r.try_get::<Option<String>, _>("disposition")? {
+        *t.dispositions.entry(d).or_default() += n;
+    }
+    Ok(())
+}
+
 fn add_row(t: &mut Tally, direction: &str, status: &str, outcome: &str, by: Option<&str>, n: i64) {
     if direction == "inbound" {
         t.inbound += n;
@@ -826,8 +831,70 @@ fn call_cells(r: &CallLogRow) -> Vec<String> {
 }
 
 impl Store {
-    /// Calls matching `filter` per hour after `origin_ms`: (hours since the origin, calls).
+    /// Calls matching `filter` per hour after `origin_ms`: (hours since the origin, calls). With
+    /// the origin on a whole hour and no agent filter, the whole hours of the range are read from
+    /// `call_hours` and only a partial hour at either edge from the calls.
     pub async fn hourly_counts(
+        &self,
+        client: ClientId,
+        filter: &CallFilter,
+        origin_ms: i64,
+    ) -> Result<Vec<(i64, i64)>> {
+        let first = filter
+            .from_ms
+            .map(|f| (f + HOUR_MS - 1).div_euclid(HOUR_MS));
+        let end = filter.to_ms.map(|t| t.div_euclid(HOUR_MS));
+        let within_an_hour = matches!((first, end), (Some(a), Some(b)) if a >= b);
+        if filter.agent.is_some() || origin_ms.rem_euclid(HOUR_MS) != 0 || within_an_hour {
+            return self
+                .hourly_counts_from_calls(client, filter, origin_ms)
+                .await;
+        }
+        let hours = CallFilter {
+            from_ms: first,
+            to_ms: end,
+            ..filter.clone()
+        };
+        let w = Where::new(&hours).on_hours();
+        let sql = format!(
+            "SELECT c.hour AS h, CAST(SUM(c.n) AS BIGINT) AS n FROM call_hours c WHERE {} \
+             GROUP BY c.hour HAVING SUM(c.n) <> 0",
+            w.sql
+        );
+        let rows = w
+            .bind(client, sqlx::query(&sql))
+            .fetch_all(self.pool())
+            .await?;
+        let mut out = BTreeMap::new();
+        for r in &rows {
+            let h = r.try_get::<i64, _>("h")? - origin_ms / HOUR_MS;
+            *out.entry(h).or_insert(0) += r.try_get::<i64, _>("n")?;
+        }
+        let mut edges = Vec::new();
+        if let (Some(from), Some(a)) = (filter.from_ms, first) {
+            edges.push((from, a * HOUR_MS));
+        }
+        if let (Some(to), Some(b)) = (filter.to_ms, end) {
+            edges.push((b * HOUR_MS, to));
+        }
+        for (from_ms, to_ms) in edges.into_iter().filter(|(a, b)| a < b) {
+            let edge = CallFilter {
+                from_ms: Some(from_ms),
+                to_ms: Some(to_ms),
+                ..filter.clone()
+            };
+            for (h, n) in self
+                .hourly_counts_from_calls(client, &edge, origin_ms)
+                .await?
+            {
+                *out.entry(h).or_insert(0) += n;
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// [`Store::hourly_counts`] counted from the calls themselves (the reference).
+    pub async fn hourly_counts_from_calls(
         &self,
         client: ClientId,
         filter: &CallFilter,

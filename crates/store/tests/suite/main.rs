@@ -2,6 +2,7 @@
 //! `cargo test -p palera-store --test suite AREA::` runs one area. `import_big_field` stays a
 //! binary of its own because it measures its process's peak memory.
 
+mod call_hours;
 mod campaigns;
 mod common;
 mod conformance;
