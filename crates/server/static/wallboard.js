@@ -30,7 +30,24 @@
       return row([cell(k.name), cell(k.status), cell(t.dialled), cell(t.in_flight), cell(t.answered),
         cell(t.abandoned), cell(k.abandon_rate_pct), cell(k.abandon_cap_pct)], "data-campaign-id", k.id);
     }));
+    var queues = document.querySelector("#wallboard-queues tbody");
+    queues.replaceChildren.apply(queues, board.queues.map(function (q) {
+      var o = q.today.outcomes || {};
+      var longest = cell("", "longest");
+      longest.setAttribute("data-since", q.waiting > 0 && q.longest_waiting_since ? q.longest_waiting_since : "");
+      return row([cell(q.name), cell(q.waiting, "waiting"), longest, cell(q.today.calls), cell(q.today.answered),
+        cell(o.missed || 0, "missed"), cell(o.voicemail || 0)], "data-queue", q.name);
+    }));
+    tick();
   }
+  // The longest wait counts up between events, from the instant that caller rang.
+  function tick() {
+    document.querySelectorAll("#wallboard-queues td.longest").forEach(function (td) {
+      var since = Number(td.getAttribute("data-since"));
+      td.textContent = since ? Math.max(0, Math.floor((Date.now() - since) / 1000)) + " s" : "\u2014";
+    });
+  }
+  setInterval(tick, 1000);
   var source = new EventSource("/api/v1/clients/" + client + "/wallboard/events");
   source.addEventListener("wallboard", function (e) {
     draw(JSON.parse(e.data));

@@ -68,8 +68,34 @@ pub struct BoardCampaign {
 pub struct Wallboard {
     pub agents: Vec<BoardAgent>,
     pub campaigns: Vec<BoardCampaign>,
-    /// Inbound queues (size, longest wait): empty until inbound calls land.
-    pub queues: Vec<String>,
+    /// The client's inbound queue: callers waiting now and today's inbound figures.
+    pub queues: Vec<BoardQueue>,
+}
+
+/// An inbound queue on the wallboard.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct BoardQueue {
+    pub name: String,
+    /// Callers not yet connected to an agent (waiting, or ringing at an agent's desktop).
+    pub waiting: i64,
+    /// When the caller waiting longest rang (ms since the epoch); the page counts the wait from it.
+    pub longest_waiting_since: Option<i64>,
+    /// That caller's wait so far, in seconds, when the board was made.
+    pub longest_wait_seconds: i64,
+    /// Today's inbound calls (from the client's midnight).
+    pub today: Tally,
+}
+
+impl BoardQueue {
+    /// Today's callers who hung up before an agent answered.
+    pub fn missed(&self) -> i64 {
+        self.today.outcomes.get("missed").copied().unwrap_or(0)
+    }
+
+    /// Today's callers who left a voicemail.
+    pub fn voicemails(&self) -> i64 {
+        self.today.outcomes.get("voicemail").copied().unwrap_or(0)
+    }
 }
 
 /// The wallboard of `client` now.
@@ -124,10 +150,28 @@ pub async fn load(app: &App, client: ClientId) -> Result<Wallboard, ApiError> {
             today: t,
         });
     }
+    let waiting: Vec<i64> = open
+        .iter()
+        .filter(|c| c.direction == "inbound" && c.connected_at.is_none())
+        .map(|c| c.placed_at)
+        .collect();
+    let oldest = waiting.iter().copied().min();
+    let inbound_today = CallFilter {
+        direction: Some("inbound".into()),
+        from_ms: Some(today),
+        ..Default::default()
+    };
+    let queue = BoardQueue {
+        name: "Inbound".into(),
+        waiting: waiting.len() as i64,
+        longest_waiting_since: oldest,
+        longest_wait_seconds: oldest.map_or(0, |t| (app.now_ms() - t).max(0) / 1000),
+        today: app.store.tally(client, &inbound_today).await?,
+    };
     Ok(Wallboard {
         agents,
         campaigns,
-        queues: Vec::new(),
+        queues: vec![queue],
     })
 }
 

@@ -316,6 +316,38 @@ rule!(
 );
 
 rule!(
+    the_wallboard_shows_the_callers_waiting_the_longest_wait_and_todays_missed_calls,
+    |b| async move {
+        let Some(r) = rig(b, 1).await else { return };
+        let board = || async {
+            palera_server::reports::wallboard::load(&r.app, r.client)
+                .await
+                .unwrap()
+                .queues[0]
+                .clone()
+        };
+        assert_eq!(board().await.waiting, 0);
+        // Nobody is Ready: two callers wait, the first one longest; the second gives up soon.
+        let first = arrive(&r, "+12125550100", 600.0, 60.0).await;
+        let t_first = r.store().call(first).await.unwrap().placed_at;
+        let second = arrive(&r, "+12125550101", 2.0, 60.0).await;
+        let q = board().await;
+        assert_eq!(q.waiting, 2);
+        assert_eq!(q.longest_waiting_since, Some(t_first));
+        assert!(q.longest_wait_seconds >= 0);
+        eventually(
+            "the second caller hangs up",
+            Duration::from_secs(10),
+            || async { (outcome(&r, second).await.0 == "missed").then_some(()) },
+        )
+        .await;
+        let q = board().await;
+        assert_eq!((q.waiting, q.longest_waiting_since), (1, Some(t_first)));
+        assert_eq!((q.today.calls, q.missed()), (2, 1), "{q:?}");
+    }
+);
+
+rule!(
     after_the_maximum_wait_the_caller_leaves_a_voicemail_that_is_listed,
     |b| async move {
         let Some(r) = rig(b, 1).await else { return };
