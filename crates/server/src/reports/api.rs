@@ -396,6 +396,8 @@ async fn agent_activity(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TeamActivity {
     pub agents: Vec<AgentActivity>,
+    /// The team's figures over the range: the agents' added up, averages over the sums.
+    pub total: build::AgentFigures,
 }
 
 #[utoipa::path(get, path = "/api/v1/clients/{client_id}/reports/agents",
@@ -419,7 +421,8 @@ pub async fn team(app: &App, client: ClientId, range: &Range) -> Result<TeamActi
             agents.push(build::agent_activity(app, client, &u, range).await?);
         }
     }
-    Ok(TeamActivity { agents })
+    let total = build::AgentFigures::team(agents.iter().map(|a| &a.total));
+    Ok(TeamActivity { agents, total })
 }
 
 #[utoipa::path(get, path = "/api/v1/clients/{client_id}/reports/campaigns/{campaign_id}/compliance",

@@ -264,6 +264,39 @@ pub struct AgentFigures {
     /// Time on calls and in wrap-up per hundred of the time Ready for Voice.
     pub occupancy_pct: f64,
     pub dispositions: BTreeMap<String, i64>,
+    /// Calls talked on (the divisor of the average talk and hold).
+    pub talked: i64,
+    /// Calls wrapped up (the divisor of the average wrap-up).
+    pub wrapped: i64,
+}
+
+impl AgentFigures {
+    /// The figures of a team: times and counts added up, averages and occupancy over the sums.
+    pub fn team<'a>(members: impl IntoIterator<Item = &'a AgentFigures>) -> AgentFigures {
+        let mut t = AgentFigures::default();
+        for m in members {
+            for (k, v) in &m.states_ms {
+                *t.states_ms.entry(k.clone()).or_default() += v;
+            }
+            for (k, v) in &m.dispositions {
+                *t.dispositions.entry(k.clone()).or_default() += v;
+            }
+            t.ringing_ms += m.ringing_ms;
+            t.on_call_ms += m.on_call_ms;
+            t.wrap_up_ms += m.wrap_up_ms;
+            t.hold_ms += m.hold_ms;
+            t.calls_in += m.calls_in;
+            t.calls_out += m.calls_out;
+            t.talked += m.talked;
+            t.wrapped += m.wrapped;
+        }
+        let ready = t.states_ms.get("ready").copied().unwrap_or(0);
+        t.avg_talk_ms = avg(t.on_call_ms, t.talked);
+        t.avg_hold_ms = avg(t.hold_ms, t.talked);
+        t.avg_wrap_up_ms = avg(t.wrap_up_ms, t.wrapped);
+        t.occupancy_pct = pct(t.on_call_ms + t.wrap_up_ms, ready);
+        t
+    }
 }
 
 /// One day of an agent.
@@ -311,6 +344,8 @@ fn figures(t: &Tally, spans: &[StateSpan], from: i64, to: i64) -> AgentFigures {
         occupancy_pct: pct(t.talk_ms + t.wrap_up_ms, ready),
         dispositions: t.dispositions.clone(),
         states_ms: states,
+        talked: t.talked,
+        wrapped: t.wrapped,
     }
 }
 

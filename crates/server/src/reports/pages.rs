@@ -37,6 +37,7 @@ pub fn routes() -> Router<App> {
             "/reports/{client_id}/campaigns/{campaign_id}/compliance",
             get(compliance_page),
         )
+        .route("/reports/{client_id}/agents", get(team_page))
         .route("/reports/{client_id}/agents/{user_id}", get(agent_page))
         .route("/reports/{client_id}/wallboard", get(wallboard_page))
         .route(
@@ -447,6 +448,75 @@ impl CampaignPage {
     /// Milliseconds as minutes, for the template.
     fn m(&self, ms: &i64) -> String {
         minutes(*ms)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "report_team.html")]
+struct TeamPage {
+    me: User,
+    csrf: String,
+    client: Client,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    team: api::TeamActivity,
+    occupancy_svg: String,
+    talk_svg: String,
+}
+
+/// The team's activity: each voice agent's figures beside the others, the team's total, and
+/// charts of occupancy and time on calls per agent.
+async fn team_page(
+    State(app): State<App>,
+    PageAuth(auth): PageAuth,
+    Path(client): Path<i64>,
+    Query(q): Query<RangeQuery>,
+) -> Response {
+    let loaded = async {
+        let c = scoped(auth, client)?;
+        c.auth.require_staff()?;
+        let range = q.range(&app, c.client).await?;
+        let team = api::team(&app, c.client, &range).await?;
+        let per = |f: &dyn Fn(&build::AgentFigures) -> f64| -> Vec<(String, f64)> {
+            team.agents
+                .iter()
+                .map(|a| (a.agent.clone(), f(&a.total)))
+                .collect()
+        };
+        Ok::<_, ApiError>(TeamPage {
+            client: app.store.client(c.client).await?,
+            me: c.auth.user,
+            csrf: c.auth.csrf,
+            from: range.from,
+            to: range.to,
+            occupancy_svg: svg::bars("Occupancy % per agent", &per(&|f| f.occupancy_pct), None),
+            talk_svg: svg::bars(
+                "Minutes on calls per agent",
+                &per(&|f| (f.on_call_ms as f64 / 6_000.0).round() / 10.0),
+                None,
+            ),
+            team,
+        })
+    }
+    .await;
+    match loaded {
+        Ok(p) => render(&p, StatusCode::OK),
+        Err(e) => page_error(e),
+    }
+}
+
+impl TeamPage {
+    /// Milliseconds as minutes, for the template.
+    fn m(&self, ms: &i64) -> String {
+        minutes(*ms)
+    }
+    /// Milliseconds as whole seconds, for the template.
+    fn sec(&self, ms: &i64) -> String {
+        format!("{:.0}", *ms as f64 / 1000.0)
+    }
+    /// Minutes in a voice state.
+    fn state(&self, f: &build::AgentFigures, state: &str) -> String {
+        minutes(f.states_ms.get(state).copied().unwrap_or(0))
     }
 }
 

@@ -302,6 +302,53 @@ async fn a_day_of_simulated_calls_gives_the_same_figures_in_every_report(backend
     .await;
     assert_eq!(rows.len(), mine.len());
 
+    // The team: every agent's calls add up to the team's, which are every call an agent talked on.
+    let (s, team) = json(boss.get(r.url(&format!("/api/v1/clients/{c}/reports/agents")))).await;
+    assert_eq!(s, 200, "{team}");
+    let members = team["agents"].as_array().unwrap();
+    let sum = |k: &str| {
+        members
+            .iter()
+            .map(|a| a["total"][k].as_i64().unwrap())
+            .sum::<i64>()
+    };
+    let with_agent: Vec<Call> = calls
+        .iter()
+        .filter(|x| x.agent_id.is_some())
+        .cloned()
+        .collect();
+    assert_eq!(
+        team["total"]["calls_out"].as_i64().unwrap(),
+        sum("calls_out")
+    );
+    assert_eq!(
+        team["total"]["calls_out"].as_i64().unwrap(),
+        with_agent.len() as i64
+    );
+    assert_eq!(
+        team["total"]["on_call_ms"].as_i64().unwrap(),
+        expected(&with_agent).talk_ms
+    );
+    let page = boss
+        .get(r.url(&format!("/reports/{c}/agents")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<svg") && page.contains("id=\"team-total\""),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(
+            "<td class=\"calls-out\">{}</td>",
+            with_agent.len()
+        )),
+        "the team's calls out on the page"
+    );
+
     // The compliance report.
     let (s, comp) = json(boss.get(r.url(&format!(
         "/api/v1/clients/{c}/reports/campaigns/{}/compliance",
@@ -467,6 +514,7 @@ fn endpoints(t: &Tenant) -> Vec<String> {
         format!("/reports/{c}/campaigns/{k}"),
         format!("/reports/{c}/campaigns/{k}/compliance"),
         format!("/reports/{c}/agents/{a}"),
+        format!("/reports/{c}/agents"),
         format!("/reports/{c}/wallboard"),
     ]
 }
