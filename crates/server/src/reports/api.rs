@@ -398,6 +398,8 @@ pub struct TeamActivity {
     pub agents: Vec<AgentActivity>,
     /// The team's figures over the range: the agents' added up, averages over the sums.
     pub total: build::AgentFigures,
+    /// The team's figures day by day (the client's dates).
+    pub days: Vec<build::AgentDay>,
 }
 
 #[utoipa::path(get, path = "/api/v1/clients/{client_id}/reports/agents",
@@ -422,7 +424,24 @@ pub async fn team(app: &App, client: ClientId, range: &Range) -> Result<TeamActi
         }
     }
     let total = build::AgentFigures::team(agents.iter().map(|a| &a.total));
-    Ok(TeamActivity { agents, total })
+    let days = range
+        .each_day()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (day, _, _))| build::AgentDay {
+            day,
+            figures: build::AgentFigures::team(
+                agents
+                    .iter()
+                    .filter_map(|a| a.days.get(i).map(|d| &d.figures)),
+            ),
+        })
+        .collect();
+    Ok(TeamActivity {
+        agents,
+        total,
+        days,
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/clients/{client_id}/reports/campaigns/{campaign_id}/compliance",
