@@ -173,9 +173,29 @@ pub struct RowData {
     pub email: Option<Email>,
     pub time_zone: Option<chrono_tz::Tz>,
     pub properties: Map<String, Value>,
+    /// Optional fields left empty because their value was not valid.
+    pub warnings: Vec<FieldWarning>,
 }
 
-/// Reads one row (already split into UTF-8 fields). The error is the rejection reason.
+/// A field of an imported row left empty because its value was not valid; the contact is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FieldWarning {
+    pub field: String,
+    pub reason: String,
+}
+
+/// A warned row of an import: its line in the file, the field left empty and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RowWarning {
+    pub line: u64,
+    pub field: String,
+    pub reason: String,
+}
+
+/// Reads one row (already split into UTF-8 fields). A bad value in an optional field (names,
+/// e-mail, time zone, a property that is not required) leaves that field empty with a warning in
+/// [`RowData::warnings`]; the row is rejected only for a bad or missing number, a bad required
+/// property or a malformed row. The error names every problem of the row, separated by "; ".
 pub fn parse_row(
     mapping: &ColumnMapping,
     fields: &[&str],
@@ -200,59 +220,83 @@ pub fn parse_row(
         time_zone: None,
         properties: Map::new(),
     };
+    let mut errors: Vec<String> = Vec::new();
+    let mut warnings: Vec<FieldWarning> = Vec::new();
+    let mut warn = |field: &str, reason: String| {
+        warnings.push(FieldWarning {
+            field: field.to_string(),
+            reason,
+        })
+    };
     for (target, raw) in mapping.targets.iter().zip(fields) {
         let cell = unescape_formula(raw.trim());
-        let text = || -> Option<&str> { Some(cell).filter(|c| !c.is_empty()) };
+        let text = Some(cell).filter(|c| !c.is_empty());
         match target {
             Target::Ignore => {}
-            Target::Phone => {
-                phone = Some(
-                    PhoneNumber::parse(cell, default_country)
-                        .map_err(|r| format!("bad number: phone {r}"))?,
-                )
+            Target::Phone => match PhoneNumber::parse(cell, default_country) {
+                Ok(p) => phone = Some(p),
+                Err(r) => errors.push(format!("bad number: phone {r}")),
+            },
+            Target::FirstName | Target::LastName => {
+                let field = if *target == Target::FirstName {
+                    "first_name"
+                } else {
+                    "last_name"
+                };
+                match text.map(|t| name_field(field, Some(t))).transpose() {
+                    Ok(v) if field == "first_name" => row.first_name = v,
+                    Ok(v) => row.last_name = v,
+                    Err(e) => warn(field, e.reason),
+                }
             }
-            Target::FirstName => {
-                row.first_name = text()
-                    .map(|t| name_field("first_name", Some(t)))
-                    .transpose()
-                    .map_err(|e| e.to_string())?
-            }
-            Target::LastName => {
-                row.last_name = text()
-                    .map(|t| name_field("last_name", Some(t)))
-                    .transpose()
-                    .map_err(|e| e.to_string())?
-            }
-            Target::Email => {
-                row.email = text()
-                    .map(|t| Email::parse("email", t))
-                    .transpose()
-                    .map_err(|e| format!("bad email: {}", e.reason))?
-            }
-            Target::TimeZone => {
-                row.time_zone = text()
-                    .map(|t| parse_time_zone("time_zone", t))
-                    .transpose()
-                    .map_err(|e| e.to_string())?
-            }
+            Target::Email => match text.map(|t| Email::parse("email", t)).transpose() {
+                Ok(v) => row.email = v,
+                Err(e) => warn("email", e.reason),
+            },
+            Target::TimeZone => match text.map(|t| parse_time_zone("time_zone", t)).transpose() {
+                Ok(v) => row.time_zone = v,
+                Err(e) => warn("time_zone", e.reason),
+            },
             Target::Property(name) => {
-                let def = schema
-                    .get(name)
-                    .ok_or_else(|| format!("properties.{name}: is not a property"))?;
-                if let Some(v) = property_cell(def, cell, default_country)? {
-                    row.properties.insert(name.clone(), v);
+                let Some(def) = schema.get(name) else {
+                    errors.push(format!("properties.{name}: is not a property"));
+                    continue;
+                };
+                match property_cell(def, cell, default_country) {
+                    Ok(Some(v)) => {
+                        row.properties.insert(name.clone(), v);
+                    }
+                    Ok(None) => {}
+                    Err(e) if def.required => errors.push(e),
+                    Err(e) => warn(&format!("properties.{name}"), e),
                 }
             }
         }
     }
-    Ok(RowData {
-        phone: phone.ok_or("missing required column phone")?,
-        first_name: row.first_name,
-        last_name: row.last_name,
-        email: row.email,
-        time_zone: row.time_zone,
-        properties: row.properties,
-    })
+    if phone.is_none() && errors.is_empty() {
+        errors.push("missing required column phone".into());
+    }
+    match phone {
+        Some(phone) if errors.is_empty() => Ok(RowData {
+            phone,
+            first_name: row.first_name,
+            last_name: row.last_name,
+            email: row.email,
+            time_zone: row.time_zone,
+            properties: row.properties,
+            warnings,
+        }),
+        // A rejected row names every problem, its optional fields' too, so one fix does it.
+        _ => Err(errors
+            .into_iter()
+            .chain(
+                warnings
+                    .iter()
+                    .map(|w| format!("{}: {}", w.field, w.reason)),
+            )
+            .collect::<Vec<_>>()
+            .join("; ")),
+    }
 }
 
 /// A row's fields other than the phone, while they are read.
@@ -391,6 +435,9 @@ pub struct ImportSummary {
     pub duplicates_in_file: u64,
     pub on_dnc: u64,
     pub rejected: Vec<Rejection>,
+    /// Rows imported with an optional field left empty (an e-mail, a date, …), and why.
+    #[serde(default)]
+    pub warnings: Vec<RowWarning>,
 }
 
 /// Counts per bucket (the summary without the rejection list).
@@ -440,7 +487,7 @@ impl BucketCounts {
 }
 
 impl ImportSummary {
-    pub fn new(c: BucketCounts, rejected: Vec<Rejection>) -> Self {
+    pub fn new(c: BucketCounts, rejected: Vec<Rejection>, warnings: Vec<RowWarning>) -> Self {
         Self {
             rows: c.rows,
             imported: c.imported,
@@ -449,6 +496,7 @@ impl ImportSummary {
             duplicates_in_file: c.duplicates_in_file,
             on_dnc: c.on_dnc,
             rejected,
+            warnings,
         }
     }
 }
@@ -521,13 +569,37 @@ mod tests {
         let s = schema();
         let r = |f: &[&str]| parse_row(&m, f, &s, Some("US")).unwrap_err();
         assert!(r(&["12", "", ""]).starts_with("bad number"));
-        assert!(r(&["+14155550100", "nope", ""]).starts_with("bad email"));
-        assert!(r(&["+14155550100", "", "old"]).starts_with("property type: properties.age"));
         assert!(r(&["+14155550100", ""]).starts_with("wrong column count"));
+        // A bad optional field keeps the contact: the field is left empty with a warning.
+        let kept = parse_row(&m, &["+14155550100", "nope", "old"], &s, Some("US")).unwrap();
+        assert_eq!(kept.email, None);
+        assert!(kept.properties.get("age").is_none());
+        let fields: Vec<&str> = kept.warnings.iter().map(|w| w.field.as_str()).collect();
+        assert_eq!(fields, ["email", "properties.age"], "{:?}", kept.warnings);
         let ok = parse_row(&m, &["(415) 555-0100", "", "42"], &s, Some("US")).unwrap();
         assert_eq!(ok.phone.as_str(), "+14155550100");
         assert_eq!(ok.email, None);
         assert_eq!(ok.properties["age"], serde_json::json!(42.0));
+    }
+
+    #[test]
+    fn a_rejected_row_names_every_problem_it_has() {
+        let mut s = schema();
+        s.properties[0].required = true;
+        let m = ColumnMapping::new(
+            ["phone", "email", "age"]
+                .iter()
+                .map(|h| h.to_string())
+                .collect(),
+            &[],
+            &s,
+        );
+        let reason = parse_row(&m, &["12", "nope", "old"], &s, Some("US")).unwrap_err();
+        assert!(reason.starts_with("bad number"), "{reason}");
+        assert!(
+            reason.contains("; property type: properties.age"),
+            "{reason}"
+        );
     }
 
     #[test]

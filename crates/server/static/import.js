@@ -97,6 +97,18 @@
           tr.appendChild(cell("td", x.reason));
           body.appendChild(tr);
         });
+        var wr = await fetch(api(client, "imports/" + id + "/warnings"));
+        var wbody = document.querySelector("#warnings tbody");
+        wbody.innerHTML = "";
+        (wr.ok ? await wr.json() : []).forEach(function (x) {
+          var tr = document.createElement("tr");
+          tr.appendChild(cell("td", x.line));
+          tr.appendChild(cell("td", x.field.replace(/_/g, " ")));
+          tr.appendChild(cell("td", x.reason));
+          wbody.appendChild(tr);
+        });
+        document.getElementById("problems-csv").href = api(client, "imports/" + id + "/problems.csv");
+        document.getElementById("problems").hidden = false;
         start.disabled = false;
         return;
       }

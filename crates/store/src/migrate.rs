@@ -37,6 +37,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(13, "0013_inbound"),
     migration!(14, "0014_recordings"),
     migration!(17, "0017_call_hours"),
+    migration!(18, "0018_import_warnings"),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<usize> {

@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use futures::StreamExt;
 use palera_core::contact::{ContactFields, PropertyDef, PropertyFields};
 use palera_core::ids::{ClientId, ContactId, ListId};
-use palera_core::import::{BucketCounts, ImportOptions, Rejection};
+use palera_core::import::{BucketCounts, ImportOptions, Rejection, RowWarning};
 use palera_core::phone::PhoneNumber;
 use palera_store::contacts::{Actor, Contact, ContactChange, ContactFilter, ContactSelection};
 use palera_store::dnc::DncEntry;
@@ -51,6 +51,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         preview_import,
         get_import,
         get_rejections,
+        get_warnings,
+        get_problems_csv,
         export_csv
     ),
     components(schemas(
@@ -117,6 +119,14 @@ pub fn routes() -> Router<App> {
         .route(
             &format!("{c}/imports/{{job_id}}/rejections"),
             get(get_rejections),
+        )
+        .route(
+            &format!("{c}/imports/{{job_id}}/warnings"),
+            get(get_warnings),
+        )
+        .route(
+            &format!("{c}/imports/{{job_id}}/problems.csv"),
+            get(get_problems_csv),
         )
         .route(&format!("{c}/exports"), get(export_csv))
 }
@@ -798,6 +808,69 @@ async fn get_rejections(
             .import_rejections(c.id(), job.id, q.after.unwrap_or(0), 1000)
             .await?,
     ))
+}
+
+#[utoipa::path(get, path = "/api/v1/clients/{client_id}/imports/{job_id}/warnings", params(("client_id" = i64, Path), ("job_id" = i64, Path), AfterLine),
+    responses((status = 200, body = [RowWarning]), (status = 404, body = ErrorBody)))]
+async fn get_warnings(
+    State(app): State<App>,
+    c: StaffClient,
+    Path(p): Params,
+    Query(q): Query<AfterLine>,
+) -> Result<Json<Vec<RowWarning>>, ApiError> {
+    let job = app.store.import_job(c.id(), path_id(&p, "job_id")?).await?;
+    Ok(Json(
+        app.store
+            .import_warnings(c.id(), job.id, q.after.unwrap_or(0), 1000)
+            .await?,
+    ))
+}
+
+/// The rows of an import that need a look, as CSV in line order: each rejected row with its
+/// reasons, and each optional field left empty with why (`line,problem,field,reason`).
+#[utoipa::path(get, path = "/api/v1/clients/{client_id}/imports/{job_id}/problems.csv", params(("client_id" = i64, Path), ("job_id" = i64, Path)),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
+async fn get_problems_csv(
+    State(app): State<App>,
+    c: StaffClient,
+    Path(p): Params,
+) -> Result<Response, ApiError> {
+    let job = app.store.import_job(c.id(), path_id(&p, "job_id")?).await?;
+    let summary = palera_store::import::summary(&app.store, &job)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let mut lines: Vec<(u64, [String; 3])> = summary
+        .rejected
+        .into_iter()
+        .map(|r| (r.line, ["rejected".into(), String::new(), r.reason]))
+        .chain(
+            summary
+                .warnings
+                .into_iter()
+                .map(|w| (w.line, ["kept, field left empty".into(), w.field, w.reason])),
+        )
+        .collect();
+    lines.sort_by_key(|(line, _)| *line);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let write = |w: &mut csv::Writer<Vec<u8>>, row: &[&str]| {
+        w.write_record(row).map_err(|e| ApiError::internal(&e))
+    };
+    write(&mut w, &["line", "problem", "field", "reason"])?;
+    for (line, [problem, field, reason]) in &lines {
+        write(&mut w, &[&line.to_string(), problem, field, reason])?;
+    }
+    let body = w.into_inner().map_err(|e| ApiError::internal(&e))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"import-{}-problems.csv\"", job.id),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// Streams an export as `text/csv`, chunk by chunk.

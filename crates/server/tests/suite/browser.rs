@@ -6,7 +6,7 @@ use crate::common;
 use crate::common::browser as kit;
 
 use fantoccini::Locator;
-use kit::{browser, chromedriver, login, until, wait_text};
+use kit::{browser, chromedriver, js, login, until, wait_text};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,6 +209,8 @@ async fn the_import_wizard_previews_the_column_mapping_runs_and_shows_the_bucket
     }
     csv.push_str("+12122010000;Again;\n");
     csv.push_str("not-a-number;Bad;\n");
+    // A typo in the optional e-mail keeps the contact, with a warning.
+    csv.push_str("+12122019999;Kept;kept@@example\n");
     let file = std::env::temp_dir().join(format!("palera-wizard-{}.csv", rand::random::<u32>()));
     std::fs::write(&file, &csv).unwrap();
 
@@ -287,7 +289,7 @@ async fn the_import_wizard_previews_the_column_mapping_runs_and_shows_the_bucket
             .text()
             .await
             .unwrap(),
-        "done · 3000 rows"
+        "done · 3001 rows"
     );
     let summary = c
         .execute(
@@ -298,7 +300,7 @@ async fn the_import_wizard_previews_the_column_mapping_runs_and_shows_the_bucket
         .unwrap();
     assert_eq!(
         summary,
-        serde_json::json!({"rows": 3000, "imported": 2998, "updated": 0, "moved from list": 0,
+        serde_json::json!({"rows": 3001, "imported": 2999, "updated": 0, "moved from list": 0,
             "duplicates in file": 1, "on dnc": 0, "rejected": 1})
     );
     assert_eq!(
@@ -306,12 +308,44 @@ async fn the_import_wizard_previews_the_column_mapping_runs_and_shows_the_bucket
         "3001",
         "the bad number's line is listed"
     );
+    assert_eq!(
+        wait_text(&c, "#warnings tbody td", "3002").await,
+        "3002",
+        "the kept row with the bad e-mail is listed"
+    );
+    let warning = js(
+        &c,
+        "Array.from(document.querySelectorAll('#warnings tbody td')).map(t => t.textContent)",
+    )
+    .await;
+    assert_eq!(warning[1], "email", "{warning}");
+    js(&c, "fetch(document.getElementById('problems-csv').href).then(r => r.text()).then(t => window.problems = t) && 1").await;
+    until(
+        &c,
+        "typeof window.problems === 'string'",
+        "the problems CSV downloads",
+    )
+    .await;
+    let problems = js(&c, "window.problems")
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        problems.starts_with("line,problem,field,reason"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("3001,rejected,,")
+            && problems.contains("3002,\"kept, field left empty\",email,"),
+        "{problems}"
+    );
     let lists = store.list_counts(client).await.unwrap();
     let wizard = lists
         .iter()
         .find(|l| l.list.name == "Wizard leads")
         .unwrap();
-    assert_eq!(wizard.contacts, 2998);
+    assert_eq!(wizard.contacts, 2999);
     c.close().await.unwrap();
     let _ = std::fs::remove_file(&file);
 }

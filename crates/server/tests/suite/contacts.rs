@@ -182,6 +182,93 @@ async fn wait_done(app: &TestApp, http: &reqwest::Client, c: ClientId, job: &Val
 }
 
 on_both!(
+    an_import_keeps_a_contact_whose_optional_field_is_bad_and_reports_every_problem,
+    |app: TestApp| async move {
+        let (http, c, _) = setup(&app).await;
+        let csv = "Phone,First Name,Email,Time zone\n+14155550100,Ann,ann@@example,Mars/Olympus\nbad,Bo,also bad,\n+14155550101,Cy,cy@example.com,\n";
+        let (s, job) = json(
+            http.post(app.url(&path(c, "imports?list=New%20leads")))
+                .body(csv),
+        )
+        .await;
+        assert_eq!(s, 202, "{job}");
+        let done = wait_done(&app, &http, c, &job).await;
+        assert_eq!(
+            (
+                done["counts"]["imported"].clone(),
+                done["counts"]["rejected"].clone()
+            ),
+            (json!(2), json!(1)),
+            "{done}"
+        );
+        let id = &job["id"];
+        let (_, warnings) =
+            json(http.get(app.url(&path(c, &format!("imports/{id}/warnings"))))).await;
+        let fields: Vec<(i64, String)> = warnings
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| {
+                (
+                    w["line"].as_i64().unwrap(),
+                    w["field"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            fields,
+            [(2, "email".to_string()), (2, "time_zone".to_string())],
+            "{warnings}"
+        );
+        // Ann is kept, her bad fields empty.
+        let ann = app
+            .db
+            .store
+            .contact_by_phone(
+                c,
+                &palera_core::phone::PhoneNumber::parse_e164("+14155550100").unwrap(),
+            )
+            .await
+            .unwrap()
+            .expect("kept");
+        assert_eq!(
+            (ann.first_name.as_str(), ann.email.as_deref()),
+            ("Ann", None)
+        );
+        // The rejected row names its problem; its bad e-mail is not a reason to reject it.
+        let (_, rej) = json(http.get(app.url(&path(c, &format!("imports/{id}/rejections"))))).await;
+        assert_eq!(rej[0]["line"], 3);
+        assert!(
+            rej[0]["reason"].as_str().unwrap().starts_with("bad number"),
+            "{rej}"
+        );
+        let r = http
+            .get(app.url(&path(c, &format!("imports/{id}/problems.csv"))))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "line,problem,field,reason");
+        assert!(
+            lines[1].starts_with("2,\"kept, field left empty\",email,"),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("2,\"kept, field left empty\",time_zone,"),
+            "{text}"
+        );
+        assert!(lines[3].starts_with("3,rejected,,\"bad number"), "{text}");
+        assert!(
+            lines[3].contains("; email: "),
+            "every problem of the row: {text}"
+        );
+        assert_eq!(lines.len(), 4, "{text}");
+    }
+);
+
+on_both!(
     an_api_import_runs_as_a_job_with_counts_and_the_export_streams_it_back,
     |app: TestApp| async move {
         let (http, c, _) = setup(&app).await;

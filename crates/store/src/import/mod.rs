@@ -32,7 +32,7 @@ pub use timings::ImportTimings;
 use crate::{Backend, Result, Store, StoreError};
 use palera_core::contact::derive_time_zone;
 use palera_core::ids::{ClientId, ListId, UserId};
-use palera_core::import::{BucketCounts, ImportOptions, Rejection, RowData, Target};
+use palera_core::import::{BucketCounts, ImportOptions, Rejection, RowData, RowWarning, Target};
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
@@ -290,6 +290,35 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(job_from_row).collect()
+    }
+
+    /// The warned rows of a job (optional fields left empty) in line order, after line `after`.
+    pub async fn import_warnings(
+        &self,
+        client: ClientId,
+        job: i64,
+        after: u64,
+        limit: i64,
+    ) -> Result<Vec<RowWarning>> {
+        let rows = sqlx::query(
+            "SELECT w.line, w.field, w.reason FROM import_warnings w JOIN import_jobs j ON j.id = w.job_id \
+             WHERE w.job_id = $1 AND j.client_id = $2 AND w.line > $3 ORDER BY w.line, w.field LIMIT $4",
+        )
+        .bind(job)
+        .bind(client.0)
+        .bind(after as i64)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RowWarning {
+                    line: r.try_get::<i64, _>("line")? as u64,
+                    field: r.try_get("field")?,
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect()
     }
 
     /// The rejected rows of a job in line order, after line `after`.

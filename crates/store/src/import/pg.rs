@@ -55,6 +55,7 @@ pub(super) async fn try_batch(
     laps.lap(Phase::Classify);
     write_updates(&mut tx, job, &plan, now_ms).await?;
     write_rejections(&mut tx, job.id, &plan).await?;
+    write_warnings(&mut tx, job.id, &plan).await?;
     advance_job(&mut tx, job.id, &plan.counts, progress, now_ms).await?;
     laps.lap(Phase::Write);
     tx.commit().await?;
@@ -263,6 +264,25 @@ async fn write_updates(tx: &mut Tx<'_>, job: &ImportJob, plan: &Plan, now_ms: i6
     .bind(history.iter().map(|(_, c)| c.field.clone()).collect::<Vec<String>>())
     .bind(history.iter().map(|(_, c)| c.old.clone()).collect::<Vec<Option<String>>>())
     .bind(history.iter().map(|(_, c)| c.new.clone()).collect::<Vec<Option<String>>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn write_warnings(tx: &mut Tx<'_>, job: i64, plan: &Plan) -> Result<()> {
+    if plan.warnings.is_empty() {
+        return Ok(());
+    }
+    let w = &plan.warnings;
+    sqlx::query(
+        "INSERT INTO import_warnings (job_id, line, field, reason) \
+         SELECT $1, t.line, t.field, t.reason FROM UNNEST($2::BIGINT[], $3::TEXT[], $4::TEXT[]) AS t(line, field, reason) \
+         ON CONFLICT (job_id, line, field) DO NOTHING",
+    )
+    .bind(job)
+    .bind(w.iter().map(|r| r.line as i64).collect::<Vec<i64>>())
+    .bind(w.iter().map(|r| r.field.clone()).collect::<Vec<String>>())
+    .bind(w.iter().map(|r| r.reason.clone()).collect::<Vec<String>>())
     .execute(&mut **tx)
     .await?;
     Ok(())

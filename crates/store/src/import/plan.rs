@@ -11,8 +11,8 @@ use super::{ImportJob, ParsedRow};
 use crate::contacts::{diff, Change, Contact};
 use palera_core::contact::ContactData;
 use palera_core::ids::{ContactId, ListId};
-use palera_core::import::Rejection;
 use palera_core::import::{classify, stores, Action, Bucket, BucketCounts, Existing, RowData};
+use palera_core::import::{Rejection, RowWarning};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
@@ -30,6 +30,8 @@ pub(super) struct Plan {
     /// Existing contacts that only take this job's marker.
     pub marks: Vec<ContactId>,
     pub rejections: Vec<Rejection>,
+    /// Optional fields of kept rows left empty because their value was not valid.
+    pub warnings: Vec<RowWarning>,
     /// Rows classified as new whose number the insert refused and the read-back did not find
     /// (deleted by another transaction in between): the batch must be classified again.
     pub vanished: bool,
@@ -113,6 +115,7 @@ pub(super) fn plan_batch(
         updates: Vec::new(),
         marks: Vec::new(),
         rejections: Vec::new(),
+        warnings: Vec::new(),
         vanished: false,
     };
     let mut stored: HashSet<&str> = HashSet::new();
@@ -128,6 +131,12 @@ pub(super) fn plan_batch(
                 continue;
             }
         };
+        plan.warnings
+            .extend(row.warnings.iter().map(|w| RowWarning {
+                line: r.line,
+                field: w.field.clone(),
+                reason: w.reason.clone(),
+            }));
         let phone = row.phone.as_str();
         let found = existing.get(phone);
         let state = state_of(job, phone, &stored, found);

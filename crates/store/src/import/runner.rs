@@ -264,5 +264,31 @@ pub async fn summary(store: &Store, job: &ImportJob) -> Result<ImportSummary, Im
         after = last.line;
         rejected.extend(page);
     }
-    Ok(ImportSummary::new(stored.counts, rejected))
+    // Warnings page by line; a line has at most a few (one per field), so a page ends on a whole
+    // line when it is shorter than the limit, and otherwise the next page starts after its line.
+    let mut warnings = Vec::new();
+    let mut after = 0;
+    loop {
+        let mut page = store
+            .import_warnings(job.client_id, job.id, after, 10_000)
+            .await?;
+        let full = page.len() == 10_000;
+        let Some(last) = page.last().map(|w| w.line) else {
+            break;
+        };
+        if full {
+            page.retain(|w| w.line < last);
+            after = last - 1;
+            if page.is_empty() {
+                break;
+            }
+        } else {
+            after = last;
+        }
+        warnings.extend(page);
+        if !full {
+            break;
+        }
+    }
+    Ok(ImportSummary::new(stored.counts, rejected, warnings))
 }

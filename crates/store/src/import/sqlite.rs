@@ -16,7 +16,7 @@ use super::{advance_values, Attempt, ImportJob, ParsedRow, Progress, ADVANCE_JOB
 use crate::contacts::{contact_from_row, Change, Contact, CONTACT_COLUMNS};
 use crate::Result;
 use palera_core::ids::{ClientId, ContactId};
-use palera_core::import::{BucketCounts, Rejection};
+use palera_core::import::{BucketCounts, Rejection, RowWarning};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Connection, Row, Transaction};
@@ -70,6 +70,7 @@ pub(super) async fn try_batch(
     laps.lap(Phase::Classify);
     write_updates(&mut tx, job, &plan, now_ms).await?;
     write_rejections(&mut tx, job.id, &plan.rejections).await?;
+    write_warnings(&mut tx, job.id, &plan.warnings).await?;
     let mut q = sqlx::query(ADVANCE_JOB);
     for v in advance_values(job.id, &plan.counts, progress, now_ms) {
         q = q.bind(v);
@@ -301,6 +302,25 @@ async fn write_history(
                 .bind(job.created_by.map(|u| u.0))
                 .bind(source.as_str())
                 .bind(now_ms);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn write_warnings(tx: &mut Tx<'_>, job: i64, warnings: &[RowWarning]) -> Result<()> {
+    for chunk in warnings.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO import_warnings (job_id, line, field, reason) VALUES {} ON CONFLICT (job_id, line, field) DO NOTHING",
+            vec![row_of(4); chunk.len()].join(",")
+        );
+        let mut q = sqlx::query(&sql);
+        for w in chunk {
+            q = q
+                .bind(job)
+                .bind(w.line as i64)
+                .bind(w.field.as_str())
+                .bind(w.reason.as_str());
         }
         q.execute(&mut **tx).await?;
     }
