@@ -167,7 +167,9 @@ struct EditPage {
     numbers: Vec<String>,
     people: Vec<User>,
     lists: Vec<palera_store::lists::ContactList>,
-    dispositions_text: String,
+    disposition_rows: Vec<DispositionRow>,
+    /// The editor row an error is about (0 = none), for the mark beside it.
+    bad_row: usize,
     error: Option<String>,
     error_field: String,
     notice: Option<String>,
@@ -189,6 +191,19 @@ impl EditPage {
             .or(self.form.retry_after_hours)
             .map(|v| v.to_string())
             .unwrap_or_default()
+    }
+    fn same(&self, a: impl AsRef<str>, b: impl AsRef<str>) -> bool {
+        a.as_ref() == b.as_ref()
+    }
+    fn effects(&self) -> &'static [(&'static str, &'static str)] {
+        EFFECTS
+    }
+    fn row_bad(&self, i: &usize) -> &'static str {
+        if *i + 1 == self.bad_row {
+            "bad"
+        } else {
+            ""
+        }
     }
     fn bad(&self, field: &str) -> &'static str {
         if self.error_field == field {
@@ -251,52 +266,124 @@ impl EditPage {
     }
 }
 
-fn dispositions_text(set: &[StoredDisposition]) -> String {
-    set.iter()
-        .map(|d| match d.target_list {
-            Some(l) => format!("{} | {} | {}", d.label, d.effect.as_str(), l),
-            None => format!("{} | {}", d.label, d.effect.as_str()),
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+/// One row of the dispositions editor, as shown or as submitted.
+#[derive(Debug, Clone, Default)]
+struct DispositionRow {
+    label: String,
+    effect: String,
+    list: String,
 }
 
-/// Reads "Label | effect | list id" lines.
-fn parse_dispositions(text: &str) -> Result<Vec<NewDisposition>, ApiError> {
-    let mut out = Vec::new();
-    for (i, line) in text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
+/// What each effect does, in the editor's words.
+const EFFECTS: &[(&str, &str)] = &[
+    ("final", "Done: never call again in this campaign"),
+    ("retry", "Try again later (attempts and cadence)"),
+    ("callback", "Call back at a time the agent picks"),
+    ("dnc", "Do not call: add the number to the DNC list"),
+    ("move_to_list", "Move the contact to a list"),
+];
+
+/// The stored set as editor rows, plus three blank rows to add to it.
+fn disposition_rows(set: &[StoredDisposition]) -> Vec<DispositionRow> {
+    let mut rows: Vec<DispositionRow> = set
+        .iter()
+        .map(|d| DispositionRow {
+            label: d.label.clone(),
+            effect: d.effect.as_str().to_string(),
+            list: d.target_list.map(|l| l.0.to_string()).unwrap_or_default(),
+        })
+        .collect();
+    rows.extend(std::iter::repeat_n(DispositionRow::default(), 3));
+    rows
+}
+
+/// The editor's rows from the form (`d_label`, `d_effect`, `d_list` once per row, in order).
+fn submitted_rows(f: &crate::http::pages::FormData) -> Vec<DispositionRow> {
+    let (labels, effects, lists) = (f.all("d_label"), f.all("d_effect"), f.all("d_list"));
+    labels
+        .into_iter()
         .enumerate()
-    {
-        let parts: Vec<&str> = line.split('|').map(str::trim).collect();
-        let field = format!("dispositions[{i}]");
-        let effect: EffectKind = parts
-            .get(1)
-            .ok_or_else(|| ApiError::invalid(&field, "write it as: Label | effect"))?
-            .parse()
-            .map_err(|r: String| ApiError::invalid(format!("{field}.effect"), r))?;
-        let target_list = match parts.get(2) {
-            Some(v) => Some(ListId(v.parse().map_err(|_| {
-                ApiError::invalid(format!("{field}.target_list"), "must be a list id")
+        .map(|(i, label)| DispositionRow {
+            label,
+            effect: effects.get(i).cloned().unwrap_or_default(),
+            list: lists.get(i).cloned().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Reads the filled rows (a row with no label is left out: that is how one is removed; a list
+/// chosen on a row that does not move the contact is ignored). Returns the set and the editor
+/// row (1-based) of each disposition in it.
+fn parse_dispositions(
+    rows: &[DispositionRow],
+) -> Result<(Vec<NewDisposition>, Vec<usize>), (usize, ApiError)> {
+    let mut out = Vec::new();
+    let mut at = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let row = i + 1;
+        if r.label.trim().is_empty() {
+            continue;
+        }
+        let effect: EffectKind = r.effect.parse().map_err(|_| {
+            (
+                row,
+                row_error(format!("Row {row}: choose what the disposition does")),
+            )
+        })?;
+        let target_list = match r.list.trim() {
+            _ if effect != EffectKind::MoveToList => None,
+            "" => None,
+            v => Some(ListId(v.parse().map_err(|_| {
+                (
+                    row,
+                    row_error(format!("Row {row}: choose a list from the menu")),
+                )
             })?)),
-            None => None,
         };
         out.push(NewDisposition {
-            label: parts[0].to_string(),
+            label: r.label.trim().to_string(),
             effect,
             target_list,
         });
+        at.push(row);
     }
-    check_dispositions(&out)?;
-    Ok(out)
+    check_dispositions(&out).map_err(|e| in_words(e, &at))?;
+    Ok((out, at))
+}
+
+/// An API error about `dispositions[i].field` (i over the filled rows) said as the editor shows
+/// it: the row's number and what to do.
+fn in_words(e: ApiError, at: &[usize]) -> (usize, ApiError) {
+    let field = e.field.clone().unwrap_or_default();
+    let row = field
+        .strip_prefix("dispositions[")
+        .and_then(|f| f.split(']').next())
+        .and_then(|i| i.parse::<usize>().ok())
+        .and_then(|i| at.get(i).copied());
+    let Some(row) = row else { return (0, e) };
+    let what = if field.ends_with(".target_list") && e.message.contains("required") {
+        "choose the list to move the contact to".to_string()
+    } else if field.ends_with(".target_list") {
+        format!("the list {}", e.message)
+    } else if e.message.contains("twice") {
+        "another row already has this label".to_string()
+    } else {
+        format!("the label {}", e.message)
+    };
+    (row, row_error(format!("Row {row}: {what}")))
+}
+
+/// An error of the dispositions editor, said in the page's words (no field name in front).
+fn row_error(text: String) -> ApiError {
+    let mut e = ApiError::invalid("dispositions", text.clone());
+    e.message = text;
+    e
 }
 
 struct EditState {
     campaign: Option<Campaign>,
     form: Option<CampaignBody>,
-    dispositions_text: Option<String>,
+    disposition_rows: Option<(Vec<DispositionRow>, usize)>,
     error: Option<ApiError>,
     notice: Option<String>,
 }
@@ -338,9 +425,11 @@ async fn edit_view(app: &App, auth: Auth, c: Client, st: EditState) -> Response 
             numbers: numbers.into_iter().map(|n| n.number).collect(),
             people,
             lists,
-            dispositions_text: st
-                .dispositions_text
-                .unwrap_or_else(|| dispositions_text(&dispositions)),
+            bad_row: st.disposition_rows.as_ref().map_or(0, |(_, r)| *r),
+            disposition_rows: st
+                .disposition_rows
+                .map(|(rows, _)| rows)
+                .unwrap_or_else(|| disposition_rows(&dispositions)),
             campaign: st.campaign,
             error_field: st
                 .error
@@ -380,7 +469,7 @@ fn state(campaign: Option<Campaign>) -> EditState {
     EditState {
         campaign,
         form: None,
-        dispositions_text: None,
+        disposition_rows: None,
         error: None,
         notice: None,
     }
@@ -522,20 +611,25 @@ async fn dispositions(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let text = f.get("dispositions");
+    let rows = submitted_rows(&f);
     let result = async {
-        let set = parse_dispositions(&text)?;
-        crate::campaigns::api::check_targets(&app, camp.client_id, &set).await?;
-        app.store.replace_dispositions(camp.id, &set).await?;
+        let (set, at) = parse_dispositions(&rows)?;
+        crate::campaigns::api::check_targets(&app, camp.client_id, &set)
+            .await
+            .map_err(|e| in_words(e, &at))?;
+        app.store
+            .replace_dispositions(camp.id, &set)
+            .await
+            .map_err(|e| (0, ApiError::from(e)))?;
         app.engine.send(crate::engine::Request::Reload(camp.id));
-        Ok::<_, ApiError>(())
+        Ok::<_, (usize, ApiError)>(())
     }
     .await;
     match result {
         Ok(()) => back_to_edit(&camp, "dispositions"),
-        Err(e) => {
+        Err((row, e)) => {
             let st = EditState {
-                dispositions_text: Some(text),
+                disposition_rows: Some((rows, row)),
                 error: Some(e),
                 ..state(Some(camp))
             };

@@ -135,3 +135,116 @@ async fn a_demo_agent_who_goes_ready_gets_a_call_and_gives_it_a_disposition() {
     let _ = stop.send(());
     let _ = server.await;
 }
+
+/// The dispositions editor (issue 20): each disposition is a row with its label, what it does
+/// picked from a menu in words, and the list to move to picked by name; a mistake is named by
+/// its row, marked, and keeps what was typed; a cleared label removes the row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispositions_are_edited_row_by_row_with_menus_and_a_mistake_names_its_row() {
+    use crate::common::demo::Demo;
+    use kit::{choose, click, fill, js, until};
+    use palera_core::ids::CampaignId;
+    let Some(driver) = chromedriver() else { return };
+    let d = Demo::start().await;
+    let store = d.db.store.clone();
+    let before = store.dispositions(CampaignId(1)).await.unwrap();
+    let c = browser(&driver).await;
+    login(&c, &d.base, "admin@demo.test").await;
+    c.goto(&format!("{}/admin/clients/1/campaigns/1", d.base))
+        .await
+        .unwrap();
+    let row = before.len() + 1; // the first blank row
+    let at = |field: &str| format!("#dispositions-editor tbody tr:nth-child({row}) [name={field}]");
+    let labels = js(&c, "Array.from(document.querySelectorAll('#dispositions-editor [name=d_label]')).map(i => i.value)").await;
+    let want: Vec<String> = before
+        .iter()
+        .map(|x| x.label.clone())
+        .chain(["", "", ""].map(String::from))
+        .collect();
+    assert_eq!(
+        labels,
+        serde_json::json!(want),
+        "one row per disposition and three blank rows"
+    );
+
+    // "Move to a list" without a list: refused, naming the row, keeping the label.
+    fill(&c, &at("d_label"), "Wrong number").await;
+    choose(&c, &at("d_effect"), "move_to_list").await;
+    click(&c, "#dispositions-editor button[type=submit]").await;
+    until(
+        &c,
+        "document.getElementById('dispositions-error') !== null",
+        "the editor's error",
+    )
+    .await;
+    let error = js(
+        &c,
+        "document.getElementById('dispositions-error').textContent",
+    )
+    .await;
+    assert_eq!(
+        error,
+        serde_json::json!(format!("Row {row}: choose the list to move the contact to"))
+    );
+    assert_eq!(
+        js(
+            &c,
+            &format!("document.querySelector('{}').value", at("d_label"))
+        )
+        .await,
+        "Wrong number"
+    );
+    assert_eq!(
+        js(&c, &format!("document.querySelector('#dispositions-editor tbody tr:nth-child({row})').className")).await,
+        "bad"
+    );
+    assert_eq!(
+        store.dispositions(CampaignId(1)).await.unwrap(),
+        before,
+        "nothing saved"
+    );
+
+    // The list picked by name: saved, back on the page with a notice.
+    let list = store.lists(palera_core::ids::ClientId(1)).await.unwrap()[0].clone();
+    choose(&c, &at("d_list"), &list.id.0.to_string()).await;
+    click(&c, "#dispositions-editor button[type=submit]").await;
+    until(&c, "document.getElementById('dispositions-error') === null && location.search.includes('saved')", "the save").await;
+    let after = store.dispositions(CampaignId(1)).await.unwrap();
+    let added = after
+        .iter()
+        .find(|x| x.label == "Wrong number")
+        .expect("the new disposition");
+    assert_eq!(added.target_list, Some(list.id));
+    assert_eq!(after.len(), before.len() + 1);
+
+    // A label used twice is refused by row; a cleared label removes its row.
+    let first = "#dispositions-editor tbody tr:nth-child(1) [name=d_label]";
+    fill(&c, first, "Wrong number").await;
+    click(&c, "#dispositions-editor button[type=submit]").await;
+    until(
+        &c,
+        "document.getElementById('dispositions-error') !== null",
+        "the duplicate's error",
+    )
+    .await;
+    let error = js(
+        &c,
+        "document.getElementById('dispositions-error').textContent",
+    )
+    .await;
+    assert!(
+        error
+            .as_str()
+            .unwrap()
+            .ends_with(": another row already has this label"),
+        "{error}"
+    );
+    fill(&c, first, "").await;
+    click(&c, "#dispositions-editor button[type=submit]").await;
+    until(&c, "document.getElementById('dispositions-error') === null && location.search.includes('saved')", "the removal").await;
+    let last = store.dispositions(CampaignId(1)).await.unwrap();
+    assert_eq!(last.len(), before.len(), "one removed, one added");
+    assert!(last.iter().all(|x| x.label != before[0].label));
+    c.close().await.unwrap();
+    d.stop().await;
+}

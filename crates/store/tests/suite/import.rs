@@ -141,7 +141,10 @@ conformance!(
         )
         .await;
         check_sum(&s, 5);
-        assert_eq!(s.imported, 3, "a bad e-mail or optional property keeps the contact");
+        assert_eq!(
+            s.imported, 3,
+            "a bad e-mail or optional property keeps the contact"
+        );
         let got: Vec<(u64, &str)> = s
             .rejected
             .iter()
