@@ -5,10 +5,13 @@
 pub mod api;
 pub mod cli;
 pub mod pages;
+pub mod properties;
 
 use crate::app::App;
 use axum::Router;
 
 pub fn routes() -> Router<App> {
-    api::routes().merge(pages::routes())
+    api::routes()
+        .merge(pages::routes())
+        .merge(properties::routes())
 }

@@ -802,3 +802,123 @@ on_both!(
         assert_eq!(s, 200);
     }
 );
+
+on_both!(
+    properties_are_added_edited_and_removed_on_their_page_and_a_refused_form_names_the_field,
+    |app: TestApp| async move {
+        let (http, c, other) = setup(&app).await;
+        let url = app.url(&format!("/admin/clients/{c}/properties"));
+        let html = http.get(&url).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("No properties yet."), "{html}");
+        let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+        let token = html[at..].split('"').next().unwrap().to_string();
+        let post = |fields: Vec<(&str, &str)>| http.post(&url).form(&fields).send();
+
+        // A choice property without choices: refused, naming the field, the input kept.
+        let r = post(vec![
+            ("csrf", &token),
+            ("name", "plan"),
+            ("label", "Plan"),
+            ("kind", "choice"),
+            ("choices", ""),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 422);
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains("choices: a choice property needs at least one choice"),
+            "{html}"
+        );
+        assert!(
+            html.contains("value=\"plan\"") && html.contains("value=\"Plan\""),
+            "the input is kept"
+        );
+        assert!(
+            app.db
+                .store
+                .property_schema(c)
+                .await
+                .unwrap()
+                .properties
+                .is_empty(),
+            "nothing stored"
+        );
+
+        // Saved, then the page again (POST-redirect-GET) with a notice.
+        let r = post(vec![
+            ("csrf", &token),
+            ("name", "plan"),
+            ("label", "Plan"),
+            ("kind", "choice"),
+            ("choices", "Basic, Pro"),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 303);
+        let to = r.headers()["location"].to_str().unwrap().to_string();
+        assert!(to.ends_with("/properties?saved=property"), "{to}");
+        let page = http
+            .get(app.url(&to))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("Property saved.") && page.contains("data-property=\"plan\""),
+            "{page}"
+        );
+        let schema = app.db.store.property_schema(c).await.unwrap().properties;
+        assert_eq!(
+            (schema[0].name.as_str(), schema[0].choices.clone()),
+            ("plan", vec!["Basic".to_string(), "Pro".to_string()])
+        );
+
+        // Edited in its row: a new label and required.
+        let r = post(vec![
+            ("csrf", &token),
+            ("name", "plan"),
+            ("label", "Price plan"),
+            ("kind", "choice"),
+            ("choices", "Basic, Pro, Team"),
+            ("required", "on"),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 303);
+        let p = app.db.store.property_schema(c).await.unwrap().properties[0].clone();
+        assert_eq!(
+            (p.label.as_str(), p.required, p.choices.len()),
+            ("Price plan", true, 3)
+        );
+        assert!(
+            app.db
+                .store
+                .property_schema(other)
+                .await
+                .unwrap()
+                .properties
+                .is_empty(),
+            "the other client is untouched"
+        );
+
+        // Removed.
+        let r = http
+            .post(app.url(&format!("/admin/clients/{c}/properties/plan/delete")))
+            .form(&[("csrf", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert!(app
+            .db
+            .store
+            .property_schema(c)
+            .await
+            .unwrap()
+            .properties
+            .is_empty());
+    }
+);
