@@ -35,6 +35,8 @@
         s.innerHTML = options;
         s.value = p.targets[i];
         s.setAttribute("aria-label", "Column " + (i + 1) + " (" + h + ") feeds");
+        s.dataset.previous = s.value;
+        s.addEventListener("change", function () { newProperty(s, td, h); });
         td.appendChild(s);
         map.appendChild(td);
         selects.push(s);
@@ -53,8 +55,67 @@
       start.disabled = false;
     });
 
+    // "New property from this column": a small form under the column's menu creates the
+    // property through the API, adds it to every column's menu and picks it for this one.
+    function slug(text) {
+      var s = text.toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^_+|_+$/g, "");
+      if (!/^[a-z]/.test(s)) { s = "p_" + s; }
+      return s.slice(0, 63);
+    }
+    function newProperty(select, td, header) {
+      var open = td.querySelector(".new-property");
+      if (select.value !== "new") {
+        if (open) { open.remove(); }
+        select.dataset.previous = select.value;
+        return;
+      }
+      if (open) { return; }
+      var box = document.createElement("div");
+      box.className = "new-property";
+      var name = document.createElement("input");
+      name.value = slug(header);
+      name.setAttribute("aria-label", "Name of the new property");
+      var kind = document.createElement("select");
+      kind.setAttribute("aria-label", "Type of the new property");
+      [["text", "Text"], ["number", "Number"], ["boolean", "Yes / no"], ["date", "Date"], ["email", "E-mail address"], ["phone", "Phone number"]].forEach(function (k) {
+        var o = document.createElement("option"); o.value = k[0]; o.textContent = k[1]; kind.appendChild(o);
+      });
+      var create = document.createElement("button");
+      create.type = "button";
+      create.textContent = "Create";
+      var err = document.createElement("p");
+      err.className = "error"; err.setAttribute("role", "alert"); err.hidden = true;
+      create.addEventListener("click", async function () {
+        var body = { name: name.value.trim(), label: header, kind: kind.value };
+        var r = await fetch(api(client, "properties"), { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+        if (!r.ok) { err.textContent = await errorText(r); err.hidden = false; name.focus(); return; }
+        var value = "properties." + body.name;
+        selects.forEach(function (s) {
+          if (!Array.prototype.some.call(s.options, function (o) { return o.value === value; })) {
+            var o = document.createElement("option");
+            o.value = value; o.textContent = header + " (" + body.kind + ")";
+            s.insertBefore(o, s.querySelector("option[value=new]"));
+          }
+        });
+        select.value = value;
+        select.dataset.previous = value;
+        box.remove();
+      });
+      box.appendChild(name); box.appendChild(kind); box.appendChild(create); box.appendChild(err);
+      td.appendChild(box);
+      name.focus();
+    }
+
     form.addEventListener("submit", async function (ev) {
       ev.preventDefault();
+      var pending = selects.findIndex(function (s) { return s.value === "new"; });
+      if (pending >= 0) {
+        var problem = document.getElementById("mapping-problem");
+        problem.textContent = "Column " + (pending + 1) + ": create its new property first, or choose another field.";
+        problem.hidden = false;
+        selects[pending].focus();
+        return;
+      }
       var f = fileInput.files[0];
       if (!f) { return; }
       start.disabled = true;

@@ -203,14 +203,17 @@ async fn the_import_wizard_previews_the_column_mapping_runs_and_shows_the_bucket
         .unwrap()[0]
         .id;
     // 3,000 rows: two batches, one duplicate, one bad number.
-    let mut csv = String::from("Mobile;Given name;E-mail\n");
+    let mut csv = String::from("Mobile;Given name;E-mail;Seats\n");
     for i in 0..2998 {
-        csv.push_str(&format!("+1212201{i:04};Pat{i};pat{i}@example.com\n"));
+        csv.push_str(&format!(
+            "+1212201{i:04};Pat{i};pat{i}@example.com;{}\n",
+            i % 50
+        ));
     }
-    csv.push_str("+12122010000;Again;\n");
-    csv.push_str("not-a-number;Bad;\n");
+    csv.push_str("+12122010000;Again;;\n");
+    csv.push_str("not-a-number;Bad;;\n");
     // A typo in the optional e-mail keeps the contact, with a warning.
-    csv.push_str("+12122019999;Kept;kept@@example\n");
+    csv.push_str("+12122019999;Kept;kept@@example;\n");
     let file = std::env::temp_dir().join(format!("palera-wizard-{}.csv", rand::random::<u32>()));
     std::fs::write(&file, &csv).unwrap();
 
@@ -247,7 +250,7 @@ async fn the_import_wizard_previews_the_column_mapping_runs_and_shows_the_bucket
         .unwrap();
     assert_eq!(
         headers,
-        serde_json::json!(["Mobile", "Given name", "E-mail"])
+        serde_json::json!(["Mobile", "Given name", "E-mail", "Seats"])
     );
     let targets = c
         .execute(
@@ -256,7 +259,32 @@ async fn the_import_wizard_previews_the_column_mapping_runs_and_shows_the_bucket
         )
         .await
         .unwrap();
-    assert_eq!(targets, serde_json::json!(["phone", "first_name", "email"]));
+    assert_eq!(
+        targets,
+        serde_json::json!(["phone", "first_name", "email", "ignore"])
+    );
+    // The unmapped column becomes a new property from the wizard.
+    kit::choose(&c, "#preview select[aria-label^='Column 4']", "new").await;
+    until(
+        &c,
+        "document.querySelector('.new-property input') !== null",
+        "the new-property form",
+    )
+    .await;
+    assert_eq!(
+        js(&c, "document.querySelector('.new-property input').value").await,
+        "seats"
+    );
+    kit::choose(&c, ".new-property select", "number").await;
+    kit::click(&c, ".new-property button").await;
+    until(
+        &c,
+        "document.querySelector(\"#preview select[aria-label^='Column 4']\").value === 'properties.seats'",
+        "the new property picked for the column",
+    )
+    .await;
+    let seats = store.property_schema(client).await.unwrap();
+    assert!(seats.get("seats").is_some(), "the property is created");
     let first_row = c
         .find(Locator::Css("#preview tr:nth-child(3) td"))
         .await
@@ -346,6 +374,19 @@ async fn the_import_wizard_previews_the_column_mapping_runs_and_shows_the_bucket
         .find(|l| l.list.name == "Wizard leads")
         .unwrap();
     assert_eq!(wizard.contacts, 2999);
+    let pat = store
+        .contact_by_phone(
+            client,
+            &palera_core::phone::PhoneNumber::parse_e164("+12122010007").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        pat.properties["seats"],
+        serde_json::json!(7.0),
+        "the column fed the new property"
+    );
     c.close().await.unwrap();
     let _ = std::fs::remove_file(&file);
 }
