@@ -168,7 +168,7 @@ async fn client_create(State(app): State<App>, PageForm { auth, form: f }: PageF
             .filter(|s| !s.is_empty())
             .map(String::from)
             .collect();
-        let numbers = parse_numbers(&numbers)?;
+        let numbers = parse_numbers(&numbers).map_err(numbers_in_words)?;
         let secrets = SecretInput {
             auth_token: f.opt("auth_token"),
             api_key_secret: f.opt("api_key_secret"),
@@ -341,4 +341,23 @@ async fn number_remove(
         Ok(()) => client_view(&app, auth, id, None, None, Some("Number removed.".into())).await,
         Err(e) => client_view(&app, auth, id, None, Some(e.into()), None).await,
     }
+}
+
+/// A refused number said as the form shows it: by its line in the box, not its array index.
+fn numbers_in_words(mut e: ApiError) -> ApiError {
+    let index = e
+        .field
+        .as_deref()
+        .and_then(|f| f.strip_prefix("numbers["))
+        .and_then(|f| f.strip_suffix(']'))
+        .and_then(|i| i.parse::<usize>().ok());
+    if let Some(i) = index {
+        let reason = e
+            .message
+            .split_once(": ")
+            .map_or(e.message.clone(), |(_, r)| r.to_string());
+        e.message = format!("Number on line {}: {reason}", i + 1);
+        e.field = Some("numbers".into());
+    }
+    e
 }

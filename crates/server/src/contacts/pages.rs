@@ -656,7 +656,10 @@ async fn dnc_add(
                 .add_dnc(client.id, n, "page", app.now_ms())
                 .await?;
         }
-        Ok::<_, ApiError>(format!("Added {} numbers.", numbers.len()))
+        Ok::<_, ApiError>(match numbers.len() {
+            1 => "Added 1 number.".to_string(),
+            n => format!("Added {n} numbers."),
+        })
     }
     .await;
     match result {

@@ -393,6 +393,22 @@ on_both!(
         );
         assert!(html.contains("value=\"Kept Name\""));
         assert_eq!(client_count(&app).await, 0);
+        // A bad number is named by its line in the box, as people count.
+        let r = http
+            .post(app.url("/admin/clients"))
+            .form(&[
+                ("name", "Kept Name"),
+                ("csrf", csrf.as_str()),
+                ("numbers", "+14155550100\n12"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("Number on line 2: "), "{html}");
+        assert!(!html.contains("numbers[1]"), "{html}");
+        assert_eq!(client_count(&app).await, 0);
     }
 );
 
