@@ -385,9 +385,7 @@ impl ContactPage {
             .unwrap_or_else(|| format!("list {id}"))
     }
     fn when(&self, at: &i64) -> String {
-        palera_store::from_millis(*at)
-            .format("%Y-%m-%d %H:%M UTC")
-            .to_string()
+        crate::http::pages::client_time(*at, &self.client.time_zone)
     }
     fn in_list(&self, id: &ListId) -> bool {
         self.contact.list_id == Some(*id)
@@ -570,9 +568,7 @@ struct DncPage {
 
 impl DncPage {
     fn when(&self, at: &i64) -> String {
-        palera_store::from_millis(*at)
-            .format("%Y-%m-%d")
-            .to_string()
+        crate::http::pages::client_time(*at, &self.client.time_zone)
     }
 }
 

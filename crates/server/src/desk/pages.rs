@@ -116,9 +116,7 @@ impl ConversationPage {
         crate::recordings::pages::seconds(*ms)
     }
     fn when(&self, at: &i64) -> String {
-        chrono::DateTime::from_timestamp_millis(*at)
-            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-            .unwrap_or_default()
+        crate::http::pages::client_time(*at, &self.client.time_zone)
     }
     fn duration(&self, s: &Option<i64>) -> String {
         match s {

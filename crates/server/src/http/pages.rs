@@ -325,3 +325,25 @@ impl Saved {
 pub fn saved_redirect(path: &str, what: &str) -> Response {
     Redirect::to(&format!("{path}?saved={what}")).into_response()
 }
+
+/// An instant as the client's people read it: in the client's time zone, with the zone's
+/// abbreviation (`2026-12-04 21:40 EST`); UTC if the stored zone is unknown.
+pub fn client_time(ms: i64, zone: &str) -> String {
+    let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::client_time;
+
+    #[test]
+    fn admin_pages_show_times_in_the_clients_zone_with_its_abbreviation() {
+        let ms = 1_768_489_200_000; // 2026-01-15 15:00 UTC
+        assert_eq!(client_time(ms, "America/New_York"), "2026-01-15 10:00 EST");
+        assert_eq!(client_time(ms, "Europe/London"), "2026-01-15 15:00 GMT");
+        assert_eq!(client_time(ms, "not a zone"), "2026-01-15 15:00 UTC");
+    }
+}

@@ -129,9 +129,7 @@ impl SearchPage {
         clock(*ms)
     }
     fn when(&self, ms: &i64) -> String {
-        chrono::DateTime::from_timestamp_millis(*ms)
-            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
-            .unwrap_or_default()
+        crate::http::pages::client_time(*ms, &self.client.time_zone)
     }
 }
 
