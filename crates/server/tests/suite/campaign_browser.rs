@@ -248,3 +248,55 @@ async fn dispositions_are_edited_row_by_row_with_menus_and_a_mistake_names_its_r
     c.close().await.unwrap();
     d.stop().await;
 }
+
+/// The live page says why nothing is dialled (issue 20): with no agent Ready it says so; paused
+/// from its own buttons it says the campaign is paused, and resumed it goes back to the agents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_page_says_why_a_paused_campaign_places_no_calls() {
+    use crate::common::demo::Demo;
+    use kit::{click, js, until};
+    let Some(driver) = chromedriver() else { return };
+    let d = Demo::start().await;
+    let c = browser(&driver).await;
+    login(&c, &d.base, "supervisor@demo.test").await;
+    c.goto(&format!("{}/admin/clients/1/campaigns/1/live", d.base))
+        .await
+        .unwrap();
+    until(
+        &c,
+        "document.getElementById('idle-reason') !== null",
+        "the idle reason",
+    )
+    .await;
+    assert_eq!(
+        js(&c, "document.getElementById('idle-reason').dataset.code").await,
+        "no_agent_ready"
+    );
+    let text = js(&c, "document.getElementById('idle-reason').textContent").await;
+    assert!(text.as_str().unwrap().contains("agents is Ready"), "{text}");
+    click(&c, "button[data-action=pause]").await;
+    until(
+        &c,
+        "document.getElementById('idle-reason')?.dataset.code === 'paused'",
+        "the paused reason",
+    )
+    .await;
+    let text = js(&c, "document.getElementById('idle-reason').textContent").await;
+    assert_eq!(
+        text,
+        "Not dialling: The campaign is paused: no calls are placed until it is resumed."
+    );
+    assert!(
+        c.current_url().await.unwrap().path().ends_with("/live"),
+        "back on the live page"
+    );
+    click(&c, "button[data-action=resume]").await;
+    until(
+        &c,
+        "document.getElementById('idle-reason')?.dataset.code === 'no_agent_ready'",
+        "the reason after resuming",
+    )
+    .await;
+    c.close().await.unwrap();
+    d.stop().await;
+}
