@@ -368,6 +368,8 @@ struct ContactPage {
     lists: Vec<ListCount>,
     properties: Vec<PropertyRow>,
     history: Vec<ContactChange>,
+    /// Names of the people in the history, by user id.
+    names: std::collections::HashMap<i64, String>,
     error: Option<String>,
     error_field: String,
     notice: Option<String>,
@@ -386,6 +388,23 @@ impl ContactPage {
     }
     fn when(&self, at: &i64) -> String {
         crate::http::pages::client_time(*at, &self.client.time_zone)
+    }
+    fn field(&self, field: &str) -> String {
+        let defs: Vec<PropertyDef> = self.properties.iter().map(|p| p.def.clone()).collect();
+        crate::http::words::field(field, &defs)
+    }
+    fn value(&self, v: &Option<String>) -> String {
+        v.as_deref()
+            .map(crate::http::words::value)
+            .unwrap_or_default()
+    }
+    /// Who made a change: the person's name and where, or where alone.
+    fn by(&self, h: &ContactChange) -> String {
+        let from = crate::http::words::source(&h.source);
+        match h.user_id.and_then(|u| self.names.get(&u.0)) {
+            Some(name) => format!("{name} ({from})"),
+            None => from,
+        }
     }
     fn in_list(&self, id: &ListId) -> bool {
         self.contact.list_id == Some(*id)
@@ -414,11 +433,19 @@ async fn contact_view(
         let lists = app.store.list_counts(client.id).await?;
         let schema = app.store.property_schema(client.id).await?;
         let history = app.store.contact_history(client.id, contact.id).await?;
-        Ok::<_, ApiError>((client, contact, lists, schema, history))
+        let mut names = std::collections::HashMap::new();
+        for id in history.iter().filter_map(|h| h.user_id) {
+            if let std::collections::hash_map::Entry::Vacant(e) = names.entry(id.0) {
+                if let Ok(u) = app.store.user(id).await {
+                    e.insert(u.name);
+                }
+            }
+        }
+        Ok::<_, ApiError>((client, contact, lists, schema, history, names))
     }
     .await;
     match loaded {
-        Ok((client, contact, lists, schema, history)) => {
+        Ok((client, contact, lists, schema, history, names)) => {
             let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
             let properties = schema
                 .properties
@@ -442,6 +469,7 @@ async fn contact_view(
                     lists,
                     properties,
                     history,
+                    names,
                     notice,
                 },
                 status,

@@ -46,6 +46,8 @@ struct ConversationPage {
     runs: std::collections::HashMap<i64, RunSummary>,
     /// The recording (player and transcript) of each recorded call the user may hear.
     recordings: std::collections::HashMap<i64, crate::recordings::api::RecordingView>,
+    /// The client's properties (their labels name changed fields).
+    properties: Vec<palera_core::contact::PropertyDef>,
 }
 
 /// A call's script run as the conversation shows it.
@@ -100,6 +102,17 @@ async fn run_summaries(
 }
 
 impl ConversationPage {
+    fn field(&self, f: &str) -> String {
+        crate::http::words::field(f, &self.properties)
+    }
+    fn value(&self, v: &Option<String>) -> String {
+        v.as_deref()
+            .map(crate::http::words::value)
+            .unwrap_or_default()
+    }
+    fn source(&self, s: &str) -> String {
+        crate::http::words::source(s)
+    }
     fn run(&self, call: &palera_core::ids::CallId) -> Option<&RunSummary> {
         self.runs.get(&call.0)
     }
@@ -144,11 +157,12 @@ async fn conversation_page(
             .map(|c| c.id)
             .collect();
         let recordings = crate::recordings::api::views_of(&app, &auth, &calls).await?;
-        Ok::<_, ApiError>((c, x, entries, runs, recordings))
+        let properties = app.store.property_schema(client).await?.properties;
+        Ok::<_, ApiError>((c, x, entries, runs, recordings, properties))
     }
     .await;
     match loaded {
-        Ok((c, x, entries, runs, recordings)) => render(
+        Ok((c, x, entries, runs, recordings, properties)) => render(
             &ConversationPage {
                 staff: auth.user.role != palera_core::user::Role::Agent,
                 me: auth.user,
@@ -158,6 +172,7 @@ async fn conversation_page(
                 entries,
                 runs,
                 recordings,
+                properties,
             },
             StatusCode::OK,
         ),

@@ -11,3 +11,4 @@ pub mod error;
 pub mod headers;
 pub mod pages;
 pub mod signed;
+pub mod words;

@@ -922,3 +922,48 @@ on_both!(
             .is_empty());
     }
 );
+
+on_both!(
+    the_contact_history_is_in_peoples_words_with_labels_names_and_plain_values,
+    |app: TestApp| async move {
+        let (http, c, _) = setup(&app).await;
+        let (s, _) = json(
+            http.put(app.url(&path(c, "properties")))
+                .json(&json!({"name": "seats", "label": "Seats", "kind": "number"})),
+        )
+        .await;
+        assert_eq!(s, 200);
+        let (s, x) = json(http.post(app.url(&path(c, "contacts"))).json(
+            &json!({"phone": "+14155550100", "first_name": "Ann", "properties": {"seats": 25}}),
+        ))
+        .await;
+        assert_eq!(s, 201, "{x}");
+        let id = x["id"].as_i64().unwrap();
+        let (s, b) = json(http.put(app.url(&path(c, &format!("contacts/{id}")))).json(
+            &json!({"phone": "+14155550100", "first_name": "Ann", "properties": {"seats": 60}}),
+        ))
+        .await;
+        assert_eq!(s, 200, "{b}");
+        let html = http
+            .get(app.url(&format!("/admin/clients/{c}/contacts/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let history = &html[html.find("<h2>History</h2>").expect("the history")..];
+        assert!(
+            history.contains("<td>Seats</td><td>25</td><td>60</td>"),
+            "{history}"
+        );
+        assert!(
+            !history.contains("25.0") && !history.contains("properties.seats"),
+            "{history}"
+        );
+        assert!(
+            history.contains("(API)") && !history.contains("· user"),
+            "{history}"
+        );
+    }
+);
