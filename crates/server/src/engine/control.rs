@@ -157,7 +157,8 @@ impl Engine {
         Ok(())
     }
 
-    /// The campaign's hold music URL.
+    /// The campaign's hold music URL, or the classical track Twilio plays by default (the same
+    /// default as the inbound queue), so hold always works.
     async fn hold_music(
         &self,
         campaign: palera_core::ids::CampaignId,
@@ -172,6 +173,8 @@ impl Engine {
                     .hold_music_url
             }
         };
-        url.ok_or_else(|| EngineError::invalid("hold_music_url", "the campaign has no hold music"))
+        Ok(url
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| crate::twilio::inbound::HOLD_MUSIC.to_string()))
     }
 }

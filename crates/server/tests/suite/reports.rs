@@ -120,6 +120,7 @@ async fn a_day_of_simulated_calls_gives_the_same_figures_in_every_report(backend
             wrap_up_seconds: 1,
             time_scale: 5.0,
             voicemail: true,
+            hold_music: true,
         },
     )
     .await

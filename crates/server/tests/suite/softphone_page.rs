@@ -158,6 +158,7 @@ async fn voicemail_drop_without_a_message_is_refused_and_the_call_goes_on(backen
         backend,
         rig::Setup {
             voicemail: false,
+            hold_music: false,
             contacts: 1,
             ..Default::default()
         },
@@ -191,7 +192,8 @@ async fn voicemail_drop_without_a_message_is_refused_and_the_call_goes_on(backen
         common::json(agent.post(r.url(&format!("/api/v1/calls/{call}/voicemail-drop")))).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["field"], "voicemail_url", "{body}");
-    // The agent is still on the call and can hold it.
+    // The agent is still on the call and can hold it: with no hold music of the campaign's own,
+    // the caller hears the default track.
     let (status, body) =
         common::json(agent.post(r.url(&format!("/api/v1/calls/{call}/hold")))).await;
     assert_eq!(status, 204, "{body}");

@@ -62,6 +62,8 @@ pub struct Setup {
     pub wrap_up_seconds: u32,
     /// The campaign has a voicemail message.
     pub voicemail: bool,
+    /// The campaign has hold music of its own (else hold plays the default).
+    pub hold_music: bool,
 }
 
 impl Default for Setup {
@@ -74,6 +76,7 @@ impl Default for Setup {
             mode: DialMode::Progressive,
             wrap_up_seconds: 120,
             voicemail: true,
+            hold_music: true,
         }
     }
 }
@@ -175,7 +178,7 @@ pub async fn sim_rig(backend: Backend, s: Setup) -> Option<SimRig> {
         settings,
         caller_id: caller.as_str().into(),
         voicemail_url: s.voicemail.then(|| VOICEMAIL.into()),
-        hold_music_url: Some(MUSIC.into()),
+        hold_music_url: s.hold_music.then(|| MUSIC.into()),
         recording: false,
         transcription: false,
         lists: vec![list],
