@@ -300,6 +300,35 @@ on_both!(
         assert_eq!(live.status(), 200);
         let html = live.text().await.unwrap();
         assert!(html.contains("<svg") && html.contains("abandon rate"));
+        // Saved again without lists or agents: back on the page (POST-redirect-GET) with the
+        // notice and a warning for each, so a reload does not post the form twice.
+        let bare: Vec<(&str, String)> = base()
+            .into_iter()
+            .filter(|(k, _)| *k != "lists" && *k != "agents")
+            .collect();
+        let r = s
+            .post(app.url(&format!("/admin/clients/{c}/campaigns/{id}")))
+            .form(&bare)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let to = r.headers()["location"].to_str().unwrap().to_string();
+        assert!(
+            to.ends_with(&format!("/campaigns/{id}?saved=campaign")),
+            "{to}"
+        );
+        let page = s
+            .get(app.url(&to))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("Campaign saved."), "{page}");
+        assert!(page.contains("The campaign has no contact lists"), "{page}");
+        assert!(page.contains("The campaign has no agents"), "{page}");
         // Agents are sent to their desktop.
         let agent = app.login("a@x.io").await;
         let r = agent.get(app.url("/admin/campaigns")).send().await.unwrap();
