@@ -206,35 +206,111 @@ impl Store {
         q: &SearchQuery,
         limit: i64,
     ) -> Result<Vec<SearchHit>> {
-        // Several lines of one call may match: read a few more than asked and keep the first
-        // (newest) line of each call.
-        let (sql, arg) = match self.backend() {
-            Backend::Sqlite => ("SELECT t.call_id, t.seq, t.speaker, t.start_ms, t.end_ms, t.text, c.contact_id, c.placed_at, TRIM(k.first_name || ' ' || k.last_name) AS contact_name FROM transcript_fts f JOIN transcript_lines t ON t.id = f.rowid JOIN calls c ON c.id = t.call_id LEFT JOIN contacts k ON k.id = c.contact_id WHERE transcript_fts MATCH $1 AND t.client_id = $2 ORDER BY f.rowid DESC LIMIT $3", q.fts5()),
-            Backend::Postgres => ("SELECT t.call_id, t.seq, t.speaker, t.start_ms, t.end_ms, t.text, c.contact_id, c.placed_at, TRIM(k.first_name || ' ' || k.last_name) AS contact_name FROM transcript_lines t JOIN calls c ON c.id = t.call_id LEFT JOIN contacts k ON k.id = c.contact_id WHERE t.tsv @@ phraseto_tsquery('simple', $1) AND t.client_id = $2 ORDER BY t.id DESC LIMIT $3", q.phrase()),
-        };
-        let rows = sqlx::query(sql)
-            .bind(arg)
-            .bind(client.0)
-            .bind(limit * 4)
-            .fetch_all(self.pool())
-            .await?;
+        // Several lines of one call may match: lines are read newest first, a page at a time,
+        // keeping the first (newest) line of each call; each next page continues below the last
+        // line read and leaves out the calls already found, until `limit` calls are found.
+        let page = (limit * 4).clamp(50, 1000);
         let mut hits: Vec<SearchHit> = Vec::new();
-        for r in &rows {
-            let call = CallId(r.try_get("call_id")?);
-            if hits.iter().any(|h| h.call_id == call) {
-                continue;
+        let mut before = i64::MAX;
+        loop {
+            // Call ids are integers from the database, so listing them inline is safe.
+            let found = match hits.is_empty() {
+                true => String::new(),
+                false => format!(
+                    " AND t.call_id NOT IN ({})",
+                    hits.iter()
+                        .map(|h| h.call_id.0.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+            };
+            let rows = match self.backend() {
+                // `+t.client_id` keeps SQLite from driving the search by the client's lines and
+                // probing the full-text index once per line (seconds for a frequent word).
+                Backend::Sqlite => {
+                    let sql = format!("SELECT t.id AS line_id, t.call_id, t.seq, t.speaker, t.start_ms, t.end_ms, t.text, c.contact_id, c.placed_at, TRIM(k.first_name || ' ' || k.last_name) AS contact_name FROM transcript_fts f JOIN transcript_lines t ON t.id = f.rowid JOIN calls c ON c.id = t.call_id LEFT JOIN contacts k ON k.id = c.contact_id WHERE transcript_fts MATCH $1 AND +t.client_id = $2 AND f.rowid < $4{found} ORDER BY f.rowid DESC LIMIT $3");
+                    sqlx::query(&sql)
+                        .bind(q.fts5())
+                        .bind(client.0)
+                        .bind(page)
+                        .bind(before)
+                        .fetch_all(self.pool())
+                        .await?
+                }
+                Backend::Postgres => {
+                    self.search_postgres(client, q, page, before, &found)
+                        .await?
+                }
+            };
+            for r in &rows {
+                let call = CallId(r.try_get("call_id")?);
+                if hits.iter().any(|h| h.call_id == call) {
+                    continue;
+                }
+                hits.push(SearchHit {
+                    call_id: call,
+                    contact_id: r.try_get::<Option<i64>, _>("contact_id")?.map(ContactId),
+                    contact: r.try_get("contact_name")?,
+                    placed_at: r.try_get("placed_at")?,
+                    line: line_from_row(r)?,
+                });
+                if hits.len() as i64 >= limit {
+                    return Ok(hits);
+                }
             }
-            hits.push(SearchHit {
-                call_id: call,
-                contact_id: r.try_get::<Option<i64>, _>("contact_id")?.map(ContactId),
-                contact: r.try_get("contact_name")?,
-                placed_at: r.try_get("placed_at")?,
-                line: line_from_row(r)?,
-            });
-            if hits.len() as i64 >= limit {
-                break;
+            match rows.last() {
+                Some(last) if rows.len() as i64 == page => before = last.try_get("line_id")?,
+                _ => return Ok(hits),
             }
         }
-        Ok(hits)
+    }
+}
+
+/// How many of a client's newest lines the first PostgreSQL search step reads.
+const NEWEST_WINDOW: i64 = 20_000;
+
+impl Store {
+    /// PostgreSQL search in two steps, so neither plan runs where it is slow: the client's newest
+    /// lines are read in id order and matched (a frequent word fills the page at once), and only
+    /// when they hold fewer matches than asked is the GIN index used over all lines (then the
+    /// word is rare, so its matches are few to sort). The result is the same either way: the
+    /// newest matches first.
+    async fn search_postgres(
+        &self,
+        client: ClientId,
+        q: &SearchQuery,
+        want: i64,
+        before: i64,
+        found: &str,
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        const COLUMNS: &str = "t.id AS line_id, t.call_id, t.seq, t.speaker, t.start_ms, t.end_ms, t.text, c.contact_id, c.placed_at, TRIM(k.first_name || ' ' || k.last_name) AS contact_name";
+        const JOINS: &str =
+            "JOIN calls c ON c.id = t.call_id LEFT JOIN contacts k ON k.id = c.contact_id";
+        let newest = format!(
+            "SELECT {COLUMNS} FROM (SELECT * FROM transcript_lines WHERE client_id = $2 AND id < $4 ORDER BY id DESC LIMIT {NEWEST_WINDOW}) t {JOINS} \
+             WHERE t.tsv @@ phraseto_tsquery('simple', $1){found} ORDER BY t.id DESC LIMIT $3"
+        );
+        let rows = sqlx::query(&newest)
+            .bind(q.phrase())
+            .bind(client.0)
+            .bind(want)
+            .bind(before)
+            .fetch_all(self.pool())
+            .await?;
+        if rows.len() as i64 >= want {
+            return Ok(rows);
+        }
+        // `id + 0` keeps the planner off the id index (walking it is what is slow for a rare word).
+        let all = format!(
+            "SELECT {COLUMNS} FROM transcript_lines t {JOINS} \
+             WHERE t.tsv @@ phraseto_tsquery('simple', $1) AND t.client_id = $2 AND t.id < $4{found} ORDER BY t.id + 0 DESC LIMIT $3"
+        );
+        Ok(sqlx::query(&all)
+            .bind(q.phrase())
+            .bind(client.0)
+            .bind(want)
+            .bind(before)
+            .fetch_all(self.pool())
+            .await?)
     }
 }

@@ -423,3 +423,63 @@ conformance!(
         ));
     }
 );
+
+conformance!(
+    search_finds_the_newest_matches_first_for_frequent_and_rare_words_beyond_the_newest_lines,
+    |store: Store| async move {
+        let a = client(&store, "Acme").await;
+        let b = client(&store, "Bolt").await;
+        // The oldest call holds the rare word; 21,000 newer lines (more than the 20,000 the
+        // PostgreSQL search reads in id order first) hold a frequent one.
+        let old = call(&store, a, "+14155550000", 1_000).await;
+        let rare: Vec<TranscriptLine> = (0..3)
+            .map(|i| line(i, Speaker::Contact, "the zeppelin plan"))
+            .collect();
+        store
+            .add_transcript_lines(a, old, TranscriptKind::Final, &rare)
+            .await
+            .unwrap();
+        let theirs = call(&store, b, "+14155559999", 1_000).await;
+        store
+            .add_transcript_lines(b, theirs, TranscriptKind::Final, &rare)
+            .await
+            .unwrap();
+        let mut calls = Vec::new();
+        for i in 1..=42u32 {
+            let k = call(&store, a, &format!("+1415555{i:04}"), 1_000 + i64::from(i)).await;
+            let lines: Vec<TranscriptLine> = (0..500)
+                .map(|s| line(s, Speaker::Agent, "your plan renews today"))
+                .collect();
+            store
+                .add_transcript_lines(a, k, TranscriptKind::Final, &lines)
+                .await
+                .unwrap();
+            calls.push(k);
+        }
+        let found = |text: &str, limit: i64| {
+            let store = store.clone();
+            let q = SearchQuery::parse(text).unwrap();
+            async move { store.search_transcripts(a, &q, limit).await.unwrap() }
+        };
+        // Frequent: the five newest calls, each by its newest line.
+        let plan = found("plan", 5).await;
+        let newest: Vec<CallId> = calls.iter().rev().take(5).copied().collect();
+        assert_eq!(plan.iter().map(|h| h.call_id).collect::<Vec<_>>(), newest);
+        assert!(
+            plan.iter().all(|h| h.line.seq == 499),
+            "the newest line of each call"
+        );
+        // Rare, and only in the oldest call: still found, and not the other client's.
+        let zeppelin = found("zeppelin", 5).await;
+        assert_eq!(
+            zeppelin.iter().map(|h| h.call_id).collect::<Vec<_>>(),
+            [old]
+        );
+        assert_eq!(zeppelin[0].line.seq, 2);
+        assert_eq!(
+            found("zeppelin plan", 5).await.len(),
+            1,
+            "a phrase beyond the newest lines"
+        );
+    }
+);
