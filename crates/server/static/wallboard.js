@@ -22,7 +22,14 @@
     var agents = document.querySelector("#wallboard-agents tbody");
     agents.replaceChildren.apply(agents, board.agents.map(function (a) {
       var call = a.call ? a.call.phone + " (" + a.call.outcome + ")" : "\u2014";
-      return row([cell(a.name), cell(a.state, "state"), cell(call, "call")], "data-agent-id", a.id);
+      var watch = cell("", "watch");
+      if (a.call) {
+        var link = document.createElement("a");
+        link.href = "/clients/" + client + "/calls/" + a.call.id + "/watch";
+        link.textContent = "Watch";
+        watch.appendChild(link);
+      }
+      return row([cell(a.name), cell(a.state, "state"), cell(call, "call"), watch], "data-agent-id", a.id);
     }));
     var camps = document.querySelector("#wallboard-campaigns tbody");
     camps.replaceChildren.apply(camps, board.campaigns.map(function (k) {

@@ -34,6 +34,14 @@ pub fn routes() -> Router<App> {
         )
         .route("/clients/{client_id}/transcripts", get(search_page))
         .route(
+            "/clients/{client_id}/calls/{call_id}/watch",
+            get(watch_page),
+        )
+        .route(
+            "/static/watch.js",
+            get(|| async { crate::http::pages::javascript(include_str!("../../static/watch.js")) }),
+        )
+        .route(
             "/admin/clients/{client_id}/recordings",
             get(settings_page).post(save_settings),
         )
@@ -100,6 +108,50 @@ async fn recording_page(
                 client,
                 call,
                 view,
+            },
+            StatusCode::OK,
+        ),
+        Err(e) => page_error(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "watch.html")]
+struct WatchPage {
+    me: User,
+    csrf: String,
+    client: Client,
+    call: Call,
+    agent: Option<String>,
+}
+
+/// A supervisor watches a call in progress: who is on it, and its live transcript as it comes
+/// (the lines so far, then each new line over the desktop channel). Staff only.
+async fn watch_page(
+    State(app): State<App>,
+    PageAuth(auth): PageAuth,
+    Path((client_id, call_id)): Path<(i64, i64)>,
+) -> Response {
+    let loaded = async {
+        let client = ClientId(client_id);
+        auth.check_client(client)?;
+        auth.require_staff()?;
+        let call = visible_call(&app, &auth, client, CallId(call_id)).await?;
+        let agent = match call.agent_id {
+            Some(a) => app.store.user(a).await.ok().map(|u| u.name),
+            None => None,
+        };
+        Ok::<_, ApiError>((app.store.client(client).await?, call, agent))
+    }
+    .await;
+    match loaded {
+        Ok((client, call, agent)) => render(
+            &WatchPage {
+                me: auth.user,
+                csrf: auth.csrf,
+                client,
+                call,
+                agent,
             },
             StatusCode::OK,
         ),

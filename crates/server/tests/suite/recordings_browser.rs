@@ -124,3 +124,100 @@ async fn a_recorded_demo_call_shows_live_lines_then_the_player_with_its_transcri
     )
     .await;
 }
+
+/// A supervisor watches a call live (issue 13): from the wallboard's Watch link, the watch page
+/// shows the call's transcript lines as they are said, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_watches_a_call_from_the_wallboard_and_sees_its_lines_as_they_are_said() {
+    let Some(driver) = chromedriver() else { return };
+    let r = sim_rig(
+        Backend::Sqlite,
+        Setup {
+            behaviour: humans(1.0, 16.0),
+            time_scale: 2.0,
+            contacts: 1,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    sqlx::query("UPDATE campaigns SET recording = $1, transcription = $2 WHERE id = $3")
+        .bind(true)
+        .bind(true)
+        .bind(r.campaign.0)
+        .execute(r.store().pool())
+        .await
+        .unwrap();
+    r.store()
+        .create_user(
+            &palera_store::users::NewUser {
+                email: palera_core::user::Email::parse("email", "sup@sim.test").unwrap(),
+                name: "Sam Supervisor".into(),
+                role: palera_core::user::Role::Supervisor,
+                password_hash: palera_server::http::auth::hash_password(
+                    palera_server::cli::demo::DEMO_PASSWORD,
+                ),
+                voice_enabled: false,
+                clients: vec![r.client],
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    let c = browser(&driver).await;
+    login(&c, &r.base, "sup@sim.test").await;
+    c.goto(&r.url(&format!("/reports/{}/wallboard", r.client)))
+        .await
+        .unwrap();
+    kit::wait_text(&c, "#wallboard-live", "live").await;
+    // The agent goes Ready from their own device; the campaign calls and connects them.
+    let agent = r.login(0).await;
+    let (s, body) = crate::common::json(
+        agent
+            .put(r.url("/api/v1/me/voice-state"))
+            .json(&serde_json::json!({"state": "ready"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    r.start().await;
+    kit::until(
+        &c,
+        "document.querySelector('#wallboard-agents td.watch a') !== null",
+        "the Watch link of the agent's call",
+    )
+    .await;
+    click(&c, "#wallboard-agents td.watch a").await;
+    kit::until(
+        &c,
+        "document.querySelectorAll('#watch-lines li').length >= 1",
+        "the first line on the watch page",
+    )
+    .await;
+    // More lines arrive while the page is open (the channel, not a reload).
+    let first = kit::js(&c, "document.querySelectorAll('#watch-lines li').length").await;
+    kit::until(
+        &c,
+        &format!("document.querySelectorAll('#watch-lines li').length > {first} && document.querySelectorAll('#watch-lines li').length >= 3"),
+        "later lines arriving live",
+    )
+    .await;
+    let call = eventually("the call", Duration::from_secs(5), || async {
+        r.calls().await.into_iter().next()
+    })
+    .await;
+    let said = conversation(call.id.0 as u64, u64::MAX);
+    let shown = kit::js(
+        &c,
+        "Array.from(document.querySelectorAll('#watch-lines li')).map(li => li.textContent)",
+    )
+    .await;
+    for (i, line) in said.iter().take(3).enumerate() {
+        let text = shown[i].as_str().unwrap();
+        assert!(
+            text.contains(&line.text),
+            "line {i}: {text:?} vs {:?}",
+            line.text
+        );
+    }
+    c.close().await.unwrap();
+}
