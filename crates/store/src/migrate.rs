@@ -38,6 +38,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(14, "0014_recordings"),
     migration!(17, "0017_call_hours"),
     migration!(18, "0018_import_warnings"),
+    migration!(19, "0019_manual_recording"),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<usize> {

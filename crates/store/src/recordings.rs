@@ -19,6 +19,12 @@ pub struct RecordingSettings {
     pub retention_days: Option<u32>,
     /// Delete the carrier's copy once ours is stored.
     pub delete_at_carrier: bool,
+    /// Record manual calls (agents' calls outside campaigns), as campaigns' "Record calls" does.
+    #[serde(default)]
+    pub record_manual_calls: bool,
+    /// Transcribe manual calls live and after the call.
+    #[serde(default)]
+    pub transcribe_manual_calls: bool,
 }
 
 /// One call's recording.
@@ -110,7 +116,7 @@ impl Store {
     /// The client's recording settings (the defaults until saved).
     pub async fn recording_settings(&self, client: ClientId) -> Result<RecordingSettings> {
         let row = sqlx::query(
-            "SELECT retention_days, delete_at_carrier FROM recording_settings WHERE client_id = $1",
+            "SELECT retention_days, delete_at_carrier, record_manual_calls, transcribe_manual_calls FROM recording_settings WHERE client_id = $1",
         )
         .bind(client.0)
         .fetch_optional(self.pool())
@@ -123,6 +129,8 @@ impl Store {
                 .try_get::<Option<i64>, _>("retention_days")?
                 .map(|d| d.clamp(0, u32::MAX as i64) as u32),
             delete_at_carrier: flag(&r, "delete_at_carrier")?,
+            record_manual_calls: flag(&r, "record_manual_calls")?,
+            transcribe_manual_calls: flag(&r, "transcribe_manual_calls")?,
         })
     }
 
@@ -133,10 +141,12 @@ impl Store {
         s: &RecordingSettings,
         now_ms: i64,
     ) -> Result<RecordingSettings> {
-        sqlx::query("INSERT INTO recording_settings (client_id, retention_days, delete_at_carrier, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (client_id) DO UPDATE SET retention_days = excluded.retention_days, delete_at_carrier = excluded.delete_at_carrier, updated_at = excluded.updated_at")
+        sqlx::query("INSERT INTO recording_settings (client_id, retention_days, delete_at_carrier, record_manual_calls, transcribe_manual_calls, updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (client_id) DO UPDATE SET retention_days = excluded.retention_days, delete_at_carrier = excluded.delete_at_carrier, record_manual_calls = excluded.record_manual_calls, transcribe_manual_calls = excluded.transcribe_manual_calls, updated_at = excluded.updated_at")
             .bind(client.0)
             .bind(s.retention_days.map(i64::from))
             .bind(s.delete_at_carrier)
+            .bind(s.record_manual_calls)
+            .bind(s.transcribe_manual_calls)
             .bind(now_ms)
             .execute(self.pool())
             .await?;

@@ -1,7 +1,7 @@
 //! The engine's side of recordings and transcripts: when a call's agent is connected (its
 //! contact answered before), the call's recording and live transcription start as its campaign
-//! (or, for an inbound call, the client's inbound settings) says — manual calls are not
-//! recorded; transcript lines and finished recordings reported by the carrier are handed to
+//! (or, for an inbound call, the client's inbound settings; for a manual call, the client's
+//! recording settings) says; transcript lines and finished recordings reported by the carrier are handed to
 //! [`crate::recordings::live`]; the agent pauses and resumes the recording (call control).
 
 use super::EngineError;
@@ -70,10 +70,13 @@ impl Engine {
                 transcription: c.transcription,
             }
         } else if let Some((client, sid, carrier, inbound)) = self.manual_leg(call) {
-            let s = match inbound {
-                true => self.app.store.inbound_settings(client).await?,
-                // Manual calls have no campaign or inbound switches: never recorded.
-                false => return Ok(()),
+            let (recording, transcription) = if inbound {
+                let s = self.app.store.inbound_settings(client).await?;
+                (s.recording, s.transcription)
+            } else {
+                // Manual calls: the client's recording settings say.
+                let s = self.app.store.recording_settings(client).await?;
+                (s.record_manual_calls, s.transcribe_manual_calls)
             };
             Connected {
                 call,
@@ -81,8 +84,8 @@ impl Engine {
                 agent,
                 sid,
                 carrier,
-                recording: s.recording,
-                transcription: s.transcription,
+                recording,
+                transcription,
             }
         } else {
             return Ok(());

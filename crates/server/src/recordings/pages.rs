@@ -231,6 +231,8 @@ struct SettingsPage {
     client: Client,
     retention: String,
     delete_at_carrier: bool,
+    record_manual_calls: bool,
+    transcribe_manual_calls: bool,
     error: Option<ApiError>,
     saved: bool,
 }
@@ -254,6 +256,8 @@ fn settings_view(
             retention: retention
                 .unwrap_or_else(|| s.retention_days.map(|d| d.to_string()).unwrap_or_default()),
             delete_at_carrier: s.delete_at_carrier,
+            record_manual_calls: s.record_manual_calls,
+            transcribe_manual_calls: s.transcribe_manual_calls,
             error,
             saved,
         },
@@ -284,6 +288,8 @@ fn parse_settings(f: &FormData) -> Result<RecordingSettings, ApiError> {
     Ok(RecordingSettings {
         retention_days,
         delete_at_carrier: f.checked("delete_at_carrier"),
+        record_manual_calls: f.checked("record_manual_calls"),
+        transcribe_manual_calls: f.checked("transcribe_manual_calls"),
     })
 }
 
@@ -299,6 +305,8 @@ async fn save_settings(
             let shown = RecordingSettings {
                 retention_days: None,
                 delete_at_carrier: f.checked("delete_at_carrier"),
+                record_manual_calls: f.checked("record_manual_calls"),
+                transcribe_manual_calls: f.checked("transcribe_manual_calls"),
             };
             return settings_view(page, &shown, Some(f.get("retention_days")), Some(e), false);
         }

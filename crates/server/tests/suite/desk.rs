@@ -799,3 +799,75 @@ async fn the_desktop_endpoints_are_in_the_openapi_document() {
     }
     assert!(doc["paths"]["/api/v1/calls/{call_id}/notes"]["put"]["responses"]["409"].is_object());
 }
+
+rule!(
+    a_manual_call_is_recorded_and_transcribed_only_when_the_client_chooses_it,
+    open_hours(),
+    |d: Desk| async move {
+        let agent = d.login("agent@x.io").await;
+        let (s, _) = common::json(
+            agent
+                .put(d.url("/api/v1/me/voice-state"))
+                .json(&json!({"state": "standby"})),
+        )
+        .await;
+        assert_eq!(s, 200);
+        // One manual call with the client's default settings, one after it chooses recording.
+        let mut recorded = Vec::new();
+        for (i, record) in [false, true].into_iter().enumerate() {
+            let settings = palera_store::recordings::RecordingSettings {
+                record_manual_calls: record,
+                transcribe_manual_calls: record,
+                ..Default::default()
+            };
+            d.store()
+                .save_recording_settings(d.client, &settings, 1)
+                .await
+                .unwrap();
+            let (s, placed) = common::json(
+                agent
+                    .post(d.url("/api/v1/me/manual-call"))
+                    .json(&json!({"number": format!("(303) 555-012{i}")})),
+            )
+            .await;
+            assert_eq!(s, 201, "{placed}");
+            let call = CallId(placed["call_id"].as_i64().unwrap());
+            eventually("the agent is connected", WAIT, || async {
+                d.store().call(call).await.unwrap().connected_at.map(|_| ())
+            })
+            .await;
+            if record {
+                let rec = eventually("the recording starts", WAIT, || async {
+                    d.store().recording_for_call(call).await.unwrap()
+                })
+                .await;
+                assert_eq!(rec.call_id, call);
+            }
+            let r = agent
+                .post(d.url(&format!("/api/v1/calls/{call}/hangup")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 204);
+            eventually("the call ends", WAIT, || async {
+                d.store().call(call).await.unwrap().ended_at.map(|_| ())
+            })
+            .await;
+            let set = d.store().client_dispositions(d.client).await.unwrap();
+            let done = set.iter().find(|x| x.label == "Completed").unwrap().id;
+            let r = agent
+                .post(d.url(&format!("/api/v1/calls/{call}/disposition")))
+                .json(&json!({"disposition_id": done}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 204);
+            recorded.push(d.store().recording_for_call(call).await.unwrap().is_some());
+        }
+        assert_eq!(
+            recorded,
+            [false, true],
+            "recorded only once the client chose it"
+        );
+    }
+);

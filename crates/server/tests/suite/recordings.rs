@@ -508,6 +508,7 @@ rule!(
                 &RecordingSettings {
                     retention_days: Some(1),
                     delete_at_carrier: false,
+                    ..Default::default()
                 },
                 1,
             )
@@ -776,7 +777,8 @@ rule!(
             saved,
             RecordingSettings {
                 retention_days: Some(30),
-                delete_at_carrier: true
+                delete_at_carrier: true,
+                ..Default::default()
             }
         );
         // Agents may not change it.

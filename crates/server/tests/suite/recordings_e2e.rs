@@ -32,6 +32,7 @@ async fn a_recorded_transcribed_campaign_call_ends_with_its_recording_in_storage
     let keep = RecordingSettings {
         retention_days: None,
         delete_at_carrier: true,
+        ..Default::default()
     };
     store
         .save_recording_settings(r.client, &keep, 1)

@@ -230,6 +230,7 @@ conformance!(
         let s = RecordingSettings {
             retention_days: Some(30),
             delete_at_carrier: true,
+            ..Default::default()
         };
         assert_eq!(store.save_recording_settings(a, &s, now).await.unwrap(), s);
         let expired = store.expired_recordings(now, 100).await.unwrap();
