@@ -3,6 +3,7 @@
 //! render with their CSRF-protected forms and the live abandon-rate bar.
 
 use crate::common;
+use crate::common::csrf_of as csrf;
 
 use common::{json, TestApp};
 use palera_core::ids::ClientId;
@@ -222,12 +223,6 @@ on_both!(
         assert_eq!(set[1]["target_list"], later);
     }
 );
-
-/// The CSRF token of a page (from its first hidden csrf input).
-fn csrf(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
-    html[at..].split('"').next().unwrap().to_string()
-}
 
 on_both!(
     campaign_pages_render_and_form_errors_name_the_field,

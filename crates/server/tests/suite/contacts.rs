@@ -810,8 +810,7 @@ on_both!(
         let url = app.url(&format!("/admin/clients/{c}/properties"));
         let html = http.get(&url).send().await.unwrap().text().await.unwrap();
         assert!(html.contains("No properties yet."), "{html}");
-        let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
-        let token = html[at..].split('"').next().unwrap().to_string();
+        let token = common::csrf_of(&html);
         let post = |fields: Vec<(&str, &str)>| http.post(&url).form(&fields).send();
 
         // A choice property without choices: refused, naming the field, the input kept.
@@ -858,14 +857,7 @@ on_both!(
         assert_eq!(r.status(), 303);
         let to = r.headers()["location"].to_str().unwrap().to_string();
         assert!(to.ends_with("/properties?saved=property"), "{to}");
-        let page = http
-            .get(app.url(&to))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = common::page(&http, &app.url(&to)).await;
         assert!(
             page.contains("Property saved.") && page.contains("data-property=\"plan\""),
             "{page}"
@@ -944,14 +936,11 @@ on_both!(
         ))
         .await;
         assert_eq!(s, 200, "{b}");
-        let html = http
-            .get(app.url(&format!("/admin/clients/{c}/contacts/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = common::page(
+            &http,
+            &app.url(&format!("/admin/clients/{c}/contacts/{id}")),
+        )
+        .await;
         let history = &html[html.find("<h2>History</h2>").expect("the history")..];
         assert!(
             history.contains("<td>Seats</td><td>25</td><td>60</td>"),

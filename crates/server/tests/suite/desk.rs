@@ -804,14 +804,7 @@ rule!(
     a_manual_call_is_recorded_and_transcribed_only_when_the_client_chooses_it,
     open_hours(),
     |d: Desk| async move {
-        let agent = d.login("agent@x.io").await;
-        let (s, _) = common::json(
-            agent
-                .put(d.url("/api/v1/me/voice-state"))
-                .json(&json!({"state": "standby"})),
-        )
-        .await;
-        assert_eq!(s, 200);
+        let agent = d.standby_agent().await;
         // One manual call with the client's default settings, one after it chooses recording.
         let mut recorded = Vec::new();
         for (i, record) in [false, true].into_iter().enumerate() {

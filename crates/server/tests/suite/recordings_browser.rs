@@ -12,14 +12,13 @@ use palera_store::transcripts::TranscriptKind;
 use palera_store::Backend;
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_recorded_demo_call_shows_live_lines_then_the_player_with_its_transcript() {
-    let Some(driver) = chromedriver() else { return };
-    // Answers after 1 s and talks 12 s of network time (6 s here): a few lines are said.
+/// One agent, one contact who answers after 1 s and talks `talk` network seconds (half that
+/// here), on a campaign that records and transcribes.
+async fn recorded_rig(talk: f64) -> rig::SimRig {
     let r = sim_rig(
         Backend::Sqlite,
         Setup {
-            behaviour: humans(1.0, 12.0),
+            behaviour: humans(1.0, talk),
             time_scale: 2.0,
             contacts: 1,
             ..Default::default()
@@ -34,6 +33,13 @@ async fn a_recorded_demo_call_shows_live_lines_then_the_player_with_its_transcri
         .execute(r.store().pool())
         .await
         .unwrap();
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_demo_call_shows_live_lines_then_the_player_with_its_transcript() {
+    let Some(driver) = chromedriver() else { return };
+    let r = recorded_rig(12.0).await;
     let c = browser(&driver).await;
     login(&c, &r.base, &rig::agent_email(0)).await;
     kit::wait_text(&c, "#link-status", "Connected").await;
@@ -130,24 +136,7 @@ async fn a_recorded_demo_call_shows_live_lines_then_the_player_with_its_transcri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervisor_watches_a_call_from_the_wallboard_and_sees_its_lines_as_they_are_said() {
     let Some(driver) = chromedriver() else { return };
-    let r = sim_rig(
-        Backend::Sqlite,
-        Setup {
-            behaviour: humans(1.0, 16.0),
-            time_scale: 2.0,
-            contacts: 1,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    sqlx::query("UPDATE campaigns SET recording = $1, transcription = $2 WHERE id = $3")
-        .bind(true)
-        .bind(true)
-        .bind(r.campaign.0)
-        .execute(r.store().pool())
-        .await
-        .unwrap();
+    let r = recorded_rig(16.0).await;
     r.store()
         .create_user(
             &palera_store::users::NewUser {

@@ -202,6 +202,17 @@ pub fn client() -> reqwest::Client {
 }
 
 /// Sends and returns (status, JSON body or Null).
+/// The text of the page at `url`, fetched with `who`'s session.
+pub async fn page(who: &reqwest::Client, url: &str) -> String {
+    who.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// The CSRF token of a page (its first hidden `csrf` input).
+pub fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf input") + 19;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
 pub async fn json(req: reqwest::RequestBuilder) -> (u16, Value) {
     let r = req.send().await.unwrap();
     let status = r.status().as_u16();
