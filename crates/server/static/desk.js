@@ -24,7 +24,16 @@
     return { status: r.status, ok: r.ok, data };
   }
   const reason = (data, fallback) => (data && data.error && data.error.message) || fallback;
-  const when = (ms) => new Date(ms).toLocaleString();
+  // Times in the client's zone when the agent works for one client, else the browser's; labelled.
+  const zone = (document.querySelector(".desktop") || { dataset: {} }).dataset.clientZone || undefined;
+  const when = (ms) => {
+    try {
+      return new Date(ms).toLocaleString([], { timeZone: zone, timeZoneName: "short" });
+    } catch (e) {
+      return new Date(ms).toLocaleString([], { timeZoneName: "short" });
+    }
+  };
+  window.paleraWhen = when;
   const mmss = (s) => (s == null ? "—" : Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0"));
 
   // ---- contact card -------------------------------------------------------------------------

@@ -21,7 +21,7 @@
     h.innerHTML = "";
     m.last_calls.forEach((c) => {
       const li = document.createElement("li");
-      li.textContent = new Date(c.at).toLocaleString() + " · " + (c.agent || "—") + " · " + (c.disposition || "no disposition") + (c.notes ? " · " + c.notes : "");
+      li.textContent = (window.paleraWhen ? window.paleraWhen(c.at) : new Date(c.at).toLocaleString()) + " · " + (c.agent || "—") + " · " + (c.disposition || "no disposition") + (c.notes ? " · " + c.notes : "");
       h.appendChild(li);
     });
     if (!m.last_calls.length) h.innerHTML = '<li class="muted">No earlier calls.</li>';
@@ -67,7 +67,7 @@
       const li = document.createElement("li");
       li.dataset.callId = t.call_id;
       const what = document.createElement("span");
-      what.textContent = (t.outcome === "voicemail" ? "Voicemail" : "Missed") + " · " + t.name + " · " + new Date(t.at).toLocaleTimeString() + " ";
+      what.textContent = (t.outcome === "voicemail" ? "Voicemail" : "Missed") + " · " + t.name + " · " + (window.paleraWhen ? window.paleraWhen(t.at) : new Date(t.at).toLocaleTimeString()) + " ";
       const back = document.createElement("button");
       back.type = "button"; back.className = "tray-call"; back.textContent = "Call back";
       back.addEventListener("click", async () => {

@@ -233,6 +233,10 @@ async fn the_frequent_actions_have_keyboard_shortcuts_documented_on_the_page() {
     let c = browser(&driver).await;
     login(&c, &d.base, "agent1@demo.test").await;
     connected(&c).await;
+    // The desktop's times are in the client's zone, labelled (the demo client is in New York).
+    let t = js(&c, "window.paleraWhen(Date.UTC(2026, 0, 15, 15, 0))").await;
+    let t = t.as_str().unwrap();
+    assert!(t.contains("10:00") && t.contains("EST"), "{t}");
 
     // "?" opens the documented shortcuts; Escape closes them.
     keys(&c, "?").await;
