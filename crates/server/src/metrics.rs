@@ -11,6 +11,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -40,6 +41,8 @@ pub struct Metrics {
     pub agents_timed_out: Counter,
     /// Times the call engine was rebuilt after a panic.
     pub engine_restarts: Counter,
+    /// How late the engine loop handles its timers (tick and the next deadline), in seconds.
+    pub engine_loop_lag: Histogram,
     agents: Family<StateLabel, Gauge>,
 }
 
@@ -72,6 +75,13 @@ impl Default for Metrics {
             "Times the call engine was rebuilt after a panic",
             engine_restarts.clone(),
         );
+        // 0.5 ms … ~4 s.
+        let engine_loop_lag = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register(
+            "engine_loop_lag_seconds",
+            "How late the call engine's loop handles a timer that fell due",
+            engine_loop_lag.clone(),
+        );
         let agents = Family::<StateLabel, Gauge>::default();
         registry.register("agents", "Agents by voice state", agents.clone());
         Self {
@@ -81,6 +91,7 @@ impl Default for Metrics {
             desktop_connections,
             agents_timed_out,
             engine_restarts,
+            engine_loop_lag,
             agents,
         }
     }

@@ -331,8 +331,14 @@ async fn run_engine(app: &App, inputs: &mut Inputs, stop: &mut watch::Receiver<b
             .next_deadline()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
-            _ = tick.tick() => log(engine.tick().await, "tick"),
-            _ = tokio::time::sleep_until(deadline.into()) => log(engine.on_deadline().await, "deadline"),
+            due = tick.tick() => {
+                app.metrics.engine_loop_lag.observe(due.elapsed().as_secs_f64());
+                log(engine.tick().await, "tick")
+            }
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                app.metrics.engine_loop_lag.observe(deadline.elapsed().as_secs_f64());
+                log(engine.on_deadline().await, "deadline")
+            }
             Some(ev) = inputs.events.recv() => log(engine.on_carrier(ev).await, "carrier event"),
             Some(p) = placed.recv() => engine.on_placed(p).await,
             Some(cmd) = inputs.requests.recv() => engine.on_request(cmd).await,

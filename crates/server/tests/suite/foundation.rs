@@ -584,6 +584,12 @@ on_both!(
             "{metrics}"
         );
         assert!(metrics.contains("palera_agents{state=\"offline\"}"));
+        // The engine's loop lag, observed on each tick (one every 200 ms).
+        let count = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("palera_engine_loop_lag_seconds_count "))
+            .unwrap_or_else(|| panic!("the loop lag histogram: {metrics}"));
+        assert!(count.trim().parse::<u64>().unwrap() > 0, "{count}");
         let (s, doc) = json(c.get(app.url("/api/openapi.json"))).await;
         assert_eq!(s, 200);
         for path in [
