@@ -231,11 +231,28 @@ impl Store {
         max_attempts: u32,
         limit: i64,
     ) -> Result<Vec<CampaignContact>> {
-        let rows = sqlx::query(&format!("SELECT {CC_COLUMNS} FROM campaign_contacts WHERE campaign_id = $1 AND status = 'active' AND in_flight_call_id IS NULL AND attempts < $2 AND next_due_at <= $3 ORDER BY next_due_at, contact_id LIMIT $4"))
+        self.due_contacts_after(campaign, now_ms, max_attempts, None, limit)
+            .await
+    }
+
+    /// [`Store::due_contacts`] in keyset pages: the due contacts after `after` (the due instant in
+    /// milliseconds and the contact of the last row of the previous page), in the same order.
+    pub async fn due_contacts_after(
+        &self,
+        campaign: CampaignId,
+        now_ms: i64,
+        max_attempts: u32,
+        after: Option<(i64, ContactId)>,
+        limit: i64,
+    ) -> Result<Vec<CampaignContact>> {
+        let (due, contact) = after.map_or((i64::MIN, i64::MIN), |(d, c)| (d, c.0));
+        let rows = sqlx::query(&format!("SELECT {CC_COLUMNS} FROM campaign_contacts WHERE campaign_id = $1 AND status = 'active' AND in_flight_call_id IS NULL AND attempts < $2 AND next_due_at <= $3 AND (next_due_at > $5 OR (next_due_at = $5 AND contact_id > $6)) ORDER BY next_due_at, contact_id LIMIT $4"))
             .bind(campaign.0)
             .bind(i64::from(max_attempts))
             .bind(now_ms)
             .bind(limit)
+            .bind(due)
+            .bind(contact)
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(cc_from_row).collect()

@@ -151,6 +151,9 @@ fn due_every(last: Option<Instant>, every: Duration) -> bool {
     last.is_none_or(|t| t.elapsed() >= every)
 }
 
+/// Due contacts read per page when a runner looks for new ones.
+const DUE_PAGE: i64 = 5000;
+
 impl Engine {
     pub(super) fn clock(&self) -> Now {
         Now {
@@ -486,33 +489,44 @@ impl Engine {
         let now = self.clock();
         let r = self.runners.get_mut(&id).expect("runner");
         r.last_due = Some(Instant::now());
-        let rows = self
-            .app
-            .store
-            .due_contacts(
-                id,
-                now.at.timestamp_millis(),
-                r.campaign.settings.max_attempts,
-                5000,
-            )
-            .await?;
+        let max_attempts = r.campaign.settings.max_attempts;
+        // Keyset pages past the contacts the driver already holds (those it cannot dial now,
+        // their window closed, must not hide the ones behind them), until a page of new ones.
+        let mut fresh = Vec::new();
+        let mut after = None;
+        loop {
+            let rows = self
+                .app
+                .store
+                .due_contacts_after(id, now.at.timestamp_millis(), max_attempts, after, DUE_PAGE)
+                .await?;
+            let full = rows.len() as i64 == DUE_PAGE;
+            after = rows
+                .last()
+                .map(|c| (c.attempts.next_due.timestamp_millis(), c.contact_id));
+            let Some(r) = self.runners.get_mut(&id) else {
+                return Ok(());
+            };
+            for cc in rows {
+                if r.driver.knows(cc.contact_id) {
+                    continue;
+                }
+                if let Some(d) = Due::new(cc) {
+                    fresh.push(d.for_driver());
+                    r.due.insert(d.record.contact_id, d);
+                }
+            }
+            if !full || fresh.len() as i64 >= DUE_PAGE {
+                break;
+            }
+        }
         let Some(at) = self.current(id) else {
             return Ok(());
         };
-        let r = self.runners.get_mut(&id).expect("runner");
-        let mut fresh = Vec::new();
-        for cc in rows {
-            if r.driver.knows(cc.contact_id) {
-                continue;
-            }
-            if let Some(d) = Due::new(cc) {
-                fresh.push(d.for_driver());
-                r.due.insert(d.record.contact_id, d);
-            }
-        }
         if fresh.is_empty() {
             return Ok(());
         }
+        let r = self.runners.get_mut(&id).expect("runner");
         let cmds = r.driver.add_contacts(now, fresh);
         self.execute(at, cmds).await;
         Ok(())

@@ -8,6 +8,7 @@ mod auth_matrix;
 mod browser;
 mod campaign_api;
 mod campaign_browser;
+mod campaign_due;
 mod campaign_rules;
 mod cli;
 mod contacts;

@@ -121,6 +121,7 @@ async fn a_day_of_simulated_calls_gives_the_same_figures_in_every_report(backend
             time_scale: 5.0,
             voicemail: true,
             hold_music: true,
+            all_day: true,
         },
     )
     .await

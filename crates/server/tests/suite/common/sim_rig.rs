@@ -64,6 +64,8 @@ pub struct Setup {
     pub voicemail: bool,
     /// The campaign has hold music of its own (else hold plays the default).
     pub hold_music: bool,
+    /// The campaign calls around the clock (else the legal default window, 08:00–21:00 local).
+    pub all_day: bool,
 }
 
 impl Default for Setup {
@@ -77,6 +79,7 @@ impl Default for Setup {
             wrap_up_seconds: 120,
             voicemail: true,
             hold_music: true,
+            all_day: true,
         }
     }
 }
@@ -171,8 +174,10 @@ pub async fn sim_rig(backend: Backend, s: Setup) -> Option<SimRig> {
         amd: false,
         ..Default::default()
     };
-    settings.window.start = chrono::NaiveTime::from_hms_opt(0, 0, 0).unwrap();
-    settings.window.end = chrono::NaiveTime::from_hms_opt(23, 59, 59).unwrap();
+    if s.all_day {
+        settings.window.start = chrono::NaiveTime::from_hms_opt(0, 0, 0).unwrap();
+        settings.window.end = chrono::NaiveTime::from_hms_opt(23, 59, 59).unwrap();
+    }
     let input = CampaignInput {
         name: "Sim campaign".into(),
         settings,
