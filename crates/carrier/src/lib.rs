@@ -210,6 +210,29 @@ pub trait Carrier: Send + Sync {
     async fn delete_recording(&self, _recording: &str) -> Result<(), CarrierError> {
         Err(unsupported("recordings"))
     }
+    /// Asks the carrier's post-call transcription service (`service`, the client's) for a
+    /// speaker-labelled transcript of a finished recording that the carrier still keeps; returns
+    /// the job's id. Call [`Carrier::transcript_result`] later.
+    async fn request_transcript(
+        &self,
+        _service: &str,
+        _recording: &str,
+        _call_id: i64,
+    ) -> Result<String, CarrierError> {
+        Err(unsupported("post-call transcripts"))
+    }
+    /// Where a post-call transcript job stands: `None` while it runs, its lines once done, an
+    /// error when it failed (a new job is needed then).
+    async fn transcript_result(
+        &self,
+        _job: &str,
+    ) -> Result<Option<Vec<palera_core::recording::TranscriptLine>>, CarrierError> {
+        Err(unsupported("post-call transcripts"))
+    }
+    /// Deletes a post-call transcript job's result at the carrier (ours is stored).
+    async fn delete_transcript(&self, _job: &str) -> Result<(), CarrierError> {
+        Err(unsupported("post-call transcripts"))
+    }
 }
 
 /// The audio of a recording and its MIME type.

@@ -161,6 +161,20 @@ pub fn check_retention_days(days: Option<u32>) -> Result<(), ValidationError> {
     }
 }
 
+/// Checks the SID of a client's Twilio Conversational Intelligence service (`GA` and 32 hex
+/// digits), which makes post-call transcripts; `None` keeps the real-time transcript's lines.
+pub fn check_intelligence_service(sid: Option<&str>) -> Result<(), ValidationError> {
+    match sid {
+        Some(s) if !(s.len() == 34 && s.starts_with("GA") && s[2..].bytes().all(|b| b.is_ascii_hexdigit())) => {
+            Err(ValidationError::new(
+                "intelligence_service_sid",
+                "must be a Conversational Intelligence service SID: GA followed by 32 hexadecimal digits, or empty",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Recordings started before this instant are past a retention of `days`.
 pub fn retention_cutoff(now: DateTime<Utc>, days: u32) -> DateTime<Utc> {
     now - Duration::days(i64::from(days))
@@ -219,6 +233,21 @@ mod tests {
 
     fn t(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(s, 0).unwrap()
+    }
+
+    #[test]
+    fn an_intelligence_service_sid_is_ga_and_32_hex_digits() {
+        assert!(check_intelligence_service(None).is_ok());
+        assert!(check_intelligence_service(Some("GA0123456789abcdef0123456789ABCDEF")).is_ok());
+        for bad in [
+            "",
+            "GA123",
+            "GT0123456789abcdef0123456789abcdef",
+            "GA0123456789abcdef0123456789abcdeg",
+        ] {
+            let e = check_intelligence_service(Some(bad)).unwrap_err();
+            assert_eq!(e.field, "intelligence_service_sid", "{bad}");
+        }
     }
 
     #[test]

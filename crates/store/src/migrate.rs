@@ -39,6 +39,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(17, "0017_call_hours"),
     migration!(18, "0018_import_warnings"),
     migration!(19, "0019_manual_recording"),
+    migration!(20, "0020_intelligence"),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<usize> {

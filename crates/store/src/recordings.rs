@@ -25,6 +25,11 @@ pub struct RecordingSettings {
     /// Transcribe manual calls live and after the call.
     #[serde(default)]
     pub transcribe_manual_calls: bool,
+    /// The client's Twilio Conversational Intelligence service (`GA…`): when set, post-call
+    /// transcripts of Twilio recordings are made by it; otherwise they are the real-time
+    /// transcript's final lines.
+    #[serde(default)]
+    pub intelligence_service_sid: Option<String>,
 }
 
 /// One call's recording.
@@ -56,6 +61,10 @@ pub struct Recording {
     pub transcript_status: String,
     pub transcript_attempts: u32,
     pub transcript_error: Option<String>,
+    /// The post-call transcript job asked of the carrier (Twilio: `GT…`), while it runs and after.
+    pub transcript_job: Option<String>,
+    #[serde(skip)]
+    pub transcript_job_at: Option<i64>,
     pub started_at: i64,
     pub ended_at: Option<i64>,
     pub stored_at: Option<i64>,
@@ -64,7 +73,7 @@ pub struct Recording {
     pub pauses: Vec<Pause>,
 }
 
-const COLUMNS: &str = "id, client_id, call_id, carrier_sid, source_url, status, attempts, last_error, next_attempt_at, storage_key, content_type, bytes, channels, duration_seconds, transcription, transcript_status, transcript_attempts, transcript_error, started_at, ended_at, stored_at, carrier_deleted_at";
+const COLUMNS: &str = "id, client_id, call_id, carrier_sid, source_url, status, attempts, last_error, next_attempt_at, storage_key, content_type, bytes, channels, duration_seconds, transcription, transcript_status, transcript_attempts, transcript_error, transcript_job, transcript_job_at, started_at, ended_at, stored_at, carrier_deleted_at";
 
 fn small(r: &sqlx::any::AnyRow, c: &str) -> Result<u32> {
     Ok(r.try_get::<i64, _>(c)?.clamp(0, u32::MAX as i64) as u32)
@@ -97,6 +106,8 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Recording> {
         transcript_status: r.try_get("transcript_status")?,
         transcript_attempts: small(r, "transcript_attempts")?,
         transcript_error: r.try_get("transcript_error")?,
+        transcript_job: r.try_get("transcript_job")?,
+        transcript_job_at: r.try_get("transcript_job_at")?,
         started_at: r.try_get("started_at")?,
         ended_at: r.try_get("ended_at")?,
         stored_at: r.try_get("stored_at")?,
@@ -116,7 +127,7 @@ impl Store {
     /// The client's recording settings (the defaults until saved).
     pub async fn recording_settings(&self, client: ClientId) -> Result<RecordingSettings> {
         let row = sqlx::query(
-            "SELECT retention_days, delete_at_carrier, record_manual_calls, transcribe_manual_calls FROM recording_settings WHERE client_id = $1",
+            "SELECT retention_days, delete_at_carrier, record_manual_calls, transcribe_manual_calls, intelligence_service_sid FROM recording_settings WHERE client_id = $1",
         )
         .bind(client.0)
         .fetch_optional(self.pool())
@@ -131,6 +142,7 @@ impl Store {
             delete_at_carrier: flag(&r, "delete_at_carrier")?,
             record_manual_calls: flag(&r, "record_manual_calls")?,
             transcribe_manual_calls: flag(&r, "transcribe_manual_calls")?,
+            intelligence_service_sid: r.try_get("intelligence_service_sid")?,
         })
     }
 
@@ -141,12 +153,13 @@ impl Store {
         s: &RecordingSettings,
         now_ms: i64,
     ) -> Result<RecordingSettings> {
-        sqlx::query("INSERT INTO recording_settings (client_id, retention_days, delete_at_carrier, record_manual_calls, transcribe_manual_calls, updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (client_id) DO UPDATE SET retention_days = excluded.retention_days, delete_at_carrier = excluded.delete_at_carrier, record_manual_calls = excluded.record_manual_calls, transcribe_manual_calls = excluded.transcribe_manual_calls, updated_at = excluded.updated_at")
+        sqlx::query("INSERT INTO recording_settings (client_id, retention_days, delete_at_carrier, record_manual_calls, transcribe_manual_calls, intelligence_service_sid, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (client_id) DO UPDATE SET retention_days = excluded.retention_days, delete_at_carrier = excluded.delete_at_carrier, record_manual_calls = excluded.record_manual_calls, transcribe_manual_calls = excluded.transcribe_manual_calls, intelligence_service_sid = excluded.intelligence_service_sid, updated_at = excluded.updated_at")
             .bind(client.0)
             .bind(s.retention_days.map(i64::from))
             .bind(s.delete_at_carrier)
             .bind(s.record_manual_calls)
             .bind(s.transcribe_manual_calls)
+            .bind(s.intelligence_service_sid.as_deref())
             .bind(now_ms)
             .execute(self.pool())
             .await?;
@@ -322,13 +335,20 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Fetches left `fetching` by a process that stopped go back to `pending` (on start).
+    /// Fetches left `fetching` and post-call transcripts left `working` by a process that stopped
+    /// go back to `pending` (on start). Returns how many.
     pub async fn release_stale_fetches(&self) -> Result<u64> {
         let done =
             sqlx::query("UPDATE recordings SET status = 'pending' WHERE status = 'fetching'")
                 .execute(self.pool())
                 .await?;
-        Ok(done.rows_affected())
+        // A post-call transcript left half-made is asked for again (its job, if any, is kept).
+        let transcripts = sqlx::query(
+            "UPDATE recordings SET transcript_status = 'pending' WHERE transcript_status = 'working'",
+        )
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() + transcripts.rows_affected())
     }
 
     /// The file is in storage under `key`.

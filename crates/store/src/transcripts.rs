@@ -176,6 +176,26 @@ impl Store {
         Ok(claimed)
     }
 
+    /// A claimed post-call transcript waits on the carrier's job `job` (asked at `now_ms` if it is
+    /// new): it is looked at again at `check_at_ms`. Waiting is not a failed attempt, so the
+    /// claim's count is taken back.
+    pub async fn transcript_waiting(
+        &self,
+        rec: RecordingId,
+        job: &str,
+        now_ms: i64,
+        check_at_ms: i64,
+    ) -> Result<()> {
+        sqlx::query("UPDATE recordings SET transcript_job_at = CASE WHEN transcript_job = $1 THEN transcript_job_at ELSE $2 END, transcript_job = $1, transcript_status = 'pending', transcript_next_at = $3, transcript_attempts = CASE WHEN transcript_attempts > 0 THEN transcript_attempts - 1 ELSE 0 END WHERE id = $4 AND transcript_status = 'working'")
+            .bind(job)
+            .bind(now_ms)
+            .bind(check_at_ms)
+            .bind(rec.0)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// A post-call transcription failed: retried at `retry_at_ms`, or `failed` for good.
     pub async fn transcript_failed(
         &self,
@@ -188,7 +208,7 @@ impl Store {
         } else {
             "failed"
         };
-        sqlx::query("UPDATE recordings SET transcript_status = $1, transcript_error = $2, transcript_next_at = $3 WHERE id = $4")
+        sqlx::query("UPDATE recordings SET transcript_status = $1, transcript_error = $2, transcript_next_at = $3, transcript_job = NULL, transcript_job_at = NULL WHERE id = $4")
             .bind(status)
             .bind(error)
             .bind(retry_at_ms)

@@ -5,14 +5,19 @@
 //! `{public}/twilio/{client_id}/{status,amd,conference,recording,transcription}?call_id={call_id}`
 //! (DESIGN §4). Recording starts once both parties are connected (a dual-channel recording of the
 //! contact leg, paused and resumed on request), and real-time transcription reports its lines.
+//! Post-call transcripts come from the client's Conversational Intelligence service, made from
+//! the recording while Twilio still keeps it.
 
-use super::client::{Credentials, RestClient, RestConfig, RetryPolicy, DEFAULT_BASE_URL};
+use super::client::{
+    Credentials, RestClient, RestConfig, RetryPolicy, DEFAULT_BASE_URL, DEFAULT_INTELLIGENCE_URL,
+};
 use super::resources::*;
 use super::twiml::{self, ConferenceEvent, Method};
 use super::webhook::AGENT_LABEL;
 use crate::{Audio, CallSid, Carrier, CarrierError, Dial, RecordingFile};
 use async_trait::async_trait;
 use palera_core::phone::PhoneNumber;
+use palera_core::recording::{Speaker, TranscriptLine};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -22,6 +27,43 @@ const MIN_RING_SECONDS: u32 = 15;
 /// How long the agent's browser rings before the participant dial gives up.
 const AGENT_RING_SECONDS: u32 = 30;
 
+/// The channel of a dual-channel recording that holds the contact's voice.
+pub const CONTACT_CHANNEL: u32 = 1;
+/// The channel that holds the agent's voice.
+pub const AGENT_CHANNEL: u32 = 2;
+
+/// A transcript's sentences as our lines: in Twilio's order, the speaker from the channel.
+pub fn lines_of(mut sentences: Vec<Sentence>) -> Vec<TranscriptLine> {
+    sentences.sort_by_key(|s| s.sentence_index.unwrap_or(u32::MAX));
+    sentences
+        .into_iter()
+        .filter_map(|s| {
+            let text = s
+                .transcript
+                .as_deref()
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_owned();
+            (!text.is_empty()).then_some((text, s))
+        })
+        .enumerate()
+        .map(|(i, (text, s))| {
+            let start_ms = seconds_to_ms(s.start_time.as_ref());
+            TranscriptLine {
+                seq: i as u32,
+                speaker: if s.media_channel == Some(AGENT_CHANNEL) {
+                    Speaker::Agent
+                } else {
+                    Speaker::Contact
+                },
+                start_ms,
+                end_ms: seconds_to_ms(s.end_time.as_ref()).max(start_ms),
+                text,
+            }
+        })
+        .collect()
+}
+
 /// Everything needed to run one client's calls on Twilio.
 #[derive(Debug, Clone)]
 pub struct TwilioConfig {
@@ -29,6 +71,8 @@ pub struct TwilioConfig {
     pub credentials: Credentials,
     /// Twilio's API (`https://api.twilio.com`), or a mock in tests.
     pub base_url: String,
+    /// Twilio's Conversational Intelligence API, or a mock in tests.
+    pub intelligence_url: String,
     /// Our server's public https base URL (`PALERA_PUBLIC_URL`), which Twilio calls back.
     pub public_base_url: String,
     pub client_id: i64,
@@ -46,6 +90,7 @@ impl TwilioConfig {
             account_sid: account_sid.into(),
             credentials,
             base_url: DEFAULT_BASE_URL.into(),
+            intelligence_url: DEFAULT_INTELLIGENCE_URL.into(),
             public_base_url: public_base_url.into(),
             client_id,
             calls_per_second: 1.0,
@@ -75,6 +120,7 @@ impl TwilioCarrier {
     pub fn new(config: TwilioConfig) -> Result<Self, CarrierError> {
         let rest = RestClient::new(RestConfig {
             base_url: config.base_url,
+            intelligence_url: config.intelligence_url,
             account_sid: config.account_sid,
             credentials: config.credentials,
             calls_per_second: config.calls_per_second,
@@ -391,6 +437,48 @@ impl Carrier for TwilioCarrier {
 
     async fn delete_recording(&self, recording: &str) -> Result<(), CarrierError> {
         self.rest.delete_recording(recording).await
+    }
+
+    /// The recording is dual channel: the contact leg's own audio (what Twilio receives from the
+    /// contact) on channel [`CONTACT_CHANNEL`], what the leg hears (the agent) on the other.
+    async fn request_transcript(
+        &self,
+        service: &str,
+        recording: &str,
+        call_id: i64,
+    ) -> Result<String, CarrierError> {
+        let request = CreateTranscript {
+            service_sid: service.into(),
+            recording_sid: recording.into(),
+            customer_key: format!("call-{call_id}"),
+            participants: vec![(CONTACT_CHANNEL, "Customer"), (AGENT_CHANNEL, "Agent")],
+        };
+        Ok(self.rest.create_transcript(&request).await?.sid)
+    }
+
+    async fn transcript_result(
+        &self,
+        job: &str,
+    ) -> Result<Option<Vec<TranscriptLine>>, CarrierError> {
+        let t = self.rest.fetch_transcript(job).await?;
+        match t.status.as_deref().unwrap_or("queued") {
+            "completed" => {
+                let sentences = self.rest.transcript_sentences(job).await?;
+                Ok(Some(lines_of(sentences)))
+            }
+            "failed" | "canceled" | "error" => Err(CarrierError::Rejected {
+                code: 0,
+                message: format!(
+                    "Twilio's transcript {job} ended as {}",
+                    t.status.unwrap_or_default()
+                ),
+            }),
+            _ => Ok(None),
+        }
+    }
+
+    async fn delete_transcript(&self, job: &str) -> Result<(), CarrierError> {
+        self.rest.delete_transcript(job).await
     }
 
     async fn hang_up(&self, sid: &CallSid) -> Result<(), CarrierError> {

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 /// Twilio's production API.
 pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
+/// Twilio's Conversational Intelligence API (post-call transcripts).
+pub const DEFAULT_INTELLIGENCE_URL: &str = "https://intelligence.twilio.com";
 
 /// How the client authenticates: the account's auth token, or an API key (preferred: revocable).
 #[derive(Clone)]
@@ -62,6 +64,8 @@ impl RetryPolicy {
 #[derive(Debug, Clone)]
 pub struct RestConfig {
     pub base_url: String,
+    /// The Conversational Intelligence API's base URL.
+    pub intelligence_url: String,
     pub account_sid: String,
     pub credentials: Credentials,
     /// Calls per second the account allows (Twilio's default is 1).
@@ -75,6 +79,7 @@ impl RestConfig {
     pub fn new(account_sid: impl Into<String>, credentials: Credentials) -> Self {
         Self {
             base_url: DEFAULT_BASE_URL.into(),
+            intelligence_url: DEFAULT_INTELLIGENCE_URL.into(),
             account_sid: account_sid.into(),
             credentials,
             calls_per_second: 1.0,
@@ -93,8 +98,16 @@ enum Safety {
     Once,
 }
 
+/// Which of Twilio's APIs a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Host {
+    Api,
+    Intelligence,
+}
+
 /// One request, before sending.
 struct Request {
+    host: Host,
     method: HttpMethod,
     path: String,
     form: Option<Form>,
@@ -107,6 +120,7 @@ struct Request {
 impl Request {
     fn get(path: String) -> Self {
         Self {
+            host: Host::Api,
             method: HttpMethod::GET,
             path,
             form: None,
@@ -130,6 +144,10 @@ impl Request {
             method: HttpMethod::DELETE,
             ..Self::get(path)
         }
+    }
+
+    fn on(self, host: Host) -> Self {
+        Self { host, ..self }
     }
 }
 
@@ -340,6 +358,47 @@ impl RestClient {
             .await
     }
 
+    /// Asks the Intelligence service for a post-call transcript of a recording kept at Twilio.
+    pub async fn create_transcript(
+        &self,
+        request: &CreateTranscript,
+    ) -> Result<IntelligenceTranscript, CarrierError> {
+        let req = Request::post("/v2/Transcripts".into(), request.form(), Safety::Once);
+        self.json(req.on(Host::Intelligence)).await
+    }
+
+    pub async fn fetch_transcript(
+        &self,
+        sid: &str,
+    ) -> Result<IntelligenceTranscript, CarrierError> {
+        let req = Request::get(format!("/v2/Transcripts/{}", seg(sid)));
+        self.json(req.on(Host::Intelligence)).await
+    }
+
+    /// Every sentence of a completed transcript, following `next_page_url` (pages of 5000).
+    pub async fn transcript_sentences(&self, sid: &str) -> Result<Vec<Sentence>, CarrierError> {
+        let mut out = Vec::new();
+        let mut req = Request::get(format!("/v2/Transcripts/{}/Sentences", seg(sid)));
+        req.query = vec![("PageSize", "5000".to_owned())];
+        // A bound on pages, so a misbehaving server cannot keep us looping.
+        for _ in 0..50 {
+            let page: SentencePage = self.json(req.on(Host::Intelligence)).await?;
+            out.extend(page.sentences);
+            let next = page.meta.and_then(|m| m.next_page_url);
+            match next.as_deref().and_then(path_and_query) {
+                Some(next) => req = Request::get(next),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes a transcript (its sentences and results) from the Intelligence service.
+    pub async fn delete_transcript(&self, sid: &str) -> Result<(), CarrierError> {
+        let req = Request::delete(format!("/v2/Transcripts/{}", seg(sid)));
+        self.send(req.on(Host::Intelligence)).await.map(drop)
+    }
+
     /// The account's phone numbers, following `next_page_uri` (Twilio's pages hold up to 1000).
     pub async fn list_incoming_numbers(&self) -> Result<Vec<IncomingPhoneNumber>, CarrierError> {
         let mut out = Vec::new();
@@ -409,7 +468,11 @@ impl RestClient {
     }
 
     async fn send_once(&self, req: &Request) -> Result<reqwest::Response, reqwest::Error> {
-        let url = format!("{}{}", self.config.base_url.trim_end_matches('/'), req.path);
+        let base = match req.host {
+            Host::Api => &self.config.base_url,
+            Host::Intelligence => &self.config.intelligence_url,
+        };
+        let url = format!("{}{}", base.trim_end_matches('/'), req.path);
         let (user, pass) = match &self.config.credentials {
             Credentials::AuthToken(token) => (self.config.account_sid.as_str(), token.as_str()),
             Credentials::ApiKey { sid, secret } => (sid.as_str(), secret.as_str()),
@@ -432,6 +495,15 @@ impl RestClient {
         }
         builder.send().await
     }
+}
+
+/// The path and query of a next-page URL that Twilio gives in full (`https://host/v2/…?…`).
+fn path_and_query(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    Some(match u.query() {
+        Some(q) => format!("{}?{q}", u.path()),
+        None => u.path().to_owned(),
+    })
 }
 
 /// Retry 429 and 5xx for safe requests; retry connection failures for all, since the request

@@ -21,5 +21,5 @@ pub mod token;
 pub mod twiml;
 pub mod webhook;
 
-pub use carrier::{TwilioCarrier, TwilioConfig};
+pub use carrier::{lines_of, TwilioCarrier, TwilioConfig, AGENT_CHANNEL, CONTACT_CHANNEL};
 pub use client::{Credentials, RestClient, RestConfig, RetryPolicy};

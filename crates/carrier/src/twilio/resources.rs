@@ -1,6 +1,6 @@
 //! Typed requests and responses of the Twilio REST resources palera-voice uses (api v2010):
 //! Calls, Conferences and Participants, Recordings, real-time Transcriptions, Accounts and
-//! IncomingPhoneNumbers.
+//! IncomingPhoneNumbers; and Conversational Intelligence v2 Transcripts (post-call transcripts).
 //! Owns the wire format of requests — PascalCase form parameters, lowercase booleans, array
 //! parameters as repeated keys — so callers never spell a parameter name.
 
@@ -418,6 +418,92 @@ impl CreateTranscription {
             .flag("PartialResults", self.partial_results)
             .opt("LanguageCode", self.language_code.as_ref())
     }
+}
+
+/// `CreateTranscript` (Conversational Intelligence v2): a post-call transcript of a recording
+/// kept at Twilio, by the account's Intelligence service `service_sid` (`GA…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateTranscript {
+    pub service_sid: String,
+    /// The recording (`RE…`) to transcribe.
+    pub recording_sid: String,
+    /// Our own key, echoed back (the call's id).
+    pub customer_key: String,
+    /// Who speaks on which channel of a dual-channel recording: (channel from 1, role).
+    pub participants: Vec<(u32, &'static str)>,
+}
+
+impl CreateTranscript {
+    /// The `Channel` parameter is a JSON document: the media's source and its participants.
+    pub fn form(&self) -> Form {
+        let participants: Vec<serde_json::Value> = self
+            .participants
+            .iter()
+            .map(
+                |(channel, role)| serde_json::json!({"channel_participant": channel, "role": role}),
+            )
+            .collect();
+        let channel = serde_json::json!({
+            "media_properties": {"source_sid": self.recording_sid},
+            "participants": participants,
+        });
+        Form::new()
+            .set("ServiceSid", &self.service_sid)
+            .set("Channel", channel.to_string())
+            .set("CustomerKey", &self.customer_key)
+    }
+}
+
+/// An Intelligence transcript (the fields we read).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IntelligenceTranscript {
+    pub sid: String,
+    /// `queued`, `in-progress`, `completed`, `new`, `failed`, `canceled` or `error`.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// One sentence of an Intelligence transcript. Times are offsets in seconds from the start of
+/// the media; the spec types them as strings, and they may come as numbers or be absent.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Sentence {
+    #[serde(default)]
+    pub media_channel: Option<u32>,
+    #[serde(default)]
+    pub sentence_index: Option<u32>,
+    #[serde(default)]
+    pub start_time: Option<serde_json::Value>,
+    #[serde(default)]
+    pub end_time: Option<serde_json::Value>,
+    #[serde(default)]
+    pub transcript: Option<String>,
+}
+
+/// Seconds as Twilio writes them (`"1.28"` or `1.28`) to whole milliseconds; absent is 0.
+pub fn seconds_to_ms(v: Option<&serde_json::Value>) -> u64 {
+    let secs = match v {
+        Some(serde_json::Value::Number(n)) => n.as_f64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    secs.filter(|s| s.is_finite() && *s > 0.0)
+        .map_or(0, |s| (s * 1000.0).round() as u64)
+}
+
+/// A page of sentences.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SentencePage {
+    #[serde(default)]
+    pub sentences: Vec<Sentence>,
+    #[serde(default)]
+    pub meta: Option<PageMeta>,
+}
+
+/// The paging part of a v2 list.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PageMeta {
+    #[serde(default)]
+    pub next_page_url: Option<String>,
 }
 
 /// A call resource (the fields we read; Twilio sends more).

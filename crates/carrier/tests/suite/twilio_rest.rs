@@ -256,3 +256,89 @@ async fn unreachable_twilio_is_unavailable() {
         .unwrap_err();
     assert!(matches!(err, CarrierError::Unavailable(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn post_call_transcripts_go_to_the_intelligence_api_and_follow_its_pages() {
+    let (api, api_url) = start().await;
+    let (intel, intel_url) = start().await;
+    let mut config = RestConfig::new(ACCOUNT, Credentials::AuthToken("tok".into()));
+    config.base_url = api_url;
+    config.intelligence_url = intel_url.clone();
+    let c = RestClient::new(config).unwrap();
+    intel.answer(201, r#"{"sid": "GT1", "status": "queued"}"#);
+    intel.answer(200, r#"{"sid": "GT1", "status": "completed"}"#);
+    let first = format!(
+        r#"{{"sentences": [{{"media_channel": 2, "sentence_index": 0, "start_time": "0.5", "end_time": "2.25", "transcript": "Hello."}}],
+            "meta": {{"next_page_url": "{intel_url}/v2/Transcripts/GT1/Sentences?PageSize=5000&Page=1&PageToken=abc"}}}}"#
+    );
+    intel.answer(200, &first);
+    intel.answer(
+        200,
+        r#"{"sentences": [{"media_channel": 1, "sentence_index": 1, "start_time": 3, "end_time": null, "transcript": "Hi."}],
+            "meta": {"next_page_url": null}}"#,
+    );
+    intel.answer(204, "");
+
+    let request = CreateTranscript {
+        service_sid: "GA0123456789abcdef0123456789abcdef".into(),
+        recording_sid: "RE1".into(),
+        customer_key: "call-7".into(),
+        participants: vec![(1, "Customer"), (2, "Agent")],
+    };
+    assert_eq!(c.create_transcript(&request).await.unwrap().sid, "GT1");
+    let t = c.fetch_transcript("GT1").await.unwrap();
+    assert_eq!(t.status.as_deref(), Some("completed"));
+    let sentences = c.transcript_sentences("GT1").await.unwrap();
+    assert_eq!(sentences.len(), 2);
+    c.delete_transcript("GT1").await.unwrap();
+
+    assert!(api.seen().is_empty(), "nothing went to the REST API");
+    let seen = intel.seen();
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        ("POST", "/v2/Transcripts")
+    );
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(seen[0].body.as_bytes())
+        .into_owned()
+        .collect();
+    assert_eq!(form[0], ("ServiceSid".into(), request.service_sid.clone()));
+    let channel: serde_json::Value = serde_json::from_str(&form[1].1).unwrap();
+    assert_eq!(channel["media_properties"]["source_sid"], "RE1");
+    assert_eq!(channel["participants"][1]["channel_participant"], 2);
+    assert_eq!(channel["participants"][1]["role"], "Agent");
+    assert_eq!(form[2], ("CustomerKey".into(), "call-7".into()));
+    assert_eq!(seen[1].path, "/v2/Transcripts/GT1");
+    assert_eq!(seen[2].path, "/v2/Transcripts/GT1/Sentences");
+    assert_eq!(seen[2].query.as_deref(), Some("PageSize=5000"));
+    assert_eq!(
+        seen[3].query.as_deref(),
+        Some("PageSize=5000&Page=1&PageToken=abc"),
+        "the next page is the one Twilio named"
+    );
+    assert_eq!(
+        (seen[4].method.as_str(), seen[4].path.as_str()),
+        ("DELETE", "/v2/Transcripts/GT1")
+    );
+
+    // Sentences become speaker-labelled lines in Twilio's order, times in milliseconds.
+    let lines = palera_carrier::twilio::lines_of(sentences.into_iter().rev().collect());
+    let got: Vec<_> = lines
+        .iter()
+        .map(|l| {
+            (
+                l.seq,
+                l.speaker.as_str(),
+                l.start_ms,
+                l.end_ms,
+                l.text.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (0, "agent", 500, 2_250, "Hello."),
+            (1, "contact", 3_000, 3_000, "Hi.")
+        ]
+    );
+}

@@ -42,6 +42,8 @@ pub struct CarrierHub {
     public_url: String,
     /// Twilio's REST base URL (a mock in tests).
     pub twilio_base_url: Mutex<String>,
+    /// Twilio's Conversational Intelligence base URL (a mock in tests).
+    pub twilio_intelligence_url: Mutex<String>,
     sim: Option<SimCarrier>,
     twilio: Mutex<HashMap<ClientId, Arc<TwilioCarrier>>>,
     /// Where every carrier event goes (the call engine takes the receiving end).
@@ -63,6 +65,9 @@ impl CarrierHub {
             mode: settings.carrier,
             public_url: settings.public_url.clone().unwrap_or_default(),
             twilio_base_url: Mutex::new("https://api.twilio.com".into()),
+            twilio_intelligence_url: Mutex::new(
+                palera_carrier::twilio::client::DEFAULT_INTELLIGENCE_URL.into(),
+            ),
             sim,
             twilio: Mutex::new(HashMap::new()),
             events: tx,
@@ -169,6 +174,11 @@ impl CarrierHub {
         let mut config =
             TwilioConfig::new(client.0, account_sid, credentials, self.public_url.clone());
         config.base_url = self.twilio_base_url.lock().expect("hub lock").clone();
+        config.intelligence_url = self
+            .twilio_intelligence_url
+            .lock()
+            .expect("hub lock")
+            .clone();
         config.calls_per_second = settings.calls_per_second;
         TwilioCarrier::new(config)
     }

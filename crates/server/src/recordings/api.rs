@@ -16,7 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use palera_core::ids::{CallId, ClientId, RecordingId};
-use palera_core::recording::{check_retention_days, RecordingStatus, SearchQuery, TranscriptLine};
+use palera_core::recording::{
+    check_intelligence_service, check_retention_days, RecordingStatus, SearchQuery, TranscriptLine,
+};
 use palera_core::user::Role;
 use palera_store::calls::Call;
 use palera_store::recordings::{Recording, RecordingSettings};
@@ -336,6 +338,7 @@ async fn put_settings(
 ) -> Result<Json<RecordingSettings>, ApiError> {
     c.auth.require_staff()?;
     check_retention_days(s.retention_days)?;
+    check_intelligence_service(s.intelligence_service_sid.as_deref())?;
     let now = app.now_ms();
     Ok(Json(
         app.store.save_recording_settings(c.client, &s, now).await?,

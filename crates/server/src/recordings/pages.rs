@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use palera_core::ids::{CallId, ClientId};
-use palera_core::recording::check_retention_days;
+use palera_core::recording::{check_intelligence_service, check_retention_days};
 use palera_store::calls::Call;
 use palera_store::clients::Client;
 use palera_store::recordings::RecordingSettings;
@@ -233,6 +233,7 @@ struct SettingsPage {
     delete_at_carrier: bool,
     record_manual_calls: bool,
     transcribe_manual_calls: bool,
+    intelligence: String,
     error: Option<ApiError>,
     saved: bool,
 }
@@ -258,6 +259,7 @@ fn settings_view(
             delete_at_carrier: s.delete_at_carrier,
             record_manual_calls: s.record_manual_calls,
             transcribe_manual_calls: s.transcribe_manual_calls,
+            intelligence: s.intelligence_service_sid.clone().unwrap_or_default(),
             error,
             saved,
         },
@@ -285,12 +287,22 @@ fn parse_settings(f: &FormData) -> Result<RecordingSettings, ApiError> {
         })?),
     };
     check_retention_days(retention_days)?;
-    Ok(RecordingSettings {
-        retention_days,
+    let mut s = switches(f);
+    check_intelligence_service(s.intelligence_service_sid.as_deref())?;
+    s.retention_days = retention_days;
+    Ok(s)
+}
+
+/// The form's settings other than the retention, as typed.
+fn switches(f: &FormData) -> RecordingSettings {
+    let service = f.get("intelligence_service_sid").trim().to_owned();
+    RecordingSettings {
+        retention_days: None,
         delete_at_carrier: f.checked("delete_at_carrier"),
         record_manual_calls: f.checked("record_manual_calls"),
         transcribe_manual_calls: f.checked("transcribe_manual_calls"),
-    })
+        intelligence_service_sid: (!service.is_empty()).then_some(service),
+    }
 }
 
 async fn save_settings(
@@ -302,12 +314,7 @@ async fn save_settings(
     let s = match parse_settings(&f) {
         Ok(s) => s,
         Err(e) => {
-            let shown = RecordingSettings {
-                retention_days: None,
-                delete_at_carrier: f.checked("delete_at_carrier"),
-                record_manual_calls: f.checked("record_manual_calls"),
-                transcribe_manual_calls: f.checked("transcribe_manual_calls"),
-            };
+            let shown = switches(&f);
             return settings_view(page, &shown, Some(f.get("retention_days")), Some(e), false);
         }
     };

@@ -6,7 +6,10 @@
 //!   post-call transcript is that conversation cut to the stored file's length, without the
 //!   lines said while the recording was paused.
 //! - [`RealtimeTranscriber`] (Twilio): live lines come from Twilio's real-time transcription
-//!   webhooks; the post-call transcript is made of the final lines it delivered, in order.
+//!   webhooks; the post-call transcript is made of the final lines it delivered, in order —
+//!   unless the client names its Conversational Intelligence service: then the recordings worker
+//!   asks Twilio for the transcript of its copy of the recording and waits for the job
+//!   ([`palera_carrier::Carrier::request_transcript`]), since that is not a call on the audio.
 
 use async_trait::async_trait;
 use palera_carrier::{CallSid, Carrier, CarrierError};
@@ -153,6 +156,8 @@ mod tests {
             transcript_status: "working".into(),
             transcript_attempts: 1,
             transcript_error: None,
+            transcript_job: None,
+            transcript_job_at: None,
             started_at: 0,
             ended_at: None,
             stored_at: None,

@@ -1,6 +1,8 @@
 //! The recordings worker: one background loop (DESIGN §6.8) that, on each tick, copies finished
 //! recordings from the carrier into the product's storage, makes post-call transcripts of stored
-//! ones, and deletes recordings past their client's retention. Every failure — the carrier
+//! ones (here, or by the client's Twilio Conversational Intelligence service from Twilio's copy,
+//! which is then kept at Twilio until the transcript is in), and deletes recordings past their
+//! client's retention. Every failure — the carrier
 //! unreachable, a full disk, a transcription error — is kept on the recording with the next
 //! attempt's time (backing off), and after the last attempt the recording says it failed; nothing
 //! is dropped silently. Work is claimed in the store first, so two nodes never do the same item.
@@ -11,8 +13,9 @@ use crate::app::App;
 use crate::config::{CarrierMode, Settings};
 use crate::engine::carriers::CarrierHub;
 use chrono::{DateTime, Utc};
-use palera_core::recording::FetchPolicy;
-use palera_store::recordings::{FetchFailure, Recording};
+use palera_carrier::Carrier;
+use palera_core::recording::{FetchPolicy, TranscriptLine};
+use palera_store::recordings::{FetchFailure, Recording, RecordingSettings};
 use palera_store::transcripts::TranscriptKind;
 use palera_store::{millis, Store, StoreError};
 use std::sync::Arc;
@@ -29,6 +32,8 @@ pub struct Recordings {
     pub media: MediaStore,
     pub transcriber: Arc<dyn Transcriber>,
     pub policy: FetchPolicy,
+    /// How often a transcript job at the carrier is looked at while it runs.
+    pub transcript_poll: Duration,
 }
 
 impl Recordings {
@@ -45,6 +50,7 @@ impl Recordings {
             media,
             transcriber,
             policy: FetchPolicy::default(),
+            transcript_poll: Duration::from_secs(15),
         }
     }
 }
@@ -91,21 +97,42 @@ async fn copy_one(
         .recording_settings(rec.client_id)
         .await
         .map_err(|e| e.to_string())?;
-    if settings.delete_at_carrier {
-        // Ours is kept; a failed delete at the carrier is logged and does not undo that.
-        match carrier.delete_recording(&sid).await {
-            Ok(()) => {
-                store
-                    .recording_deleted_at_carrier(rec.id, millis(now))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            Err(e) => {
-                tracing::warn!(recording = %rec.id, error = %e, "deleting the carrier's copy failed")
-            }
-        }
+    // Twilio's post-call transcript is made from Twilio's copy: that copy goes once it is done.
+    let transcribed_there =
+        rec.transcription && intelligence_service(carriers, &settings).is_some();
+    if settings.delete_at_carrier && !transcribed_there {
+        delete_carrier_copy(store, carrier.as_ref(), rec, &sid, now).await?;
     }
     Ok(stored)
+}
+
+/// Deletes the carrier's copy of a stored recording. Ours is kept; a failed delete at the carrier
+/// is logged and does not undo that.
+async fn delete_carrier_copy(
+    store: &Store,
+    carrier: &dyn Carrier,
+    rec: &Recording,
+    sid: &str,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    match carrier.delete_recording(sid).await {
+        Ok(()) => store
+            .recording_deleted_at_carrier(rec.id, millis(now))
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => {
+            tracing::warn!(recording = %rec.id, error = %e, "deleting the carrier's copy failed");
+            Ok(())
+        }
+    }
+}
+
+/// The client's Conversational Intelligence service, when its post-call transcripts are made
+/// there (Twilio mode only: the simulated network has no such service).
+fn intelligence_service(carriers: &CarrierHub, s: &RecordingSettings) -> Option<String> {
+    (carriers.mode() == CarrierMode::Twilio)
+        .then(|| s.intelligence_service_sid.clone())
+        .flatten()
 }
 
 /// Copies due recordings into storage. Returns how many were stored.
@@ -133,43 +160,170 @@ pub async fn fetch_due(
     Ok(stored)
 }
 
-/// Makes the post-call transcripts that are due. Returns how many were stored.
+/// What one pass did for a post-call transcript.
+enum Made {
+    Lines(Vec<TranscriptLine>),
+    /// The carrier's job is still running.
+    Waiting(String),
+}
+
+/// The transcript made here: the transcriber reads the stored file and the live lines.
+async fn transcribe_here(store: &Store, r: &Recordings, rec: &Recording) -> Result<Made, String> {
+    let key = rec
+        .storage_key
+        .as_deref()
+        .ok_or("the recording has no file")?;
+    let audio = r.media.get(key).await.map_err(|e| e.to_string())?;
+    let live = store
+        .transcript(rec.call_id, TranscriptKind::Live)
+        .await
+        .map_err(|e| e.to_string())?;
+    r.transcriber
+        .post_call(rec, &audio, &live)
+        .await
+        .map(Made::Lines)
+        .map_err(|e| e.to_string())
+}
+
+/// The transcript made by the client's Intelligence service from Twilio's copy: the first pass
+/// asks for it, later passes look at the job until it is done (or given up).
+async fn transcribe_at_twilio(
+    carrier: &dyn Carrier,
+    service: &str,
+    rec: &Recording,
+    now: DateTime<Utc>,
+) -> Result<Made, String> {
+    let Some(job) = &rec.transcript_job else {
+        if rec.carrier_deleted_at.is_some() {
+            return Err("the copy at Twilio was deleted, so Twilio cannot transcribe it".into());
+        }
+        let sid = recording_sid(rec).ok_or("the carrier gave no recording id")?;
+        return carrier
+            .request_transcript(service, &sid, rec.call_id.0)
+            .await
+            .map(Made::Waiting)
+            .map_err(|e| format!("asking Twilio for the transcript failed: {e}"));
+    };
+    match carrier.transcript_result(job).await {
+        Ok(Some(lines)) => Ok(Made::Lines(lines)),
+        Ok(None)
+            if rec
+                .transcript_job_at
+                .is_some_and(|at| millis(now) - at > MAX_JOB_MS) =>
+        {
+            Err(format!(
+                "Twilio's transcript {job} did not finish within {} hours",
+                MAX_JOB_MS / 3_600_000
+            ))
+        }
+        Ok(None) => Ok(Made::Waiting(job.clone())),
+        Err(e) => Err(format!("Twilio's transcript {job} failed: {e}")),
+    }
+}
+
+/// Longest wait for a carrier's transcript job before it is asked again.
+const MAX_JOB_MS: i64 = 2 * 3_600_000;
+
+/// Once a transcript made at Twilio is kept (or has failed for good) and the client asked for
+/// Twilio's copies to go: Twilio's transcript and recording are deleted.
+async fn clean_up_at_twilio(
+    store: &Store,
+    carrier: &dyn Carrier,
+    rec: &Recording,
+    job: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    if let Some(job) = job {
+        if let Err(e) = carrier.delete_transcript(job).await {
+            tracing::warn!(recording = %rec.id, error = %e, "deleting Twilio's transcript failed");
+        }
+    }
+    match (rec.carrier_deleted_at, recording_sid(rec)) {
+        (None, Some(sid)) => delete_carrier_copy(store, carrier, rec, &sid, now).await,
+        _ => Ok(()),
+    }
+}
+
+/// One claimed recording's pass: made here or at Twilio, per the client's settings.
+async fn transcribe_one(
+    store: &Store,
+    carriers: &CarrierHub,
+    r: &Recordings,
+    rec: &Recording,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let settings = store.recording_settings(rec.client_id).await?;
+    let at_twilio = match intelligence_service(carriers, &settings) {
+        Some(service) => match carriers.for_client(store, rec.client_id).await {
+            Ok(carrier) => Some((carrier, service)),
+            Err(e) => {
+                let error = e.to_string();
+                return fail_transcript(store, r, rec, &error, now).await.map(drop);
+            }
+        },
+        None => None,
+    };
+    let made = match &at_twilio {
+        Some((carrier, service)) => transcribe_at_twilio(carrier.as_ref(), service, rec, now).await,
+        None => transcribe_here(store, r, rec).await,
+    };
+    let finished = match made {
+        Ok(Made::Lines(lines)) => {
+            store.save_final_transcript(rec.id, &lines).await?;
+            true
+        }
+        Ok(Made::Waiting(job)) => {
+            let check = now + chrono::Duration::from_std(r.transcript_poll).unwrap_or_default();
+            store
+                .transcript_waiting(rec.id, &job, millis(now), millis(check))
+                .await?;
+            false
+        }
+        Err(error) => fail_transcript(store, r, rec, &error, now).await?,
+    };
+    if let (true, Some((carrier, _))) = (finished && settings.delete_at_carrier, &at_twilio) {
+        if let Err(e) = clean_up_at_twilio(
+            store,
+            carrier.as_ref(),
+            rec,
+            rec.transcript_job.as_deref(),
+            now,
+        )
+        .await
+        {
+            tracing::warn!(recording = %rec.id, error = %e, "cleaning up at Twilio failed");
+        }
+    }
+    Ok(())
+}
+
+/// Keeps a failed transcription's error; returns whether it has failed for good.
+async fn fail_transcript(
+    store: &Store,
+    r: &Recordings,
+    rec: &Recording,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let retry = r.policy.retry_at(rec.transcript_attempts, now).map(millis);
+    tracing::warn!(recording = %rec.id, %error, retry = ?retry, "post-call transcription failed");
+    store.transcript_failed(rec.id, error, retry).await?;
+    Ok(retry.is_none())
+}
+
+/// Makes the post-call transcripts that are due (or looks at the ones Twilio is making).
+/// Returns how many were claimed.
 pub async fn transcribe_due(
     store: &Store,
+    carriers: &CarrierHub,
     r: &Recordings,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let mut done = 0;
-    for rec in store.claim_due_transcripts(millis(now), BATCH).await? {
-        let made = async {
-            let key = rec
-                .storage_key
-                .as_deref()
-                .ok_or("the recording has no file")?;
-            let audio = r.media.get(key).await.map_err(|e| e.to_string())?;
-            let live = store
-                .transcript(rec.call_id, TranscriptKind::Live)
-                .await
-                .map_err(|e| e.to_string())?;
-            r.transcriber
-                .post_call(&rec, &audio, &live)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        .await;
-        match made {
-            Ok(lines) => {
-                store.save_final_transcript(rec.id, &lines).await?;
-                done += 1;
-            }
-            Err(error) => {
-                let retry = r.policy.retry_at(rec.transcript_attempts, now).map(millis);
-                tracing::warn!(recording = %rec.id, %error, "post-call transcription failed");
-                store.transcript_failed(rec.id, &error, retry).await?;
-            }
-        }
+    let claimed = store.claim_due_transcripts(millis(now), BATCH).await?;
+    for rec in &claimed {
+        transcribe_one(store, carriers, r, rec, now).await?;
     }
-    Ok(done)
+    Ok(claimed.len())
 }
 
 /// Deletes the files and rows of recordings past their client's retention. Returns how many.
@@ -201,7 +355,7 @@ pub async fn work_once(store: &Store, carriers: &CarrierHub, r: &Recordings, now
     if let Err(e) = fetch_due(store, carriers, r, now).await {
         tracing::error!(error = %e, "recording fetches failed");
     }
-    if let Err(e) = transcribe_due(store, r, now).await {
+    if let Err(e) = transcribe_due(store, carriers, r, now).await {
         tracing::error!(error = %e, "post-call transcripts failed");
     }
     if let Err(e) = retention_sweep(store, &r.media, now).await {

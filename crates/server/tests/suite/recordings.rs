@@ -757,12 +757,32 @@ rule!(
             .await
             .unwrap()
             .contains("retention_days: must be between 1 and 3650 days"));
+        let typo = "GA0123456789abcdef0123456789abcdeX";
+        let bad = http
+            .post(&path)
+            .form(&[("csrf", csrf.as_str()), ("intelligence_service_sid", typo)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 422);
+        let page = bad.text().await.unwrap();
+        assert!(
+            page.contains(
+                "intelligence_service_sid: must be a Conversational Intelligence service SID"
+            ),
+            "{page}"
+        );
+        assert!(page.contains(typo), "what was typed stays in the field");
         let ok = http
             .post(&path)
             .form(&[
                 ("csrf", csrf.as_str()),
                 ("retention_days", "30"),
                 ("delete_at_carrier", "on"),
+                (
+                    "intelligence_service_sid",
+                    " GA0123456789abcdef0123456789abcdef ",
+                ),
             ])
             .send()
             .await
@@ -778,6 +798,7 @@ rule!(
             RecordingSettings {
                 retention_days: Some(30),
                 delete_at_carrier: true,
+                intelligence_service_sid: Some("GA0123456789abcdef0123456789abcdef".into()),
                 ..Default::default()
             }
         );

@@ -112,10 +112,20 @@ pub(crate) async fn rig(backend: Backend, answer: Outcome, amd: bool) -> Option<
         settings,
         Arc::new(OpenHours(std::time::Instant::now())),
     );
+    // Transcript jobs at the fake Twilio are looked at, and failures retried, on every pass.
+    let mut parts = app.recordings.clone();
+    parts.transcript_poll = Duration::from_millis(100);
+    parts.policy = palera_core::recording::FetchPolicy {
+        max_attempts: 3,
+        first_wait: CDuration::milliseconds(100),
+        cap: CDuration::milliseconds(500),
+    };
+    let app = app.with_recordings(parts);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let fake = FakeTwilio::start(ACCOUNT, TOKEN, PUBLIC, &base).await;
     *app.carriers.twilio_base_url.lock().unwrap() = fake.base.clone();
+    *app.carriers.twilio_intelligence_url.lock().unwrap() = fake.base.clone();
     fake.answer(CONTACT, answer);
     let (stop, rx) = oneshot::channel::<()>();
     let served = app.clone();

@@ -333,6 +333,46 @@ conformance!(
         );
         let due = store.claim_due_transcripts(5_000, 10).await.unwrap();
         assert_eq!(due[0].transcript_attempts, 2);
+        // Waiting on a carrier's job is no attempt; the job keeps the time it was first asked.
+        store
+            .transcript_waiting(rec.id, "GT1", 5_000, 6_000)
+            .await
+            .unwrap();
+        assert!(store
+            .claim_due_transcripts(5_999, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let due = store.claim_due_transcripts(6_000, 10).await.unwrap();
+        assert_eq!(due[0].transcript_attempts, 2);
+        assert_eq!(
+            (due[0].transcript_job.as_deref(), due[0].transcript_job_at),
+            (Some("GT1"), Some(5_000))
+        );
+        store
+            .transcript_waiting(rec.id, "GT1", 6_000, 7_000)
+            .await
+            .unwrap();
+        let due = store.claim_due_transcripts(7_000, 10).await.unwrap();
+        assert_eq!(due[0].transcript_job_at, Some(5_000), "the same job");
+        // A process that stops mid-transcript leaves it `working`: the start releases it.
+        assert_eq!(store.release_stale_fetches().await.unwrap(), 1);
+        let due = store.claim_due_transcripts(7_000, 10).await.unwrap();
+        assert_eq!(due.len(), 1, "claimed again after the release");
+        // A failure forgets the job, so the next attempt asks for a new one.
+        store
+            .transcript_failed(
+                rec.id,
+                "Twilio's transcript GT1 ended as failed",
+                Some(7_000),
+            )
+            .await
+            .unwrap();
+        let due = store.claim_due_transcripts(7_000, 10).await.unwrap();
+        assert_eq!(
+            (due[0].transcript_job.as_deref(), due[0].transcript_attempts),
+            (None, 4)
+        );
         store
             .save_final_transcript(rec.id, &[line(0, Speaker::Agent, "old text")])
             .await

@@ -20,6 +20,10 @@
 //! `.wav` downloads a two-channel WAV; pausing and resuming are recorded; deleting it makes the
 //! download 404. Starting a real-time transcription sends `transcription-started` and then
 //! [`FakeTwilio::transcript`] lines as `transcription-content` callbacks, one per track.
+//!
+//! Conversational Intelligence (`/v2/Transcripts`, on the same base URL): creating a transcript of
+//! a recording the account still keeps queues it; each fetch moves it on (`in-progress`, then
+//! `completed`); its sentences are [`FakeTwilio::sentences`]; it can be deleted.
 
 #![allow(dead_code)]
 
@@ -114,6 +118,17 @@ pub struct FakeRecording {
     pub deleted: bool,
 }
 
+/// A Conversational Intelligence transcript on the fake account.
+#[derive(Debug, Clone)]
+pub struct FakeTranscript {
+    pub sid: String,
+    pub service_sid: String,
+    /// The `Channel` JSON it was created with.
+    pub channel: Value,
+    pub fetches: u32,
+    pub deleted: bool,
+}
+
 #[derive(Debug, Clone)]
 struct FakeConference {
     sid: String,
@@ -152,6 +167,11 @@ struct Shared {
     recordings: Mutex<HashMap<String, FakeRecording>>,
     /// What a transcribed call says: (track, text).
     transcript: Mutex<Vec<(String, String)>>,
+    intelligence: Mutex<HashMap<String, FakeTranscript>>,
+    /// What Intelligence transcripts say: (media channel, start seconds, text).
+    sentences: Mutex<Vec<(u32, f64, String)>>,
+    /// Intelligence transcripts end as `failed`.
+    fail_transcripts: std::sync::atomic::AtomicBool,
     outbox: mpsc::UnboundedSender<(String, Vec<(String, String)>)>,
 }
 
@@ -208,6 +228,12 @@ impl FakeTwilio {
                     "Yes, I would like the premium plan.".into(),
                 ),
             ]),
+            intelligence: Mutex::new(HashMap::new()),
+            sentences: Mutex::new(vec![
+                (2, 0.4, "Good morning, Ann speaking.".into()),
+                (1, 2.1, "Morning. I'd like to renew for two years.".into()),
+            ]),
+            fail_transcripts: Default::default(),
             outbox: tx,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -260,6 +286,30 @@ impl FakeTwilio {
             .iter()
             .map(|(t, x)| (t.to_string(), x.to_string()))
             .collect();
+    }
+
+    /// What Intelligence transcripts say: (media channel, start seconds, text), in order.
+    pub fn sentences(&self, lines: &[(u32, f64, &str)]) {
+        *self.shared.sentences.lock().unwrap() = lines
+            .iter()
+            .map(|(c, t, x)| (*c, *t, x.to_string()))
+            .collect();
+    }
+
+    /// Every Intelligence transcript from now on ends as `failed`.
+    pub fn fail_transcripts(&self) {
+        self.shared.fail_transcripts.store(true, Ordering::Relaxed);
+    }
+
+    /// The Intelligence transcripts created so far.
+    pub fn intelligence_transcripts(&self) -> Vec<FakeTranscript> {
+        self.shared
+            .intelligence
+            .lock()
+            .unwrap()
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Puts a number on the account.
@@ -501,6 +551,17 @@ async fn handle(
     let full = uri.path().to_owned();
     if !shared.authorised(&headers) {
         return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    if let Some(rest) = full.strip_prefix("/v2/Transcripts") {
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+        let req = RestRequest {
+            method: method.to_string(),
+            path: full.clone(),
+            form,
+            query: Vec::new(),
+        };
+        shared.requests.lock().unwrap().push(req.clone());
+        return intelligence(&shared, rest, &req);
     }
     let path = if full == format!("{prefix}.json") {
         "".to_owned()
@@ -1116,6 +1177,98 @@ fn start_transcription(shared: &Arc<Shared>, call_sid: &str, req: &RestRequest) 
     (
         StatusCode::CREATED,
         axum::Json(json!({"sid": gt, "call_sid": call_sid, "status": "in-progress", "name": req.get("Name")})),
+    )
+        .into_response()
+}
+
+/// `/v2/Transcripts…` of Conversational Intelligence (`rest` is the path after it).
+fn intelligence(shared: &Arc<Shared>, rest: &str, req: &RestRequest) -> Response {
+    let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    match (req.method.as_str(), segments.as_slice()) {
+        ("POST", [""]) => create_transcript(shared, req),
+        ("GET", [gt]) => {
+            let mut all = shared.intelligence.lock().unwrap();
+            match all.get_mut(*gt) {
+                Some(t) if !t.deleted => {
+                    t.fetches += 1;
+                    let status = match t.fetches {
+                        _ if shared.fail_transcripts.load(Ordering::Relaxed) => "failed",
+                        1 => "in-progress",
+                        _ => "completed",
+                    };
+                    axum::Json(
+                        json!({"sid": t.sid, "service_sid": t.service_sid, "status": status}),
+                    )
+                    .into_response()
+                }
+                _ => not_found(),
+            }
+        }
+        ("GET", [gt, "Sentences"]) => {
+            let sentences: Vec<Value> = shared
+                .sentences
+                .lock()
+                .unwrap()
+                .iter()
+                .enumerate()
+                .map(|(i, (channel, start, text))| {
+                    json!({"media_channel": channel, "sentence_index": i,
+                           "start_time": format!("{start:.2}"), "end_time": format!("{:.2}", start + 1.5),
+                           "transcript": text, "confidence": "0.93"})
+                })
+                .collect();
+            match shared.intelligence.lock().unwrap().get(*gt) {
+                Some(t) if !t.deleted => axum::Json(
+                    json!({"sentences": sentences, "meta": {"key": "sentences", "next_page_url": null}}),
+                )
+                .into_response(),
+                _ => not_found(),
+            }
+        }
+        ("DELETE", [gt]) => match shared.intelligence.lock().unwrap().get_mut(*gt) {
+            Some(t) if !t.deleted => {
+                t.deleted = true;
+                StatusCode::NO_CONTENT.into_response()
+            }
+            _ => not_found(),
+        },
+        _ => not_found(),
+    }
+}
+
+/// `POST /v2/Transcripts`: the source must be a recording the account still keeps.
+fn create_transcript(shared: &Arc<Shared>, req: &RestRequest) -> Response {
+    let (Some(service), Some(channel)) = (req.get("ServiceSid"), req.get("Channel")) else {
+        return twilio_error(
+            StatusCode::BAD_REQUEST,
+            20001,
+            "ServiceSid and Channel are required",
+        );
+    };
+    let channel: Value = serde_json::from_str(channel).unwrap_or(Value::Null);
+    let source = channel["media_properties"]["source_sid"]
+        .as_str()
+        .unwrap_or("");
+    let kept = matches!(shared.recordings.lock().unwrap().get(source), Some(r) if r.completed && !r.deleted);
+    if !kept {
+        return twilio_error(
+            StatusCode::BAD_REQUEST,
+            20001,
+            "the media source was not found",
+        );
+    }
+    let sid = shared.sid("GT");
+    let t = FakeTranscript {
+        sid: sid.clone(),
+        service_sid: service.into(),
+        channel,
+        fetches: 0,
+        deleted: false,
+    };
+    shared.intelligence.lock().unwrap().insert(sid.clone(), t);
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({"sid": sid, "service_sid": service, "status": "queued"})),
     )
         .into_response()
 }
