@@ -571,9 +571,23 @@ async fn manual_call(
     auth: Auth,
     JsonBody(req): JsonBody<ManualCallRequest>,
 ) -> Result<Response, ApiError> {
-    let me = &auth.user;
-    check_may_call(me)?;
     let client = manual_client(&auth, req.client_id)?;
+    let placed = place_manual_call(&app, &auth.user, client, &req.number).await?;
+    Ok((StatusCode::CREATED, Json(placed)).into_response())
+}
+
+/// Places `me`'s manual call to `number` for `client` (which `me` serves) through the manual-call
+/// rules: the agent may call, the client's voice is on, the number parses (national numbers in
+/// the client's default country), is not on the do-not-call list and is inside its calling
+/// window; a number no contact has becomes a contact in no list. The desktop's call button and
+/// calls placed from the Voice SDK through the client's TwiML App both come here.
+pub async fn place_manual_call(
+    app: &App,
+    me: &palera_store::users::User,
+    client: ClientId,
+    number: &str,
+) -> Result<ManualCallPlaced, ApiError> {
+    check_may_call(me)?;
     let c = app.store.client(client).await?;
     if !c.voice_enabled {
         return Err(ApiError::invalid(
@@ -582,9 +596,9 @@ async fn manual_call(
         ));
     }
     let country = Some(c.default_country.as_str()).filter(|s| !s.is_empty());
-    let phone = PhoneNumber::parse_field("number", &req.number, country)?;
+    let phone = PhoneNumber::parse_field("number", number, country)?;
     let existing = app.store.contact_by_phone(client, &phone).await?;
-    check_manual_rules(&app, client, &phone, existing.as_ref()).await?;
+    check_manual_rules(app, client, &phone, existing.as_ref()).await?;
     let (contact, created) = match existing {
         Some(x) => (x, false),
         None => {
@@ -615,17 +629,13 @@ async fn manual_call(
         .engine
         .ask(|reply| Request::ManualDial { dial, reply })
         .await??;
-    Ok((
-        StatusCode::CREATED,
-        Json(ManualCallPlaced {
-            call_id: call,
-            contact_id: contact.id,
-            client_id: client,
-            phone: phone.as_str().to_string(),
-            contact_created: created,
-        }),
-    )
-        .into_response())
+    Ok(ManualCallPlaced {
+        call_id: call,
+        contact_id: contact.id,
+        client_id: client,
+        phone: phone.as_str().to_string(),
+        contact_created: created,
+    })
 }
 
 /// Only a voice-enabled agent who is not Offline for Voice places calls.

@@ -8,8 +8,11 @@
 //!   maximum wait the caller leaves the queue for the voicemail; a caller who hangs up waiting
 //!   is a missed call for the engine;
 //! - voice off: a polite "cannot take calls" and a voicemail;
-//! - a browser-placed call: a short message and hang-up (not built: calls from the Voice SDK
-//!   should go through the manual-call rules).
+//! - a call an agent's browser places from the Voice SDK (`client:agent-{id}` calling `To`):
+//!   the agent's manual call, through the same rules as the desktop's call button (may call,
+//!   serves the client, voice on, do-not-call, calling window, the caller ID of the client). The
+//!   browser's own leg hears whether it was placed and ends; the call then runs as every manual
+//!   call does (the contact leg in its conference, the agent's browser rung in when they answer).
 //!
 //! Each new call is logged and kept as a webhook receipt (shown on the client page). The `step`
 //! query parameter selects the follow-up documents Twilio fetches (`wait`, `queue-exit`,
@@ -93,20 +96,17 @@ async fn new_call(
     settings: &InboundSettings,
 ) -> Result<twiml::Response, ApiError> {
     let call = webhook::incoming_call(Params(&hook.params)).map_err(bad_payload)?;
-    let (summary, doc) = match &call.from {
-        Caller::Client(identity) => (
-            format!("browser call from {identity} to {}", call.to),
-            twiml::Response::new()
-                .say(Say::new(
-                    "Calls from the browser are not available yet. Goodbye.",
-                ))
-                .hangup(),
-        ),
-        Caller::Phone(from) if client.voice_enabled => (
+    let from = match &call.from {
+        Caller::Client(identity) => return browser_call(app, hook, client, identity, &call).await,
+        Caller::Phone(from) => from,
+    };
+    let (summary, doc) = if client.voice_enabled {
+        (
             format!("inbound call from {from} to {} queued", call.to),
             queue(client, urls, settings),
-        ),
-        Caller::Phone(from) => (
+        )
+    } else {
+        (
             format!(
                 "inbound call from {from} to {} sent to voicemail (voice off)",
                 call.to
@@ -116,7 +116,7 @@ async fn new_call(
                 urls,
                 settings,
             ),
-        ),
+        )
     };
     // A retried voice webhook gets the same document again; only the first is recorded, and
     // only the first reaches the engine (as an inbound arrival to route).
@@ -133,7 +133,7 @@ async fn new_call(
         },
     )
     .await?;
-    if let (true, Caller::Phone(from)) = (first && client.voice_enabled, &call.from) {
+    if first && client.voice_enabled {
         match palera_core::phone::PhoneNumber::parse_e164(from) {
             Ok(from) => app.engine.send(Request::InboundArrived {
                 arrival: Arrival {
@@ -153,6 +153,79 @@ async fn new_call(
         }
     }
     Ok(doc)
+}
+
+/// A call placed from an agent's browser through the client's TwiML App: placed as the agent's
+/// manual call on the first delivery of the webhook (a retry is only told it is under way).
+async fn browser_call(
+    app: &App,
+    hook: &TwilioWebhook,
+    client: &Client,
+    identity: &str,
+    call: &webhook::IncomingCall,
+) -> Result<twiml::Response, ApiError> {
+    let first = accept(
+        app,
+        hook,
+        Accepted {
+            kind: "voice",
+            key: format!("voice:{}", call.sid.0),
+            call_sid: Some(&call.sid.0),
+            call_id: None,
+            summary: format!("browser call from {identity} to {}", call.to),
+            event: None,
+        },
+    )
+    .await?;
+    let said = if !first {
+        "Your call is being placed.".to_owned()
+    } else {
+        match place_browser_call(app, client, identity, &call.to).await {
+            Ok(placed) => {
+                tracing::info!(call = %placed.call_id, %identity, "browser call placed as a manual call");
+                format!(
+                    "Calling {}. Your browser rings when they answer.",
+                    placed.phone
+                )
+            }
+            Err(e) => {
+                tracing::info!(%identity, to = %call.to, error = %e.message, "browser call refused");
+                let reason = match &e.field {
+                    Some(f) => e
+                        .message
+                        .strip_prefix(&format!("{f}: "))
+                        .unwrap_or(&e.message),
+                    None => &e.message,
+                };
+                format!("The call was not placed: {reason}.")
+            }
+        }
+    };
+    Ok(twiml::Response::new().say(Say::new(&said)).hangup())
+}
+
+/// The agent behind a browser identity (`agent-{id}`), who must serve the client, places the
+/// call as a manual call.
+async fn place_browser_call(
+    app: &App,
+    client: &Client,
+    identity: &str,
+    to: &str,
+) -> Result<crate::desk::api::ManualCallPlaced, ApiError> {
+    let not_agent = || ApiError::invalid("From", "this browser is not an agent's softphone");
+    let id = identity
+        .strip_prefix("agent-")
+        .and_then(|n| n.parse::<i64>().ok())
+        .ok_or_else(not_agent)?;
+    let me = app
+        .store
+        .user(palera_core::ids::UserId(id))
+        .await
+        .map_err(|_| not_agent())?;
+    if me.role != palera_core::user::Role::Admin && !me.clients.contains(&client.id) {
+        return Err(ApiError::invalid("From", "you do not work for this client"));
+    }
+    crate::desk::api::place_manual_call(app, &me, client.id, to).await
 }
 
 /// The engine is told a queued caller's line ended (hung up waiting, or after the voicemail).

@@ -675,6 +675,105 @@ async fn an_inbound_twilio_call_is_queued_offered_accepted_bridged_and_completed
     assert!(deliveries.iter().all(|d| d.status < 300), "{deliveries:#?}");
 }
 
+/// Calls an agent starts from the Voice SDK (the client's TwiML App) go through the manual-call
+/// rules: allowed numbers are dialled as the agent's manual call from the client's number (a
+/// retried webhook dials nothing more); do-not-call numbers and unknown browsers are refused with
+/// the reason spoken to the browser.
+async fn a_call_from_the_voice_sdk_goes_through_the_manual_call_rules(backend: Backend) {
+    let Some(r) = rig(backend, Outcome::Human, false).await else {
+        return;
+    };
+    let (_http, mut ws) = r.ready_desktop().await;
+    let voice = format!("{PUBLIC}/twilio/{}/voice", r.client);
+    let browser = format!("client:agent-{}", r.agent);
+    let placed = |sid: &str, from: &str, to: &str| {
+        vec![
+            ("AccountSid", ACCOUNT.to_string()),
+            ("CallSid", sid.to_string()),
+            ("From", from.to_string()),
+            ("To", to.to_string()),
+            ("CallStatus", "ringing".to_string()),
+            ("Direction", "inbound".to_string()),
+        ]
+    };
+    let send = |params: Vec<(&'static str, String)>| {
+        let p: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        r.fake.send(&voice, &p);
+    };
+
+    // On the do-not-call list: refused, nothing dialled.
+    let blocked = "+14155550177";
+    r.db.store
+        .add_dnc(r.client, &phone(blocked), "test", 1)
+        .await
+        .unwrap();
+    send(placed(
+        "CA00000000000000000000000000000001",
+        &browser,
+        blocked,
+    ));
+    let got = r.fake.wait_for_deliveries(1).await;
+    assert_eq!(got[0].status, 200, "{}", got[0].body);
+    assert!(
+        got[0].body.contains("The call was not placed") && got[0].body.contains("do-not-call"),
+        "{}",
+        got[0].body
+    );
+    // A browser that is not an agent's softphone.
+    send(placed(
+        "CA00000000000000000000000000000002",
+        "client:someone",
+        CONTACT,
+    ));
+    let got = r.fake.wait_for_deliveries(2).await;
+    assert!(got[1].body.contains("not an agent"), "{}", got[1].body);
+    assert!(
+        r.fake.requests_to("POST", "/Calls.json").is_empty(),
+        "nothing dialled"
+    );
+
+    // Allowed: the agent's manual call, from the client's number.
+    send(placed(
+        "CA00000000000000000000000000000003",
+        &browser,
+        CONTACT,
+    ));
+    let got = r.fake.wait_for_deliveries(3).await;
+    assert!(
+        got[2].body.contains(&format!("Calling {CONTACT}")),
+        "{}",
+        got[2].body
+    );
+    let (offer, _) = until(&mut ws, "manual_call").await;
+    assert_eq!(offer["phone"], CONTACT);
+    let dials = r.fake.requests_to("POST", "/Calls.json");
+    assert_eq!(dials.len(), 1, "{dials:#?}");
+    assert_eq!(
+        (dials[0].get("To"), dials[0].get("From")),
+        (Some(CONTACT), Some(CALLER_ID))
+    );
+    let call = CallId(offer["call_id"].as_i64().unwrap());
+    let stored = r.db.store.call(call).await.unwrap();
+    assert_eq!(stored.agent_id, Some(palera_core::ids::UserId(r.agent)));
+    // Twilio retries the webhook: told it is under way, no second dial.
+    r.fake.redeliver(2).await;
+    let third = "CA00000000000000000000000000000003";
+    let again = loop {
+        let answers: Vec<_> = r
+            .fake
+            .deliveries()
+            .into_iter()
+            .filter(|d| d.url == voice && d.get("CallSid") == Some(third))
+            .collect();
+        if answers.len() == 2 {
+            break answers[1].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(again.body.contains("being placed"), "{}", again.body);
+    assert_eq!(r.fake.requests_to("POST", "/Calls.json").len(), 1);
+}
+
 macro_rules! both {
     ($name:ident) => {
         mod $name {
@@ -695,3 +794,4 @@ both!(a_machine_answered_twilio_call_never_reaches_the_agent);
 both!(without_amd_an_answered_twilio_call_goes_to_the_agent_at_once);
 both!(voicemail_drop_through_twilio_plays_the_message_on_the_contact_leg_and_releases_the_agent);
 both!(an_inbound_twilio_call_is_queued_offered_accepted_bridged_and_completed);
+both!(a_call_from_the_voice_sdk_goes_through_the_manual_call_rules);
