@@ -50,17 +50,45 @@ pub(super) fn carrier_failed(e: CarrierError) -> EngineError {
     EngineError::Carrier(e)
 }
 
+/// A carrier request an agent's action gave to its call's lane; the engine finishes the action
+/// when the lane is done ([`Engine::control_done`]).
+pub(super) struct Pending {
+    pub op: Op,
+    /// What the action played (a voicemail drop's message).
+    pub detail: String,
+}
+
+impl Pending {
+    pub fn op(op: Op) -> Self {
+        Self {
+            op,
+            detail: String::new(),
+        }
+    }
+}
+
 impl Engine {
-    /// Applies `action` to `call` for `agent`.
+    /// Judges `action` on `call` for `agent`. What needs the carrier comes back as the request
+    /// for the call's lane: the loop never waits on the carrier for an agent's action.
     pub(super) async fn control(
         &mut self,
         call: CallId,
         agent: UserId,
         action: CallAction,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Option<Pending>, EngineError> {
         match action {
-            CallAction::PauseRecording => return self.recording_control(call, agent, true).await,
-            CallAction::ResumeRecording => return self.recording_control(call, agent, false).await,
+            CallAction::PauseRecording => {
+                return self
+                    .recording_control(call, agent, true)
+                    .await
+                    .map(|_| None)
+            }
+            CallAction::ResumeRecording => {
+                return self
+                    .recording_control(call, agent, false)
+                    .await
+                    .map(|_| None)
+            }
             _ => {}
         }
         if self.is_manual(call) {
@@ -76,40 +104,96 @@ impl Engine {
             ));
         }
         let (campaign, on_hold) = (l.campaign, l.on_hold);
-        let (op, hold) = match action {
-            CallAction::Hold if on_hold => return Ok(()),
-            CallAction::Resume if !on_hold => return Ok(()),
-            CallAction::Hold => {
-                let url = self.hold_music(campaign).await?;
-                (Op::Hold(Audio { url }), Some(true))
+        let op = match action {
+            CallAction::Hold if on_hold => return Ok(None),
+            CallAction::Resume if !on_hold => return Ok(None),
+            CallAction::Hold => Op::Hold(Audio {
+                url: self.hold_music(campaign).await?,
+            }),
+            CallAction::Resume => Op::Resume,
+            CallAction::HangUp => {
+                // The agent's act, recorded as it is asked (the call's end may come first).
+                self.event(call, action.event(), "").await?;
+                Op::HangUp
             }
-            CallAction::Resume => (Op::Resume, Some(false)),
-            CallAction::HangUp => (Op::HangUp, None),
-            CallAction::VoicemailDrop => return self.voicemail_drop(call, agent).await,
-            CallAction::PauseRecording | CallAction::ResumeRecording => return Ok(()),
+            CallAction::VoicemailDrop => return self.voicemail_drop(call).await.map(Some),
+            CallAction::PauseRecording | CallAction::ResumeRecording => return Ok(None),
         };
-        // After the call's earlier requests (the agent's connection above all), in order.
-        self.ask_lane(call, op).await?;
-        self.event(call, action.event(), "").await?;
-        if let Some(on_hold) = hold {
-            if let Some(l) = self.calls.get_mut(&call) {
-                l.on_hold = on_hold;
-            }
-            self.tell(
+        Ok(Some(Pending::op(op)))
+    }
+
+    /// Gives an action's request to its call's lane (after the call's earlier requests, in
+    /// order); the lane's answer comes back as [`super::Request::ControlDone`].
+    pub(super) fn control_on_lane(
+        &self,
+        call: CallId,
+        agent: UserId,
+        action: CallAction,
+        pending: Pending,
+        reply: tokio::sync::oneshot::Sender<Result<(), EngineError>>,
+    ) {
+        let lane = match self.calls.get(&call) {
+            Some(l) => Some(&l.lane),
+            None => self.manual_lane(call),
+        };
+        let Some(lane) = lane else {
+            let _ = reply.send(Err(EngineError::NotFound));
+            return;
+        };
+        let app = self.app.clone();
+        let detail = pending.detail;
+        lane.send_then(pending.op, move |failure| {
+            app.engine.send(super::Request::ControlDone {
+                call,
                 agent,
-                DesktopMessage::CallHold {
-                    call_id: call,
-                    on_hold,
-                },
-            );
+                action,
+                detail,
+                failure,
+                reply,
+            });
+        });
+    }
+
+    /// The lane carried out (or failed) an agent's action: it is recorded and the desktop is
+    /// told, as the action needs.
+    pub(super) async fn control_done(
+        &mut self,
+        call: CallId,
+        agent: UserId,
+        action: CallAction,
+        detail: &str,
+        failure: Option<CarrierError>,
+    ) -> Result<(), EngineError> {
+        if let Some(e) = failure {
+            if action == CallAction::HangUp {
+                self.event(call, "hang_up_failed", &e.to_string()).await?;
+            }
+            return Err(carrier_failed(e));
         }
+        let on_hold = match action {
+            CallAction::VoicemailDrop => return self.voicemail_dropped(call, agent, detail).await,
+            CallAction::Hold => true,
+            CallAction::Resume => false,
+            _ => return Ok(()),
+        };
+        self.event(call, action.event(), "").await?;
+        if let Some(l) = self.calls.get_mut(&call) {
+            l.on_hold = on_hold;
+        }
+        self.manual_hold_changed(call, on_hold);
+        self.tell(
+            agent,
+            DesktopMessage::CallHold {
+                call_id: call,
+                on_hold,
+            },
+        );
         tracing::info!(call = %call, agent = %agent, action = ?action, "call control");
         Ok(())
     }
 
-    /// Plays the campaign's voicemail message to the contact and frees `agent` at once: the
-    /// campaign's driver releases the agent, and the line ends as `voicemail_dropped`.
-    async fn voicemail_drop(&mut self, call: CallId, agent: UserId) -> Result<(), EngineError> {
+    /// The request that plays the campaign's voicemail message to the contact.
+    async fn voicemail_drop(&mut self, call: CallId) -> Result<Pending, EngineError> {
         let campaign = self.calls[&call].campaign;
         let (_, url) = self.settings_of(campaign).await?;
         let url = url.ok_or_else(|| {
@@ -118,15 +202,28 @@ impl Engine {
                 "the campaign has no voicemail message to drop",
             )
         })?;
-        self.ask_lane(call, Op::PlayAndHangUp(Audio { url: url.clone() }))
+        Ok(Pending {
+            op: Op::PlayAndHangUp(Audio { url: url.clone() }),
+            detail: url,
+        })
+    }
+
+    /// The message plays: `agent` is free at once — the campaign's driver releases the agent,
+    /// and the line ends as `voicemail_dropped`.
+    async fn voicemail_dropped(
+        &mut self,
+        call: CallId,
+        agent: UserId,
+        url: &str,
+    ) -> Result<(), EngineError> {
+        self.event(call, CallAction::VoicemailDrop.event(), url)
             .await?;
-        if let Some(l) = self.calls.get_mut(&call) {
-            l.agent = None;
-            l.on_hold = false;
-            l.phase = CallPhase::Dropped { agent };
-        }
-        self.event(call, CallAction::VoicemailDrop.event(), &url)
-            .await?;
+        let Some(l) = self.calls.get_mut(&call).filter(|l| l.agent == Some(agent)) else {
+            return Ok(()); // the call ended or left the agent meanwhile: that was handled
+        };
+        l.agent = None;
+        l.on_hold = false;
+        l.phase = CallPhase::Dropped { agent };
         self.tell(
             agent,
             DesktopMessage::CallAudio {

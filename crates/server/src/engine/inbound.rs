@@ -17,7 +17,7 @@ use super::EngineError;
 use super::{AgentActivity, Engine};
 use crate::desk::ws::{change_voice_state, DesktopMessage, InboundPastCall};
 use chrono::{DateTime, Duration as CDuration, Utc};
-use palera_carrier::{agent_identity, CallSid, Carrier};
+use palera_carrier::{CallSid, Carrier};
 use palera_core::ids::{CallId, ClientId, ContactId, UserId};
 use palera_core::phone::PhoneNumber;
 use palera_core::routing::{AgentStatus, Roster, Route, RoutingSettings, WaitingCall};
@@ -369,17 +369,18 @@ impl Engine {
             phone: w.phone.clone(),
         };
         self.tell(agent, offer.clone());
-        if let Err(e) = w
-            .carrier
-            .connect_agent(&w.sid, &agent_identity(agent.0))
-            .await
-        {
-            tracing::warn!(call = %call, agent = %agent, error = %e, "connecting the agent failed");
-        }
-        self.manual.insert(
+        let taken = Manual::inbound(
             call,
-            Manual::inbound(w.client, agent, w.sid, w.carrier, Instant::now(), offer),
+            w.client,
+            agent,
+            w.sid,
+            w.carrier,
+            Instant::now(),
+            offer,
         );
+        // On the call's lane: the loop does not wait for the carrier (a failure is logged).
+        taken.connect(agent);
+        self.manual.insert(call, taken);
         self.tell(
             agent,
             DesktopMessage::CallConnected {

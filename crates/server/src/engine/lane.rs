@@ -1,13 +1,14 @@
 //! One ordered lane of carrier requests per live call. The engine loop hands a call's requests
 //! (connect the agent, hold, resume, play a message and hang up, hang up) to the call's lane and
 //! goes on: a slow carrier request holds up only the later requests of the same call, in the
-//! order they were given, never the other calls. A request whose caller needs its result (an
-//! agent's call control) comes with a reply channel.
+//! order they were given, never the other calls. A request whose result matters (an agent's call
+//! control, bridging the agent) comes with what to do once it is done, which sends the result
+//! back to the engine as a request of its own.
 
 use palera_carrier::{Audio, CallSid, Carrier, CarrierError};
 use palera_core::ids::CallId;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// A carrier request on one call.
 #[derive(Debug, Clone)]
@@ -39,7 +40,6 @@ impl Op {
     }
 }
 
-type Reply = oneshot::Sender<Result<(), CarrierError>>;
 /// What to do once a request is done, given its failure if it failed (e.g. tell the agent's
 /// desktop).
 type After = Box<dyn FnOnce(Option<CarrierError>) + Send>;
@@ -47,15 +47,15 @@ type After = Box<dyn FnOnce(Option<CarrierError>) + Send>;
 /// The sending end of a call's lane; the lane's task ends when this is dropped and the
 /// requests already given are done.
 pub(super) struct Lane {
-    tx: mpsc::UnboundedSender<(Op, Option<Reply>, Option<After>)>,
+    tx: mpsc::UnboundedSender<(Op, Option<After>)>,
 }
 
 impl Lane {
     /// Starts the lane of `call` (`sid` at `carrier`).
     pub fn start(call: CallId, sid: CallSid, carrier: Arc<dyn Carrier>) -> Self {
-        let (tx, mut rx) = mpsc::unbounded_channel::<(Op, Option<Reply>, Option<After>)>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(Op, Option<After>)>();
         tokio::spawn(async move {
-            while let Some((op, reply, after)) = rx.recv().await {
+            while let Some((op, after)) = rx.recv().await {
                 let done = match &op {
                     Op::ConnectAgent(identity) => carrier.connect_agent(&sid, identity).await,
                     Op::Hold(music) => carrier.hold(&sid, music).await,
@@ -63,16 +63,9 @@ impl Lane {
                     Op::PlayAndHangUp(message) => carrier.play_and_hang_up(&sid, message).await,
                     Op::HangUp => carrier.hang_up(&sid).await,
                 };
-                let failure = done.as_ref().err().cloned();
-                match reply {
-                    Some(r) => {
-                        let _ = r.send(done);
-                    }
-                    None => {
-                        if let Err(e) = done {
-                            tracing::warn!(call = %call, error = %e, "{} failed", op.label());
-                        }
-                    }
+                let failure = done.err();
+                if let Some(e) = &failure {
+                    tracing::warn!(call = %call, error = %e, "{} failed", op.label());
                 }
                 if let Some(after) = after {
                     after(failure);
@@ -84,27 +77,12 @@ impl Lane {
 
     /// Queues `op`; nothing waits for it (a failure is logged).
     pub fn send(&self, op: Op) {
-        let _ = self.tx.send((op, None, None));
+        let _ = self.tx.send((op, None));
     }
 
     /// Queues `op` and runs `after` with its failure (if any) once it is done; a failure is also
     /// logged.
     pub fn send_then(&self, op: Op, after: impl FnOnce(Option<CarrierError>) + Send + 'static) {
-        let _ = self.tx.send((op, None, Some(Box::new(after))));
-    }
-
-    /// Queues `op` and waits for its result (after the call's earlier requests).
-    pub async fn ask(&self, op: Op) -> Result<(), CarrierError> {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send((op, Some(tx), None)).is_err() {
-            return Err(CarrierError::Unavailable(
-                "the call's carrier lane is closed".into(),
-            ));
-        }
-        rx.await.unwrap_or_else(|_| {
-            Err(CarrierError::Unavailable(
-                "the call's carrier lane stopped".into(),
-            ))
-        })
+        let _ = self.tx.send((op, Some(Box::new(after))));
     }
 }

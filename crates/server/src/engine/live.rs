@@ -470,17 +470,6 @@ impl Engine {
         }
     }
 
-    /// Queues `op` on the call's lane and waits for the carrier's answer (an agent's call
-    /// control, which reports the carrier's error).
-    pub(super) async fn ask_lane(&self, call: CallId, op: Op) -> Result<(), EngineError> {
-        match self.calls.get(&call) {
-            Some(l) => l.lane.ask(op).await.map_err(super::control::carrier_failed),
-            None => Err(EngineError::NotFound),
-        }
-    }
-
-    /// The carrier took the request to connect `agent`: their desktop hears it, unless the call
-    /// has ended or left them meanwhile (then a later message already told them).
     /// The carrier's answer to bridging `agent` into `call`. Bridged: the driver and the desktop
     /// hear "connected". Refused (the agent's browser is gone): the agent goes to Standby and is
     /// told, and the driver places the person with another agent or, past the grace, abandons

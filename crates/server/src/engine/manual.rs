@@ -9,7 +9,8 @@
 //! up or in wrap-up the agent's activity is ringing/on call/wrap-up, so no campaign dials for
 //! them.
 
-use super::control::carrier_failed;
+use super::control::{carrier_failed, Pending};
+use super::lane::{Lane, Op};
 use super::EngineError;
 use super::{AgentActivity, CallAction, Engine};
 use crate::desk::ws::DesktopMessage;
@@ -21,6 +22,7 @@ use palera_store::calls::{outcome_str, CallUpdate};
 use palera_store::campaigns::{EffectKind, StoredDisposition};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 
 /// How long a manual call rings before giving up (DESIGN §2.1: at least 15 s).
 const MANUAL_RING_SECONDS: u32 = 30;
@@ -44,6 +46,8 @@ pub(super) struct Manual {
     agent: UserId,
     sid: CallSid,
     carrier: Arc<dyn Carrier>,
+    /// The call's ordered carrier requests (hold, resume, hang-up), off the loop.
+    lane: Lane,
     connected: Option<Instant>,
     on_hold: bool,
     offer: DesktopMessage,
@@ -56,6 +60,7 @@ pub(super) struct Manual {
 impl Manual {
     /// An inbound call of `client` taken by `agent`, connected at `connected`.
     pub(super) fn inbound(
+        call: CallId,
         client: ClientId,
         agent: UserId,
         sid: CallSid,
@@ -67,6 +72,7 @@ impl Manual {
             client,
             dispositions: Vec::new(),
             agent,
+            lane: Lane::start(call, sid.clone(), carrier.clone()),
             sid,
             carrier,
             connected: Some(connected),
@@ -76,6 +82,22 @@ impl Manual {
             inbound: true,
         }
     }
+}
+
+impl Manual {
+    /// Bridges `agent`'s browser into the call, on its lane (a failure is logged).
+    pub(super) fn connect(&self, agent: UserId) {
+        self.lane.send(Op::ConnectAgent(agent_identity(agent.0)));
+    }
+}
+
+/// The carrier's answer to a manual call's dial, sent from the dial's own task.
+pub struct ManualPlaced {
+    dial: ManualDial,
+    call: CallId,
+    carrier: Arc<dyn Carrier>,
+    placed: Result<CallSid, palera_carrier::CarrierError>,
+    reply: oneshot::Sender<Result<CallId, EngineError>>,
 }
 
 /// The call an event is about.
@@ -97,6 +119,18 @@ impl Engine {
         self.manual.contains_key(&call)
     }
 
+    /// The lane of a manual or taken inbound call.
+    pub(super) fn manual_lane(&self, call: CallId) -> Option<&Lane> {
+        self.manual.get(&call).map(|m| &m.lane)
+    }
+
+    /// A manual call's hold changed (nothing for other calls).
+    pub(super) fn manual_hold_changed(&mut self, call: CallId, on_hold: bool) {
+        if let Some(m) = self.manual.get_mut(&call) {
+            m.on_hold = on_hold;
+        }
+    }
+
     /// A manual or inbound call's client, leg and carrier, and whether it is inbound.
     pub(super) fn manual_leg(
         &self,
@@ -107,8 +141,42 @@ impl Engine {
     }
 
     /// Places a manual call for `m.agent`, who must be free (not previewing, ringing, on a call
-    /// or in wrap-up).
-    pub(super) async fn manual_dial(&mut self, m: ManualDial) -> Result<CallId, EngineError> {
+    /// or in wrap-up): the checks and the call's row here, the carrier's dial in a task of its own
+    /// (a slow dial never holds up the loop); its answer comes back as
+    /// [`super::Request::ManualPlaced`], and `reply` is answered then.
+    pub(super) async fn manual_dial(
+        &mut self,
+        m: ManualDial,
+        reply: oneshot::Sender<Result<CallId, EngineError>>,
+    ) {
+        let (call, carrier, dial) = match self.prepare_manual_dial(&m).await {
+            Ok(ready) => ready,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        self.agents
+            .insert(m.agent, AgentActivity::Dialling { call });
+        self.placing.insert(call, Vec::new());
+        let app = self.app.clone();
+        tokio::spawn(async move {
+            let placed = carrier.dial(dial).await;
+            app.engine.send(super::Request::ManualPlaced(ManualPlaced {
+                dial: m,
+                call,
+                carrier,
+                placed,
+                reply,
+            }));
+        });
+    }
+
+    /// Checks that `m.agent` may call now, and stores the call.
+    async fn prepare_manual_dial(
+        &mut self,
+        m: &ManualDial,
+    ) -> Result<(CallId, Arc<dyn Carrier>, Dial), EngineError> {
         self.check_free_for_manual(m.agent)?;
         let from = self.manual_caller_id(m.client).await?;
         let carrier = self
@@ -128,35 +196,62 @@ impl Engine {
                 self.app.now_ms(),
             )
             .await?;
-        let placed = carrier
-            .dial(Dial {
-                call_id: call.id.0,
-                to: m.phone.clone(),
-                from,
-                amd: false,
-                ring_timeout_seconds: MANUAL_RING_SECONDS,
-                record: false,
-            })
-            .await;
-        let sid = self.record_placed(call.id, placed).await?;
-        self.event(call.id, "manual_dial", &m.agent.to_string())
+        let dial = Dial {
+            call_id: call.id.0,
+            to: m.phone.clone(),
+            from,
+            amd: false,
+            ring_timeout_seconds: MANUAL_RING_SECONDS,
+            record: false,
+        };
+        Ok((call.id, carrier, dial))
+    }
+
+    /// The carrier answered a manual call's dial: the call is kept and its agent's desktop told
+    /// (or the agent is free again), the handler hears it, then the carrier events of the call
+    /// that came meanwhile are handled, in their order.
+    pub(super) async fn manual_placed(&mut self, p: ManualPlaced) {
+        let early = self.placing.remove(&p.call).unwrap_or_default();
+        let (agent, call) = (p.dial.agent, p.call);
+        let done = self.keep_manual(p.dial, call, p.carrier, p.placed).await;
+        if done.is_err()
+            && matches!(self.activity(agent), AgentActivity::Dialling { call: c } if c == call)
+        {
+            self.set_idle(agent);
+        }
+        let _ = p.reply.send(done.map(|_| call));
+        for ev in early {
+            if let Err(e) = self.on_carrier(ev).await {
+                tracing::error!(call = %call, error = %e, "carrier event failed");
+            }
+        }
+    }
+
+    async fn keep_manual(
+        &mut self,
+        m: ManualDial,
+        call: CallId,
+        carrier: Arc<dyn Carrier>,
+        placed: Result<CallSid, palera_carrier::CarrierError>,
+    ) -> Result<(), EngineError> {
+        let sid = self.record_placed(call, placed).await?;
+        self.event(call, "manual_dial", &m.agent.to_string())
             .await?;
         let offer = DesktopMessage::ManualCall {
-            call_id: call.id,
+            call_id: call,
             client_id: m.client,
             contact_id: m.contact,
             name: m.name.clone(),
             phone: m.phone.as_str().to_string(),
         };
-        self.agents
-            .insert(m.agent, AgentActivity::Dialling { call: call.id });
         self.tell(m.agent, offer.clone());
         self.manual.insert(
-            call.id,
+            call,
             Manual {
                 client: m.client,
                 dispositions: Vec::new(),
                 agent: m.agent,
+                lane: Lane::start(call, sid.clone(), carrier.clone()),
                 sid,
                 carrier,
                 connected: None,
@@ -166,8 +261,8 @@ impl Engine {
                 inbound: false,
             },
         );
-        tracing::info!(call = %call.id, agent = %m.agent, "manual call dialled");
-        Ok(call.id)
+        tracing::info!(call = %call, agent = %m.agent, "manual call dialled");
+        Ok(())
     }
 
     /// Refuses a manual call for an agent who is busy with another call or a preview.
@@ -263,7 +358,9 @@ impl Engine {
             return Ok(()); // a repeated event
         };
         m.connected = Some(Instant::now());
-        let (agent, sid, carrier) = (m.agent, m.sid.clone(), m.carrier.clone());
+        let agent = m.agent;
+        // On the call's lane: the loop does not wait for the carrier (a failure is logged).
+        m.connect(agent);
         self.agents
             .insert(agent, AgentActivity::OnCall { call, since: now });
         let u = CallUpdate {
@@ -275,9 +372,6 @@ impl Engine {
             ..Default::default()
         };
         self.app.store.update_call(call, &u).await?;
-        if let Err(e) = carrier.connect_agent(&sid, &agent_identity(agent.0)).await {
-            tracing::warn!(call = %call, agent = %agent, error = %e, "connecting the agent failed");
-        }
         self.tell(
             agent,
             DesktopMessage::CallConnected {
@@ -338,27 +432,26 @@ impl Engine {
         Ok(())
     }
 
-    /// Hold, resume or hang up a manual call (only its agent may).
+    /// Hold, resume or hang up a manual call (only its agent may): the request for its lane.
     pub(super) async fn manual_control(
         &mut self,
         call: CallId,
         agent: UserId,
         action: CallAction,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Option<Pending>, EngineError> {
         let Some(m) = self.manual.get(&call).filter(|m| m.agent == agent) else {
             return Err(EngineError::NotFound);
         };
         if m.wrap_until.is_some() {
             return Err(EngineError::invalid("call", "the call has ended"));
         }
-        let (sid, carrier, on_hold, connected) =
-            (m.sid.clone(), m.carrier.clone(), m.on_hold, m.connected);
-        let hold = match action {
+        let op = match action {
             CallAction::HangUp => {
-                carrier.hang_up(&sid).await.map_err(carrier_failed)?;
-                None
+                // The agent's act, recorded as it is asked (the call's end may come first).
+                self.event(call, action.event(), "").await?;
+                Op::HangUp
             }
-            _ if connected.is_none() => {
+            _ if m.connected.is_none() => {
                 return Err(EngineError::invalid(
                     "call",
                     "the call is not connected yet",
@@ -370,42 +463,16 @@ impl Engine {
                     "a manual call has no campaign voicemail message to drop",
                 ))
             }
-            CallAction::Hold if on_hold => return Ok(()),
-            CallAction::Resume if !on_hold => return Ok(()),
-            CallAction::Hold => {
-                let music = Audio {
-                    url: crate::twilio::inbound::HOLD_MUSIC.into(),
-                };
-                carrier.hold(&sid, &music).await.map_err(carrier_failed)?;
-                Some(true)
-            }
-            CallAction::Resume => {
-                carrier.resume(&sid).await.map_err(carrier_failed)?;
-                Some(false)
-            }
+            CallAction::Hold if m.on_hold => return Ok(None),
+            CallAction::Resume if !m.on_hold => return Ok(None),
+            CallAction::Hold => Op::Hold(Audio {
+                url: crate::twilio::inbound::HOLD_MUSIC.into(),
+            }),
+            CallAction::Resume => Op::Resume,
             // Handled before (`recording_control`).
-            CallAction::PauseRecording | CallAction::ResumeRecording => return Ok(()),
+            CallAction::PauseRecording | CallAction::ResumeRecording => return Ok(None),
         };
-        let kind = match action {
-            CallAction::Hold => "hold",
-            CallAction::Resume => "resume",
-            CallAction::HangUp | CallAction::VoicemailDrop => "agent_hung_up",
-            CallAction::PauseRecording | CallAction::ResumeRecording => action.event(),
-        };
-        self.event(call, kind, "").await?;
-        if let Some(on_hold) = hold {
-            if let Some(m) = self.manual.get_mut(&call) {
-                m.on_hold = on_hold;
-            }
-            self.tell(
-                agent,
-                DesktopMessage::CallHold {
-                    call_id: call,
-                    on_hold,
-                },
-            );
-        }
-        Ok(())
+        Ok(Some(Pending::op(op)))
     }
 
     /// The desktop messages of the agent's manual call, for a desktop that (re)connects.

@@ -107,11 +107,24 @@ pub enum Request {
         action: CallAction,
         reply: oneshot::Sender<Result<(), EngineError>>,
     },
+    /// A control request given to a call's lane is done (`failure` when the carrier refused or
+    /// failed it): the engine records it, tells the desktop, then answers the handler.
+    ControlDone {
+        call: CallId,
+        agent: UserId,
+        action: CallAction,
+        /// What the action played (a voicemail drop's message).
+        detail: String,
+        failure: Option<palera_carrier::CarrierError>,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    },
     /// The agent dials a number outside campaigns (already checked for DNC and window).
     ManualDial {
         dial: ManualDial,
         reply: oneshot::Sender<Result<CallId, EngineError>>,
     },
+    /// The carrier answered a manual call's dial (sent from a task of its own).
+    ManualPlaced(manual::ManualPlaced),
     /// A caller rings one of a client's numbers (the simulated network's arrivals).
     InboundArrived {
         arrival: Arrival,
@@ -565,12 +578,27 @@ impl Engine {
                 agent,
                 action,
                 reply,
+            } => match self.control(call, agent, action).await {
+                Ok(Some(pending)) => self.control_on_lane(call, agent, action, pending, reply),
+                done => {
+                    let _ = reply.send(done.map(drop));
+                }
+            },
+            Request::ControlDone {
+                call,
+                agent,
+                action,
+                detail,
+                failure,
+                reply,
             } => {
-                let _ = reply.send(self.control(call, agent, action).await);
+                let done = self
+                    .control_done(call, agent, action, &detail, failure)
+                    .await;
+                let _ = reply.send(done);
             }
-            Request::ManualDial { dial, reply } => {
-                let _ = reply.send(self.manual_dial(dial).await);
-            }
+            Request::ManualDial { dial, reply } => self.manual_dial(dial, reply).await,
+            Request::ManualPlaced(placed) => self.manual_placed(placed).await,
             Request::AgentBridged {
                 call,
                 agent,

@@ -1661,6 +1661,10 @@ rule!(
 struct Slow {
     inner: Option<Arc<dyn palera_carrier::Carrier>>,
     dial_to: Option<String>,
+    /// How long the dial request to `dial_to` takes after reaching the network.
+    dial_delay: Duration,
+    /// How long a hold request takes, when it is slow.
+    hold_delay: Option<Duration>,
     first_connect: bool,
     /// Shared by every copy the server makes, so "the first" is the first of the run.
     connects: Arc<std::sync::atomic::AtomicUsize>,
@@ -1674,14 +1678,28 @@ impl Slow {
         first_connect: bool,
         log: Arc<std::sync::Mutex<Vec<(&'static str, String)>>>,
     ) -> palera_server::engine::carriers::CarrierWrapper {
+        Slow {
+            dial_to,
+            dial_delay: Duration::from_secs(2),
+            first_connect,
+            log,
+            ..Default::default()
+        }
+        .wrap()
+    }
+
+    /// The wrapper that puts copies of `self` in front of the server's carrier.
+    fn wrap(self) -> palera_server::engine::carriers::CarrierWrapper {
         let connects = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         Arc::new(move |inner| {
             Arc::new(Slow {
                 inner: Some(inner),
-                dial_to: dial_to.clone(),
-                first_connect,
+                dial_to: self.dial_to.clone(),
+                dial_delay: self.dial_delay,
+                hold_delay: self.hold_delay,
+                first_connect: self.first_connect,
                 connects: connects.clone(),
-                log: log.clone(),
+                log: self.log.clone(),
             }) as Arc<dyn palera_carrier::Carrier>
         })
     }
@@ -1700,7 +1718,7 @@ impl palera_carrier::Carrier for Slow {
         let slow = self.dial_to.as_deref() == Some(dial.to.as_str());
         let sid = self.inner().dial(dial).await;
         if slow {
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            tokio::time::sleep(self.dial_delay).await;
         }
         sid
     }
@@ -1725,6 +1743,9 @@ impl palera_carrier::Carrier for Slow {
         sid: &palera_carrier::CallSid,
         music: &palera_carrier::Audio,
     ) -> Result<(), palera_carrier::CarrierError> {
+        if let Some(d) = self.hold_delay {
+            tokio::time::sleep(d).await;
+        }
         self.inner().hold(sid, music).await
     }
     async fn resume(
@@ -1815,6 +1836,127 @@ rule!(
         let agents: std::collections::BTreeSet<_> =
             r.calls().await.iter().filter_map(|c| c.agent_id).collect();
         assert_eq!(agents.len(), 2, "each agent got one of the calls");
+    }
+);
+
+/// What is slow at the carrier in [`a_slow_request_does_not_delay_another_calls_abandon_message`].
+#[derive(Clone, Copy, PartialEq)]
+enum SlowRequest {
+    Hold,
+    ManualDial,
+}
+
+/// While one agent's request is out for 10 s at the carrier (a hold of their manual call, or a
+/// manual call's dial), a campaign call answered with no agent free hears its identification
+/// message within the 2 s grace, long before that request returns.
+async fn a_slow_request_does_not_delay_another_calls_abandon_message(
+    b: Backend,
+    what: SlowRequest,
+) {
+    let mut settings = Setup::default().settings;
+    settings.dial_mode = DialMode::Predictive;
+    let Some(mut r) = rig(
+        b,
+        Setup {
+            behaviour: Behaviour {
+                ring_seconds: secs(3.0),
+                ..humans(3600.0)
+            },
+            time_scale: 1.0,
+            agents: 2,
+            contacts: 1,
+            settings,
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let manual_number = "+12125559000";
+    let slow = Slow {
+        dial_to: (what == SlowRequest::ManualDial).then(|| manual_number.to_string()),
+        dial_delay: Duration::from_secs(10),
+        hold_delay: (what == SlowRequest::Hold).then_some(Duration::from_secs(10)),
+        ..Default::default()
+    };
+    r.server.stop().await;
+    r.server = Server::start_wrapped(
+        r.db.store.clone(),
+        &r.db.url,
+        r.clock.clone(),
+        Behaviour {
+            ring_seconds: secs(3.0),
+            ..humans(3600.0)
+        },
+        1.0,
+        Some(slow.wrap()),
+    )
+    .await;
+    r.set_state(0, "ready").await;
+    let agent0 = r.server.login("agent0@x.io").await;
+    let place = {
+        let (c, url) = (agent0.clone(), r.server.url("/api/v1/me/manual-call"));
+        move || async move { common::json(c.post(url).json(&json!({ "number": manual_number }))).await }
+    };
+    let slow_request = match what {
+        SlowRequest::ManualDial => tokio::spawn(place()),
+        SlowRequest::Hold => {
+            let (s, placed) = place().await;
+            assert_eq!(s, 201, "{placed}");
+            let call = palera_core::ids::CallId(placed["call_id"].as_i64().unwrap());
+            eventually("the manual call connected", WAIT, || async {
+                r.store().call(call).await.unwrap().connected_at
+            })
+            .await;
+            let url = r.server.url(&format!("/api/v1/calls/{}/hold", call.0));
+            tokio::spawn(async move { common::json(agent0.post(url)).await })
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    r.set_state(1, "ready").await;
+    r.start_campaign().await;
+    eventually("the campaign dialled", WAIT, || async {
+        (!r.calls().await.is_empty()).then_some(())
+    })
+    .await;
+    r.set_state(1, "standby").await;
+    let call = eventually("the campaign call abandoned", WAIT, || async {
+        let c = r.calls().await.into_iter().next()?;
+        let kinds = r.store().call_event_kinds(c.id).await.unwrap();
+        kinds
+            .iter()
+            .any(|k| k == "identification_played")
+            .then_some(c)
+    })
+    .await;
+    assert!(
+        !slow_request.is_finished(),
+        "the message waited for the slow request"
+    );
+    let (waiting, played_at) = grace(r.store(), call.id).await;
+    assert!(
+        played_at - waiting <= 2_000 + 150,
+        "played {} ms after the answer",
+        played_at - waiting
+    );
+    // The slow request still completes, for its agent.
+    let (status, body) = slow_request.await.unwrap();
+    assert!(status == 201 || status == 204, "{status}: {body}");
+}
+
+rule!(
+    a_hold_that_takes_ten_seconds_does_not_delay_another_calls_abandon_message,
+    |b| async move {
+        a_slow_request_does_not_delay_another_calls_abandon_message(b, SlowRequest::Hold).await
+    }
+);
+
+rule!(
+    a_manual_calls_slow_dial_does_not_delay_another_calls_abandon_message,
+    |b| async move {
+        a_slow_request_does_not_delay_another_calls_abandon_message(b, SlowRequest::ManualDial)
+            .await
     }
 );
 
