@@ -1,5 +1,6 @@
 //! The independent auditor: replays the event log and counts every event that broke a rule of
-//! DESIGN §2.1. It shares no state with the engine and re-derives everything it needs (local
+//! DESIGN §2.1 (and, with inbound calls, §2.5: offers only to Ready, free agents). It shares no
+//! state with the engine and re-derives everything it needs (local
 //! times, DNC membership, attempts, open calls, holdings, agent inactivity) from the log and the
 //! scenario's settings, using chrono-tz directly rather than the engine's window code.
 
@@ -39,6 +40,8 @@ struct Auditor {
     inactive_from: HashMap<u32, Ms>,
     /// Pending "holds nothing by now" checks: time → agents.
     checks: BTreeMap<Ms, Vec<u32>>,
+    /// Agent → (ready, busy), as last logged.
+    agent_state: HashMap<u32, (bool, bool)>,
 }
 
 /// Counts the rule breaks in `log` under the scenario's settings.
@@ -114,6 +117,16 @@ impl Auditor {
             }
             Event::HeartbeatsResumed { agent, .. } => {
                 self.inactive_from.remove(&agent);
+            }
+            Event::AgentState {
+                agent, ready, busy, ..
+            } => {
+                self.agent_state.insert(agent, (ready, busy));
+            }
+            Event::InboundOffered { t, agent, .. } => {
+                let eligible = self.agent_state.get(&agent) == Some(&(true, false))
+                    && !self.is_inactive(agent, t);
+                self.v.inbound_offered_to_ineligible_agent += u64::from(!eligible);
             }
         }
     }
@@ -235,4 +248,62 @@ pub fn abandon_record(log: &[Event]) -> (u64, u64) {
     let answered = calls.values().filter(|c| c.0).count() as u64;
     let abandoned = calls.values().filter(|c| c.0 && c.1).count() as u64;
     (answered, abandoned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario() -> Scenario {
+        Scenario::parse(
+            r#"
+            start = "2026-03-02T13:00:00Z"
+            [campaign]
+            dial_mode = "predictive"
+            [agents]
+            count = 2
+            [contacts]
+            count = 0
+            [behaviour]
+            human_pct = 30.0
+            [inbound]
+            arrivals_per_hour = 10
+            "#,
+        )
+        .unwrap()
+    }
+
+    fn offered_to(agent: u32, ready: bool, busy: bool) -> u64 {
+        let log = [
+            Event::AgentState {
+                t: 0,
+                agent,
+                ready,
+                busy,
+            },
+            Event::InboundOffered {
+                t: 10,
+                call: 0,
+                agent,
+            },
+        ];
+        audit(&scenario(), &log).inbound_offered_to_ineligible_agent
+    }
+
+    #[test]
+    fn an_inbound_call_offered_to_a_busy_or_not_ready_agent_is_a_violation() {
+        assert_eq!(offered_to(1, true, false), 0, "Ready and free");
+        assert_eq!(offered_to(1, true, true), 1, "busy");
+        assert_eq!(offered_to(1, false, false), 1, "not Ready");
+        // An agent never seen logged in is not Ready either.
+        let log = [Event::InboundOffered {
+            t: 10,
+            call: 0,
+            agent: 2,
+        }];
+        assert_eq!(
+            audit(&scenario(), &log).inbound_offered_to_ineligible_agent,
+            1
+        );
+    }
 }

@@ -55,6 +55,13 @@ pub enum Fate {
 }
 
 impl Behaviour {
+    /// A talk time drawn from `talk_seconds` for draw `n` under `seed` (inbound calls that talk
+    /// as outbound ones do).
+    pub fn talk_sample(&self, seed: u64, n: u64) -> f64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(mix(seed ^ 0x7a1c, n, u32::MAX));
+        self.talk_seconds.sample(&mut rng)
+    }
+
     /// The fate of attempt `attempt` on contact `contact` under `seed`.
     pub fn fate(&self, seed: u64, contact: u64, attempt: u32) -> Fate {
         let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, contact, attempt));

@@ -77,6 +77,20 @@ pub enum Event {
         t: Ms,
         agent: u32,
     },
+    /// An agent's availability changed (logged when the scenario has inbound calls): `ready` —
+    /// logged in and Ready; `busy` — ringing, previewing, on a call or wrapping up.
+    AgentState {
+        t: Ms,
+        agent: u32,
+        ready: bool,
+        busy: bool,
+    },
+    /// An inbound call rang at an agent's desktop.
+    InboundOffered {
+        t: Ms,
+        call: u32,
+        agent: u32,
+    },
 }
 
 impl Event {
@@ -93,7 +107,9 @@ impl Event {
             | Event::Assigned { t, .. }
             | Event::Unassigned { t, .. }
             | Event::HeartbeatsStopped { t, .. }
-            | Event::HeartbeatsResumed { t, .. } => t,
+            | Event::HeartbeatsResumed { t, .. }
+            | Event::AgentState { t, .. }
+            | Event::InboundOffered { t, .. } => t,
         }
     }
 }

@@ -14,6 +14,8 @@ pub struct Violations {
     pub ring_under_15s: u64,
     pub message_after_2s: u64,
     pub contact_held_by_inactive_agent: u64,
+    /// Inbound calls offered to an agent who was not Ready, or was busy (DESIGN §2.5).
+    pub inbound_offered_to_ineligible_agent: u64,
 }
 
 impl Violations {
@@ -26,6 +28,7 @@ impl Violations {
             + self.ring_under_15s
             + self.message_after_2s
             + self.contact_held_by_inactive_agent
+            + self.inbound_offered_to_ineligible_agent
     }
 }
 
@@ -60,7 +63,29 @@ pub struct Report {
     pub contacts_not_called: u64,
     pub redistributed_contacts: u64,
     pub violations: Violations,
+    /// Inbound figures, when the scenario has inbound calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inbound: Option<InboundReport>,
     pub agents: Vec<AgentReport>,
     pub simulated_seconds: u64,
     pub wall_seconds: f64,
+}
+
+/// The inbound side of a run (scenarios with an `[inbound]` section).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct InboundReport {
+    /// Callers who rang during the run.
+    pub calls: u64,
+    pub answered: u64,
+    /// Answered within 20 s of ringing in, over all calls that ended (service level).
+    pub service_level_pct: f64,
+    /// Average wait of answered calls, from ringing in to the agent's answer.
+    pub average_wait_seconds: f64,
+    /// Longest wait of any caller (answered, abandoned or sent to voicemail).
+    pub longest_wait_seconds: f64,
+    /// Repeat callers answered by the agent they last spoke to, over repeat callers answered.
+    pub affinity_hit_rate_pct: f64,
+    /// Callers who hung up while waiting (the seed's "Abandoned"; stored as `missed`).
+    pub abandoned_in_queue: u64,
+    pub voicemails: u64,
 }

@@ -75,6 +75,30 @@ pub struct Scenario {
     pub time_zones: Vec<Tz>,
     pub dnc_pct: f64,
     pub behaviour: Behaviour,
+    /// Inbound calls to the same agents (`[inbound]`), when the scenario has them.
+    pub inbound: Option<InboundScenario>,
+}
+
+/// The `[inbound]` section: callers ringing the client's numbers, routed to the same agents by
+/// the core's inbound routing (DESIGN §2.5), ahead of the campaign.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundScenario {
+    /// Mean arrivals per hour for each hour of the day (local to `time_zone`), a Poisson process.
+    pub arrivals_per_hour: [f64; 24],
+    pub time_zone: Tz,
+    /// Share of callers (percent) who spoke to an agent before: their last agent is their
+    /// affinity agent.
+    pub repeat_callers_pct: f64,
+    /// Mean patience of a waiting caller (exponential); `None`: callers never hang up waiting.
+    pub patience_seconds: Option<f64>,
+    /// Mean talk time (exponential); `None`: the outbound behaviour's talk times.
+    pub talk_seconds: Option<f64>,
+    pub wrap_up_seconds: f64,
+    /// How long an agent takes to accept an offered call.
+    pub answer_seconds: f64,
+    /// After this long waiting, the caller is sent to the voicemail; `None`: never.
+    pub max_wait_seconds: Option<f64>,
+    pub routing: palera_core::routing::RoutingSettings,
 }
 
 /// Parses, validates and runs a scenario on a virtual clock; see the module doc.
@@ -208,6 +232,7 @@ impl Scenario {
                 "agents",
                 "contacts",
                 "behaviour",
+                "inbound",
             ],
         )?;
         let seed = root.int("seed")?.unwrap_or(0) as u64;
@@ -225,6 +250,7 @@ impl Scenario {
         let (agents, preview_seconds, inactive) = parse_agents(&root)?;
         let (contacts, time_zones, dnc_pct) = parse_contacts(&root)?;
         let behaviour = parse_behaviour(&root)?;
+        let inbound = parse_inbound(&root)?;
         Ok(Self {
             seed,
             start,
@@ -237,6 +263,7 @@ impl Scenario {
             time_zones,
             dnc_pct,
             behaviour,
+            inbound,
         })
     }
 }
@@ -410,6 +437,97 @@ fn parse_contacts(root: &Section<'_>) -> R<(u32, Vec<Tz>, f64)> {
     Ok((count, zones, dnc))
 }
 
+const INBOUND_KEYS: &[&str] = &[
+    "arrivals_per_hour",
+    "time_zone",
+    "repeat_callers_pct",
+    "patience_seconds",
+    "talk_seconds",
+    "wrap_up_seconds",
+    "answer_seconds",
+    "max_wait_seconds",
+    "affinity_window_days",
+    "affinity_wait_seconds",
+];
+
+fn parse_inbound(root: &Section<'_>) -> R<Option<InboundScenario>> {
+    let Some(i) = root.sub("inbound", INBOUND_KEYS)? else {
+        return Ok(None);
+    };
+    let arrivals_per_hour = parse_arrivals(&i)?;
+    let time_zone = match i.string("time_zone")? {
+        Some(z) => z
+            .parse::<Tz>()
+            .or_else(|_| i.err("time_zone", "must be an IANA zone name"))?,
+        None => chrono_tz::UTC,
+    };
+    let repeat = i.non_negative("repeat_callers_pct")?.unwrap_or(0.0);
+    if repeat > 100.0 {
+        return i.err("repeat_callers_pct", "must be at most 100");
+    }
+    let positive = |key: &str| -> R<Option<f64>> {
+        match i.non_negative(key)? {
+            Some(0.0) => i.err(key, "must be more than 0 (leave it out for none)"),
+            v => Ok(v),
+        }
+    };
+    let d = palera_core::routing::RoutingSettings::default();
+    let window_days = i.non_negative("affinity_window_days")?;
+    let wait = i.non_negative("affinity_wait_seconds")?;
+    Ok(Some(InboundScenario {
+        arrivals_per_hour,
+        time_zone,
+        repeat_callers_pct: repeat,
+        patience_seconds: positive("patience_seconds")?,
+        talk_seconds: positive("talk_seconds")?,
+        wrap_up_seconds: i.non_negative("wrap_up_seconds")?.unwrap_or(0.0),
+        answer_seconds: i.non_negative("answer_seconds")?.unwrap_or(2.0),
+        max_wait_seconds: positive("max_wait_seconds")?,
+        routing: palera_core::routing::RoutingSettings {
+            affinity_window: window_days.map_or(d.affinity_window, |v| {
+                chrono::Duration::seconds((v * 86_400.0) as i64)
+            }),
+            affinity_wait: wait.map_or(d.affinity_wait, |v| {
+                chrono::Duration::milliseconds((v * 1000.0) as i64)
+            }),
+        },
+    }))
+}
+
+/// One rate for every hour, or 24 rates (hour 0 first).
+fn parse_arrivals(i: &Section<'_>) -> R<[f64; 24]> {
+    let key = "arrivals_per_hour";
+    let list = match i.table.get(key) {
+        Some(Value::Array(list)) => list,
+        Some(_) => return Ok([i.required(key, i.non_negative(key)?)?; 24]),
+        None => {
+            return i.err(
+                key,
+                "is required: a number, or 24 numbers (one per hour from 00:00)",
+            )
+        }
+    };
+    if list.len() != 24 {
+        return i.err(key, "must have 24 numbers, one per hour from 00:00");
+    }
+    let mut out = [0.0; 24];
+    for (h, v) in list.iter().enumerate() {
+        let rate = match v {
+            Value::Float(f) if f.is_finite() => *f,
+            Value::Integer(n) => *n as f64,
+            _ => f64::NAN,
+        };
+        if rate.is_nan() || rate < 0.0 {
+            return Err(ScenarioError::new(
+                format!("{}[{h}]", i.field(key)),
+                "must be a number of calls per hour, not negative",
+            ));
+        }
+        out[h] = rate;
+    }
+    Ok(out)
+}
+
 fn parse_seconds(b: &Section<'_>, key: &str, default: Seconds) -> R<Seconds> {
     let Some(s) = b.sub(key, &["mean", "sd", "min"])? else {
         return Ok(default);
@@ -500,6 +618,32 @@ mod tests {
         assert_eq!(s.campaign.dial_mode, DialMode::Progressive);
         assert_eq!(s.days, 1);
         assert_eq!(s.campaign.abandon_cap_pct, 3.0);
+    }
+
+    #[test]
+    fn an_inbound_section_parses_and_names_its_bad_fields() {
+        let flat = format!("{MINIMAL}\n[inbound]\narrivals_per_hour = 30\npatience_seconds = 90");
+        let s = Scenario::parse(&flat).unwrap();
+        let i = s.inbound.unwrap();
+        assert_eq!(i.arrivals_per_hour, [30.0; 24]);
+        assert_eq!((i.patience_seconds, i.talk_seconds), (Some(90.0), None));
+        assert_eq!(i.routing, palera_core::routing::RoutingSettings::default());
+        assert!(Scenario::parse(MINIMAL).unwrap().inbound.is_none());
+        let mut hours = vec!["0"; 24];
+        hours[3] = "-1";
+        let bad = format!(
+            "{MINIMAL}\n[inbound]\narrivals_per_hour = [{}]",
+            hours.join(", ")
+        );
+        assert_eq!(err(&bad).field(), "inbound.arrivals_per_hour[3]");
+        let short = format!("{MINIMAL}\n[inbound]\narrivals_per_hour = [1, 2]");
+        assert_eq!(err(&short).field(), "inbound.arrivals_per_hour");
+        let zero = format!("{MINIMAL}\n[inbound]\narrivals_per_hour = 5\npatience_seconds = 0");
+        assert_eq!(err(&zero).field(), "inbound.patience_seconds");
+        let typo = format!("{MINIMAL}\n[inbound]\narrivals_per_hour = 5\npatiense = 3");
+        assert_eq!(err(&typo).field(), "inbound.patiense");
+        let pct = format!("{MINIMAL}\n[inbound]\narrivals_per_hour = 5\nrepeat_callers_pct = 120");
+        assert_eq!(err(&pct).field(), "inbound.repeat_callers_pct");
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! advances by popping a priority queue of timed events — nothing sleeps — and every fact is
 //! appended to the event log that the auditor later judges.
 
+mod inbound;
+
 use super::behaviour::Fate;
 use super::log::{Event, Ms};
 use super::report::{AgentReport, Report};
@@ -46,6 +48,8 @@ enum Ev {
     AgentAway(u32),
     AgentBack(u32),
     DncJoin(u32),
+    /// Inbound calls (`[inbound]`).
+    In(inbound::InEv),
 }
 
 struct Contact {
@@ -76,6 +80,8 @@ struct Agent {
     talk_ms: Ms,
     busy_ms: Ms,
     assigned: HashSet<u32>,
+    /// Since when the agent has been free (routing's longest-idle order).
+    idle_since: Ms,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -120,6 +126,7 @@ struct Sim<'a> {
     wake_at: Option<Ms>,
     counts: Counts,
     log: Vec<Event>,
+    inbound: Option<inbound::Inbound>,
 }
 
 /// Runs a parsed scenario to completion and returns its report (violations from the auditor).
@@ -172,6 +179,10 @@ impl<'a> Sim<'a> {
             wake_at: None,
             counts: Counts::default(),
             log: Vec::new(),
+            inbound: s
+                .inbound
+                .as_ref()
+                .map(|i| inbound::Inbound::new(i, s.seed, s.agents)),
         };
         sim.import(&mut rng);
         sim.schedule_world();
@@ -222,6 +233,9 @@ impl<'a> Sim<'a> {
 
     fn schedule_world(&mut self) {
         self.push(0, Ev::Tick);
+        if self.inbound.is_some() {
+            self.schedule_arrival();
+        }
         for i in self.scenario.inactive.clone() {
             self.push((i.at_minute * 60_000.0) as Ms, Ev::AgentAway(i.agent));
             if let Some(b) = i.back_at_minute {
@@ -299,13 +313,19 @@ impl<'a> Sim<'a> {
                     .ended(now, CallId(i64::from(c)), LineEnd::Completed);
                 self.execute(cmds);
             }
-            Ev::WrapEnd(_, c) => {
+            Ev::WrapEnd(a, c) => {
                 let done = Disposition {
                     name: "completed".into(),
                     effect: DispositionEffect::Final,
                 };
+                // Inbound first: with callers waiting, the campaign may not hand this agent a
+                // person waiting on its side as the wrap-up ends; routing decides.
+                let kept = self.keep_for_inbound(a);
                 if let Ok(cmds) = self.driver.disposed(now, CallId(i64::from(c)), done) {
                     self.execute(cmds);
+                }
+                if kept {
+                    self.release_for_inbound(a);
                 }
             }
             Ev::Beep(c) => {
@@ -322,6 +342,7 @@ impl<'a> Sim<'a> {
             }
             Ev::AgentAway(a) => self.agent_away(a),
             Ev::AgentBack(a) => self.agent_back(a),
+            Ev::In(e) => self.inbound_event(e),
             Ev::DncJoin(c) => {
                 self.contacts[c as usize].on_dnc = true;
                 self.log.push(Event::DncAdded {
@@ -358,7 +379,11 @@ impl<'a> Sim<'a> {
 
     /// Agents are logged in whenever a due contact is inside its window (scenarios README).
     fn staff(&mut self) {
-        let staffed = self.driver.has_work();
+        let callers = self
+            .inbound
+            .as_ref()
+            .is_some_and(|i| i.needs_agents(self.inbound_rate_now()));
+        let staffed = self.driver.has_work() || callers;
         // Agents stay while lines still ring or people wait: logging out then would abandon them.
         let quiet = self.driver.quiet();
         let mut joined = Vec::new();
@@ -374,6 +399,7 @@ impl<'a> Sim<'a> {
         if !joined.is_empty() {
             let cmds = self.driver.agents_ready(self.clock(), joined);
             self.execute(cmds);
+            self.route_inbound();
         }
     }
 
@@ -384,12 +410,46 @@ impl<'a> Sim<'a> {
         ag.login_at = now;
         ag.last_heartbeat = now;
         ag.doing = Doing::Idle;
+        ag.idle_since = now;
+        self.log_state(a);
+    }
+
+    /// Ready for work: logged in, its desktop there, not on its way out.
+    fn ready(&self, a: u32) -> bool {
+        let ag = &self.agents[a as usize];
+        ag.logged_in && !ag.away && !ag.leaving
+    }
+
+    /// Sets what the agent is doing (its free time starts when it becomes idle).
+    fn set_doing(&mut self, a: u32, doing: Doing) {
+        let ag = &mut self.agents[a as usize];
+        if doing == Doing::Idle && ag.doing != Doing::Idle {
+            ag.idle_since = self.now;
+        }
+        ag.doing = doing;
+        self.log_state(a);
+    }
+
+    /// Logs the agent's availability for the auditor's inbound check (inbound scenarios only).
+    fn log_state(&mut self, a: u32) {
+        if self.inbound.is_none() {
+            return;
+        }
+        let busy = self.agents[a as usize].doing != Doing::Idle
+            || self.inbound.as_ref().is_some_and(|i| i.busy(a));
+        self.log.push(Event::AgentState {
+            t: self.now,
+            agent: a,
+            ready: self.ready(a),
+            busy,
+        });
     }
 
     fn logout(&mut self, a: u32) {
         let ag = &mut self.agents[a as usize];
         ag.logged_in = false;
         ag.logged_ms += self.now - ag.login_at;
+        self.log_state(a);
         let cmds = self.driver.agent_left(self.clock(), agent_id(a));
         self.execute(cmds);
     }
@@ -400,6 +460,7 @@ impl<'a> Sim<'a> {
         let ag = &mut self.agents[a as usize];
         if ag.logged_in && ag.doing == Doing::Busy {
             ag.leaving = true; // finishes the work in hand first
+            self.log_state(a);
         } else {
             self.go_away(a);
         }
@@ -422,6 +483,7 @@ impl<'a> Sim<'a> {
             agent: a,
             last,
         });
+        self.log_state(a);
     }
 
     fn agent_back(&mut self, a: u32) {
@@ -434,6 +496,7 @@ impl<'a> Sim<'a> {
                 agent: a,
             });
         }
+        self.log_state(a);
     }
 
     /// Whether work offered to the agent reaches it (its browser is there).
@@ -466,7 +529,7 @@ impl<'a> Sim<'a> {
             Command::Dial { contact, agent } => self.dial(contact, agent),
             Command::Preview { agent, .. } => self.preview(agent),
             Command::PreviewWithdrawn { agent, .. } => {
-                self.agents[agent_index(agent) as usize].doing = Doing::Idle;
+                self.set_doing(agent_index(agent), Doing::Idle);
                 Vec::new()
             }
             Command::Connect { call, agent } => self.connect(call, agent),
@@ -542,7 +605,7 @@ impl<'a> Sim<'a> {
         if !self.reachable(a) {
             return self.driver.agent_unreachable(self.clock(), agent);
         }
-        self.agents[a as usize].doing = Doing::Previewing;
+        self.set_doing(a, Doing::Previewing);
         let at = self.now + (self.scenario.preview_seconds * 1000.0) as Ms;
         self.push(at, Ev::PreviewEnd(a));
         Vec::new()
@@ -608,8 +671,9 @@ impl<'a> Sim<'a> {
     fn agent_free(&mut self, agent: u32) {
         if self.agents[agent as usize].leaving {
             self.go_away(agent);
-        } else {
-            self.agents[agent as usize].doing = Doing::Idle;
+        } else if !self.inbound.as_ref().is_some_and(|i| i.busy(agent)) {
+            self.set_doing(agent, Doing::Idle);
+            self.route_inbound();
         }
     }
 
@@ -651,7 +715,7 @@ impl<'a> Sim<'a> {
         });
         self.counts.dials += 1;
         if let Some(a) = agent {
-            self.agents[agent_index(a) as usize].doing = Doing::Busy;
+            self.set_doing(agent_index(a), Doing::Busy);
         }
         let timeout = f64::from(ring_timeout_s);
         let after = match fate {
@@ -675,8 +739,8 @@ impl<'a> Sim<'a> {
             _ => 0.0,
         };
         self.calls[c as usize].phase = Phase::Connected;
+        self.set_doing(a, Doing::Busy);
         let ag = &mut self.agents[a as usize];
-        ag.doing = Doing::Busy;
         ag.on_call_since = self.now;
         ag.calls += 1;
         self.counts.connected += 1;
@@ -781,6 +845,7 @@ impl<'a> Sim<'a> {
             contacts_not_called: not_called,
             redistributed_contacts: self.counts.redistributed,
             violations: Default::default(),
+            inbound: self.inbound.as_ref().map(inbound::Inbound::report),
             agents,
             simulated_seconds: (self.end / 1000) as u64,
             wall_seconds: 0.0,
@@ -803,6 +868,7 @@ impl Agent {
             talk_ms: 0,
             busy_ms: 0,
             assigned: Default::default(),
+            idle_since: 0,
         }
     }
 }
