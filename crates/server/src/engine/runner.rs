@@ -74,8 +74,9 @@ pub(super) struct Runner {
     pub driver: Driver,
     /// What dialing and showing each contact known to the driver needs.
     pub due: HashMap<ContactId, Due>,
-    /// Calls per second allowed: the lower of the client's account limit and the campaign's.
-    pub cps: f64,
+    /// The client's calls-per-second limit (its account's), shared with its other campaigns and
+    /// manual calls; the campaign's own limit is kept inside it by the driver.
+    pub client_cps: f64,
     /// Held while this node runs the campaign (released when it stops).
     _lead: Option<Leadership>,
     last_due: Option<Instant>,
@@ -93,7 +94,7 @@ impl Runner {
     ) -> Self {
         Self {
             _lead: Some(lead),
-            cps: client_cps.min(c.settings.calls_per_second),
+            client_cps,
             driver: Driver::with_stats(c.settings.clone(), stats),
             generation,
             campaign: c,
@@ -334,7 +335,7 @@ impl Engine {
             return;
         };
         let elsewhere = self.busy_elsewhere(r);
-        let (client, cps) = (r.campaign.client_id, r.cps);
+        let (client, cps) = (r.campaign.client_id, r.client_cps);
         let limiter = self
             .cps
             .entry(client)

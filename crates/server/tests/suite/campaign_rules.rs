@@ -1496,6 +1496,7 @@ rule!(
             time_zones: vec![chrono_tz::America::New_York],
             dnc_pct: 0.0,
             behaviour: humans(2.0),
+            inbound: None,
         };
         let v = palera_carrier::sim::audit::audit(&scenario, &log);
         // Calls per second are judged on the engine's monotonic clock when the dial is decided;
@@ -2050,6 +2051,60 @@ rule!(
                 .then_some(())
         })
         .await;
+    }
+);
+
+/// Dials of the campaign start at least `1000 / cps` ms apart: `(campaign cps, client cps)`.
+async fn dial_spacing(b: Backend, campaign_cps: f64, client_cps: f64) -> Option<i64> {
+    let mut settings = Setup::default().settings;
+    settings.calls_per_second = campaign_cps;
+    let r = rig(
+        b,
+        Setup {
+            agents: 6,
+            contacts: 5,
+            settings,
+            client_cps,
+            ..Default::default()
+        },
+    )
+    .await?;
+    // A manual call first makes the client's shared limiter (the old code made it at the
+    // client's rate and the campaign's own limit was then ignored).
+    r.set_state(5, "standby").await;
+    let manual = r.server.login("agent5@x.io").await;
+    let (status, placed) = common::json(
+        manual
+            .post(r.server.url("/api/v1/me/manual-call"))
+            .json(&json!({"number": "+13035550123"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{placed}");
+    for a in 0..5 {
+        r.set_state(a, "ready").await;
+    }
+    r.start_campaign().await;
+    let calls = eventually("five campaign dials", WAIT, || async {
+        let calls = r.calls().await;
+        (calls.len() >= 5).then_some(calls)
+    })
+    .await;
+    let mut at: Vec<i64> = calls.iter().map(|c| c.placed_at).collect();
+    at.sort_unstable();
+    at.windows(2).map(|w| w[1] - w[0]).min()
+}
+
+rule!(
+    each_campaigns_cps_limit_holds_inside_the_clients,
+    |b| async move {
+        // The campaign's own limit (2 a second) inside a generous client limit.
+        let Some(gap) = dial_spacing(b, 2.0, 50.0).await else {
+            return;
+        };
+        assert!(gap >= 500 - 5, "campaign at 2 cps dialled {gap} ms apart");
+        // The client's limit (2 a second) over a generous campaign limit.
+        let gap = dial_spacing(b, 50.0, 2.0).await.unwrap();
+        assert!(gap >= 500 - 5, "client at 2 cps: dials {gap} ms apart");
     }
 );
 

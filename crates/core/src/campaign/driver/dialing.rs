@@ -16,7 +16,8 @@ impl Driver {
     // ---- dialing ----------------------------------------------------------------------------
 
     /// Graces and wrap-up limits that ran out, then the dialing decisions of the campaign's mode.
-    /// `cps` is the client's calls-per-second limiter (shared by its campaigns).
+    /// `cps` is the client's calls-per-second limiter (shared by its campaigns and manual calls);
+    /// the campaign's own limit is kept inside it, whichever campaign dials first.
     pub fn poll(&mut self, now: Now, cps: &mut CpsLimiter) -> Vec<Command> {
         self.poll_wanted = false;
         if self.cps_wake_at.is_some_and(|w| w <= now.mono) {
@@ -36,7 +37,9 @@ impl Driver {
     }
 
     pub(super) fn cps_free(&mut self, now: Now, cps: &CpsLimiter) -> bool {
-        let slot = cps.next_slot(now.mono);
+        let slot = cps
+            .next_slot(now.mono)
+            .max(self.own_cps.next_slot(now.mono));
         if slot > now.mono {
             self.cps_wake_at = Some(self.cps_wake_at.map_or(slot, |w| w.min(slot)));
             return false;
@@ -77,10 +80,11 @@ impl Driver {
                 return false;
             }
         }
-        if !cps.try_acquire(now.mono) {
+        if self.own_cps.next_slot(now.mono) > now.mono || !cps.try_acquire(now.mono) {
             self.enter(vec![c], false);
             return false;
         }
+        self.own_cps.try_acquire(now.mono);
         let max = self.settings.max_attempts;
         let s = self.contacts.get_mut(&c).expect("slot");
         let before = s.attempts.clone();

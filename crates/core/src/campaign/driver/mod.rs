@@ -25,6 +25,7 @@
 //! pacing; `calls` a call from its answer to its disposition; `tests` the behaviour end to end.
 
 use super::attempt::ContactAttempts;
+use super::compliance::CpsLimiter;
 use super::distribution::Distribution;
 use super::pacing::{Pacer, PacingStats};
 use super::settings::{CampaignSettings, DialMode};
@@ -153,6 +154,8 @@ pub struct Driver {
     ringing: usize,
     /// When the next calls-per-second slot frees a dial that had to wait.
     cps_wake_at: Option<Mono>,
+    /// The campaign's own calls-per-second limit, kept inside the client's shared one.
+    own_cps: CpsLimiter,
     /// An input made dialing work: the adapter should poll (see [`Driver::wants_poll`]).
     poll_wanted: bool,
     /// The campaign stopped dialing.
@@ -173,6 +176,7 @@ impl Driver {
             max_lines_per_agent: settings.max_lines_per_agent,
             wrap_up_seconds: f64::from(settings.wrap_up_seconds),
         };
+        let own_cps = CpsLimiter::new(settings.calls_per_second);
         Self {
             settings,
             pacer,
@@ -187,6 +191,7 @@ impl Driver {
             waiting: VecDeque::new(),
             ringing: 0,
             cps_wake_at: None,
+            own_cps,
             poll_wanted: false,
             stopped: false,
             commands: Vec::new(),

@@ -204,3 +204,30 @@ fn an_unreachable_agent_gives_its_dial_back() {
     );
     assert!(!d.is_ready(UserId(1)));
 }
+
+#[test]
+fn a_campaigns_own_calls_per_second_hold_inside_a_faster_client_limit() {
+    // The client allows 100 a second; the campaign 1: one dial a second, and the driver wakes
+    // at the campaign's next slot.
+    let mut d = Driver::new(CampaignSettings {
+        dial_mode: DialMode::Progressive,
+        calls_per_second: 1.0,
+        ..Default::default()
+    });
+    let mut client = CpsLimiter::new(100.0);
+    d.add_contacts(at(0), (0..6).map(contact));
+    d.agents_ready(at(0), [UserId(1), UserId(2), UserId(3)]);
+    assert_eq!(dials(&d.poll(at(0), &mut client)).len(), 1);
+    assert_eq!(d.next_deadline(), Some(1_000));
+    let half = Now {
+        at: t0() + Duration::milliseconds(500),
+        mono: 500,
+    };
+    assert!(dials(&d.poll(half, &mut client)).is_empty());
+    assert_eq!(dials(&d.poll(at(1), &mut client)).len(), 1);
+    // A slot the campaign could not use is not taken from the client.
+    assert!(
+        client.try_acquire(1_010),
+        "the client's limiter is free again"
+    );
+}
