@@ -170,6 +170,10 @@ pub async fn serve(
             app.clone(),
             stop_rx.clone(),
         )),
+        tokio::spawn(crate::twilio::webhooks::prune_loop(
+            app.clone(),
+            stop_rx.clone(),
+        )),
     ];
     crate::contacts::api::resume_imports(&app).await;
     tracing::info!(addr = %listener.local_addr()?, "listening");

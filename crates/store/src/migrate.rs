@@ -40,6 +40,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(18, "0018_import_warnings"),
     migration!(19, "0019_manual_recording"),
     migration!(20, "0020_intelligence"),
+    migration!(21, "0021_webhook_outbox"),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<usize> {

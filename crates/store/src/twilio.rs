@@ -2,7 +2,9 @@
 //! recognised and not processed twice, and recent webhooks can be shown to staff), and the agent
 //! each agent-leg call belongs to (conference participant events name the call, not the agent).
 //! Receipts are insert-if-absent on (client, event key): the database decides which delivery is
-//! first, so two nodes receiving the same retry still process it once.
+//! first, so two nodes receiving the same retry still process it once. A receipt also carries its
+//! event until the engine applied it (an outbox): receipt and event are stored in one insert, so a
+//! stop between the two cannot lose the event. Receipts are pruned after some days.
 
 use crate::{Result, Store};
 use palera_core::ids::ClientId;
@@ -22,6 +24,19 @@ pub struct NewReceipt<'a> {
     /// One line for people: what happened (no secrets, no personal data beyond numbers).
     pub summary: &'a str,
     pub received_at: i64,
+    /// The event the delivery carries for the engine (JSON), kept until the engine applied it
+    /// (the outbox: a process that stops in between replays it at start).
+    pub event: Option<&'a str>,
+}
+
+/// A received event the engine has not applied yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingWebhook {
+    pub client: ClientId,
+    pub event_key: String,
+    /// The event, as JSON.
+    pub event: String,
+    pub received_at: i64,
 }
 
 /// A stored receipt, newest first in listings.
@@ -40,8 +55,8 @@ impl Store {
     /// delivery (the caller processes it), `false` for a repeat (the caller does nothing).
     pub async fn record_webhook(&self, r: &NewReceipt<'_>) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO webhook_receipts (client_id, event_key, kind, call_sid, call_id, summary, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (client_id, event_key) DO NOTHING",
+            "INSERT INTO webhook_receipts (client_id, event_key, kind, call_sid, call_id, summary, received_at, event) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (client_id, event_key) DO NOTHING",
         )
         .bind(r.client.0)
         .bind(r.event_key)
@@ -50,9 +65,59 @@ impl Store {
         .bind(r.call_id)
         .bind(r.summary)
         .bind(r.received_at)
+        .bind(r.event)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// The engine handled the event of receipt `(client, event_key)`.
+    pub async fn webhook_applied(
+        &self,
+        client: ClientId,
+        event_key: &str,
+        at_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE webhook_receipts SET applied_at = $1 WHERE client_id = $2 AND event_key = $3 AND applied_at IS NULL",
+        )
+        .bind(at_ms)
+        .bind(client.0)
+        .bind(event_key)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Events received but never applied, oldest first (what a stopped process left).
+    pub async fn unapplied_webhooks(&self, limit: i64) -> Result<Vec<PendingWebhook>> {
+        let rows = sqlx::query(
+            "SELECT client_id, event_key, event, received_at FROM webhook_receipts \
+             WHERE event IS NOT NULL AND applied_at IS NULL ORDER BY received_at, event_key LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PendingWebhook {
+                    client: ClientId(r.try_get("client_id")?),
+                    event_key: r.try_get("event_key")?,
+                    event: r.try_get("event")?,
+                    received_at: r.try_get("received_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes receipts received before `before_ms` (past Twilio's retry horizon, shown no more).
+    /// Returns how many.
+    pub async fn prune_webhooks(&self, before_ms: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM webhook_receipts WHERE received_at < $1")
+            .bind(before_ms)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// The latest `limit` webhook receipts of a client, newest first.

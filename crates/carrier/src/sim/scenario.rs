@@ -207,6 +207,15 @@ impl<'a> Section<'a> {
     }
 }
 
+/// A TOML syntax error for people: its message, or (some errors have none) its full text with
+/// the line and column.
+fn toml_reason(e: &toml::de::Error) -> String {
+    match e.message().trim() {
+        "" => e.to_string().trim().to_string(),
+        m => m.to_string(),
+    }
+}
+
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
@@ -220,7 +229,7 @@ impl Scenario {
     pub fn parse(text: &str) -> R<Self> {
         let table: Table = text
             .parse()
-            .map_err(|e: toml::de::Error| ScenarioError::new("scenario", e.message()))?;
+            .map_err(|e: toml::de::Error| ScenarioError::new("scenario", toml_reason(&e)))?;
         let root = Section::new(
             "",
             &table,
@@ -644,6 +653,14 @@ mod tests {
         assert_eq!(err(&typo).field(), "inbound.patiense");
         let pct = format!("{MINIMAL}\n[inbound]\narrivals_per_hour = 5\nrepeat_callers_pct = 120");
         assert_eq!(err(&pct).field(), "inbound.repeat_callers_pct");
+    }
+
+    #[test]
+    fn a_toml_syntax_error_always_says_why() {
+        // Found by fuzzing: a lone `=` at the start of a line gave an empty reason.
+        let e = err(&format!("{MINIMAL}\n="));
+        assert_eq!(e.field(), "scenario");
+        assert!(!e.reason().is_empty(), "{e:?}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! CI fast); `cargo test -p palera-carrier --test suite AREA::` runs one area.
 
 mod common;
+mod fuzz;
 mod inbound_simulation;
 mod scenarios;
 mod signature_properties;

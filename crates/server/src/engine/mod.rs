@@ -29,6 +29,7 @@ mod lane;
 mod live;
 mod manual;
 mod media;
+mod outbox;
 mod runner;
 
 use crate::app::App;
@@ -125,6 +126,12 @@ pub enum Request {
     },
     /// The carrier answered a manual call's dial (sent from a task of its own).
     ManualPlaced(manual::ManualPlaced),
+    /// A Twilio webhook's event, stored with its receipt: applied, then marked so.
+    Webhook {
+        client: ClientId,
+        event_key: String,
+        event: CarrierEvent,
+    },
     /// A caller rings one of a client's numbers (the simulated network's arrivals).
     InboundArrived {
         arrival: Arrival,
@@ -193,7 +200,9 @@ impl EngineHandle {
         rx.await.map_err(|_| EngineError::Unavailable)
     }
 
-    fn take(&self) -> Option<mpsc::UnboundedReceiver<Request>> {
+    /// The engine's request stream: the engine loop takes it (tests that observe what handlers send
+    /// take it first, and the engine does not run).
+    pub fn take(&self) -> Option<mpsc::UnboundedReceiver<Request>> {
         self.rx.lock().expect("engine lock").take()
     }
 }
@@ -336,6 +345,7 @@ async fn run_engine(app: &App, inputs: &mut Inputs, stop: &mut watch::Receiver<b
     if let Err(e) = engine.reconcile().await {
         tracing::error!(error = %e, "reconciling calls left in flight failed");
     }
+    engine.replay_webhooks().await;
     app.engine.set_running(true);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -625,6 +635,11 @@ impl Engine {
                 let _ = reply.send(self.inbound_answer(call, agent, accept).await);
             }
             Request::Crash { message } => panic!("{message}"),
+            Request::Webhook {
+                client,
+                event_key,
+                event,
+            } => self.apply_webhook(client, &event_key, event).await,
             Request::Snapshot { campaign, reply } => {
                 let _ = reply.send(self.snapshot(campaign));
             }

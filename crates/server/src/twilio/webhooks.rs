@@ -1,8 +1,9 @@
 //! The Twilio webhook handlers (DESIGN §4): `/twilio/{client_id}/{voice,status,amd,conference,
 //! recording,transcription}`. Each runs behind [`TwilioWebhook`] (signature checked), parses the
 //! payload with the carrier crate's parsers, records a receipt keyed by a stable event key
-//! (insert-if-absent: Twilio retries, and a repeat must change nothing), and only for a first
-//! delivery sends the [`CarrierEvent`] into the hub's one event stream. Handlers do one or two
+//! (insert-if-absent: Twilio retries, and a repeat must change nothing) together with its
+//! [`CarrierEvent`], and only for a first delivery hands the event to the engine, which marks it
+//! applied; what a stopped process never applied is replayed when the engine starts. Handlers do one or two
 //! small queries and answer at once; the engine does the work off the request path.
 
 use super::inbound;
@@ -49,8 +50,13 @@ pub struct Accepted<'a> {
     pub event: Option<CarrierEvent>,
 }
 
-/// Records the receipt and, for a first delivery, forwards the event. `true` when first.
+/// Records the receipt with its event (one insert: the outbox) and, for a first delivery, hands
+/// the event to the engine, which marks it applied once handled. `true` when first.
 pub async fn accept(app: &App, hook: &TwilioWebhook, a: Accepted<'_>) -> Result<bool, ApiError> {
+    let event_json = match &a.event {
+        Some(e) => Some(serde_json::to_string(e).map_err(|e| ApiError::internal(&e))?),
+        None => None,
+    };
     let first = app
         .store
         .record_webhook(&NewReceipt {
@@ -61,6 +67,7 @@ pub async fn accept(app: &App, hook: &TwilioWebhook, a: Accepted<'_>) -> Result<
             call_id: a.call_id,
             summary: &a.summary,
             received_at: app.now_ms(),
+            event: event_json.as_deref(),
         })
         .await?;
     if !first {
@@ -69,11 +76,35 @@ pub async fn accept(app: &App, hook: &TwilioWebhook, a: Accepted<'_>) -> Result<
     }
     tracing::info!(client = %hook.client, kind = a.kind, call_id = a.call_id, summary = %a.summary, "Twilio webhook");
     if let Some(event) = a.event {
-        if app.carriers.events.send(event).is_err() {
-            tracing::error!(client = %hook.client, key = %a.key, "carrier event stream is closed");
-        }
+        app.engine.send(crate::engine::Request::Webhook {
+            client: hook.client,
+            event_key: a.key,
+            event,
+        });
     }
     Ok(true)
+}
+
+/// Receipts are kept this long: far past Twilio's retries (minutes), long enough for staff to
+/// look at a week's webhooks on the client page.
+pub const RECEIPTS_KEPT_MS: i64 = 7 * 24 * 3_600_000;
+
+/// Deletes old webhook receipts every hour until `stop` flips.
+pub async fn prune_loop(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                match app.store.prune_webhooks(app.now_ms() - RECEIPTS_KEPT_MS).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(pruned = n, "old webhook receipts deleted"),
+                    Err(e) => tracing::error!(error = %e, "pruning webhook receipts failed"),
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
 }
 
 fn done() -> Response {

@@ -20,7 +20,6 @@ use palera_store::clients::SecretInput;
 use palera_store::Backend;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc::UnboundedReceiver;
 
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "auth-token-0123456789-SECRET";
@@ -34,7 +33,7 @@ struct TwilioRig {
     client: ClientId,
     fake: FakeTwilio,
     carrier: Arc<dyn Carrier>,
-    events: UnboundedReceiver<CarrierEvent>,
+    events: common::Observed,
 }
 
 async fn rig(backend: Backend) -> Option<TwilioRig> {
@@ -102,7 +101,7 @@ impl TwilioRig {
     /// No event is waiting. Conclusive once the webhooks were answered, since handlers forward
     /// before they answer.
     fn quiet(&mut self) {
-        assert_eq!(self.events.try_recv().ok(), None);
+        assert_eq!(self.events.try_recv(), None);
     }
 }
 

@@ -12,7 +12,6 @@ use palera_core::ids::ClientId;
 use palera_core::phone::PhoneNumber;
 use palera_core::tenant::ClientFields;
 use palera_store::clients::SecretInput;
-use tokio::sync::mpsc::UnboundedReceiver;
 
 pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 pub const TOKEN: &str = "auth-token-0123456789-SECRET";
@@ -80,7 +79,7 @@ async fn post_signed(t: &TestApp, path: &str, params: &[(&str, &str)]) -> reqwes
     post_with(t, path, params, Some(sig)).await
 }
 
-fn events(t: &TestApp) -> UnboundedReceiver<CarrierEvent> {
+fn events(t: &TestApp) -> common::Observed {
     t.carrier_events
         .lock()
         .unwrap()
@@ -88,9 +87,9 @@ fn events(t: &TestApp) -> UnboundedReceiver<CarrierEvent> {
         .expect("event stream")
 }
 
-fn drain(rx: &mut UnboundedReceiver<CarrierEvent>) -> Vec<CarrierEvent> {
+fn drain(rx: &mut common::Observed) -> Vec<CarrierEvent> {
     let mut out = Vec::new();
-    while let Ok(e) = rx.try_recv() {
+    while let Some(e) = rx.try_recv() {
         out.push(e);
     }
     out
@@ -672,5 +671,97 @@ on_both!(
         ];
         let r = post_signed(&t, &path, &right).await;
         assert_eq!(r.status(), 204);
+    }
+);
+
+on_both!(
+    a_crash_between_receipt_and_effect_loses_no_event,
+    |mut t: TestApp| async move {
+        use palera_store::twilio::NewReceipt;
+        let c = twilio_client(&t, "Acme", true).await;
+        let store = t.db.store.clone();
+        let data = palera_core::contact::ContactFields {
+            phone: "+12125550999".into(),
+            ..Default::default()
+        }
+        .validate(&Default::default(), None)
+        .unwrap();
+        let actor = palera_store::contacts::Actor::system("test");
+        let contact = store
+            .create_contact(c, None, &data, &actor, 1)
+            .await
+            .unwrap();
+        let agent = store
+            .create_user(
+                &palera_store::users::NewUser {
+                    email: palera_core::user::Email::parse("email", "ann@x.io").unwrap(),
+                    name: "Ann".into(),
+                    role: palera_core::user::Role::Agent,
+                    password_hash: palera_server::http::auth::hash_password(common::PASSWORD),
+                    voice_enabled: true,
+                    clients: vec![c],
+                },
+                1,
+            )
+            .await
+            .unwrap();
+        let call = store
+            .create_manual_call(c, contact.id, agent.id, "+12125550999", 1)
+            .await
+            .unwrap()
+            .id;
+        store
+            .start_recording(call, Some("RE1"), false, 2)
+            .await
+            .unwrap();
+        // The recording callback was received: its receipt and event are stored (the one insert
+        // the handler makes), and the process stopped before the engine applied the event.
+        let url = format!("https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/RE1");
+        let event = CarrierEvent::RecordingReady {
+            call_id: call.0,
+            url: url.clone(),
+            duration_seconds: 42,
+        };
+        let json = serde_json::to_string(&event).unwrap();
+        let first = store
+            .record_webhook(&NewReceipt {
+                client: c,
+                event_key: "recording:RE1:completed",
+                kind: "recording",
+                call_sid: Some("CA1"),
+                call_id: Some(call.0),
+                summary: "recording RE1 completed",
+                received_at: t.app.now_ms(),
+                event: Some(&json),
+            })
+            .await
+            .unwrap();
+        assert!(first);
+        t.restart().await;
+        // The new engine replays it: the recording is ready to be fetched.
+        let rec = common::eventually(
+            "the event applied after the restart",
+            common::WAIT,
+            || async {
+                store
+                    .recording_for_call(call)
+                    .await
+                    .unwrap()
+                    .filter(|r| r.source_url.is_some())
+            },
+        )
+        .await;
+        assert_eq!(rec.source_url.as_deref(), Some(url.as_str()));
+        assert_eq!(rec.duration_seconds, Some(42));
+        assert!(store.unapplied_webhooks(10).await.unwrap().is_empty());
+        // A webhook delivered normally is marked applied once the engine handled it.
+        let path = format!("/twilio/{c}/status?call_id={}", call.0);
+        let p = ringing("CA1");
+        assert_eq!(post_signed(&t, &path, &refs(&p)).await.status(), 204);
+        common::eventually("the status event applied", common::WAIT, || async {
+            store.unapplied_webhooks(10).await.unwrap().is_empty()
+        })
+        .await;
+        assert_eq!(store.webhook_count(c).await.unwrap(), 2);
     }
 );

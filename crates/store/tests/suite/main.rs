@@ -7,6 +7,7 @@ mod campaigns;
 mod common;
 mod conformance;
 mod contacts;
+mod fuzz_csv;
 mod import;
 mod import_properties;
 mod list_counts;

@@ -15,6 +15,7 @@ fn receipt(client: ClientId, key: &str, at: i64) -> NewReceipt<'_> {
         call_id: Some(7),
         summary: "call CA1 ringing",
         received_at: at,
+        event: None,
     }
 }
 
@@ -65,5 +66,47 @@ conformance!(
         store.remember_agent_leg(c, "CA2", 5, 43, 2).await.unwrap();
         assert_eq!(store.agent_of_leg(c, "CA2").await.unwrap(), Some(42));
         assert_eq!(store.agent_of_leg(other, "CA2").await.unwrap(), None);
+    }
+);
+
+conformance!(
+    a_received_event_stays_pending_until_applied_and_old_receipts_are_pruned,
+    |store: Store| async move {
+        let c = client(&store, "Acme").await;
+        let event = r#"{"kind":"ringing","call_id":7,"sid":"CA1"}"#;
+        let with = |key, at| NewReceipt {
+            event: Some(event),
+            ..receipt(c, key, at)
+        };
+        assert!(store
+            .record_webhook(&with("status:CA1:ringing", 10))
+            .await
+            .unwrap());
+        assert!(store
+            .record_webhook(&with("status:CA1:in-progress", 20))
+            .await
+            .unwrap());
+        assert!(store
+            .record_webhook(&receipt(c, "conference:CF1:1", 15))
+            .await
+            .unwrap());
+        let pending = store.unapplied_webhooks(10).await.unwrap();
+        assert_eq!(
+            pending
+                .iter()
+                .map(|p| p.event_key.as_str())
+                .collect::<Vec<_>>(),
+            ["status:CA1:ringing", "status:CA1:in-progress"],
+            "events only, oldest first"
+        );
+        assert_eq!(pending[0].event, event);
+        store
+            .webhook_applied(c, "status:CA1:ringing", 30)
+            .await
+            .unwrap();
+        let pending = store.unapplied_webhooks(10).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(store.prune_webhooks(16).await.unwrap(), 2);
+        assert_eq!(store.webhook_count(c).await.unwrap(), 1);
     }
 );

@@ -26,8 +26,8 @@ pub struct TestApp {
     pub base: String,
     pub app: App,
     pub db: TestDb,
-    /// The carrier event stream, for servers started with [`spawn_observing`].
-    pub carrier_events: Mutex<Option<UnboundedReceiver<CarrierEvent>>>,
+    /// The carrier events, for servers started with [`spawn_observing`].
+    pub carrier_events: Mutex<Option<Observed>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -60,6 +60,40 @@ pub fn test_settings(db_url: &str) -> Settings {
     }
 }
 
+/// What an observing server's engine would have received: the network's events and the events
+/// webhooks hand to the engine (other requests are dropped: no engine runs).
+pub struct Observed {
+    network: UnboundedReceiver<CarrierEvent>,
+    requests: UnboundedReceiver<palera_server::engine::Request>,
+}
+
+impl Observed {
+    /// The next event already sent, if any.
+    pub fn try_recv(&mut self) -> Option<CarrierEvent> {
+        while let Ok(r) = self.requests.try_recv() {
+            if let palera_server::engine::Request::Webhook { event, .. } = r {
+                return Some(event);
+            }
+        }
+        self.network.try_recv().ok()
+    }
+
+    /// The next event, waiting for it.
+    pub async fn recv(&mut self) -> Option<CarrierEvent> {
+        loop {
+            tokio::select! {
+                Some(r) = self.requests.recv() => {
+                    if let palera_server::engine::Request::Webhook { event, .. } = r {
+                        return Some(event);
+                    }
+                }
+                Some(e) = self.network.recv() => return Some(e),
+                else => return None,
+            }
+        }
+    }
+}
+
 /// Starts a server on `backend`, or `None` when PostgreSQL is skipped.
 pub async fn spawn(backend: Backend) -> Option<TestApp> {
     spawn_with(backend, |_| {}).await
@@ -87,9 +121,13 @@ async fn serve_test(
     let mut settings = test_settings(&db.url);
     tweak(&mut settings);
     let app = App::new(db.store.clone(), settings);
-    // Taken before the engine starts, so it is the test's alone.
+    // Taken before the engine starts, so they are the test's alone: the network's events, and
+    // the engine's requests (webhooks hand their events to the engine that way).
     let carrier_events = Mutex::new(if observe {
-        app.carriers.take_events()
+        Some(Observed {
+            network: app.carriers.take_events().expect("the hub's events"),
+            requests: app.engine.take().expect("the engine's requests"),
+        })
     } else {
         None
     });

@@ -1,0 +1,69 @@
+//! The webhook outbox (issue 19): a Twilio webhook's receipt and its event are stored in one
+//! insert; the engine applies the event, then marks the receipt applied. A process that stops in
+//! between leaves the event pending, and the next engine replays it at start, after reconciling
+//! the calls left in flight — so a crash either redelivers (Twilio retries a webhook that got no
+//! answer; the receipt makes the retry a no-op) or has the event applied, never neither. Events
+//! are idempotent for the engine (DESIGN §3), so one applied twice changes nothing.
+
+use super::Engine;
+use palera_carrier::CarrierEvent;
+use palera_core::ids::ClientId;
+
+/// Pending events older than this at start are marked applied without replay: the calls they
+/// are about were reconciled long ago.
+const REPLAY_WITHIN_MS: i64 = 10 * 60 * 1000;
+/// Pending events read at start.
+const REPLAY_LIMIT: i64 = 10_000;
+
+impl Engine {
+    /// Applies a webhook's event, then marks its receipt applied.
+    pub(super) async fn apply_webhook(
+        &mut self,
+        client: ClientId,
+        event_key: &str,
+        event: CarrierEvent,
+    ) {
+        if let Err(e) = self.on_carrier(event).await {
+            tracing::error!(%client, key = event_key, error = %e, "webhook event failed");
+        }
+        let now = self.app.now_ms();
+        if let Err(e) = self.app.store.webhook_applied(client, event_key, now).await {
+            tracing::error!(%client, key = event_key, error = %e, "marking a webhook event applied failed");
+        }
+    }
+
+    /// Replays the events a stopped process received but never applied, oldest first.
+    pub(super) async fn replay_webhooks(&mut self) {
+        let pending = match self.app.store.unapplied_webhooks(REPLAY_LIMIT).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "reading unapplied webhook events failed");
+                return;
+            }
+        };
+        let now = self.app.now_ms();
+        let (mut replayed, mut stale) = (0, 0);
+        for p in pending {
+            match serde_json::from_str::<CarrierEvent>(&p.event) {
+                Ok(event) if now - p.received_at <= REPLAY_WITHIN_MS => {
+                    self.apply_webhook(p.client, &p.event_key, event).await;
+                    replayed += 1;
+                }
+                other => {
+                    if let Err(e) = other {
+                        tracing::error!(key = %p.event_key, error = %e, "an unreadable webhook event is dropped");
+                    }
+                    stale += 1;
+                    let _ = self
+                        .app
+                        .store
+                        .webhook_applied(p.client, &p.event_key, now)
+                        .await;
+                }
+            }
+        }
+        if replayed + stale > 0 {
+            tracing::info!(replayed, stale, "webhook events left by a stopped process");
+        }
+    }
+}
