@@ -196,7 +196,13 @@ pub async fn js(c: &fantoccini::Client, expr: &str) -> serde_json::Value {
 /// Waits (at most 20 s) until the JavaScript expression is true, or fails saying what it was
 /// waiting for.
 pub async fn until(c: &fantoccini::Client, js: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    until_within(c, js, what, Duration::from_secs(20)).await
+}
+
+/// [`until`] with its own limit, for steps that wait on the server's background work (a
+/// campaign dialling and connecting), which a loaded machine slows down.
+pub async fn until_within(c: &fantoccini::Client, js: &str, what: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
     loop {
         let ok = c
             .execute(&format!("return !!({js});"), vec![])
