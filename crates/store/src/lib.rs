@@ -91,6 +91,9 @@ pub struct Store {
     pg: Option<sqlx::PgPool>,
     backend: Backend,
     secrets: SecretBox,
+    /// Bumped by every write to users or their client assignments through this store, so the
+    /// engine reads users again only when they changed (and, for other nodes' writes, now and then).
+    users_changed: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -160,6 +163,7 @@ impl Store {
             pg,
             backend,
             secrets,
+            users_changed: Default::default(),
         })
     }
 
@@ -180,6 +184,17 @@ impl Store {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// How many writes to users this process made through the store (clones share it).
+    pub fn users_generation(&self) -> u64 {
+        self.users_changed
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn users_touched(&self) {
+        self.users_changed
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     pub(crate) fn secrets(&self) -> &SecretBox {

@@ -100,6 +100,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        self.users_touched();
         self.user(UserId(id)).await
     }
 
@@ -205,6 +206,7 @@ impl Store {
                 })?;
         }
         tx.commit().await?;
+        self.users_touched();
         self.user(id).await
     }
 
@@ -266,6 +268,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.users_touched();
         Ok(true)
     }
 

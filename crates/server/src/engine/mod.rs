@@ -60,6 +60,8 @@ const TICK: Duration = Duration::from_millis(200);
 const DUE_EVERY: Duration = Duration::from_millis(500);
 /// How often campaign lists are read again for new or departed contacts.
 const ENROL_EVERY: Duration = Duration::from_secs(15);
+/// How often users are read again even when this process changed none (other nodes' writes).
+const USERS_EVERY: Duration = Duration::from_secs(5);
 /// How often the set of running campaigns is read again.
 const CAMPAIGNS_EVERY: Duration = Duration::from_secs(2);
 
@@ -279,6 +281,9 @@ pub struct Engine {
     dropped: HashMap<CallId, UserId>,
     cps: HashMap<ClientId, CpsLimiter>,
     users: HashMap<UserId, User>,
+    /// The store's users generation when `users` was read, and when.
+    users_seen: u64,
+    users_read_at: Option<Instant>,
     last_campaigns: Option<Instant>,
     /// Dials with the carrier, and the carrier events of each that came before its answer
     /// (handled once the answer is in, so a call is known before its events are).
@@ -409,6 +414,8 @@ impl Engine {
             dropped: HashMap::new(),
             cps: HashMap::new(),
             users: HashMap::new(),
+            users_seen: 0,
+            users_read_at: None,
             last_campaigns: None,
             placing: HashMap::new(),
             placed_tx,

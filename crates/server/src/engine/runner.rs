@@ -5,7 +5,7 @@
 //! after a fresh DNC lookup and an atomic claim in the store, previews offered to desktops.
 
 use super::EngineError;
-use super::{AgentActivity, ContactSummary, Engine, DUE_EVERY, ENROL_EVERY};
+use super::{AgentActivity, ContactSummary, Engine, DUE_EVERY, ENROL_EVERY, USERS_EVERY};
 use crate::desk::ws::DesktopMessage;
 use chrono_tz::Tz;
 use palera_carrier::Dial;
@@ -230,11 +230,19 @@ impl Engine {
         u.voice_state == VoiceState::Ready && u.voice_enabled && u.clients.contains(&c.client_id)
     }
 
-    /// Reads users again; tells each driver who became ready, who left, when each desktop was
-    /// last heard from, and who is busy elsewhere (another campaign, a manual call).
+    /// Reads users again when they changed (a write through this process's store, or every
+    /// [`USERS_EVERY`] for other nodes' writes); tells each driver who became ready, who left,
+    /// when each desktop was last heard from, and who is busy elsewhere (another campaign, a
+    /// manual call). Between reads this is memory only.
     pub(super) async fn refresh_agents_now(&mut self) -> Result<(), EngineError> {
-        let users = self.app.store.users(None).await?;
-        self.users = users.into_iter().map(|u| (u.id, u)).collect();
+        let generation = self.app.store.users_generation();
+        if generation != self.users_seen || due_every(self.users_read_at, USERS_EVERY) {
+            // The generation is taken before the read: a write during it is read next time.
+            let users = self.app.store.users(None).await?;
+            self.users = users.into_iter().map(|u| (u.id, u)).collect();
+            self.users_seen = generation;
+            self.users_read_at = Some(Instant::now());
+        }
         let now = self.clock();
         let ids: Vec<CampaignId> = self.runners.keys().copied().collect();
         for id in ids {

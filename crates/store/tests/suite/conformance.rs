@@ -282,3 +282,37 @@ conformance!(sessions_expire, |store: Store| async move {
     store.delete_session("h2").await.unwrap();
     assert!(store.session("h2", 1).await.unwrap().is_none());
 });
+
+conformance!(
+    every_write_to_users_moves_the_users_generation_and_nothing_else_does,
+    |store: Store| async move {
+        let c = crate::common::client(&store, "Acme").await;
+        let g0 = store.users_generation();
+        let u = store
+            .create_user(&new_user("pat@x.io", Role::Agent, vec![c]), 1)
+            .await
+            .unwrap();
+        let g1 = store.users_generation();
+        assert!(g1 > g0, "create");
+        assert!(store
+            .set_voice_state(u.id, VoiceState::Ready, "api", 2)
+            .await
+            .unwrap());
+        let g2 = store.users_generation();
+        assert!(g2 > g1, "a voice state change");
+        // The same state again changes nothing, and reading changes nothing.
+        assert!(!store
+            .set_voice_state(u.id, VoiceState::Ready, "api", 3)
+            .await
+            .unwrap());
+        store.users(None).await.unwrap();
+        assert_eq!(store.users_generation(), g2);
+        store
+            .update_user_access(u.id, "Pat", Role::Agent, false, &[c])
+            .await
+            .unwrap();
+        assert!(store.users_generation() > g2, "access and voice switch");
+        // Clones of the store share the count.
+        assert_eq!(store.clone().users_generation(), store.users_generation());
+    }
+);
