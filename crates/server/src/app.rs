@@ -213,6 +213,12 @@ pub fn router(app: App) -> Router {
         .merge(crate::inbound::routes())
         .merge(crate::reports::routes())
         .merge(crate::recordings::routes())
+        .merge(crate::actions::routes())
+        // Inside the origin check: only requests that passed it can be changes to record.
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            crate::actions::record,
+        ))
         .layer(middleware::from_fn_with_state(
             app.clone(),
             crate::http::headers::same_origin_only,

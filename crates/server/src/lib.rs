@@ -2,6 +2,7 @@
 //! background loops, and the command line. `main.rs` only parses arguments and calls [`cli::run`];
 //! tests start the server with [`app::serve`] on a listener bound to port 0.
 
+pub mod actions;
 pub mod app;
 pub mod campaigns;
 pub mod cli;

@@ -4,6 +4,7 @@
 //! `tests/` proves them on both. Storage errors are translated here into [`StoreError`] so nothing
 //! above this crate ever matches on `sqlx::Error`.
 
+pub mod actions;
 pub mod callbacks;
 pub mod calls;
 pub mod campaigns;

@@ -41,6 +41,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(19, "0019_manual_recording"),
     migration!(20, "0020_intelligence"),
     migration!(21, "0021_webhook_outbox"),
+    migration!(22, "0022_admin_actions"),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<usize> {

@@ -60,6 +60,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     doc.merge(crate::reports::api::ReportsApiDoc::openapi());
     doc.merge(crate::reports::wallboard::WallboardDoc::openapi());
     doc.merge(crate::recordings::api::RecordingsApiDoc::openapi());
+    doc.merge(crate::actions::ActionsApiDoc::openapi());
     Json(doc)
 }
 

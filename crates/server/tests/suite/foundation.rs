@@ -892,3 +892,77 @@ on_both!(
         );
     }
 );
+
+on_both!(
+    the_admin_action_log_says_who_changed_what_and_only_admins_read_it,
+    |app: TestApp| async move {
+        let http = admin(&app).await;
+        let a = create_client(&app, &http, "A", "+14155550100").await;
+        app.user("sup@a.io", Role::Supervisor, vec![a]).await;
+        let agent = app.user("agent@a.io", Role::Agent, vec![a]).await;
+        let sup = app.login("sup@a.io").await;
+        // A supervisor adds a do-not-call number; a refused change is not logged.
+        let dnc = format!("/api/v1/clients/{a}/dnc");
+        let (s, body) = json(
+            sup.post(app.url(&dnc))
+                .json(&json!({"number": "+14155550123"})),
+        )
+        .await;
+        assert!(s < 300, "{s}: {body}");
+        let (s, _) = json(
+            sup.post(app.url(&dnc))
+                .json(&json!({"number": "not a number"})),
+        )
+        .await;
+        assert_eq!(s, 422);
+        // An agent's own work is not an admin action.
+        let me = app.login("agent@a.io").await;
+        let (s, _) = json(
+            me.put(app.url("/api/v1/me/voice-state"))
+                .json(&json!({"state": "ready"})),
+        )
+        .await;
+        assert_eq!(s, 200);
+        let (s, log) = json(http.get(app.url("/api/v1/admin/actions"))).await;
+        assert_eq!(s, 200, "{log}");
+        let rows = log.as_array().unwrap();
+        let what: Vec<(String, String, Option<i64>)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r["actor_email"].as_str().unwrap().to_string(),
+                    format!(
+                        "{} {}",
+                        r["method"].as_str().unwrap(),
+                        r["route"].as_str().unwrap()
+                    ),
+                    r["client_id"].as_i64(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            what,
+            vec![
+                ("sup@a.io".to_string(), format!("POST {dnc}"), Some(a.0)),
+                (
+                    "admin@x.io".to_string(),
+                    "POST /api/v1/clients".to_string(),
+                    None
+                ),
+            ],
+            "newest first; the refused change and the agent's state are not there"
+        );
+        assert_eq!(rows[0]["object"], "dnc");
+        let _ = agent;
+        // Only admins read it.
+        let (s, _) = json(sup.get(app.url("/api/v1/admin/actions"))).await;
+        assert_eq!(s, 403);
+        let page = common::page(&http, &app.url("/admin/actions")).await;
+        assert!(
+            page.contains("sup@a.io") && page.contains(&format!("POST {dnc}")),
+            "{page}"
+        );
+        let refused = sup.get(app.url("/admin/actions")).send().await.unwrap();
+        assert_eq!(refused.status(), 403);
+    }
+);
