@@ -372,7 +372,10 @@ async fn a_campaign_call_through_twilio_reaches_the_desktop_is_held_resumed_and_
     let (status, body) =
         common::json(http.post(r.url(&format!("/api/v1/calls/{call_id}/hangup")))).await;
     assert_eq!(status, 204, "{body}");
-    let ended = r.fake.requests_to("POST", &format!("/Calls/{sid}.json"));
+    let ended = r
+        .fake
+        .wait_for_requests("POST", &format!("/Calls/{sid}.json"), 1)
+        .await;
     assert_eq!(ended.len(), 1, "{ended:#?}");
     assert_eq!(ended[0].get("Status"), Some("completed"));
     let (wrap, _) = until(&mut ws, "call_ended").await;
@@ -504,7 +507,10 @@ async fn voicemail_drop_through_twilio_plays_the_message_on_the_contact_leg_and_
     assert_eq!(status, 204, "{body}");
 
     // Twilio: the contact leg is redirected to the message, then the agent leg is removed.
-    let redirected = r.fake.requests_to("POST", &format!("/Calls/{sid}.json"));
+    let redirected = r
+        .fake
+        .wait_for_requests("POST", &format!("/Calls/{sid}.json"), 1)
+        .await;
     assert_eq!(redirected.len(), 1, "{redirected:#?}");
     let twiml = redirected[0].get("Twiml").unwrap_or_default();
     assert!(
@@ -516,14 +522,17 @@ async fn voicemail_drop_through_twilio_plays_the_message_on_the_contact_leg_and_
         None,
         "not a hang-up: {redirected:#?}"
     );
+    let agent_sid = r
+        .fake
+        .call_to(&format!("client:agent-{}", r.agent))
+        .unwrap();
+    r.fake
+        .wait_for_requests("DELETE", &format!("/Participants/{agent_sid}.json"), 1)
+        .await;
     let requests = r.fake.requests();
     let redirect_at = requests
         .iter()
         .position(|q| q.method == "POST" && q.path == format!("/Calls/{sid}.json"))
-        .unwrap();
-    let agent_sid = r
-        .fake
-        .call_to(&format!("client:agent-{}", r.agent))
         .unwrap();
     let removed_at = requests
         .iter()
@@ -628,17 +637,25 @@ async fn an_inbound_twilio_call_is_queued_offered_accepted_bridged_and_completed
         .await
         .unwrap();
     assert_eq!(accepted.status(), 204);
-    let redirect = r.fake.requests_to("POST", &format!("/Calls/{sid}.json"));
+    // Accepting answers at once; the carrier requests follow from the call's lane.
+    let redirect = r
+        .fake
+        .wait_for_requests("POST", &format!("/Calls/{sid}.json"), 1)
+        .await;
     assert_eq!(redirect.len(), 1, "the queued call is redirected once");
     let twiml = redirect[0].get("Twiml").unwrap_or_default();
     assert!(
         twiml.contains(&format!(">call-{call}</Conference>")),
         "{twiml}"
     );
-    let added = r.fake.requests_to(
-        "POST",
-        &format!("/Conferences/call-{call}/Participants.json"),
-    );
+    let added = r
+        .fake
+        .wait_for_requests(
+            "POST",
+            &format!("/Conferences/call-{call}/Participants.json"),
+            1,
+        )
+        .await;
     assert_eq!(added.len(), 1, "{added:#?}");
     assert_eq!(
         added[0].get("To"),

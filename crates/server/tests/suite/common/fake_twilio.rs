@@ -341,6 +341,31 @@ impl FakeTwilio {
             .collect()
     }
 
+    /// Waits (up to 10 s) until at least `n` REST requests match; returns them all. For requests
+    /// the server makes after it has answered the API call that caused them.
+    pub async fn wait_for_requests(
+        &self,
+        method: &str,
+        path_suffix: &str,
+        n: usize,
+    ) -> Vec<RestRequest> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.requests_to(method, path_suffix);
+            if got.len() >= n {
+                return got;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!(
+                    "{} of {n} {method} …{path_suffix} requests: {:#?}",
+                    got.len(),
+                    self.requests()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Every webhook delivered so far, in order.
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.shared.deliveries.lock().unwrap().clone()
