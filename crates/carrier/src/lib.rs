@@ -86,6 +86,16 @@ pub enum LegEnd {
     Canceled,
 }
 
+/// Where a call stands at the carrier, asked after a restart ([`Carrier::reattach`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallState {
+    /// The call goes on: `answered` once the contact picked up (Twilio `in-progress`), not yet
+    /// while it is queued or ringing.
+    Live { answered: bool },
+    /// The call is over, as the carrier ended it.
+    Ended(LegEnd),
+}
+
 /// What the network reports about a call. Events may arrive twice (carriers retry); consumers
 /// must treat a repeated event as a no-op.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,6 +175,17 @@ pub trait Carrier: Send + Sync {
     async fn play_and_hang_up(&self, sid: &CallSid, message: &Audio) -> Result<(), CarrierError>;
     /// Ends the call.
     async fn hang_up(&self, sid: &CallSid) -> Result<(), CarrierError>;
+    /// After a restart: where the call `sid` (our call `call_id`, shown from `from`) stands at
+    /// the carrier; a live call is known to this carrier again, so hold, resume and hang-up work
+    /// on it. Networks that do not outlive the process (the simulated one) cannot tell.
+    async fn reattach(
+        &self,
+        _sid: &CallSid,
+        _call_id: i64,
+        _from: &PhoneNumber,
+    ) -> Result<CallState, CarrierError> {
+        Err(unsupported("finding calls again after a restart"))
+    }
     /// Takes an inbound caller waiting at the carrier (Twilio: in the client's queue) into call
     /// `call_id`'s conference, so an agent can be connected ([`Carrier::connect_agent`]);
     /// `caller_id` is the client's number the agent's leg shows. Networks whose inbound legs

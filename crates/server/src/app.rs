@@ -89,6 +89,7 @@ impl App {
         carriers: CarrierHub,
         contacts: Arc<dyn ContactDirectory>,
     ) -> Self {
+        let store = store.with_node(&settings.node);
         let (events, _) = broadcast::channel(1024);
         let limiter = LoginLimiter::new(
             settings.login_attempts,

@@ -63,6 +63,10 @@ pub struct Settings {
     pub recordings_s3_region: String,
     pub recordings_s3_access_key_id: Option<String>,
     pub recordings_s3_secret_access_key: Option<String>,
+    /// This process's name among the nodes sharing one PostgreSQL database (`PALERA_NODE`):
+    /// after a restart a node reconciles its own manual and inbound calls and the campaigns it
+    /// leads, never another running node's. Keep it stable across restarts of one node.
+    pub node: String,
 }
 
 impl Default for Settings {
@@ -88,6 +92,7 @@ impl Default for Settings {
             recordings_s3_region: "us-east-1".into(),
             recordings_s3_access_key_id: None,
             recordings_s3_secret_access_key: None,
+            node: palera_store::DEFAULT_NODE.into(),
         }
     }
 }
@@ -136,6 +141,9 @@ impl Settings {
         }
         if let Some(v) = text("PALERA_LISTEN") {
             s.listen = v;
+        }
+        if let Some(v) = text("PALERA_NODE") {
+            s.node = v;
         }
         if let Some(v) = text("PALERA_PUBLIC_URL") {
             s.public_url = Some(v);

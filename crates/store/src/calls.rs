@@ -437,6 +437,20 @@ impl Store {
         rows.iter().map(call_from_row).collect()
     }
 
+    /// The open calls node `node` answers for after a restart: every campaign call (the
+    /// campaign's leader sorts those out) and the manual and inbound calls that node runs (or
+    /// that were written before calls named their node).
+    pub async fn open_calls_of_node(&self, node: &str) -> Result<Vec<Call>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE ended_at IS NULL \
+             AND (campaign_id IS NOT NULL OR node = $1 OR node = '') ORDER BY id"
+        ))
+        .bind(node)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(call_from_row).collect()
+    }
+
     /// The calls of a campaign, newest first.
     pub async fn campaign_calls(&self, campaign: CampaignId) -> Result<Vec<Call>> {
         let rows = sqlx::query(&format!(

@@ -179,12 +179,13 @@ impl Store {
         phone: &str,
         now_ms: i64,
     ) -> Result<Call> {
-        let r = sqlx::query("INSERT INTO calls (client_id, campaign_id, contact_id, agent_id, direction, phone, status, outcome, placed_at, notes) VALUES ($1,NULL,$2,$3,'outbound',$4,'outbound','queued',$5,'') RETURNING id")
+        let r = sqlx::query("INSERT INTO calls (client_id, campaign_id, contact_id, agent_id, direction, phone, status, outcome, placed_at, notes, node) VALUES ($1,NULL,$2,$3,'outbound',$4,'outbound','queued',$5,'',$6) RETURNING id")
             .bind(client.0)
             .bind(contact.0)
             .bind(agent.0)
             .bind(phone)
             .bind(now_ms)
+            .bind(self.node())
             .fetch_one(self.pool())
             .await?;
         self.call(CallId(r.try_get("id")?)).await

@@ -168,12 +168,13 @@ impl Store {
         sid: Option<&str>,
         now_ms: i64,
     ) -> Result<Call> {
-        let id: i64 = sqlx::query("INSERT INTO calls (client_id, campaign_id, contact_id, agent_id, direction, phone, carrier_sid, status, outcome, placed_at, answered_at, notes) VALUES ($1,NULL,$2,NULL,'inbound',$3,$4,'inbound','queued',$5,$5,'') RETURNING id")
+        let id: i64 = sqlx::query("INSERT INTO calls (client_id, campaign_id, contact_id, agent_id, direction, phone, carrier_sid, status, outcome, placed_at, answered_at, notes, node) VALUES ($1,NULL,$2,NULL,'inbound',$3,$4,'inbound','queued',$5,$5,'',$6) RETURNING id")
             .bind(client.0)
             .bind(contact.0)
             .bind(phone)
             .bind(sid)
             .bind(now_ms)
+            .bind(self.node())
             .fetch_one(self.pool())
             .await?
             .try_get("id")?;

@@ -83,6 +83,9 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The node name of a process that was not given one (a single-node installation).
+pub const DEFAULT_NODE: &str = "main";
+
 /// The repository: a connection pool plus the key that seals stored secrets.
 #[derive(Clone)]
 pub struct Store {
@@ -95,6 +98,8 @@ pub struct Store {
     /// Bumped by every write to users or their client assignments through this store, so the
     /// engine reads users again only when they changed (and, for other nodes' writes, now and then).
     users_changed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// This process's node name, stamped on the manual and inbound calls it runs.
+    node: std::sync::Arc<str>,
 }
 
 impl std::fmt::Debug for Store {
@@ -165,7 +170,20 @@ impl Store {
             backend,
             secrets,
             users_changed: Default::default(),
+            node: DEFAULT_NODE.into(),
         })
+    }
+
+    /// The same store for the node called `node` (manual and inbound calls it creates are its
+    /// own to reconcile after a restart).
+    pub fn with_node(mut self, node: &str) -> Self {
+        self.node = node.into();
+        self
+    }
+
+    /// This process's node name.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// Applies the migrations this binary knows and the database lacks. Returns how many ran.

@@ -42,6 +42,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(20, "0020_intelligence"),
     migration!(21, "0021_webhook_outbox"),
     migration!(22, "0022_admin_actions"),
+    migration!(23, "0023_call_node"),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<usize> {

@@ -14,7 +14,7 @@ use super::client::{
 use super::resources::*;
 use super::twiml::{self, ConferenceEvent, Method};
 use super::webhook::AGENT_LABEL;
-use crate::{Audio, CallSid, Carrier, CarrierError, Dial, RecordingFile};
+use crate::{Audio, CallSid, CallState, Carrier, CarrierError, Dial, LegEnd, RecordingFile};
 use async_trait::async_trait;
 use palera_core::phone::PhoneNumber;
 use palera_core::recording::{Speaker, TranscriptLine};
@@ -479,6 +479,33 @@ impl Carrier for TwilioCarrier {
 
     async fn delete_transcript(&self, job: &str) -> Result<(), CarrierError> {
         self.rest.delete_transcript(job).await
+    }
+
+    async fn reattach(
+        &self,
+        sid: &CallSid,
+        call_id: i64,
+        from: &PhoneNumber,
+    ) -> Result<CallState, CarrierError> {
+        let call = match self.rest.fetch_call(sid).await {
+            Ok(call) => call,
+            // Twilio forgets nothing it placed within a year; a 404 is a call that is gone.
+            Err(e) if not_found(&e) => return Ok(CallState::Ended(LegEnd::Failed)),
+            Err(e) => return Err(e),
+        };
+        let state = match call.status.as_deref().unwrap_or_default() {
+            "queued" | "initiated" | "ringing" => CallState::Live { answered: false },
+            "in-progress" => CallState::Live { answered: true },
+            "busy" => CallState::Ended(LegEnd::Busy),
+            "no-answer" => CallState::Ended(LegEnd::NoAnswer),
+            "canceled" => CallState::Ended(LegEnd::Canceled),
+            "failed" => CallState::Ended(LegEnd::Failed),
+            _ => CallState::Ended(LegEnd::Completed),
+        };
+        if matches!(state, CallState::Live { .. }) {
+            self.track(sid.clone(), call_id, from.clone());
+        }
+        Ok(state)
     }
 
     async fn hang_up(&self, sid: &CallSid) -> Result<(), CarrierError> {

@@ -2,7 +2,7 @@
 //! by a person or a machine, the beep, ended), and the driver's call commands are carried out
 //! here with the store, the carrier and the desktops (bridge the agent, the identification
 //! message of an abandoned call, the machine message, wrap-up, the contact's attempt). Also the
-//! agent's disposition, the restart reconciliation, and the live snapshot pages show.
+//! agent's disposition and the live snapshot pages show.
 
 use super::lane::Op;
 use super::runner::{contact_tz, RunnerRef};
@@ -634,7 +634,7 @@ impl Engine {
 
     /// Ends the contact's attempt of `call` with `disposition` (once: a claim already released
     /// is left alone).
-    async fn complete_attempt(
+    pub(super) async fn complete_attempt(
         &mut self,
         campaign: CampaignId,
         contact: ContactId,
@@ -675,6 +675,12 @@ impl Engine {
             return self
                 .dispose_manual(&row, disposition, notes, callback_at)
                 .await;
+        }
+        if self.is_manual(call) && !self.manual_in_wrap_up(call) {
+            return Err(EngineError::invalid(
+                "call",
+                "the call is still up: hang up first",
+            ));
         }
         let (campaign, contact) = self.disposable(&row)?;
         let set = self.app.store.dispositions(campaign).await?;
@@ -803,6 +809,11 @@ impl Engine {
     /// After a disposition the agent is free: at once when in wrap-up, when the call ends if it
     /// is still up (it is hung up now).
     async fn release_after_disposition(&mut self, call: CallId, agent: Option<UserId>) {
+        if self.is_manual(call) {
+            // A campaign call found again after a restart runs as a manual call does.
+            self.end_manual_wrap_up(call);
+            return;
+        }
         if let Some(l) = self.calls.get_mut(&call) {
             l.disposed = true;
             l.lane.send(Op::HangUp);
@@ -819,68 +830,6 @@ impl Engine {
                 );
             }
         }
-    }
-
-    /// On start: calls the previous run left open are closed (hung up at the carrier when they
-    /// were placed, with the outcome they had reached), claims are released, and attempts that
-    /// never reached the carrier are given back — no attempt is lost or counted twice.
-    pub(super) async fn reconcile(&mut self) -> Result<(), EngineError> {
-        let now_ms = self.app.now_ms();
-        for call in self.app.store.open_calls().await? {
-            let (Some(campaign), Some(contact)) = (call.campaign_id, call.contact_id) else {
-                continue;
-            };
-            let Some(sid) = call.carrier_sid.clone() else {
-                self.app.store.unclaim(campaign, contact, call.id).await?;
-                tracing::info!(call = %call.id, "unplaced dial given back");
-                continue;
-            };
-            if let Ok(carrier) = self
-                .app
-                .carriers
-                .for_client(&self.app.store, call.client_id)
-                .await
-            {
-                let _ = carrier.hang_up(&CallSid(sid)).await; // it may be long gone
-            }
-            let dropped = self
-                .app
-                .store
-                .call_event_kinds(call.id)
-                .await?
-                .iter()
-                .any(|k| k == "voicemail_dropped");
-            let outcome = match (call.connected_at, call.answered_by.as_deref()) {
-                (Some(_), _) if dropped => CallOutcome::VoicemailDropped,
-                (Some(_), _) => CallOutcome::Completed,
-                (None, Some("human")) => CallOutcome::AbandonedNoAgent,
-                (None, Some("machine")) => CallOutcome::Machine,
-                _ => CallOutcome::Failed,
-            };
-            let u = CallUpdate {
-                outcome: Some(outcome),
-                ended_at: Some(now_ms),
-                ..Default::default()
-            };
-            self.app.store.update_call(call.id, &u).await?;
-            self.event(call.id, "reconciled", outcome_str(outcome))
-                .await?;
-        }
-        for cc in self.app.store.claimed_contacts().await? {
-            let Some(call) = cc.in_flight else { continue };
-            let restart = Disposition {
-                name: "engine_restart".into(),
-                effect: DispositionEffect::Retry,
-            };
-            self.complete_attempt(cc.campaign_id, cc.contact_id, call, &restart)
-                .await?;
-            self.app
-                .store
-                .set_call_disposition(call, None, &restart.name, "")
-                .await?;
-            tracing::info!(call = %call, contact = %cc.contact_id, "claim released after restart");
-        }
-        Ok(())
     }
 
     /// What the live page shows about one campaign.

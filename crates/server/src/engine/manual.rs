@@ -16,7 +16,7 @@ use super::{AgentActivity, CallAction, Engine};
 use crate::desk::ws::DesktopMessage;
 use palera_carrier::{agent_identity, Audio, CallSid, Carrier, CarrierEvent, Dial, LegEnd};
 use palera_core::campaign::{CallOutcome, CpsLimiter};
-use palera_core::ids::{CallId, ClientId, ContactId, UserId};
+use palera_core::ids::{CallId, CampaignId, ClientId, ContactId, UserId};
 use palera_core::phone::PhoneNumber;
 use palera_store::calls::{outcome_str, CallUpdate};
 use palera_store::campaigns::{EffectKind, StoredDisposition};
@@ -55,6 +55,9 @@ pub(super) struct Manual {
     wrap_until: Option<Instant>,
     /// An inbound call: it ends `answered`.
     inbound: bool,
+    /// A campaign call found again after a restart (no driver knows it): it wraps up with the
+    /// campaign's dispositions, which end the contact's attempt.
+    campaign: Option<CampaignId>,
 }
 
 impl Manual {
@@ -80,11 +83,37 @@ impl Manual {
             offer,
             wrap_until: None,
             inbound: true,
+            campaign: None,
         }
     }
 }
 
 impl Manual {
+    /// A call the previous run left connected to `agent`, still up at the carrier (found again
+    /// at start): it goes on as a manual call does.
+    pub(super) fn reattached(
+        call: &palera_store::calls::Call,
+        agent: UserId,
+        sid: CallSid,
+        carrier: Arc<dyn Carrier>,
+        offer: DesktopMessage,
+    ) -> Self {
+        Self {
+            client: call.client_id,
+            dispositions: Vec::new(),
+            agent,
+            lane: Lane::start(call.id, sid.clone(), carrier.clone()),
+            sid,
+            carrier,
+            connected: Some(Instant::now()),
+            on_hold: false,
+            offer,
+            wrap_until: None,
+            inbound: call.direction == "inbound",
+            campaign: call.campaign_id,
+        }
+    }
+
     /// Bridges `agent`'s browser into the call, on its lane (a failure is logged).
     pub(super) fn connect(&self, agent: UserId) {
         self.lane.send(Op::ConnectAgent(agent_identity(agent.0)));
@@ -117,6 +146,13 @@ pub(super) fn event_call(ev: &CarrierEvent) -> CallId {
 impl Engine {
     pub(super) fn is_manual(&self, call: CallId) -> bool {
         self.manual.contains_key(&call)
+    }
+
+    /// Whether a manual call has ended and waits for its disposition.
+    pub(super) fn manual_in_wrap_up(&self, call: CallId) -> bool {
+        self.manual
+            .get(&call)
+            .is_some_and(|m| m.wrap_until.is_some())
     }
 
     /// The lane of a manual or taken inbound call.
@@ -259,6 +295,7 @@ impl Engine {
                 offer,
                 wrap_until: None,
                 inbound: false,
+                campaign: None,
             },
         );
         tracing::info!(call = %call, agent = %m.agent, "manual call dialled");
@@ -511,7 +548,10 @@ impl Engine {
         let limit = Duration::from_secs(u64::from(seconds));
         let until = Instant::now() + limit;
         let until_at = self.now() + chrono::Duration::seconds(i64::from(seconds));
-        m.dispositions = self.app.store.client_dispositions(m.client).await?;
+        m.dispositions = match m.campaign {
+            Some(c) => self.app.store.dispositions(c).await?,
+            None => self.app.store.client_dispositions(m.client).await?,
+        };
         m.wrap_until = Some(until);
         let (agent, dispositions) = (m.agent, m.dispositions.clone());
         self.manual.insert(call, m);
@@ -588,7 +628,7 @@ impl Engine {
     }
 
     /// Frees the agent of a manual call in wrap-up.
-    fn end_manual_wrap_up(&mut self, call: CallId) {
+    pub(super) fn end_manual_wrap_up(&mut self, call: CallId) {
         let Some(m) = self.manual.remove(&call) else {
             return;
         };
@@ -613,6 +653,19 @@ impl Engine {
             .map(|(id, _)| *id)
             .collect();
         for call in due {
+            let campaign = self.manual.get(&call).and_then(|m| m.campaign);
+            if let Some(campaign) = campaign {
+                // As the campaign driver does at the limit: the attempt ends, to be retried.
+                let row = self.app.store.call(call).await?;
+                if let Some(contact) = row.contact_id {
+                    let auto = palera_core::campaign::Disposition {
+                        name: "wrap_up_limit".into(),
+                        effect: palera_core::campaign::DispositionEffect::Retry,
+                    };
+                    self.complete_attempt(campaign, contact, call, &auto)
+                        .await?;
+                }
+            }
             self.app
                 .store
                 .set_call_disposition(call, None, "wrap_up_limit", "")

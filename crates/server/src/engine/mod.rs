@@ -30,6 +30,7 @@ mod live;
 mod manual;
 mod media;
 mod outbox;
+mod restart;
 mod runner;
 
 use crate::app::App;

@@ -32,4 +32,5 @@ mod softphone_page;
 mod twilio_account;
 mod twilio_campaign_e2e;
 mod twilio_e2e;
+mod twilio_restart;
 mod twilio_webhooks;

@@ -66,6 +66,7 @@ pub(crate) struct Rig {
     pub(crate) contact: ContactId,
     pub(crate) campaign: CampaignId,
     stop: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Rig {
@@ -104,37 +105,10 @@ async fn user(store: &Store, email: &str, role: Role, clients: Vec<ClientId>) ->
 pub(crate) async fn rig(backend: Backend, answer: Outcome, amd: bool) -> Option<Rig> {
     let db = fresh(backend).await?;
     let store = db.store.clone();
-    let mut settings = common::test_settings(&db.url);
-    settings.carrier = CarrierMode::Twilio;
-    settings.heartbeat_timeout_seconds = 3600;
-    let app = App::with_clock(
-        store.clone(),
-        settings,
-        Arc::new(OpenHours(std::time::Instant::now())),
-    );
-    // Transcript jobs at the fake Twilio are looked at, and failures retried, on every pass.
-    let mut parts = app.recordings.clone();
-    parts.transcript_poll = Duration::from_millis(100);
-    parts.policy = palera_core::recording::FetchPolicy {
-        max_attempts: 3,
-        first_wait: CDuration::milliseconds(100),
-        cap: CDuration::milliseconds(500),
-    };
-    let app = app.with_recordings(parts);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let fake = FakeTwilio::start(ACCOUNT, TOKEN, PUBLIC, &base).await;
-    *app.carriers.twilio_base_url.lock().unwrap() = fake.base.clone();
-    *app.carriers.twilio_intelligence_url.lock().unwrap() = fake.base.clone();
+    // Webhooks go nowhere until the server below listens.
+    let fake = FakeTwilio::start(ACCOUNT, TOKEN, PUBLIC, "http://127.0.0.1:9").await;
     fake.answer(CONTACT, answer);
-    let (stop, rx) = oneshot::channel::<()>();
-    let served = app.clone();
-    tokio::spawn(async move {
-        let _ = palera_server::serve(served, listener, async {
-            let _ = rx.await;
-        })
-        .await;
-    });
+    let (app, base, stop, served) = twilio_server(&db, &fake).await;
     let fields = ClientFields {
         name: "Acme".into(),
         account_sid: Some(ACCOUNT.into()),
@@ -204,10 +178,85 @@ pub(crate) async fn rig(backend: Backend, answer: Outcome, amd: bool) -> Option<
         contact,
         campaign,
         stop: Some(stop),
+        served: Some(served),
     })
 }
 
+/// A Twilio-mode server on the rig's database, on a fixed-hours clock, its carrier pointed at the
+/// fake Twilio and the fake's webhooks at it. Returns the app, its base URL, what stops it and
+/// its task.
+async fn twilio_server(
+    db: &TestDb,
+    fake: &FakeTwilio,
+) -> (
+    App,
+    String,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let mut settings = common::test_settings(&db.url);
+    settings.carrier = CarrierMode::Twilio;
+    settings.heartbeat_timeout_seconds = 3600;
+    let app = App::with_clock(
+        db.store.clone(),
+        settings,
+        Arc::new(OpenHours(std::time::Instant::now())),
+    );
+    // Transcript jobs at the fake Twilio are looked at, and failures retried, on every pass.
+    let mut parts = app.recordings.clone();
+    parts.transcript_poll = Duration::from_millis(100);
+    parts.policy = palera_core::recording::FetchPolicy {
+        max_attempts: 3,
+        first_wait: CDuration::milliseconds(100),
+        cap: CDuration::milliseconds(500),
+    };
+    let app = app.with_recordings(parts);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    *app.carriers.twilio_base_url.lock().unwrap() = fake.base.clone();
+    *app.carriers.twilio_intelligence_url.lock().unwrap() = fake.base.clone();
+    fake.deliver_to(&base);
+    let (stop, rx) = oneshot::channel::<()>();
+    let served = app.clone();
+    let task = tokio::spawn(async move {
+        let _ = palera_server::serve(served, listener, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    (app, base, stop, task)
+}
+
 impl Rig {
+    /// Stops the server (HTTP, engine and workers; calls at Twilio go on) and starts a new one
+    /// on the same database, as a restarted process. Webhooks sent while it was down are lost.
+    pub(crate) async fn restart(&mut self) {
+        self.stop_server().await;
+        self.start_server().await;
+    }
+
+    /// Stops the server (HTTP, engine and workers); calls at Twilio go on, webhooks are lost.
+    pub(crate) async fn stop_server(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.served.take() {
+            tokio::time::timeout(Duration::from_secs(10), t)
+                .await
+                .expect("the server stops within 10 s")
+                .unwrap();
+        }
+        self.fake.deliver_to("http://127.0.0.1:9");
+    }
+
+    /// Starts a new server on the rig's database (after [`Rig::stop_server`]).
+    pub(crate) async fn start_server(&mut self) {
+        let (app, base, stop, served) = twilio_server(&self.db, &self.fake).await;
+        (self.app, self.base) = (app, base);
+        self.stop = Some(stop);
+        self.served = Some(served);
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -791,24 +840,9 @@ async fn a_call_from_the_voice_sdk_goes_through_the_manual_call_rules(backend: B
     assert_eq!(r.fake.requests_to("POST", "/Calls.json").len(), 1);
 }
 
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(palera_store::Backend::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(palera_store::Backend::Postgres).await;
-            }
-        }
-    };
-}
-
-both!(a_campaign_call_through_twilio_reaches_the_desktop_is_held_resumed_and_completed);
-both!(a_machine_answered_twilio_call_never_reaches_the_agent);
-both!(without_amd_an_answered_twilio_call_goes_to_the_agent_at_once);
-both!(voicemail_drop_through_twilio_plays_the_message_on_the_contact_leg_and_releases_the_agent);
-both!(an_inbound_twilio_call_is_queued_offered_accepted_bridged_and_completed);
-both!(a_call_from_the_voice_sdk_goes_through_the_manual_call_rules);
+twins!(a_campaign_call_through_twilio_reaches_the_desktop_is_held_resumed_and_completed);
+twins!(a_machine_answered_twilio_call_never_reaches_the_agent);
+twins!(without_amd_an_answered_twilio_call_goes_to_the_agent_at_once);
+twins!(voicemail_drop_through_twilio_plays_the_message_on_the_contact_leg_and_releases_the_agent);
+twins!(an_inbound_twilio_call_is_queued_offered_accepted_bridged_and_completed);
+twins!(a_call_from_the_voice_sdk_goes_through_the_manual_call_rules);

@@ -465,6 +465,11 @@ impl FakeTwilio {
         }
     }
 
+    /// From now on webhooks go to `base` (our server, started again elsewhere).
+    pub fn deliver_to(&self, base: &str) {
+        *self.shared.deliver_to.lock().unwrap() = base.trim_end_matches('/').into();
+    }
+
     /// The SID of the call dialled to `to`, once dialled.
     pub fn call_to(&self, to: &str) -> Option<String> {
         self.shared
@@ -623,6 +628,7 @@ async fn handle(
         .into_response(),
         ("POST", ["Calls.json"]) => create_call(&shared, &req),
         ("POST", ["Calls", sid]) => update_call(&shared, sid.trim_end_matches(".json"), &req),
+        ("GET", ["Calls", sid]) => fetch_call(&shared, sid.trim_end_matches(".json")),
         ("GET", ["Conferences.json"]) => list_conferences(&shared, &req),
         ("POST", ["Conferences", conf, "Participants.json"]) => {
             add_participant(&shared, conf, &req)
@@ -680,6 +686,26 @@ fn call_json(c: &FakeCall, status: &str) -> Response {
         axum::Json(json!({"sid": c.sid, "status": status, "to": c.to, "from": c.from, "direction": "outbound-api"})),
     )
         .into_response()
+}
+
+/// `GET /Calls/{sid}.json`: where the call stands.
+fn fetch_call(shared: &Arc<Shared>, sid: &str) -> Response {
+    let calls = shared.calls.lock().unwrap();
+    let Some(c) = calls.get(sid) else {
+        return twilio_error(
+            StatusCode::NOT_FOUND,
+            20404,
+            "The requested resource was not found",
+        );
+    };
+    let status = match (c.ended, c.answered_at) {
+        (true, _) => "completed",
+        (false, Some(_)) => "in-progress",
+        (false, None) => "ringing",
+    };
+    let mut r = call_json(c, status);
+    *r.status_mut() = StatusCode::OK;
+    r
 }
 
 fn status_params(c: &FakeCall, status: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {

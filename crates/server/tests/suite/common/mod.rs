@@ -261,6 +261,22 @@ pub async fn json(req: reqwest::RequestBuilder) -> (u16, Value) {
 /// Declares one `#[tokio::test]` per backend for a body taking a `TestApp`; with `observing`
 /// first, the server is started with [`spawn_observing`].
 #[macro_export]
+/// Two tests of `async fn $name(backend: Backend)`, `$name::sqlite` and `$name::postgres`.
+macro_rules! twins {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(palera_store::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(palera_store::Backend::Postgres).await;
+            }
+        }
+    };
+}
+
 macro_rules! on_both {
     (observing $name:ident, $body:expr) => {
         mod $name {
