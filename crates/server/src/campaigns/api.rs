@@ -7,7 +7,7 @@
 use super::idle::{idle_reason, IdleReason};
 use crate::app::App;
 use crate::engine::{LiveSnapshot, Request};
-use crate::http::auth::{Auth, ScopedClient};
+use crate::http::auth::{Auth, ScopedClient, StaffClient};
 use crate::http::error::{ApiError, ErrorBody, JsonBody};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -370,9 +370,8 @@ type Params = Path<std::collections::HashMap<String, String>>;
     responses((status = 200, body = [Campaign]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_campaigns(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
 ) -> Result<Json<Vec<Campaign>>, ApiError> {
-    c.auth.require_staff()?;
     Ok(Json(app.store.campaigns(c.client).await?))
 }
 
@@ -380,10 +379,9 @@ async fn list_campaigns(
     responses((status = 201, body = Campaign), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn create_campaign(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
     JsonBody(body): JsonBody<CampaignBody>,
 ) -> Result<(StatusCode, Json<Campaign>), ApiError> {
-    c.auth.require_staff()?;
     let camp = create_campaign_with_script(&app, c.client, &body).await?;
     Ok((StatusCode::CREATED, Json(camp)))
 }
@@ -402,11 +400,11 @@ async fn get_campaign(
     responses((status = 200, body = Campaign), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn update_campaign(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
     Path(p): Params,
     JsonBody(body): JsonBody<CampaignBody>,
 ) -> Result<Json<Campaign>, ApiError> {
-    let camp = staff_campaign(&app, &c, campaign_id(&p)?).await?;
+    let camp = staff_campaign(&app, &c.scoped(), campaign_id(&p)?).await?;
     Ok(Json(save_campaign(&app, c.client, camp.id, &body).await?))
 }
 
@@ -578,11 +576,11 @@ pub async fn check_targets(
     request_body = [NewDisposition], responses((status = 200, body = [StoredDisposition]), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn put_dispositions(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
     Path(p): Params,
     JsonBody(set): JsonBody<Vec<NewDisposition>>,
 ) -> Result<Json<Vec<StoredDisposition>>, ApiError> {
-    let camp = staff_campaign(&app, &c, campaign_id(&p)?).await?;
+    let camp = staff_campaign(&app, &c.scoped(), campaign_id(&p)?).await?;
     check_dispositions(&set)?;
     check_targets(&app, c.client, &set).await?;
     let stored = app.store.replace_dispositions(camp.id, &set).await?;
@@ -708,12 +706,12 @@ pub async fn store_audio(
     responses((status = 200, body = Campaign), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn put_audio(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
     Path(p): Params,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Campaign>, ApiError> {
-    let camp = staff_campaign(&app, &c, campaign_id(&p)?).await?;
+    let camp = staff_campaign(&app, &c.scoped(), campaign_id(&p)?).await?;
     let kind = p.get("kind").map(String::as_str).unwrap_or_default();
     let ct = headers
         .get(header::CONTENT_TYPE)

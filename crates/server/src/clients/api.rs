@@ -3,7 +3,7 @@
 //! assigned to; anyone else's client answers 404.
 
 use crate::app::App;
-use crate::http::auth::{Admin, Auth, ScopedClient};
+use crate::http::auth::{Admin, AdminClient, Auth, ScopedClient};
 use crate::http::error::{ApiError, ErrorBody, JsonBody};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -128,10 +128,9 @@ async fn get_client(State(app): State<App>, c: ScopedClient) -> Result<Json<Clie
     responses((status = 200, body = Client), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn update_client(
     State(app): State<App>,
-    c: ScopedClient,
+    c: AdminClient,
     JsonBody(req): JsonBody<ClientUpdate>,
 ) -> Result<Json<Client>, ApiError> {
-    c.auth.require_admin()?;
     let settings = req.fields.validate()?;
     let secrets = SecretInput {
         auth_token: req.auth_token,
@@ -186,10 +185,9 @@ pub struct NumberCreate {
     responses((status = 201, body = ClientNumber), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn add_number(
     State(app): State<App>,
-    c: ScopedClient,
+    c: AdminClient,
     JsonBody(req): JsonBody<NumberCreate>,
 ) -> Result<(StatusCode, Json<ClientNumber>), ApiError> {
-    c.auth.require_admin()?;
     let number = client_number("number", &req.number)?;
     let n = app
         .store

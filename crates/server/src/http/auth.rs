@@ -248,6 +248,48 @@ impl FromRequestParts<App> for ScopedClient {
     }
 }
 
+/// A client of the path ([`ScopedClient`]) whose supervisors and admins may act: agents get 403
+/// before the request's body is read, so a refused caller never learns what the body should be.
+pub struct StaffClient {
+    pub auth: Auth,
+    pub client: ClientId,
+}
+
+impl FromRequestParts<App> for StaffClient {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let ScopedClient { auth, client } = ScopedClient::from_request_parts(parts, app).await?;
+        auth.require_staff()?;
+        Ok(StaffClient { auth, client })
+    }
+}
+
+impl StaffClient {
+    /// The same caller and client, for helpers that take any [`ScopedClient`].
+    pub fn scoped(&self) -> ScopedClient {
+        ScopedClient {
+            auth: self.auth.clone(),
+            client: self.client,
+        }
+    }
+}
+
+/// A client of the path ([`ScopedClient`]) that only admins may change: others get 403 before
+/// the request's body is read.
+pub struct AdminClient {
+    pub auth: Auth,
+    pub client: ClientId,
+}
+
+impl FromRequestParts<App> for AdminClient {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let ScopedClient { auth, client } = ScopedClient::from_request_parts(parts, app).await?;
+        auth.require_admin()?;
+        Ok(AdminClient { auth, client })
+    }
+}
+
 /// The logged-in user of a page: anonymous visitors are sent to the login page.
 pub struct PageAuth(pub Auth);
 

@@ -4,7 +4,7 @@
 
 use crate::app::App;
 use crate::engine::Request;
-use crate::http::auth::{Auth, ScopedClient};
+use crate::http::auth::{Auth, StaffClient};
 use crate::http::error::{ApiError, ErrorBody, JsonBody};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -101,9 +101,8 @@ pub async fn validate(app: &App, client: ClientId, s: &InboundSettings) -> Resul
     responses((status = 200, body = InboundSettings), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_settings(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
 ) -> Result<Json<InboundSettings>, ApiError> {
-    c.auth.require_staff()?;
     Ok(Json(app.store.inbound_settings(c.client).await?))
 }
 
@@ -112,10 +111,9 @@ async fn get_settings(
     responses((status = 200, body = InboundSettings), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody, description = "the field and why")))]
 async fn put_settings(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
     JsonBody(mut s): JsonBody<InboundSettings>,
 ) -> Result<Json<InboundSettings>, ApiError> {
-    c.auth.require_staff()?;
     s.hold_music_url = s.hold_music_url.filter(|u| !u.trim().is_empty());
     validate(&app, c.client, &s).await?;
     Ok(Json(

@@ -7,7 +7,7 @@
 use crate::app::App;
 use crate::desk::calls::control;
 use crate::engine::CallAction;
-use crate::http::auth::{Auth, ScopedClient};
+use crate::http::auth::{Auth, ScopedClient, StaffClient};
 use crate::http::error::{ApiError, ErrorBody, JsonBody};
 use crate::http::signed::{LinkError, Signer};
 use axum::extract::{Path, Query, State};
@@ -322,9 +322,8 @@ async fn search(
     responses((status = 200, body = RecordingSettings), (status = 404, body = ErrorBody)))]
 async fn get_settings(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
 ) -> Result<Json<RecordingSettings>, ApiError> {
-    c.auth.require_staff()?;
     Ok(Json(app.store.recording_settings(c.client).await?))
 }
 
@@ -333,10 +332,9 @@ async fn get_settings(
     responses((status = 200, body = RecordingSettings), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn put_settings(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
     JsonBody(s): JsonBody<RecordingSettings>,
 ) -> Result<Json<RecordingSettings>, ApiError> {
-    c.auth.require_staff()?;
     check_retention_days(s.retention_days)?;
     check_intelligence_service(s.intelligence_service_sid.as_deref())?;
     let now = app.now_ms();
@@ -370,10 +368,9 @@ async fn resume(
     responses((status = 200, description = "the call's live transcript so far; later lines arrive on the desktop channel", body = Vec<TranscriptLine>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn watch(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
     Path(p): Params,
 ) -> Result<Json<Vec<TranscriptLine>>, ApiError> {
-    c.auth.require_staff()?;
     let call = visible_call(&app, &c.auth, c.client, CallId(path_id(&p, "call_id")?)).await?;
     app.watchers.watch(call.id, c.auth.user.id);
     Ok(Json(

@@ -5,7 +5,7 @@
 
 use super::build::{self, AgentActivity, CampaignReport, ComplianceReport, Range};
 use crate::app::App;
-use crate::http::auth::{Auth, ScopedClient};
+use crate::http::auth::{Auth, ScopedClient, StaffClient};
 use crate::http::error::{ApiError, ErrorBody};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -407,10 +407,9 @@ pub struct TeamActivity {
     responses((status = 200, body = TeamActivity), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn team_activity(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<TeamActivity>, ApiError> {
-    c.auth.require_staff()?;
     let range = q.range(&app, c.client).await?;
     Ok(Json(team(&app, c.client, &range).await?))
 }

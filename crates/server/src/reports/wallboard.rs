@@ -8,7 +8,7 @@
 
 use super::build;
 use crate::app::App;
-use crate::http::auth::ScopedClient;
+use crate::http::auth::{ScopedClient, StaffClient};
 use crate::http::error::{ApiError, ErrorBody};
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -190,9 +190,8 @@ const SWEEP: Duration = Duration::from_secs(3);
 /// changes.
 async fn events(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    c.auth.require_staff()?;
     let client = c.client;
     let first = load(&app, client).await?;
     let rx = app.events.subscribe();

@@ -4,7 +4,7 @@
 //! the step and the field) and against the client's property schema for write-back fields.
 
 use crate::app::App;
-use crate::http::auth::ScopedClient;
+use crate::http::auth::StaffClient;
 use crate::http::error::{ApiError, ErrorBody, JsonBody};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -135,9 +135,8 @@ async fn checked(app: &App, client: ClientId, req: &ScriptRequest) -> Result<Scr
     responses((status = 200, body = [Script]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_scripts(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
 ) -> Result<Json<Vec<Script>>, ApiError> {
-    c.auth.require_staff()?;
     Ok(Json(app.store.scripts(c.client).await?))
 }
 
@@ -147,10 +146,9 @@ async fn list_scripts(
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody, description = "names the step and the field")))]
 async fn create_script(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
     JsonBody(req): JsonBody<ScriptRequest>,
 ) -> Result<(StatusCode, Json<Script>), ApiError> {
-    c.auth.require_staff()?;
     let body = checked(&app, c.client, &req).await?;
     let s = app
         .store
@@ -164,10 +162,9 @@ async fn create_script(
     responses((status = 200, body = Script), (status = 404, body = ErrorBody)))]
 async fn get_script(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
     Path(p): Params,
 ) -> Result<Json<Script>, ApiError> {
-    c.auth.require_staff()?;
     Ok(Json(app.store.script(c.client, script_id(&p)?).await?))
 }
 
@@ -177,11 +174,10 @@ async fn get_script(
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn save_script(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
     Path(p): Params,
     JsonBody(req): JsonBody<ScriptRequest>,
 ) -> Result<Json<Script>, ApiError> {
-    c.auth.require_staff()?;
     let id = script_id(&p)?;
     let body = checked(&app, c.client, &req).await?;
     let s = app
@@ -196,10 +192,9 @@ async fn save_script(
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "calls ran it")))]
 async fn delete_script(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
     Path(p): Params,
 ) -> Result<StatusCode, ApiError> {
-    c.auth.require_staff()?;
     app.store.delete_script(c.client, script_id(&p)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -209,10 +204,9 @@ async fn delete_script(
     responses((status = 200, body = Script, description = "the latest draft is published: new calls run it"), (status = 404, body = ErrorBody)))]
 async fn publish_script(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
     Path(p): Params,
 ) -> Result<Json<Script>, ApiError> {
-    c.auth.require_staff()?;
     let id = script_id(&p)?;
     Ok(Json(
         app.store.publish_script(c.client, id, app.now_ms()).await?,
@@ -224,10 +218,9 @@ async fn publish_script(
     responses((status = 200, body = ScriptRequest, description = "the latest version as a JSON file to import elsewhere"), (status = 404, body = ErrorBody)))]
 async fn export_script(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
     Path(p): Params,
 ) -> Result<Response, ApiError> {
-    c.auth.require_staff()?;
     let s = app.store.script(c.client, script_id(&p)?).await?;
     let out = ScriptRequest {
         name: s.name.clone(),
@@ -254,11 +247,10 @@ async fn export_script(
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn set_campaign_script(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
     Path(p): Params,
     JsonBody(req): JsonBody<CampaignScript>,
 ) -> Result<StatusCode, ApiError> {
-    c.auth.require_staff()?;
     let campaign = p
         .get("campaign_id")
         .and_then(|v| v.parse().ok())

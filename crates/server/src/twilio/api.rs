@@ -5,7 +5,7 @@
 use super::account::{self, CredentialCheck, CredentialResult, NumberPlan, PointResult};
 use super::voice_token::{self, VoiceToken};
 use crate::app::App;
-use crate::http::auth::ScopedClient;
+use crate::http::auth::{AdminClient, StaffClient};
 use crate::http::error::{ApiError, ErrorBody};
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -61,9 +61,8 @@ pub fn routes() -> Router<App> {
     responses((status = 200, body = CredentialCheck), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn check_credentials(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
 ) -> Result<Json<CredentialCheck>, ApiError> {
-    c.auth.require_staff()?;
     Ok(Json(account::check_credentials(&app, c.client).await?))
 }
 
@@ -72,9 +71,8 @@ async fn check_credentials(
         (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn number_plan(
     State(app): State<App>,
-    c: ScopedClient,
+    c: AdminClient,
 ) -> Result<Json<Vec<NumberPlan>>, ApiError> {
-    c.auth.require_admin()?;
     Ok(Json(account::number_plan(&app, c.client).await?))
 }
 
@@ -83,9 +81,8 @@ async fn number_plan(
         (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn point_numbers(
     State(app): State<App>,
-    c: ScopedClient,
+    c: AdminClient,
 ) -> Result<Json<Vec<PointResult>>, ApiError> {
-    c.auth.require_admin()?;
     Ok(Json(account::point_numbers(&app, c.client).await?))
 }
 
@@ -93,8 +90,7 @@ async fn point_numbers(
     responses((status = 200, body = [Receipt]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn recent_webhooks(
     State(app): State<App>,
-    c: ScopedClient,
+    c: StaffClient,
 ) -> Result<Json<Vec<Receipt>>, ApiError> {
-    c.auth.require_staff()?;
     Ok(Json(app.store.recent_webhooks(c.client, 50).await?))
 }
