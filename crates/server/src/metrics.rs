@@ -43,6 +43,8 @@ pub struct Metrics {
     pub engine_restarts: Counter,
     /// How late the engine loop handles its timers (tick and the next deadline), in seconds.
     pub engine_loop_lag: Histogram,
+    /// The largest loop lag seen, µs (benchmarks read it; the histogram only has buckets).
+    engine_loop_lag_max_us: std::sync::Arc<std::sync::atomic::AtomicU64>,
     agents: Family<StateLabel, Gauge>,
 }
 
@@ -92,12 +94,28 @@ impl Default for Metrics {
             agents_timed_out,
             engine_restarts,
             engine_loop_lag,
+            engine_loop_lag_max_us: Default::default(),
             agents,
         }
     }
 }
 
 impl Metrics {
+    /// One loop lag, seconds: into the histogram and the maximum.
+    pub fn loop_lag(&self, seconds: f64) {
+        self.engine_loop_lag.observe(seconds);
+        let us = (seconds * 1e6) as u64;
+        self.engine_loop_lag_max_us
+            .fetch_max(us, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The largest loop lag seen since start, seconds.
+    pub fn engine_loop_lag_max(&self) -> f64 {
+        self.engine_loop_lag_max_us
+            .load(std::sync::atomic::Ordering::Relaxed) as f64
+            / 1e6
+    }
+
     /// Counts one HTTP response by its status class.
     pub fn http_response(&self, status: StatusCode) {
         let class = format!("{}xx", status.as_u16() / 100);

@@ -6,7 +6,7 @@
 
 use crate::{Result, Store, StoreError};
 use palera_core::campaign::{CallOutcome, ContactAttempts, ContactStatus};
-use palera_core::ids::{CallId, CampaignId, ClientId, ContactId, UserId};
+use palera_core::ids::{CallId, CampaignId, ClientId, ContactId, ListId, UserId};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -220,6 +220,58 @@ impl Store {
         }
         tx.commit().await?;
         Ok(added)
+    }
+
+    /// Brings a campaign's enrolment up to date with its lists in two set-based statements (one
+    /// transaction): the lists' contacts it does not have yet are enrolled, and its active
+    /// contacts no longer in any of the lists, not in flight, are retired (`moved`; their
+    /// attempts are left as they are). Returns how many were enrolled and which were retired.
+    pub async fn sync_enrolment(
+        &self,
+        campaign: CampaignId,
+        client: ClientId,
+        lists: &[ListId],
+        now_ms: i64,
+    ) -> Result<(u64, Vec<ContactId>)> {
+        // List ids are integers from a newtype, so inlining them is safe.
+        let in_lists = if lists.is_empty() {
+            "NULL".to_string()
+        } else {
+            lists
+                .iter()
+                .map(|l| l.0.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let mut tx = self.pool().begin().await?;
+        let added = sqlx::query(&format!(
+            "INSERT INTO campaign_contacts (campaign_id, contact_id, client_id, phone, time_zone, name, attempts, status, next_due_at, updated_at) \
+             SELECT $1, c.id, c.client_id, c.phone, c.time_zone, TRIM(c.first_name || ' ' || c.last_name), 0, 'active', $2, $2 \
+             FROM contacts c WHERE c.client_id = $3 AND c.list_id IN ({in_lists}) \
+             AND NOT EXISTS (SELECT 1 FROM campaign_contacts cc WHERE cc.campaign_id = $1 AND cc.contact_id = c.id)"
+        ))
+        .bind(campaign.0)
+        .bind(now_ms)
+        .bind(client.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let retired = sqlx::query(&format!(
+            "UPDATE campaign_contacts SET status = 'moved', updated_at = $1 \
+             WHERE campaign_id = $2 AND status = 'active' AND in_flight_call_id IS NULL \
+             AND contact_id NOT IN (SELECT id FROM contacts WHERE client_id = $3 AND list_id IN ({in_lists})) \
+             RETURNING contact_id"
+        ))
+        .bind(now_ms)
+        .bind(campaign.0)
+        .bind(client.0)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| Ok(ContactId(r.try_get("contact_id")?)))
+        .collect::<Result<Vec<_>>>()?;
+        tx.commit().await?;
+        Ok((added, retired))
     }
 
     /// Contacts due now: active, not in flight, under max attempts, due time passed; oldest due
@@ -528,6 +580,26 @@ impl Store {
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(|r| Ok(r.try_get("kind")?)).collect()
+    }
+
+    /// Every event of a campaign's calls, in order: (call, kind, at).
+    pub async fn campaign_call_events(
+        &self,
+        campaign: CampaignId,
+    ) -> Result<Vec<(CallId, String, i64)>> {
+        let rows = sqlx::query("SELECT e.call_id, e.kind, e.at FROM call_events e JOIN calls c ON c.id = e.call_id WHERE c.campaign_id = $1 ORDER BY e.id")
+            .bind(campaign.0)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    CallId(r.try_get("call_id")?),
+                    r.try_get("kind")?,
+                    r.try_get("at")?,
+                ))
+            })
+            .collect()
     }
 
     /// Counts of a campaign's calls placed since `since_ms`.

@@ -17,7 +17,8 @@ pub struct Seconds {
 }
 
 impl Seconds {
-    fn sample(&self, rng: &mut ChaCha8Rng) -> f64 {
+    /// One draw: normal around the mean, never below the minimum.
+    pub fn sample<R: rand::Rng + ?Sized>(&self, rng: &mut R) -> f64 {
         let v = match Normal::new(self.mean, self.sd.max(0.0)) {
             Ok(n) => n.sample(rng),
             Err(_) => self.mean,

@@ -22,5 +22,6 @@ pub mod recording;
 pub mod report;
 pub mod scenario;
 
+pub use engine::simulate;
 pub use report::Report;
 pub use scenario::{run, Scenario, ScenarioError};

@@ -216,3 +216,36 @@ fn the_auditor_catches_every_kind_of_violation() {
     assert_eq!(v.message_after_2s, 1);
     assert_eq!(v.contact_held_by_inactive_agent, 1);
 }
+
+#[test]
+fn dials_one_millisecond_inside_the_cps_spacing_are_within_the_clock_resolution() {
+    // The real server's stored dial times and its limiter's clock are whole milliseconds read
+    // apart (the soak met 99 ms gaps at 10 calls per second); two milliseconds is a violation.
+    let s = Scenario::parse(PROGRESSIVE).unwrap();
+    let open = 3_600_000; // 14:00Z = 09:00 New York
+    let dial = |t, call, contact| Event::Dial {
+        t,
+        call,
+        contact,
+        agent: None,
+        ring_timeout_s: 20,
+    };
+    let log = |gap| {
+        vec![
+            Event::Imported {
+                contact: 0,
+                zone: 0,
+            },
+            Event::Imported {
+                contact: 1,
+                zone: 0,
+            },
+            dial(open, 1, 0),
+            dial(open + gap, 2, 1),
+        ]
+    };
+    assert_eq!(audit(&s, &log(1_000)).cps_exceeded, 0);
+    assert_eq!(audit(&s, &log(999)).cps_exceeded, 0);
+    assert_eq!(audit(&s, &log(998)).cps_exceeded, 1);
+    assert_eq!(audit(&s, &log(10)).cps_exceeded, 1);
+}

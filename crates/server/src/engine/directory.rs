@@ -1,12 +1,13 @@
 //! The engine's view of contacts, lists and the do-not-call list: the few questions the dialer
-//! asks (which contacts are in these lists, is this number on DNC) and the two effects a
+//! asks (which contacts are in these lists, bring a campaign's enrolment up to date with them,
+//! is this number on DNC) and the two effects a
 //! disposition has outside the campaign (join DNC, move to another list). Behind a trait so the
 //! engine depends on these four questions only; [`StoreDirectory`] answers them from the
 //! contacts store.
 
 use crate::app::Clock;
 use async_trait::async_trait;
-use palera_core::ids::{ClientId, ContactId, ListId};
+use palera_core::ids::{CampaignId, ClientId, ContactId, ListId};
 use palera_core::phone::PhoneNumber;
 use palera_store::contacts::{Actor, ContactSelection};
 use palera_store::{Store, StoreError};
@@ -34,6 +35,16 @@ pub trait ContactDirectory: Send + Sync {
         after: Option<ContactId>,
         limit: usize,
     ) -> Result<Vec<DirectoryContact>, StoreError>;
+    /// Brings `campaign`'s enrolment up to date with `lists`: their contacts it lacks join it,
+    /// its active contacts that left them (and are not being dialled) are retired. Returns how
+    /// many joined and which were retired.
+    async fn sync_enrolment(
+        &self,
+        campaign: CampaignId,
+        client: ClientId,
+        lists: &[ListId],
+        now_ms: i64,
+    ) -> Result<(u64, Vec<ContactId>), StoreError>;
     async fn is_on_dnc(&self, client: ClientId, phone: &PhoneNumber) -> Result<bool, StoreError>;
     async fn add_dnc(&self, client: ClientId, phone: &PhoneNumber) -> Result<(), StoreError>;
     /// Moves a contact to `list` (it leaves its current list).
@@ -86,6 +97,18 @@ impl ContactDirectory for StoreDirectory {
                 time_zone: c.time_zone,
             })
             .collect())
+    }
+
+    async fn sync_enrolment(
+        &self,
+        campaign: CampaignId,
+        client: ClientId,
+        lists: &[ListId],
+        now_ms: i64,
+    ) -> Result<(u64, Vec<ContactId>), StoreError> {
+        self.store
+            .sync_enrolment(campaign, client, lists, now_ms)
+            .await
     }
 
     async fn is_on_dnc(&self, client: ClientId, phone: &PhoneNumber) -> Result<bool, StoreError> {

@@ -70,6 +70,13 @@ const CAMPAIGNS_EVERY: Duration = Duration::from_secs(2);
 pub enum Request {
     /// A campaign was started, paused, resumed, stopped or edited.
     Reload(CampaignId),
+    /// A campaign's enrolment, brought up to date off the loop: how many contacts joined, and
+    /// those retired (they left the campaign's lists), for runner `generation`.
+    Enrolled {
+        campaign: CampaignId,
+        generation: u64,
+        result: Result<(u64, Vec<ContactId>), String>,
+    },
     /// The carrier took the request to connect `agent` to `call` (from the call's lane): the
     /// agent's desktop is told, if the call is still theirs (the loop keeps desktop messages in
     /// order).
@@ -361,11 +368,11 @@ async fn run_engine(app: &App, inputs: &mut Inputs, stop: &mut watch::Receiver<b
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             due = tick.tick() => {
-                app.metrics.engine_loop_lag.observe(due.elapsed().as_secs_f64());
+                app.metrics.loop_lag(due.elapsed().as_secs_f64());
                 log(engine.tick().await, "tick")
             }
             _ = tokio::time::sleep_until(deadline.into()) => {
-                app.metrics.engine_loop_lag.observe(deadline.elapsed().as_secs_f64());
+                app.metrics.loop_lag(deadline.elapsed().as_secs_f64());
                 log(engine.on_deadline().await, "deadline")
             }
             Some(ev) = inputs.events.recv() => log(engine.on_carrier(ev).await, "carrier event"),
@@ -568,6 +575,11 @@ impl Engine {
                     tracing::error!(campaign = %id, error = %e, "campaign reload failed");
                 }
             }
+            Request::Enrolled {
+                campaign,
+                generation,
+                result,
+            } => self.enrolled(campaign, generation, result).await,
             Request::Dispose {
                 call,
                 by,

@@ -17,9 +17,9 @@ use palera_core::campaign::{local_date, TimeZoneSource};
 use palera_core::ids::{CallId, CampaignId, ContactId, UserId};
 use palera_core::phone::PhoneNumber;
 use palera_core::user::VoiceState;
-use palera_store::calls::{CallUpdate, CampaignContact, Claim, Enrolment, PacingHistory};
+use palera_store::calls::{CallUpdate, CampaignContact, Claim, PacingHistory};
 use palera_store::campaigns::{Campaign, Leadership};
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// A due contact with what dialing it needs.
@@ -81,6 +81,8 @@ pub(super) struct Runner {
     _lead: Option<Leadership>,
     last_due: Option<Instant>,
     last_enrol: Option<Instant>,
+    /// An enrolment runs off the loop.
+    enrolling: bool,
 }
 
 impl Runner {
@@ -101,6 +103,7 @@ impl Runner {
             due: HashMap::new(),
             last_due: None,
             last_enrol: None,
+            enrolling: false,
         }
     }
 
@@ -301,7 +304,7 @@ impl Engine {
             return Ok(());
         };
         if due_every(r.last_enrol, ENROL_EVERY) {
-            self.enrol(id).await?;
+            self.enrol(id);
         }
         let r = self.runners.get(&id).expect("runner");
         if due_every(r.last_due, DUE_EVERY) {
@@ -414,63 +417,62 @@ impl Engine {
         holds.clear();
     }
 
-    /// Adds the contacts of the campaign's lists it does not have yet; contacts that left the
-    /// lists stop being due.
-    async fn enrol(&mut self, id: CampaignId) -> Result<(), EngineError> {
+    /// Brings the campaign's enrolment up to date with its lists, off the loop (a set-based
+    /// statement in the directory, however long the lists): contacts new in them are enrolled
+    /// (the next due read finds them), those that left stop being due. The answer comes back as
+    /// [`super::Request::Enrolled`]; one at a time per campaign.
+    fn enrol(&mut self, id: CampaignId) {
         let r = self.runners.get_mut(&id).expect("runner");
         r.last_enrol = Some(Instant::now());
-        let (client, lists) = (r.campaign.client_id, r.campaign.lists.clone());
-        let mut listed = HashSet::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .app
-                .contacts
-                .contacts_in_lists(client, &lists, after, 500)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            let batch: Vec<Enrolment> = page
-                .iter()
-                .map(|c| Enrolment {
-                    contact_id: c.id,
-                    phone: c.phone.as_str().to_string(),
-                    time_zone: c.time_zone.clone(),
-                    name: c.name.clone(),
-                })
-                .collect();
-            listed.extend(page.iter().map(|c| c.id));
-            let added = self
-                .app
-                .store
-                .enrol_contacts(id, client, &batch, self.app.now_ms())
-                .await?;
-            if added > 0 {
-                tracing::info!(campaign = %id, added, "contacts enrolled");
-            }
+        if r.enrolling {
+            return;
         }
-        self.retire_unlisted(id, &listed).await
+        r.enrolling = true;
+        let (client, lists, generation) =
+            (r.campaign.client_id, r.campaign.lists.clone(), r.generation);
+        let app = self.app.clone();
+        tokio::spawn(async move {
+            let result = app
+                .contacts
+                .sync_enrolment(id, client, &lists, app.now_ms())
+                .await
+                .map_err(|e| e.to_string());
+            app.engine.send(super::Request::Enrolled {
+                campaign: id,
+                generation,
+                result,
+            });
+        });
     }
 
-    async fn retire_unlisted(
+    /// The campaign's enrolment is up to date: new contacts are read as due at once, retired
+    /// ones are forgotten by the driver.
+    pub(super) async fn enrolled(
         &mut self,
         id: CampaignId,
-        listed: &HashSet<ContactId>,
-    ) -> Result<(), EngineError> {
-        let now_ms = self.app.now_ms();
-        for cc in self.app.store.campaign_contacts(id).await? {
-            let active = cc.attempts.status == palera_core::campaign::ContactStatus::Active;
-            if active && cc.in_flight.is_none() && !listed.contains(&cc.contact_id) {
-                let mut a = cc.attempts.clone();
-                a.status = palera_core::campaign::ContactStatus::Moved;
-                self.app
-                    .store
-                    .save_attempts(id, cc.contact_id, &a, now_ms)
-                    .await?;
-                self.forget_contact(id, cc.contact_id).await;
+        generation: u64,
+        result: Result<(u64, Vec<ContactId>), String>,
+    ) {
+        let Some(r) = self
+            .runners
+            .get_mut(&id)
+            .filter(|r| r.generation == generation)
+        else {
+            return;
+        };
+        r.enrolling = false;
+        match result {
+            Ok((added, retired)) => {
+                if added > 0 {
+                    tracing::info!(campaign = %id, added, "contacts enrolled");
+                    r.last_due = None;
+                }
+                for c in retired {
+                    self.forget_contact(id, c).await;
+                }
             }
+            Err(e) => tracing::error!(campaign = %id, error = %e, "enrolling contacts failed"),
         }
-        Ok(())
     }
 
     /// A contact stopped being due: nobody holds it.

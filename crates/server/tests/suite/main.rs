@@ -27,6 +27,7 @@ mod reports;
 mod reports_browser;
 mod scripts;
 mod scripts_browser;
+mod soak;
 mod softphone_browser;
 mod softphone_page;
 mod twilio_account;

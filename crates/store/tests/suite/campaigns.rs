@@ -563,3 +563,69 @@ conformance!(
         assert_eq!(store.client_dispositions(b).await.unwrap().len(), 4);
     }
 );
+
+conformance!(
+    enrolment_follows_the_lists_in_one_pass_and_never_touches_a_contact_in_flight,
+    |store: Store| async move {
+        let c = new_client("Acme")
+            .numbers(&["+14155550100"])
+            .create(&store)
+            .await;
+        let l = lists(&store, c, &["Leads", "Elsewhere"]).await;
+        let ann = contact(&store, c, l[0], "+14155550111").await;
+        let bob = contact(&store, c, l[0], "+14155550112").await;
+        let cyd = contact(&store, c, l[0], "+14155550113").await;
+        contact(&store, c, l[1], "+14155550114").await;
+        let camp = store
+            .create_campaign(c, &input("Spring", vec![l[0]]), 10)
+            .await
+            .unwrap()
+            .id;
+        let (added, retired) = store.sync_enrolment(camp, c, &[l[0]], 20).await.unwrap();
+        assert_eq!((added, retired.len()), (3, 0));
+        let cc = store.campaign_contact(camp, ann).await.unwrap();
+        assert_eq!(cc.attempts.status, ContactStatus::Active);
+        // Again: nothing new, nothing retired.
+        assert_eq!(
+            store.sync_enrolment(camp, c, &[l[0]], 30).await.unwrap(),
+            (0, vec![])
+        );
+        // Bob is being dialled; Bob and Cyd leave the list: Cyd is retired, Bob is left alone.
+        let call = store
+            .claim_contact(&claim(c, camp, bob, 40))
+            .await
+            .unwrap()
+            .expect("claimed");
+        store
+            .move_contacts(
+                c,
+                &palera_store::contacts::ContactSelection::Ids(vec![bob, cyd]),
+                Some(l[1]),
+                &Actor::system("test"),
+                50,
+            )
+            .await
+            .unwrap();
+        let (added, retired) = store.sync_enrolment(camp, c, &[l[0]], 60).await.unwrap();
+        assert_eq!((added, retired), (0, vec![cyd]));
+        let cyd_cc = store.campaign_contact(camp, cyd).await.unwrap();
+        assert_eq!(cyd_cc.attempts.status, ContactStatus::Moved);
+        let bob_cc = store.campaign_contact(camp, bob).await.unwrap();
+        assert_eq!(bob_cc.attempts.status, ContactStatus::Active);
+        assert_eq!(bob_cc.in_flight, Some(call.id));
+        // Another client's contacts never join.
+        let other = new_client("Other")
+            .numbers(&["+14155550101"])
+            .create(&store)
+            .await;
+        let theirs = lists(&store, other, &["Theirs"]).await;
+        contact(&store, other, theirs[0], "+14155550115").await;
+        assert_eq!(
+            store
+                .sync_enrolment(camp, c, &[l[0], theirs[0]], 70)
+                .await
+                .unwrap(),
+            (0, vec![])
+        );
+    }
+);

@@ -130,7 +130,7 @@ struct Sim<'a> {
 }
 
 /// Runs a parsed scenario to completion and returns its report (violations from the auditor).
-pub(crate) fn simulate(s: &Scenario) -> Report {
+pub fn simulate(s: &Scenario) -> Report {
     let wall = std::time::Instant::now();
     let mut sim = Sim::new(s);
     sim.run();

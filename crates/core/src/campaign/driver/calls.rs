@@ -4,7 +4,7 @@
 
 use super::{
     Activity, Answer, CallSlot, Command, DailyCalls, Driver, DriverError, LineEnd, Mono, Now,
-    Phase, Place, ABANDON_GRACE_MS,
+    Phase, Place, ABANDON_DECIDE_MS,
 };
 use crate::campaign::attempt::{CallOutcome, ContactStatus, Disposition, DispositionEffect};
 use crate::campaign::settings::MachineAction;
@@ -236,7 +236,7 @@ impl Driver {
                 self.waiting.pop_front();
                 continue;
             };
-            if now.mono - since < ABANDON_GRACE_MS {
+            if now.mono - since < ABANDON_DECIDE_MS {
                 break;
             }
             self.waiting.pop_front();

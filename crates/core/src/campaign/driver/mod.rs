@@ -46,7 +46,7 @@ mod types;
 
 pub use types::{
     Activity, Answer, Command, DriverError, DueContact, Leave, LineEnd, Mono, Now, Phase, Refusal,
-    ABANDON_GRACE_MS,
+    ABANDON_DECIDE_MS, ABANDON_GRACE_MS,
 };
 
 /// Where a contact is in the driver.
@@ -293,7 +293,7 @@ impl Driver {
             .waiting
             .iter()
             .filter_map(|c| match self.calls[c].phase {
-                Phase::Waiting { since } => Some(since + ABANDON_GRACE_MS),
+                Phase::Waiting { since } => Some(since + ABANDON_DECIDE_MS),
                 _ => None,
             });
         let wraps = self.agents.values().filter_map(|a| match a.activity {
