@@ -34,7 +34,7 @@ const MISSES_TO_STANDBY: u32 = 2;
 const SIM_VOICEMAIL_SECONDS: f64 = 20.0;
 
 /// A caller on the line, from the network's point of view.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Arrival {
     pub client: ClientId,
     pub from: PhoneNumber,
@@ -99,6 +99,14 @@ impl Engine {
 
     /// A caller rings: the call is recorded and routed. Returns the call.
     pub(super) async fn inbound_arrived(&mut self, a: Arrival) -> Result<CallId, EngineError> {
+        if let Some(sid) = &a.sid {
+            // A replayed arrival (the process stopped after recording the call, before marking
+            // the webhook applied): the call is there already.
+            if let Some(call) = self.app.store.call_by_sid(a.client, &sid.0).await? {
+                tracing::info!(call = %call.id, "inbound call already recorded");
+                return Ok(call.id);
+            }
+        }
         let now = self.now();
         let contact = self.caller_contact(&a).await?;
         let settings = self.app.store.inbound_settings(a.client).await?;

@@ -54,6 +54,7 @@ pub use error::EngineError;
 pub use inbound::Arrival;
 pub use live::{AgentLive, LiveSnapshot};
 pub use manual::ManualDial;
+pub use outbox::WebhookEffect;
 
 /// How often the engine looks at its campaigns.
 const TICK: Duration = Duration::from_millis(200);
@@ -140,7 +141,7 @@ pub enum Request {
     Webhook {
         client: ClientId,
         event_key: String,
-        event: CarrierEvent,
+        event: outbox::WebhookEffect,
     },
     /// A caller rings one of a client's numbers (the simulated network's arrivals).
     InboundArrived {

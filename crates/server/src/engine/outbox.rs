@@ -3,11 +3,29 @@
 //! between leaves the event pending, and the next engine replays it at start, after reconciling
 //! the calls left in flight — so a crash either redelivers (Twilio retries a webhook that got no
 //! answer; the receipt makes the retry a no-op) or has the event applied, never neither. Events
-//! are idempotent for the engine (DESIGN §3), so one applied twice changes nothing.
+//! are idempotent for the engine (DESIGN §3), so one applied twice changes nothing; so is a new
+//! inbound caller (a second arrival of one call SID finds the call already recorded).
 
-use super::Engine;
+use super::{Arrival, Engine};
 use palera_carrier::CarrierEvent;
 use palera_core::ids::ClientId;
+use serde::{Deserialize, Serialize};
+
+/// What a webhook asks of the engine, as its receipt keeps it: a carrier event, or a new inbound
+/// caller to record and route (the voice webhook). Stored as JSON: a carrier event as itself
+/// (receipts written before arrivals were kept read the same), an arrival as `{"inbound": …}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WebhookEffect {
+    Carrier(CarrierEvent),
+    Inbound { inbound: Arrival },
+}
+
+impl From<CarrierEvent> for WebhookEffect {
+    fn from(e: CarrierEvent) -> Self {
+        WebhookEffect::Carrier(e)
+    }
+}
 
 /// Pending events older than this at start are marked applied without replay: the calls they
 /// are about were reconciled long ago.
@@ -21,9 +39,13 @@ impl Engine {
         &mut self,
         client: ClientId,
         event_key: &str,
-        event: CarrierEvent,
+        event: WebhookEffect,
     ) {
-        if let Err(e) = self.on_carrier(event).await {
+        let done = match event {
+            WebhookEffect::Carrier(event) => self.on_carrier(event).await,
+            WebhookEffect::Inbound { inbound } => self.inbound_arrived(inbound).await.map(drop),
+        };
+        if let Err(e) = done {
             tracing::error!(%client, key = event_key, error = %e, "webhook event failed");
         }
         let now = self.app.now_ms();
@@ -44,7 +66,7 @@ impl Engine {
         let now = self.app.now_ms();
         let (mut replayed, mut stale) = (0, 0);
         for p in pending {
-            match serde_json::from_str::<CarrierEvent>(&p.event) {
+            match serde_json::from_str::<WebhookEffect>(&p.event) {
                 Ok(event) if now - p.received_at <= REPLAY_WITHIN_MS => {
                     self.apply_webhook(p.client, &p.event_key, event).await;
                     replayed += 1;

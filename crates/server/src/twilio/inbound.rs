@@ -21,7 +21,7 @@
 use super::signature::TwilioWebhook;
 use super::webhooks::{accept, bad_payload, Accepted};
 use crate::app::App;
-use crate::engine::{Arrival, Request};
+use crate::engine::{Arrival, WebhookEffect};
 use crate::http::error::ApiError;
 use axum::extract::State;
 use axum::http::header;
@@ -119,8 +119,26 @@ async fn new_call(
         )
     };
     // A retried voice webhook gets the same document again; only the first is recorded, and
-    // only the first reaches the engine (as an inbound arrival to route).
-    let first = accept(
+    // only the first reaches the engine (as an inbound arrival to route), through the outbox:
+    // the arrival is kept with the receipt, so a process that stops before routing it replays
+    // it at start.
+    let arrival = match palera_core::phone::PhoneNumber::parse_e164(from) {
+        Ok(from) if client.voice_enabled => Some(Arrival {
+            client: client.id,
+            from,
+            sid: Some(call.sid.clone()),
+            patience_seconds: 0.0,
+            talk_seconds: 0.0,
+        }),
+        Ok(_) => None,
+        // Withheld numbers wait in the queue and reach the voicemail; no agent is offered a call
+        // without a number to put on its card (noticed, not built).
+        Err(e) => {
+            tracing::info!(from = %from, error = %e, "inbound caller without a usable number stays queued");
+            None
+        }
+    };
+    accept(
         app,
         hook,
         Accepted {
@@ -129,29 +147,10 @@ async fn new_call(
             call_sid: Some(&call.sid.0),
             call_id: None,
             summary,
-            event: None,
+            event: arrival.map(|inbound| WebhookEffect::Inbound { inbound }),
         },
     )
     .await?;
-    if first && client.voice_enabled {
-        match palera_core::phone::PhoneNumber::parse_e164(from) {
-            Ok(from) => app.engine.send(Request::InboundArrived {
-                arrival: Arrival {
-                    client: client.id,
-                    from,
-                    sid: Some(call.sid.clone()),
-                    patience_seconds: 0.0,
-                    talk_seconds: 0.0,
-                },
-                reply: None,
-            }),
-            // Withheld numbers wait in the queue and reach the voicemail; no agent is offered
-            // a call without a number to put on its card (noticed, not built).
-            Err(e) => {
-                tracing::info!(from = %from, error = %e, "inbound caller without a usable number stays queued")
-            }
-        }
-    }
     Ok(doc)
 }
 
@@ -259,7 +258,7 @@ async fn caller_left(
             call_sid: Some(sid),
             call_id: Some(call.id.0),
             summary: format!("inbound caller {sid} left the queue ({status})"),
-            event: Some(event),
+            event: Some(event.into()),
         },
     )
     .await?;

@@ -15,8 +15,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use palera_carrier::parse_agent_identity;
 use palera_carrier::twilio::webhook::{self, ConferenceUpdate, Params, WebhookError, AGENT_LABEL};
-use palera_carrier::{parse_agent_identity, CarrierEvent};
 use palera_store::twilio::NewReceipt;
 use sha2::{Digest, Sha256};
 
@@ -47,7 +47,7 @@ pub struct Accepted<'a> {
     pub call_sid: Option<&'a str>,
     pub call_id: Option<i64>,
     pub summary: String,
-    pub event: Option<CarrierEvent>,
+    pub event: Option<crate::engine::WebhookEffect>,
 }
 
 /// Records the receipt with its event (one insert: the outbox) and, for a first delivery, hands
@@ -151,7 +151,7 @@ async fn status(State(app): State<App>, hook: TwilioWebhook) -> Result<Response,
             call_sid: Some(sid),
             call_id,
             summary,
-            event,
+            event: event.map(Into::into),
         },
     )
     .await?;
@@ -198,7 +198,7 @@ async fn amd(State(app): State<App>, hook: TwilioWebhook) -> Result<Response, Ap
             call_sid: Some(sid),
             call_id: Some(call_id),
             summary: format!("call {sid} answered by {verdict}"),
-            event: Some(event),
+            event: Some(event.into()),
         },
     )
     .await?;
@@ -240,7 +240,7 @@ async fn conference(State(app): State<App>, hook: TwilioWebhook) -> Result<Respo
             call_sid: sid,
             call_id: Some(call_id),
             summary: format!("conference {} {what} ({label})", cb.conference_sid),
-            event,
+            event: event.map(Into::into),
         },
     )
     .await?;
@@ -295,7 +295,7 @@ async fn recording(State(app): State<App>, hook: TwilioWebhook) -> Result<Respon
             call_sid: p.get("CallSid"),
             call_id,
             summary: format!("{what} {rec} {status}"),
-            event: event.filter(|_| call_id.is_some()),
+            event: event.filter(|_| call_id.is_some()).map(Into::into),
         },
     )
     .await?;
@@ -322,7 +322,7 @@ async fn transcription(State(app): State<App>, hook: TwilioWebhook) -> Result<Re
             call_sid: p.get("CallSid"),
             call_id: Some(call_id),
             summary: format!("transcription {what}"),
-            event,
+            event: event.map(Into::into),
         },
     )
     .await?;

@@ -270,15 +270,7 @@ async fn a_post_call_transcript_comes_from_the_clients_intelligence_service(b: B
     assert_eq!(hits[0]["call_id"], json!(call.0));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_post_call_transcript_comes_from_the_clients_intelligence_service_sqlite() {
-    a_post_call_transcript_comes_from_the_clients_intelligence_service(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_post_call_transcript_comes_from_the_clients_intelligence_service_postgres() {
-    a_post_call_transcript_comes_from_the_clients_intelligence_service(Backend::Postgres).await;
-}
+twins!(a_post_call_transcript_comes_from_the_clients_intelligence_service);
 
 async fn a_failed_intelligence_transcript_is_asked_again_then_shown(b: Backend) {
     let Some(r) = rig(b, Outcome::Human, false).await else {
@@ -329,12 +321,4 @@ async fn a_failed_intelligence_transcript_is_asked_again_then_shown(b: Backend) 
     assert!(r.fake.recordings()[0].deleted);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_intelligence_transcript_is_asked_again_then_shown_sqlite() {
-    a_failed_intelligence_transcript_is_asked_again_then_shown(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_intelligence_transcript_is_asked_again_then_shown_postgres() {
-    a_failed_intelligence_transcript_is_asked_again_then_shown(Backend::Postgres).await;
-}
+twins!(a_failed_intelligence_transcript_is_asked_again_then_shown);

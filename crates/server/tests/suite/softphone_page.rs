@@ -201,22 +201,7 @@ async fn voicemail_drop_without_a_message_is_refused_and_the_call_goes_on(backen
     assert!(row.ended_at.is_none(), "{row:#?}");
 }
 
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(palera_store::Backend::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(palera_store::Backend::Postgres).await;
-            }
-        }
-    };
-}
-
-both!(the_page_includes_the_twilio_sdk_with_its_integrity_hash_for_agents_of_twilio_clients);
-both!(without_the_sdk_settings_the_twilio_desktop_names_them);
-both!(the_demo_desktop_has_the_simulated_softphone_and_no_sdk);
-both!(voicemail_drop_without_a_message_is_refused_and_the_call_goes_on);
+twins!(the_page_includes_the_twilio_sdk_with_its_integrity_hash_for_agents_of_twilio_clients);
+twins!(without_the_sdk_settings_the_twilio_desktop_names_them);
+twins!(the_demo_desktop_has_the_simulated_softphone_and_no_sdk);
+twins!(voicemail_drop_without_a_message_is_refused_and_the_call_goes_on);

@@ -301,21 +301,6 @@ async fn in_twilio_mode_the_desktop_keeps_a_voice_token_for_each_voice_enabled_c
     assert!(js.contains("/voice-token") && js.contains("ttl_seconds * 800"));
 }
 
-macro_rules! on_both_twilio {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(palera_store::Backend::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(palera_store::Backend::Postgres).await;
-            }
-        }
-    };
-}
-
-on_both_twilio!(a_twilio_call_reports_ringing_answer_amd_agent_hold_and_end_in_order);
-on_both_twilio!(unanswered_and_machine_answered_calls_report_what_twilio_said);
-on_both_twilio!(in_twilio_mode_the_desktop_keeps_a_voice_token_for_each_voice_enabled_client);
+twins!(a_twilio_call_reports_ringing_answer_amd_agent_hold_and_end_in_order);
+twins!(unanswered_and_machine_answered_calls_report_what_twilio_said);
+twins!(in_twilio_mode_the_desktop_keeps_a_voice_token_for_each_voice_enabled_client);

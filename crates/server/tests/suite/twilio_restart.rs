@@ -29,6 +29,25 @@ async fn connected_call(r: &Rig) -> (CallId, String) {
     (call, r.fake.call_to(CONTACT).unwrap())
 }
 
+/// The server never asked Twilio to end the contact's leg `sid`.
+fn assert_never_hung_up(r: &Rig, sid: &str) {
+    let hung_up: Vec<_> = r
+        .fake
+        .requests_to("POST", &format!("/Calls/{sid}.json"))
+        .into_iter()
+        .filter(|q| q.get("Status") == Some("completed"))
+        .collect();
+    assert!(hung_up.is_empty(), "{hung_up:#?}");
+}
+
+/// The rig's contact as its campaign keeps it (attempts, claim).
+async fn claim_of(r: &Rig) -> palera_store::calls::CampaignContact {
+    r.db.store
+        .campaign_contact(r.campaign, r.contact)
+        .await
+        .unwrap()
+}
+
 async fn a_twilio_call_in_progress_at_restart_stays_with_its_agent(backend: Backend) {
     let Some(mut r) = rig(backend, Outcome::Human, false).await else {
         return;
@@ -50,18 +69,8 @@ async fn a_twilio_call_in_progress_at_restart_stays_with_its_agent(backend: Back
     let row = r.db.store.call(call).await.unwrap();
     assert!(row.ended_at.is_none(), "{row:#?}");
     assert_eq!(row.agent_id.map(|a| a.0), Some(r.agent));
-    let hung_up: Vec<_> = r
-        .fake
-        .requests_to("POST", &format!("/Calls/{sid}.json"))
-        .into_iter()
-        .filter(|q| q.get("Status") == Some("completed"))
-        .collect();
-    assert!(hung_up.is_empty(), "{hung_up:#?}");
-    let cc =
-        r.db.store
-            .campaign_contact(r.campaign, r.contact)
-            .await
-            .unwrap();
+    assert_never_hung_up(&r, &sid);
+    let cc = claim_of(&r).await;
     assert_eq!(cc.in_flight, Some(call), "the claim is kept: {cc:#?}");
 
     // The agent's desktop connects to the new server and has the call; hold works on it.
@@ -98,11 +107,7 @@ async fn a_twilio_call_in_progress_at_restart_stays_with_its_agent(backend: Back
     let row = r.db.store.call(call).await.unwrap();
     assert_eq!(row.outcome, "completed", "{row:#?}");
     assert_eq!(row.disposition.as_deref(), Some("Sale"));
-    let cc =
-        r.db.store
-            .campaign_contact(r.campaign, r.contact)
-            .await
-            .unwrap();
+    let cc = claim_of(&r).await;
     assert_eq!(cc.in_flight, None, "{cc:#?}");
     assert_eq!(cc.attempts.attempts, 1, "{cc:#?}");
 }
@@ -134,19 +139,9 @@ async fn a_twilio_call_that_ended_while_the_server_was_down_gets_its_real_outcom
         "an ended call is not found again: {kinds:?}"
     );
     // Nothing to hang up: the call was over.
-    let hung_up: Vec<_> = r
-        .fake
-        .requests_to("POST", &format!("/Calls/{sid}.json"))
-        .into_iter()
-        .filter(|q| q.get("Status") == Some("completed"))
-        .collect();
-    assert!(hung_up.is_empty(), "{hung_up:#?}");
+    assert_never_hung_up(&r, &sid);
     // The attempt is counted once and its claim released; the agent is free.
-    let cc =
-        r.db.store
-            .campaign_contact(r.campaign, r.contact)
-            .await
-            .unwrap();
+    let cc = claim_of(&r).await;
     assert_eq!(cc.in_flight, None, "{cc:#?}");
     assert_eq!(cc.attempts.attempts, 1, "{cc:#?}");
 }
@@ -203,11 +198,7 @@ async fn a_starting_node_leaves_the_calls_of_another_nodes_campaign_alone() {
             .is_empty(),
         "Twilio was not even asked"
     );
-    let cc =
-        r.db.store
-            .campaign_contact(r.campaign, r.contact)
-            .await
-            .unwrap();
+    let cc = claim_of(&r).await;
     assert_eq!(cc.in_flight, Some(call), "the claim stays: {cc:#?}");
     drop(lead);
 }

@@ -753,7 +753,11 @@ on_both!(
         .await;
         assert_eq!(rec.source_url.as_deref(), Some(url.as_str()));
         assert_eq!(rec.duration_seconds, Some(42));
-        assert!(store.unapplied_webhooks(10).await.unwrap().is_empty());
+        // Marked applied once applied.
+        common::eventually("the replayed event marked applied", common::WAIT, || async {
+            store.unapplied_webhooks(10).await.unwrap().is_empty()
+        })
+        .await;
         // A webhook delivered normally is marked applied once the engine handled it.
         let path = format!("/twilio/{c}/status?call_id={}", call.0);
         let p = ringing("CA1");
@@ -763,5 +767,87 @@ on_both!(
         })
         .await;
         assert_eq!(store.webhook_count(c).await.unwrap(), 2);
+    }
+);
+
+on_both!(
+    an_inbound_caller_received_before_a_crash_is_recorded_once_after_the_restart,
+    |mut t: TestApp| async move {
+        use palera_server::engine::{Arrival, WebhookEffect};
+        use palera_store::twilio::NewReceipt;
+        let c = twilio_client(&t, "Acme", true).await;
+        let store = t.db.store.clone();
+        // The running engine has replayed what it found at its start (nothing).
+        common::eventually("the engine runs", common::WAIT, || async {
+            t.app.engine.is_running()
+        })
+        .await;
+        // The voice webhook of caller CA77 was received: its receipt and the arrival are stored
+        // (the handler's one insert), and the process stopped before the engine routed it.
+        let arrival = WebhookEffect::Inbound {
+            inbound: Arrival {
+                client: c,
+                from: palera_core::phone::PhoneNumber::parse_e164("+14155550100").unwrap(),
+                sid: Some(palera_carrier::CallSid("CA77".into())),
+                patience_seconds: 0.0,
+                talk_seconds: 0.0,
+            },
+        };
+        let json = serde_json::to_string(&arrival).unwrap();
+        let receipt = |key: &'static str| NewReceipt {
+            client: c,
+            event_key: key,
+            kind: "voice",
+            call_sid: Some("CA77"),
+            call_id: None,
+            summary: "inbound call from +14155550100 queued",
+            received_at: 1,
+            event: None,
+        };
+        let now = t.app.now_ms();
+        assert!(store
+            .record_webhook(&NewReceipt {
+                received_at: now,
+                event: Some(&json),
+                ..receipt("voice:CA77")
+            })
+            .await
+            .unwrap());
+        t.restart().await;
+        // The new engine replays it: the caller's call is recorded (and would be offered).
+        let call = common::eventually(
+            "the arrival applied after the restart",
+            common::WAIT,
+            || async { store.call_by_sid(c, "CA77").await.unwrap() },
+        )
+        .await;
+        assert_eq!(call.direction, "inbound");
+        common::eventually("the arrival marked applied", common::WAIT, || async {
+            store.unapplied_webhooks(10).await.unwrap().is_empty()
+        })
+        .await;
+        // Applied but not marked (a stop between the two): replaying it records nothing more.
+        assert!(store
+            .record_webhook(&NewReceipt {
+                received_at: t.app.now_ms(),
+                event: Some(&json),
+                ..receipt("voice:CA77:again")
+            })
+            .await
+            .unwrap());
+        t.restart().await;
+        common::eventually("the second arrival applied", common::WAIT, || async {
+            store.unapplied_webhooks(10).await.unwrap().is_empty()
+        })
+        .await;
+        // Twilio retrying the voice webhook changes nothing either.
+        let p = voice_params("CA77", "+14155550199");
+        let r = post_signed(&t, &format!("/twilio/{c}/voice"), &refs(&p)).await;
+        assert_eq!(r.status(), 200);
+        let calls: Vec<_> = store
+            .contact_calls(c, call.contact_id.unwrap(), 10)
+            .await
+            .unwrap();
+        assert_eq!(calls.len(), 1, "one call for CA77: {calls:#?}");
     }
 );

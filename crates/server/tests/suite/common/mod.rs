@@ -67,11 +67,23 @@ pub struct Observed {
     requests: UnboundedReceiver<palera_server::engine::Request>,
 }
 
+/// The carrier event a webhook handed to the engine (not new inbound callers, which the engine
+/// records and routes itself).
+fn carrier_event(r: palera_server::engine::Request) -> Option<CarrierEvent> {
+    match r {
+        palera_server::engine::Request::Webhook {
+            event: palera_server::engine::WebhookEffect::Carrier(event),
+            ..
+        } => Some(event),
+        _ => None,
+    }
+}
+
 impl Observed {
     /// The next event already sent, if any.
     pub fn try_recv(&mut self) -> Option<CarrierEvent> {
         while let Ok(r) = self.requests.try_recv() {
-            if let palera_server::engine::Request::Webhook { event, .. } = r {
+            if let Some(event) = carrier_event(r) {
                 return Some(event);
             }
         }
@@ -83,7 +95,7 @@ impl Observed {
         loop {
             tokio::select! {
                 Some(r) = self.requests.recv() => {
-                    if let palera_server::engine::Request::Webhook { event, .. } = r {
+                    if let Some(event) = carrier_event(r) {
                         return Some(event);
                     }
                 }
@@ -162,6 +174,12 @@ impl TestApp {
         if let Some(t) = self.task.take() {
             t.abort();
             let _ = t.await;
+        }
+        // The engine runs in a task of its own: it stops when the server's stop signal goes
+        // with the aborted task. Two engines never overlap, as two processes of one node never do.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.app.engine.is_running() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         let app = App::new(self.db.store.clone(), test_settings(&self.db.url));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
