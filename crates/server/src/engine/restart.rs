@@ -17,6 +17,7 @@ use super::manual::Manual;
 use super::Engine;
 use super::{AgentActivity, EngineError};
 use crate::desk::ws::DesktopMessage;
+use futures::StreamExt;
 use palera_carrier::{CallSid, CallState, Carrier, LegEnd};
 use palera_core::campaign::{CallOutcome, Disposition, DispositionEffect};
 use palera_core::ids::{CallId, CampaignId};
@@ -25,6 +26,12 @@ use palera_store::calls::{outcome_str, Call, CallUpdate};
 use palera_store::inbound::InboundEnd;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+
+/// How many calls the carrier is asked about at once at start.
+const ASK_AT_ONCE: usize = 16;
+
+/// A call's carrier, and where it says the call stands.
+type Asked = (Option<Arc<dyn Carrier>>, Option<CallState>);
 
 /// What became of one open call.
 enum Found {
@@ -40,13 +47,25 @@ impl Engine {
         let mut leads: HashMap<CampaignId, bool> = HashMap::new();
         let mut kept: HashSet<CallId> = HashSet::new();
         let node = self.app.store.node().to_string();
+        let mut owned = Vec::new();
         for call in self.app.store.open_calls_of_node(&node).await? {
             if let Some(c) = call.campaign_id {
                 if !self.may_lead(c, &mut leads).await? {
                     continue;
                 }
             }
-            if let Found::Kept = self.reconcile_call(&call).await? {
+            owned.push(call);
+        }
+        // The carrier is asked about every call at once (a few at a time), before any is acted
+        // on: a slow or unreachable carrier costs its timeout once, not once per call.
+        let app = self.app.clone();
+        let asked: Vec<Asked> = futures::stream::iter(owned.clone())
+            .map(move |c| ask_carrier(app.clone(), c))
+            .buffered(ASK_AT_ONCE)
+            .collect()
+            .await;
+        for (call, asked) in owned.iter().zip(asked) {
+            if let Found::Kept = self.reconcile_call(call, asked).await? {
                 kept.insert(call.id);
             }
         }
@@ -88,29 +107,11 @@ impl Engine {
         Ok(free)
     }
 
-    async fn reconcile_call(&mut self, call: &Call) -> Result<Found, EngineError> {
+    async fn reconcile_call(&mut self, call: &Call, asked: Asked) -> Result<Found, EngineError> {
         let Some(sid) = call.carrier_sid.clone().map(CallSid) else {
             return self.never_placed(call).await;
         };
-        let carrier = self
-            .app
-            .carriers
-            .for_client(&self.app.store, call.client_id)
-            .await
-            .ok();
-        let state = match &carrier {
-            Some(c) => {
-                let from = self.shown_number(call).await?;
-                match c.reattach(&sid, call.id.0, &from).await {
-                    Ok(state) => Some(state),
-                    Err(e) => {
-                        tracing::info!(call = %call.id, error = %e, "the carrier cannot tell where the call stands");
-                        None
-                    }
-                }
-            }
-            None => None,
-        };
+        let (carrier, state) = asked;
         match (state, carrier) {
             (Some(CallState::Live { answered: true }), Some(carrier))
                 if call.connected_at.is_some() && call.agent_id.is_some() =>
@@ -124,7 +125,10 @@ impl Engine {
             }
             (_, carrier) => {
                 if let Some(c) = carrier {
-                    let _ = c.hang_up(&sid).await; // it may be long gone
+                    // Off the start: it may be long gone, or the carrier unreachable.
+                    tokio::spawn(async move {
+                        let _ = c.hang_up(&sid).await;
+                    });
                 }
                 self.close(call, None, "reconciled").await?;
                 Ok(Found::Closed)
@@ -188,17 +192,6 @@ impl Engine {
         self.event(call.id, kind, outcome_str(outcome)).await
     }
 
-    /// The number the call shows (the client's first number; the contact's for an inbound call
-    /// or a client without numbers).
-    async fn shown_number(&self, call: &Call) -> Result<PhoneNumber, EngineError> {
-        let own = self.app.store.numbers(call.client_id).await?;
-        let number = match own.first() {
-            Some(n) if call.direction != "inbound" => n.number.clone(),
-            _ => call.phone.clone(),
-        };
-        PhoneNumber::parse_e164(&number).map_err(|e| EngineError::invalid("phone", e))
-    }
-
     /// A call still up with its agent after a restart: the agent is on it again (their desktop
     /// is told), and it runs on as a manual call does.
     async fn reattach(
@@ -249,6 +242,38 @@ impl Engine {
         tracing::info!(call = %call.id, agent = %agent, "call still in progress after the restart stays with its agent");
         Ok(())
     }
+}
+
+/// The call's carrier, and where it says the call stands (`None`: it cannot tell).
+async fn ask_carrier(app: crate::app::App, call: Call) -> Asked {
+    let Some(sid) = call.carrier_sid.clone().map(CallSid) else {
+        return (None, None);
+    };
+    let Ok(carrier) = app.carriers.for_client(&app.store, call.client_id).await else {
+        return (None, None);
+    };
+    let state = match shown_number(&app, &call).await {
+        Ok(from) => match carrier.reattach(&sid, call.id.0, &from).await {
+            Ok(state) => Some(state),
+            Err(e) => {
+                tracing::info!(call = %call.id, error = %e, "the carrier cannot tell where the call stands");
+                None
+            }
+        },
+        Err(_) => None,
+    };
+    (Some(carrier), state)
+}
+
+/// The number the call shows (the client's first number; the contact's for an inbound call or a
+/// client without numbers).
+async fn shown_number(app: &crate::app::App, call: &Call) -> Result<PhoneNumber, EngineError> {
+    let own = app.store.numbers(call.client_id).await?;
+    let number = match own.first() {
+        Some(n) if call.direction != "inbound" => n.number.clone(),
+        _ => call.phone.clone(),
+    };
+    PhoneNumber::parse_e164(&number).map_err(|e| EngineError::invalid("phone", e))
 }
 
 /// The outcome of a call closed at start: what it had reached, and for one nobody answered, how

@@ -19,6 +19,7 @@ mod desktop_ws;
 mod foundation;
 mod inbound;
 mod inbound_browser;
+mod kill;
 mod recordings;
 mod recordings_browser;
 mod recordings_e2e;

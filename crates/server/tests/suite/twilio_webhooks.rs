@@ -754,9 +754,11 @@ on_both!(
         assert_eq!(rec.source_url.as_deref(), Some(url.as_str()));
         assert_eq!(rec.duration_seconds, Some(42));
         // Marked applied once applied.
-        common::eventually("the replayed event marked applied", common::WAIT, || async {
-            store.unapplied_webhooks(10).await.unwrap().is_empty()
-        })
+        common::eventually(
+            "the replayed event marked applied",
+            common::WAIT,
+            || async { store.unapplied_webhooks(10).await.unwrap().is_empty() },
+        )
         .await;
         // A webhook delivered normally is marked applied once the engine handled it.
         let path = format!("/twilio/{c}/status?call_id={}", call.0);
