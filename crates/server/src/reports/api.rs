@@ -292,10 +292,7 @@ impl RangeQuery {
 }
 
 /// The campaign of the path, for supervisors and admins of its client.
-pub async fn staff_campaign(app: &App, c: &ScopedClient, id: i64) -> Result<Campaign, ApiError> {
-    c.auth.require_staff()?;
-    Ok(app.store.campaign(c.client, CampaignId(id)).await?)
-}
+pub use crate::campaigns::api::staff_campaign;
 
 #[utoipa::path(get, path = "/api/v1/clients/{client_id}/reports/campaigns/{campaign_id}",
     params(("client_id" = i64, Path), ("campaign_id" = i64, Path), RangeQuery),
