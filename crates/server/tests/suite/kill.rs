@@ -279,4 +279,4 @@ async fn a_killed_server_loses_and_doubles_nothing(backend: Backend) {
     println!("{backend:?}: killed after {kills:?} ms");
 }
 
-twins!(a_killed_server_loses_and_doubles_nothing);
+heavy_twins!(a_killed_server_loses_and_doubles_nothing);

@@ -39,4 +39,4 @@ async fn a_short_soak_through_the_real_server_breaks_no_rule(backend: Backend) {
     );
 }
 
-twins!(a_short_soak_through_the_real_server_breaks_no_rule);
+heavy_twins!(a_short_soak_through_the_real_server_breaks_no_rule);

@@ -173,14 +173,24 @@ pub async fn click(c: &fantoccini::Client, css: &str) {
         .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
-/// Types `text` into the focused element.
+/// Types `text` into the focused element. Right after the page changes panels the focused
+/// element can be one that is being hidden ("not interactable"): the keys are sent again once
+/// focus has settled (up to 3 s), as a person would press them again.
 pub async fn keys(c: &fantoccini::Client, text: &str) {
-    c.active_element()
-        .await
-        .unwrap()
-        .send_keys(text)
-        .await
-        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let sent = c.active_element().await.unwrap().send_keys(text).await;
+        match sent {
+            Ok(()) => return,
+            Err(fantoccini::error::CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::ElementNotInteractable
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("typing {text:?}: {e}"),
+        }
+    }
 }
 
 /// Alt + `key` on the focused element.

@@ -295,6 +295,26 @@ macro_rules! twins {
     };
 }
 
+/// [`twins!`] for the heavy end-to-end runs (a real process killed and restarted, a minute of
+/// soak): ignored by a plain `cargo test`, run by `scripts/test` on their own after the suite, so
+/// their load never slows the timing-sensitive browser tests.
+macro_rules! heavy_twins {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "heavy: scripts/test runs it after the suite"]
+            async fn sqlite() {
+                super::$name(palera_store::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "heavy: scripts/test runs it after the suite"]
+            async fn postgres() {
+                super::$name(palera_store::Backend::Postgres).await;
+            }
+        }
+    };
+}
+
 macro_rules! on_both {
     (observing $name:ident, $body:expr) => {
         mod $name {
