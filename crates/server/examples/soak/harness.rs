@@ -472,13 +472,12 @@ async fn seed(
         contacts.extend(page);
     }
     // The scenario's share of the numbers joins the DNC list before dialing starts.
-    let every = if s.dnc_pct > 0.0 {
-        (100.0 / s.dnc_pct).round().max(1.0) as usize
+    let dnc: Vec<_> = if s.dnc_pct > 0.0 {
+        let every = (100.0 / s.dnc_pct).round().max(1.0) as usize;
+        contacts.iter().step_by(every).collect()
     } else {
-        usize::MAX
+        Vec::new()
     };
-    let dnc: Vec<_> = contacts.iter().step_by(every.max(1)).collect();
-    let dnc = if s.dnc_pct > 0.0 { dnc } else { Vec::new() };
     let numbers: Vec<PhoneNumber> = dnc.iter().map(|c| c.phone.clone()).collect();
     store.add_dnc_many(client, &numbers, "soak", 1).await?;
     let input = CampaignInput {

@@ -589,11 +589,7 @@ impl Engine {
         let Some(contact) = row.contact_id else {
             return Err(EngineError::invalid("call", "has no contact"));
         };
-        if self
-            .manual
-            .get(&call)
-            .is_some_and(|m| m.wrap_until.is_none())
-        {
+        if self.is_manual(call) && !self.manual_in_wrap_up(call) {
             return Err(EngineError::invalid(
                 "call",
                 "the call is still up: hang up first",

@@ -107,6 +107,17 @@ async fn ring(http: &reqwest::Client, base: &str, client: i64, sid: &str) -> Opt
     Some(r.status().as_u16())
 }
 
+/// The number `sql` (one `$1` for `pattern`) counts, as column `n`.
+async fn count(store: &palera_store::Store, sql: &str, pattern: &str) -> i64 {
+    sqlx::query(sql)
+        .bind(pattern)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap()
+}
+
 fn csv(run: usize) -> String {
     let mut out = String::from("phone,first_name\n");
     for i in 0..ROWS {
@@ -217,41 +228,34 @@ async fn a_killed_server_loses_and_doubles_nothing(backend: Backend) {
         assert_eq!(status.status.as_str(), "done", "{status:#?}");
         let pattern = format!("CAK{run}x%");
         let calls = eventually("every caller recorded", Duration::from_secs(60), || async {
-            let n: i64 = sqlx::query(
+            let n = count(
+                &store,
                 "SELECT COUNT(DISTINCT carrier_sid) AS n FROM calls WHERE carrier_sid LIKE $1",
+                &pattern,
             )
-            .bind(&pattern)
-            .fetch_one(store.pool())
-            .await
-            .unwrap()
-            .try_get("n")
-            .unwrap();
+            .await;
             (n as usize == CALLERS).then_some(n)
         })
         .await;
         assert_eq!(calls as usize, CALLERS);
         // Nothing doubled: one call per caller, one receipt per webhook, one contact per row.
-        let doubled: i64 = sqlx::query(
+        let doubled = count(
+            &store,
             "SELECT COUNT(*) AS n FROM (SELECT carrier_sid FROM calls WHERE carrier_sid LIKE $1 \
              GROUP BY carrier_sid HAVING COUNT(*) > 1) d",
+            &pattern,
         )
-        .bind(&pattern)
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
-        .try_get("n")
-        .unwrap();
+        .await;
         assert_eq!(doubled, 0, "run {run}: callers recorded twice");
-        let receipts: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM webhook_receipts WHERE client_id = $1 AND call_sid LIKE $2",
+        // The client's id is an integer from a newtype: inlined.
+        let receipts = count(
+            &store,
+            &format!(
+                "SELECT COUNT(*) AS n FROM webhook_receipts WHERE call_sid LIKE $1 AND client_id = {client}"
+            ),
+            &pattern,
         )
-        .bind(client.0)
-        .bind(&pattern)
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
-        .try_get("n")
-        .unwrap();
+        .await;
         assert_eq!(
             receipts as usize, CALLERS,
             "run {run}: one receipt per webhook"
