@@ -247,6 +247,27 @@ impl Rig {
                 .unwrap();
         }
         self.fake.deliver_to("http://127.0.0.1:9");
+        // The stopped server's campaign lead (a PostgreSQL session lock) ends with its session, as
+        // a stopped process's does; PostgreSQL releases it a moment after the session closes.
+        if self.db.store.backend() == Backend::Postgres {
+            use sqlx::Row;
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                let held: i64 = sqlx::query(
+                    "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' \
+                     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                )
+                .fetch_one(self.db.store.pool())
+                .await
+                .unwrap()
+                .try_get("n")
+                .unwrap();
+                if held == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
     }
 
     /// Starts a new server on the rig's database (after [`Rig::stop_server`]).
