@@ -203,7 +203,7 @@ impl Store {
         contacts: &[Enrolment],
         now_ms: i64,
     ) -> Result<u64> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut added = 0;
         for c in contacts {
             let done = sqlx::query("INSERT INTO campaign_contacts (campaign_id, contact_id, client_id, phone, time_zone, name, attempts, status, next_due_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,0,'active',$7,$7) ON CONFLICT (campaign_id, contact_id) DO NOTHING")
@@ -243,7 +243,7 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let added = sqlx::query(&format!(
             "INSERT INTO campaign_contacts (campaign_id, contact_id, client_id, phone, time_zone, name, attempts, status, next_due_at, updated_at) \
              SELECT $1, c.id, c.client_id, c.phone, c.time_zone, TRIM(c.first_name || ' ' || c.last_name), 0, 'active', $2, $2 \
@@ -364,7 +364,7 @@ impl Store {
         if moves.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         for (c, a) in moves {
             sqlx::query(
                 "UPDATE campaign_contacts SET holder_id = $1 WHERE campaign_id = $2 AND contact_id = $3",
@@ -383,7 +383,7 @@ impl Store {
     /// contact is not claimable any more (already in flight in this or another campaign, done, at
     /// max attempts, not due): nothing is written then.
     pub async fn claim_contact(&self, c: &Claim) -> Result<Option<Call>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         if self.backend() == crate::Backend::Postgres {
             // Claims of one contact by different campaigns queue here, so the check below sees
             // the other's claim (SQLite runs one writer at a time already).
@@ -427,7 +427,7 @@ impl Store {
         contact: ContactId,
         call: CallId,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE campaign_contacts SET in_flight_call_id = NULL, attempts = attempts - 1 WHERE campaign_id = $1 AND contact_id = $2 AND in_flight_call_id = $3")
             .bind(campaign.0)
             .bind(contact.0)

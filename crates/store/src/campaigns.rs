@@ -222,7 +222,7 @@ impl Store {
         input: &CampaignInput,
         now_ms: i64,
     ) -> Result<Campaign> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query("INSERT INTO campaigns (client_id, name, status, settings, caller_id, voicemail_url, hold_music_url, recording, transcription, created_at, updated_at) VALUES ($1,$2,'draft',$3,$4,$5,$6,$7,$8,$9,$9) RETURNING id")
             .bind(client.0)
             .bind(input.name.trim())
@@ -250,7 +250,7 @@ impl Store {
         input: &CampaignInput,
         now_ms: i64,
     ) -> Result<Campaign> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE campaigns SET name=$1, settings=$2, caller_id=$3, voicemail_url=$4, hold_music_url=$5, recording=$6, transcription=$7, updated_at=$8 WHERE id=$9 AND client_id=$10")
             .bind(input.name.trim())
             .bind(settings_json(&input.settings))
@@ -389,7 +389,7 @@ impl Store {
         campaign: CampaignId,
         set: &[NewDisposition],
     ) -> Result<Vec<StoredDisposition>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM dispositions WHERE campaign_id = $1")
             .bind(campaign.0)
             .execute(&mut *tx)
@@ -424,7 +424,7 @@ impl Store {
         client: ClientId,
         set: &[NewDisposition],
     ) -> Result<Vec<StoredDisposition>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM client_dispositions WHERE client_id = $1")
             .bind(client.0)
             .execute(&mut *tx)

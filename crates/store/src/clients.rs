@@ -141,7 +141,7 @@ impl Store {
         numbers: &[PhoneNumber],
         now_ms: i64,
     ) -> Result<Client> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let (tok, tok4) = self.seal_opt(secrets.auth_token.as_deref().unwrap_or(""));
         let (key, key4) = self.seal_opt(secrets.api_key_secret.as_deref().unwrap_or(""));
         let row = sqlx::query(&format!(
@@ -185,7 +185,7 @@ impl Store {
         settings: &ClientSettings,
         secrets: &SecretInput,
     ) -> Result<Client> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE clients SET name=$1, time_zone=$2, default_country=$3, account_sid=$4, api_key_sid=$5, twiml_app_sid=$6, voice_enabled=$7, calls_per_second=$8 WHERE id=$9")
             .bind(&settings.name)
             .bind(settings.time_zone.name())

@@ -406,7 +406,7 @@ impl Store {
         actor: &Actor,
         now_ms: i64,
     ) -> Result<Contact> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let r = sqlx::query(&format!(
             "INSERT INTO contacts (client_id, phone, list_id, first_name, last_name, email, time_zone, properties, created_at, updated_at) \
              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING {CONTACT_COLUMNS}"
@@ -477,7 +477,7 @@ impl Store {
         actor: &Actor,
         now_ms: i64,
     ) -> Result<Contact> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         // Touch the row first so this transaction holds the write lock before reading.
         let done = sqlx::query(
             "UPDATE contacts SET updated_at = updated_at WHERE id = $1 AND client_id = $2",
@@ -626,7 +626,7 @@ impl Store {
             Some(l) => w.push("(list_id IS NULL OR list_id <> $?)", Bind::Int(l.0)),
             None => w.sql.push_str(" AND list_id IS NOT NULL"),
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         if let Some(l) = to {
             // A write first, so SQLite takes the write lock before anything is read.
             let done = sqlx::query(

@@ -205,6 +205,25 @@ impl Store {
         &self.pool
     }
 
+    /// A transaction that writes. On SQLite it takes the write lock at its start (`BEGIN
+    /// IMMEDIATE`), so it waits its turn (the busy timeout) instead of failing with "database is
+    /// locked" when it reads first and another connection writes before its own first write.
+    pub async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// ` FOR UPDATE` on PostgreSQL, to lock the rows a write transaction reads before it writes
+    /// what depends on them; nothing on SQLite, whose write transactions run one at a time.
+    pub fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
     /// How many writes to users this process made through the store (clones share it).
     pub fn users_generation(&self) -> u64 {
         self.users_changed

@@ -179,7 +179,7 @@ impl Store {
 
     /// Sets the pipeline order: `order` must name every list of the client exactly once.
     pub async fn reorder_lists(&self, client: ClientId, order: &[ListId]) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let existing: Vec<(i64,)> = sqlx::query_as("SELECT id FROM lists WHERE client_id = $1")
             .bind(client.0)
             .fetch_all(&mut *tx)
@@ -208,7 +208,7 @@ impl Store {
 
     /// Deletes a list; its contacts stay, in no list.
     pub async fn delete_list(&self, client: ClientId, id: ListId) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE contacts SET list_id = NULL WHERE client_id = $1 AND list_id = $2")
             .bind(client.0)
             .bind(id.0)

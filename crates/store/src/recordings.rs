@@ -422,11 +422,15 @@ impl Store {
 
     /// Deletes a recording's row, its pauses and its call's transcript lines (the call stays).
     pub async fn delete_recording(&self, id: RecordingId) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
-        let call: Option<i64> = sqlx::query_scalar("SELECT call_id FROM recordings WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let mut tx = self.write_tx().await?;
+        // Locked first: a post-call transcript being saved finishes before its lines go.
+        let call: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT call_id FROM recordings WHERE id = $1{}",
+            self.for_update()
+        ))
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(call) = call else {
             return Ok(());
         };

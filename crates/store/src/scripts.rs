@@ -80,7 +80,7 @@ impl Store {
         by: UserId,
         now_ms: i64,
     ) -> Result<Script> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let id: i64 = sqlx::query("INSERT INTO scripts (client_id, name, created_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING id")
             .bind(client.0)
             .bind(name.trim())
@@ -157,7 +157,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<Script> {
         let current = self.script(client, id).await?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE scripts SET name = $1, updated_at = $2 WHERE id = $3")
             .bind(name.trim())
             .bind(now_ms)

@@ -83,7 +83,7 @@ impl Store {
         kind: TranscriptKind,
         lines: &[TranscriptLine],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         for line in lines {
             sqlx::query(INSERT)
                 .bind(client.0)
@@ -115,17 +115,26 @@ impl Store {
         rows.iter().map(line_from_row).collect()
     }
 
-    /// Stores a recording's post-call transcript (replacing any earlier one) and marks it done.
+    /// Stores a recording's post-call transcript (replacing any earlier one) and marks it done;
+    /// nothing when the recording was deleted meanwhile (retention).
     pub async fn save_final_transcript(
         &self,
         rec: RecordingId,
         lines: &[TranscriptLine],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
-        let row = sqlx::query("SELECT client_id, call_id FROM recordings WHERE id = $1")
-            .bind(rec.0)
-            .fetch_one(&mut *tx)
-            .await?;
+        let mut tx = self.write_tx().await?;
+        // The recording's row is locked, so retention cannot delete it (and its lines) while
+        // these lines go in; a recording deleted already gets no lines.
+        let Some(row) = sqlx::query(&format!(
+            "SELECT client_id, call_id FROM recordings WHERE id = $1{}",
+            self.for_update()
+        ))
+        .bind(rec.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(());
+        };
         let (client, call): (i64, i64) = (row.try_get("client_id")?, row.try_get("call_id")?);
         sqlx::query("DELETE FROM transcript_lines WHERE call_id = $1 AND kind = 'final'")
             .bind(call)

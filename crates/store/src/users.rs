@@ -64,7 +64,7 @@ impl Store {
     /// Creates a user and its client assignments atomically. A taken e-mail is a conflict on
     /// `email`; an unknown client is a conflict on `clients`.
     pub async fn create_user(&self, new: &NewUser, now_ms: i64) -> Result<User> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let r = sqlx::query("INSERT INTO users (email, name, role, password_hash, voice_enabled, voice_state, voice_state_since, created_at) VALUES ($1,$2,$3,$4,$5,'offline',$6,$6) RETURNING id")
             .bind(new.email.as_str())
             .bind(new.name.trim())
@@ -176,7 +176,7 @@ impl Store {
         voice_enabled: bool,
         clients: &[ClientId],
     ) -> Result<User> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let done =
             sqlx::query("UPDATE users SET name = $1, role = $2, voice_enabled = $3 WHERE id = $4")
                 .bind(name.trim())
@@ -219,7 +219,7 @@ impl Store {
         hash: &str,
         keep: Option<&str>,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash)
             .bind(id.0)
@@ -243,7 +243,7 @@ impl Store {
         source: &str,
         now_ms: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE users SET voice_state = $1, voice_state_since = $2 WHERE id = $3 AND voice_state <> $1")
             .bind(state.as_str())
             .bind(now_ms)

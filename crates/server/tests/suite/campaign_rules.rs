@@ -146,6 +146,7 @@ impl Server {
             .await
             .unwrap();
         });
+        crate::common::engine_started(&app).await;
         Server {
             base,
             app,

@@ -590,9 +590,10 @@ rule!(
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(palera_server::serve(app, listener, async {
+        tokio::spawn(palera_server::serve(app.clone(), listener, async {
             let _ = stopped.await;
         }));
+        crate::common::engine_started(&app).await;
         let client = client_named(&store, "Acme").await;
         let other = client_named(&store, "Bolt").await;
         let contact = store

@@ -54,6 +54,7 @@ impl Demo {
         let server = tokio::spawn(palera_server::serve(app.clone(), listener, async {
             let _ = stopped.await;
         }));
+        crate::common::engine_started(&app).await;
         Demo {
             db,
             app,

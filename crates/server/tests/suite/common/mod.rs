@@ -106,6 +106,20 @@ impl Observed {
     }
 }
 
+/// Waits until the server's call engine has reconciled what a previous process left and runs,
+/// so that what a test stores next is not taken for such leftovers (an open inbound call stored
+/// by the test was once closed by the starting engine's reconcile).
+pub async fn engine_started(app: &palera_server::App) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !app.engine.is_running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call engine did not start within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// Starts a server on `backend`, or `None` when PostgreSQL is skipped.
 pub async fn spawn(backend: Backend) -> Option<TestApp> {
     spawn_with(backend, |_| {}).await
@@ -154,6 +168,9 @@ async fn serve_test(
         .await
         .unwrap();
     });
+    if !observe {
+        engine_started(&app).await;
+    }
     Some(TestApp {
         base,
         app,
@@ -194,6 +211,7 @@ impl TestApp {
             .unwrap();
         }));
         self.stop = Some(tx);
+        engine_started(&app).await;
         self.app = app;
     }
 

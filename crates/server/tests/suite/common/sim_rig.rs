@@ -220,6 +220,7 @@ pub async fn sim_rig(backend: Backend, s: Setup) -> Option<SimRig> {
         })
         .await;
     });
+    crate::common::engine_started(&app).await;
     Some(SimRig {
         base,
         app,
