@@ -193,6 +193,9 @@ fn call_from_row(r: &sqlx::any::AnyRow) -> Result<Call> {
     })
 }
 
+/// Contact ids per enrolment transaction (see [`Store::sync_enrolment`]).
+const ENROL_WINDOW: i64 = 5_000;
+
 impl Store {
     /// Adds contacts to a campaign, due at once; contacts already in it are left as they are.
     /// Returns how many were added.
@@ -222,8 +225,8 @@ impl Store {
         Ok(added)
     }
 
-    /// Brings a campaign's enrolment up to date with its lists in two set-based statements (one
-    /// transaction): the lists' contacts it does not have yet are enrolled, and its active
+    /// Brings a campaign's enrolment up to date with its lists in set-based statements (a short
+    /// transaction per window of contact ids): the lists' contacts it does not have yet are enrolled, and its active
     /// contacts no longer in any of the lists, not in flight, are retired (`moved`; their
     /// attempts are left as they are). Returns how many were enrolled and which were retired.
     pub async fn sync_enrolment(
@@ -243,19 +246,36 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(",")
         };
+        // In windows of contact ids, a transaction each: SQLite has one writer, and enrolling a
+        // list of 100,000 in one transaction held the call engine's writes for seconds.
+        let top: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(id) FROM contacts WHERE client_id = $1")
+                .bind(client.0)
+                .fetch_one(self.pool())
+                .await?;
+        let mut added = 0;
+        let mut lo = 0;
+        while lo < top.unwrap_or(0) {
+            let hi = lo + ENROL_WINDOW;
+            let mut tx = self.write_tx().await?;
+            added += sqlx::query(&format!(
+                "INSERT INTO campaign_contacts (campaign_id, contact_id, client_id, phone, time_zone, name, attempts, status, next_due_at, updated_at) \
+                 SELECT $1, c.id, c.client_id, c.phone, c.time_zone, TRIM(c.first_name || ' ' || c.last_name), 0, 'active', $2, $2 \
+                 FROM contacts c WHERE c.client_id = $3 AND c.list_id IN ({in_lists}) AND c.id > $4 AND c.id <= $5 \
+                 AND NOT EXISTS (SELECT 1 FROM campaign_contacts cc WHERE cc.campaign_id = $1 AND cc.contact_id = c.id)"
+            ))
+            .bind(campaign.0)
+            .bind(now_ms)
+            .bind(client.0)
+            .bind(lo)
+            .bind(hi)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            lo = hi;
+        }
         let mut tx = self.write_tx().await?;
-        let added = sqlx::query(&format!(
-            "INSERT INTO campaign_contacts (campaign_id, contact_id, client_id, phone, time_zone, name, attempts, status, next_due_at, updated_at) \
-             SELECT $1, c.id, c.client_id, c.phone, c.time_zone, TRIM(c.first_name || ' ' || c.last_name), 0, 'active', $2, $2 \
-             FROM contacts c WHERE c.client_id = $3 AND c.list_id IN ({in_lists}) \
-             AND NOT EXISTS (SELECT 1 FROM campaign_contacts cc WHERE cc.campaign_id = $1 AND cc.contact_id = c.id)"
-        ))
-        .bind(campaign.0)
-        .bind(now_ms)
-        .bind(client.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
         let retired = sqlx::query(&format!(
             "UPDATE campaign_contacts SET status = 'moved', updated_at = $1 \
              WHERE campaign_id = $2 AND status = 'active' AND in_flight_call_id IS NULL \

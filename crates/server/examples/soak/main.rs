@@ -8,7 +8,8 @@
 //!     [--scenario scenarios/soak.toml] [--agents 25] [--contacts 5000] [--seconds 60] [--postgres]
 //! ```
 //! PostgreSQL uses `TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`), as the
-//! tests do. The issue's target run: `--agents 200 --contacts 100000 --seconds 600`.
+//! tests do. The issue's target run: `--agents 200 --contacts 100000 --seconds 600`. With
+//! `RUST_LOG` set (for example `palera_server=info`) the server's log goes to standard error.
 
 mod harness;
 
@@ -16,6 +17,12 @@ use palera_store::Backend;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let mut args = std::env::args().skip(1);
     let mut scenario = "scenarios/soak.toml".to_string();
     let (mut agents, mut contacts, mut seconds) = (None, None, 60u64);

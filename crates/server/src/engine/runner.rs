@@ -80,6 +80,8 @@ pub(super) struct Runner {
     /// Held while this node runs the campaign (released when it stops).
     _lead: Option<Leadership>,
     last_due: Option<Instant>,
+    /// Where reading due contacts goes on (keyset position, see [`Engine::load_due`]).
+    due_reader: DueReader,
     last_enrol: Option<Instant>,
     /// An enrolment runs off the loop.
     enrolling: bool,
@@ -102,6 +104,7 @@ impl Runner {
             campaign: c,
             due: HashMap::new(),
             last_due: None,
+            due_reader: DueReader::default(),
             last_enrol: None,
             enrolling: false,
         }
@@ -155,8 +158,34 @@ fn due_every(last: Option<Instant>, every: Duration) -> bool {
     last.is_none_or(|t| t.elapsed() >= every)
 }
 
-/// Due contacts read per page when a runner looks for new ones.
-const DUE_PAGE: i64 = 5000;
+/// Due contacts read per page (one page a step, so a read never holds the loop long).
+const DUE_PAGE: i64 = 1000;
+/// How often the reading of due contacts starts again from the first one: rows that became due
+/// behind the reader's position (a claim another campaign released, a dial that could not be
+/// placed) are found again within this time.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// A runner's position in its due contacts, in the order `(next_due, contact)`. Each step reads
+/// one page after it: first through the backlog, then only what came due since. Contacts
+/// rescheduled after a call, and new enrolments (the sweep starts again for them), come due
+/// ahead of the position, so the driver hears of them within a step; the campaign's contacts are
+/// not read again and again once the driver holds them.
+#[derive(Debug, Default)]
+struct DueReader {
+    after: Option<(i64, ContactId)>,
+    /// When the current sweep started from the first contact.
+    swept_at: Option<Instant>,
+    /// The last page was full: read on at the next step rather than after [`DUE_EVERY`].
+    more: bool,
+}
+
+impl DueReader {
+    /// Starts again from the first due contact at the next read.
+    fn restart(&mut self) {
+        self.after = None;
+        self.swept_at = Some(Instant::now());
+    }
+}
 
 impl Engine {
     pub(super) fn clock(&self) -> Now {
@@ -307,7 +336,7 @@ impl Engine {
             self.enrol(id);
         }
         let r = self.runners.get(&id).expect("runner");
-        if due_every(r.last_due, DUE_EVERY) {
+        if r.due_reader.more || due_every(r.last_due, DUE_EVERY) {
             self.load_due(id).await?;
         }
         let now = self.clock();
@@ -466,6 +495,7 @@ impl Engine {
                 if added > 0 {
                     tracing::info!(campaign = %id, added, "contacts enrolled");
                     r.last_due = None;
+                    r.due_reader.restart();
                 }
                 for c in retired {
                     self.forget_contact(id, c).await;
@@ -495,40 +525,38 @@ impl Engine {
         self.execute(at, cmds).await;
     }
 
-    /// Reads the contacts due now and gives the driver those it does not know.
+    /// Reads one page of the contacts due now, after the runner's position, and gives the
+    /// driver those it does not know (see [`DueReader`]).
     async fn load_due(&mut self, id: CampaignId) -> Result<(), EngineError> {
         let now = self.clock();
         let r = self.runners.get_mut(&id).expect("runner");
         r.last_due = Some(Instant::now());
-        let max_attempts = r.campaign.settings.max_attempts;
-        // Keyset pages past the contacts the driver already holds (those it cannot dial now,
-        // their window closed, must not hide the ones behind them), until a page of new ones.
+        let reader = &mut r.due_reader;
+        if reader.swept_at.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) && !reader.more {
+            reader.after = None;
+            reader.swept_at = Some(Instant::now());
+        }
+        let (after, max_attempts) = (reader.after, r.campaign.settings.max_attempts);
+        let rows = self
+            .app
+            .store
+            .due_contacts_after(id, now.at.timestamp_millis(), max_attempts, after, DUE_PAGE)
+            .await?;
+        let Some(r) = self.runners.get_mut(&id) else {
+            return Ok(());
+        };
+        r.due_reader.more = rows.len() as i64 == DUE_PAGE;
+        if let Some(last) = rows.last() {
+            r.due_reader.after = Some((last.attempts.next_due.timestamp_millis(), last.contact_id));
+        }
         let mut fresh = Vec::new();
-        let mut after = None;
-        loop {
-            let rows = self
-                .app
-                .store
-                .due_contacts_after(id, now.at.timestamp_millis(), max_attempts, after, DUE_PAGE)
-                .await?;
-            let full = rows.len() as i64 == DUE_PAGE;
-            after = rows
-                .last()
-                .map(|c| (c.attempts.next_due.timestamp_millis(), c.contact_id));
-            let Some(r) = self.runners.get_mut(&id) else {
-                return Ok(());
-            };
-            for cc in rows {
-                if r.driver.knows(cc.contact_id) {
-                    continue;
-                }
-                if let Some(d) = Due::new(cc) {
-                    fresh.push(d.for_driver());
-                    r.due.insert(d.record.contact_id, d);
-                }
+        for cc in rows {
+            if r.driver.knows(cc.contact_id) {
+                continue;
             }
-            if !full || fresh.len() as i64 >= DUE_PAGE {
-                break;
+            if let Some(d) = Due::new(cc) {
+                fresh.push(d.for_driver());
+                r.due.insert(d.record.contact_id, d);
             }
         }
         let Some(at) = self.current(id) else {

@@ -102,7 +102,7 @@ pub async fn open_session(
         .as_ref()
         .map_or(auth::decoy_hash(), |(_, h)| h.as_str())
         .to_string();
-    let ok = tokio::task::spawn_blocking({
+    let ok = auth::hashing({
         let password = password.to_string();
         move || auth::verify_password(&password, &hash)
     })

@@ -45,6 +45,24 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Password hashing runs on the blocking pool, a few at a time: each argon2 run takes about
+/// 19 MiB and a core for a moment, so a burst of logins (a 200-agent shift signing in at once)
+/// queues here instead of taking gigabytes and every core from the call engine.
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores.clamp(1, 8))
+    })
+}
+
+/// Runs one password hashing job (`hash_password` or `verify_password`) off the async
+/// threads, waiting for a slot first.
+pub async fn hashing<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let _slot = hashing_slots().acquire().await.ok()?;
+    tokio::task::spawn_blocking(job).await.ok()
+}
+
 /// A hash to verify against when the e-mail is unknown, so both failures take the same time.
 pub fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -100,9 +100,9 @@ pub async fn new_user(req: UserCreate) -> Result<NewUser, ApiError> {
         return Err(ApiError::invalid("name", "must be at most 120 characters"));
     }
     let password = req.password;
-    let password_hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+    let password_hash = auth::hashing(move || auth::hash_password(&password))
         .await
-        .map_err(|e| ApiError::internal(&e))?;
+        .ok_or_else(|| ApiError::internal(&std::io::Error::other("password hashing stopped")))?;
     let name = if req.name.trim().is_empty() {
         email
             .as_str()
@@ -190,9 +190,11 @@ async fn update_user(
             check_password("password", p)?;
             let p = p.to_string();
             Some(
-                tokio::task::spawn_blocking(move || auth::hash_password(&p))
+                auth::hashing(move || auth::hash_password(&p))
                     .await
-                    .map_err(|e| ApiError::internal(&e))?,
+                    .ok_or_else(|| {
+                        ApiError::internal(&std::io::Error::other("password hashing stopped"))
+                    })?,
             )
         }
         None => None,
