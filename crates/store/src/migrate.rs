@@ -43,6 +43,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(21, "0021_webhook_outbox"),
     migration!(22, "0022_admin_actions"),
     migration!(23, "0023_call_node"),
+    migration!(24, "0024_campaign_contacts_by_contact"),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<usize> {

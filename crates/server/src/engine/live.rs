@@ -500,7 +500,8 @@ impl Engine {
             ),
             ..Default::default()
         };
-        self.app.store.update_call(call, &u).await?;
+        // The agent hears first: the person is on the line now, and the write below may wait
+        // its turn behind other writers (SQLite has one).
         self.tell(
             agent,
             DesktopMessage::CallConnected {
@@ -508,6 +509,7 @@ impl Engine {
                 contact,
             },
         );
+        self.app.store.update_call(call, &u).await?;
         if let Some(at) = at {
             let cmds = match self.runner_mut(at) {
                 Some(r) => r.driver.connected(now, call),
