@@ -18,6 +18,8 @@ use std::collections::{BTreeMap, VecDeque};
 pub const MIN_DIAL_SAMPLES: usize = 50;
 /// Person-answered calls needed before predicting.
 pub const MIN_HUMAN_SAMPLES: usize = 15;
+/// Finished conversations needed before predicting when agents will be free.
+pub const MIN_TALK_SAMPLES: usize = 30;
 /// Fewer ready agents than this: dial progressively (small teams cannot absorb variance).
 pub const MIN_PREDICTIVE_AGENTS: usize = 3;
 /// The grace a person waits for an agent before the call counts as abandoned (DESIGN §2.1).
@@ -172,7 +174,10 @@ impl PacingStats {
         }
         let alive = self.talk.share_above(elapsed);
         if alive <= 0.0 {
-            return 1.0; // already longer than every sample: assume it ends soon
+            // Already longer than every sample: nothing says when it ends. At a campaign's
+            // start the samples are the first calls to finish, the shortest ones, so "it ends
+            // soon" would have every ongoing call freeing its agent and the pacer over-dial.
+            return 0.0;
         }
         (alive - self.talk.share_above(elapsed + within)) / alive
     }
@@ -253,8 +258,9 @@ impl Pacer {
             mode: PacingMode::Progressive,
             allowed_abandon: 0.0,
         };
-        let enough_data =
-            stats.dial_samples() >= MIN_DIAL_SAMPLES && stats.human_ring.len() >= MIN_HUMAN_SAMPLES;
+        let enough_data = stats.dial_samples() >= MIN_DIAL_SAMPLES
+            && stats.human_ring.len() >= MIN_HUMAN_SAMPLES
+            && stats.talk.len() >= MIN_TALK_SAMPLES;
         let allowed = self.allowed_abandon(stats, input.now);
         if ready < MIN_PREDICTIVE_AGENTS || !enough_data || allowed <= 0.0 {
             return progressive;
@@ -374,6 +380,37 @@ mod tests {
             s.record_talk(100.0 + i as f64 * 2.0);
         }
         s
+    }
+
+    #[test]
+    fn a_call_longer_than_every_finished_one_is_not_expected_to_end_soon() {
+        let mut s = PacingStats::default();
+        for i in 0..40 {
+            s.record_talk(10.0 + f64::from(i) * 0.1);
+        }
+        assert_eq!(s.talk_ends_within(60.0, 10.0), 0.0);
+        assert!(s.talk_ends_within(10.5, 10.0) > 0.9);
+    }
+
+    #[test]
+    fn dials_progressively_until_enough_conversations_have_ended() {
+        let mut s = PacingStats::default();
+        for i in 0..200 {
+            s.record_dial(i % 4 == 0, Some(9.0));
+        }
+        for i in 0..MIN_TALK_SAMPLES - 1 {
+            s.record_talk(20.0 + i as f64);
+        }
+        let agents = vec![AgentActivity::Idle; 10];
+        let input = PacingInput {
+            agents: &agents,
+            lines_in_flight: 0,
+            humans_waiting: 0,
+            now: now(),
+        };
+        assert_eq!(pacer().decide(&s, input).mode, PacingMode::Progressive);
+        s.record_talk(30.0);
+        assert_eq!(pacer().decide(&s, input).mode, PacingMode::Predictive);
     }
 
     #[test]
