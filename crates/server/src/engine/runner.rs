@@ -533,8 +533,7 @@ impl Engine {
         r.last_due = Some(Instant::now());
         let reader = &mut r.due_reader;
         if reader.swept_at.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) && !reader.more {
-            reader.after = None;
-            reader.swept_at = Some(Instant::now());
+            reader.restart();
         }
         let (after, max_attempts) = (reader.after, r.campaign.settings.max_attempts);
         let rows = self

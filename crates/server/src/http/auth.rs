@@ -63,6 +63,13 @@ pub async fn hashing<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static
     tokio::task::spawn_blocking(job).await.ok()
 }
 
+/// [`hash_password`] through [`hashing`], for handlers that store a new password.
+pub async fn hash_new_password(password: String) -> Result<String, ApiError> {
+    hashing(move || hash_password(&password))
+        .await
+        .ok_or_else(|| ApiError::internal(&std::io::Error::other("password hashing stopped")))
+}
+
 /// A hash to verify against when the e-mail is unknown, so both failures take the same time.
 pub fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -100,9 +100,7 @@ pub async fn new_user(req: UserCreate) -> Result<NewUser, ApiError> {
         return Err(ApiError::invalid("name", "must be at most 120 characters"));
     }
     let password = req.password;
-    let password_hash = auth::hashing(move || auth::hash_password(&password))
-        .await
-        .ok_or_else(|| ApiError::internal(&std::io::Error::other("password hashing stopped")))?;
+    let password_hash = auth::hash_new_password(password).await?;
     let name = if req.name.trim().is_empty() {
         email
             .as_str()
@@ -188,14 +186,7 @@ async fn update_user(
     let hash = match req.password.as_deref().filter(|p| !p.is_empty()) {
         Some(p) => {
             check_password("password", p)?;
-            let p = p.to_string();
-            Some(
-                auth::hashing(move || auth::hash_password(&p))
-                    .await
-                    .ok_or_else(|| {
-                        ApiError::internal(&std::io::Error::other("password hashing stopped"))
-                    })?,
-            )
+            Some(auth::hash_new_password(p.to_string()).await?)
         }
         None => None,
     };

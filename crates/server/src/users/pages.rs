@@ -247,11 +247,7 @@ async fn user_update(
         let role = form.parsed_role()?;
         if let Some(p) = f.opt("password") {
             palera_core::user::check_password("password", &p)?;
-            let h = auth::hashing(move || auth::hash_password(&p))
-                .await
-                .ok_or_else(|| {
-                    ApiError::internal(&std::io::Error::other("password hashing stopped"))
-                })?;
+            let h = auth::hash_new_password(p).await?;
             let keep = (auth.user.id == id).then_some(auth.token_hash.as_str());
             app.store.set_password_hash(id, &h, keep).await?;
         }
