@@ -212,30 +212,50 @@ pub fn parse_row(
             mapping.headers.len()
         ));
     }
-    let mut phone = None;
-    let mut row = PartialRow {
-        first_name: None,
-        last_name: None,
-        email: None,
-        time_zone: None,
-        properties: Map::new(),
-    };
-    let mut errors: Vec<String> = Vec::new();
-    let mut warnings: Vec<FieldWarning> = Vec::new();
-    let mut warn = |field: &str, reason: String| {
-        warnings.push(FieldWarning {
+    let mut row = PartialRow::default();
+    for (target, raw) in mapping.targets.iter().zip(fields) {
+        row.read(target, raw, schema, default_country);
+    }
+    row.finish()
+}
+
+/// A row while its cells are read: the values so far, the errors that reject it and the
+/// warnings that only empty a field.
+#[derive(Default)]
+struct PartialRow {
+    phone: Option<PhoneNumber>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<Email>,
+    time_zone: Option<chrono_tz::Tz>,
+    properties: Map<String, Value>,
+    errors: Vec<String>,
+    warnings: Vec<FieldWarning>,
+}
+
+impl PartialRow {
+    fn warn(&mut self, field: &str, reason: String) {
+        self.warnings.push(FieldWarning {
             field: field.to_string(),
             reason,
         })
-    };
-    for (target, raw) in mapping.targets.iter().zip(fields) {
+    }
+
+    /// Reads one cell into the field its column maps to.
+    fn read(
+        &mut self,
+        target: &Target,
+        raw: &str,
+        schema: &PropertySchema,
+        default_country: Option<&str>,
+    ) {
         let cell = unescape_formula(raw.trim());
         let text = Some(cell).filter(|c| !c.is_empty());
         match target {
             Target::Ignore => {}
             Target::Phone => match PhoneNumber::parse(cell, default_country) {
-                Ok(p) => phone = Some(p),
-                Err(r) => errors.push(format!("bad number: phone {r}")),
+                Ok(p) => self.phone = Some(p),
+                Err(r) => self.errors.push(format!("bad number: phone {r}")),
             },
             Target::FirstName | Target::LastName => {
                 let field = if *target == Target::FirstName {
@@ -244,68 +264,65 @@ pub fn parse_row(
                     "last_name"
                 };
                 match text.map(|t| name_field(field, Some(t))).transpose() {
-                    Ok(v) if field == "first_name" => row.first_name = v,
-                    Ok(v) => row.last_name = v,
-                    Err(e) => warn(field, e.reason),
+                    Ok(v) if field == "first_name" => self.first_name = v,
+                    Ok(v) => self.last_name = v,
+                    Err(e) => self.warn(field, e.reason),
                 }
             }
             Target::Email => match text.map(|t| Email::parse("email", t)).transpose() {
-                Ok(v) => row.email = v,
-                Err(e) => warn("email", e.reason),
+                Ok(v) => self.email = v,
+                Err(e) => self.warn("email", e.reason),
             },
             Target::TimeZone => match text.map(|t| parse_time_zone("time_zone", t)).transpose() {
-                Ok(v) => row.time_zone = v,
-                Err(e) => warn("time_zone", e.reason),
+                Ok(v) => self.time_zone = v,
+                Err(e) => self.warn("time_zone", e.reason),
             },
             Target::Property(name) => {
                 let Some(def) = schema.get(name) else {
-                    errors.push(format!("properties.{name}: is not a property"));
-                    continue;
+                    self.errors
+                        .push(format!("properties.{name}: is not a property"));
+                    return;
                 };
                 match property_cell(def, cell, default_country) {
                     Ok(Some(v)) => {
-                        row.properties.insert(name.clone(), v);
+                        self.properties.insert(name.clone(), v);
                     }
                     Ok(None) => {}
-                    Err(e) if def.required => errors.push(e),
-                    Err(e) => warn(&format!("properties.{name}"), e),
+                    Err(e) if def.required => self.errors.push(e),
+                    Err(e) => self.warn(&format!("properties.{name}"), e),
                 }
             }
         }
     }
-    if phone.is_none() && errors.is_empty() {
-        errors.push("missing required column phone".into());
-    }
-    match phone {
-        Some(phone) if errors.is_empty() => Ok(RowData {
-            phone,
-            first_name: row.first_name,
-            last_name: row.last_name,
-            email: row.email,
-            time_zone: row.time_zone,
-            properties: row.properties,
-            warnings,
-        }),
-        // A rejected row names every problem, its optional fields' too, so one fix does it.
-        _ => Err(errors
-            .into_iter()
-            .chain(
-                warnings
-                    .iter()
-                    .map(|w| format!("{}: {}", w.field, w.reason)),
-            )
-            .collect::<Vec<_>>()
-            .join("; ")),
-    }
-}
 
-/// A row's fields other than the phone, while they are read.
-struct PartialRow {
-    first_name: Option<String>,
-    last_name: Option<String>,
-    email: Option<Email>,
-    time_zone: Option<chrono_tz::Tz>,
-    properties: Map<String, Value>,
+    /// The row's data, or every problem of the row (its optional fields' too, so one fix does
+    /// it), separated by "; ".
+    fn finish(mut self) -> Result<RowData, String> {
+        if self.phone.is_none() && self.errors.is_empty() {
+            self.errors.push("missing required column phone".into());
+        }
+        match self.phone {
+            Some(phone) if self.errors.is_empty() => Ok(RowData {
+                phone,
+                first_name: self.first_name,
+                last_name: self.last_name,
+                email: self.email,
+                time_zone: self.time_zone,
+                properties: self.properties,
+                warnings: self.warnings,
+            }),
+            _ => Err(self
+                .errors
+                .into_iter()
+                .chain(
+                    self.warnings
+                        .iter()
+                        .map(|w| format!("{}: {}", w.field, w.reason)),
+                )
+                .collect::<Vec<_>>()
+                .join("; ")),
+        }
+    }
 }
 
 fn property_cell(

@@ -399,6 +399,11 @@ fn panic_text(cause: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Logs a failed step; the loop goes on.
+/// Answers a request; the asker may have stopped waiting, which is no error.
+fn answer<T>(reply: oneshot::Sender<T>, value: T) {
+    let _ = reply.send(value);
+}
+
 fn log(r: Result<(), EngineError>, step: &str) {
     if let Err(e) = r {
         tracing::error!(error = %e, step, "engine step failed");
@@ -589,32 +594,20 @@ impl Engine {
                 notes,
                 callback_at,
                 reply,
-            } => {
-                let r = self
-                    .dispose(call, by, staff, disposition, &notes, callback_at)
-                    .await;
-                let _ = reply.send(r);
-            }
-            Request::PreviewCall { agent, reply } => {
-                let _ = reply.send(self.preview_call(agent).await);
-            }
-            Request::PreviewSkip { agent, reply } => {
-                let _ = reply.send(self.preview_skip(agent).await);
-            }
-            Request::CurrentCall { agent, reply } => {
-                let _ = reply.send(self.current_of(agent).await);
-            }
+            } => answer(
+                reply,
+                self.dispose(call, by, staff, disposition, &notes, callback_at)
+                    .await,
+            ),
+            Request::PreviewCall { agent, reply } => answer(reply, self.preview_call(agent).await),
+            Request::PreviewSkip { agent, reply } => answer(reply, self.preview_skip(agent).await),
+            Request::CurrentCall { agent, reply } => answer(reply, self.current_of(agent).await),
             Request::Control {
                 call,
                 agent,
                 action,
                 reply,
-            } => match self.control(call, agent, action).await {
-                Ok(Some(pending)) => self.control_on_lane(call, agent, action, pending, reply),
-                done => {
-                    let _ = reply.send(done.map(drop));
-                }
-            },
+            } => self.on_control(call, agent, action, reply).await,
             Request::ControlDone {
                 call,
                 agent,
@@ -622,12 +615,11 @@ impl Engine {
                 detail,
                 failure,
                 reply,
-            } => {
-                let done = self
-                    .control_done(call, agent, action, &detail, failure)
-                    .await;
-                let _ = reply.send(done);
-            }
+            } => answer(
+                reply,
+                self.control_done(call, agent, action, &detail, failure)
+                    .await,
+            ),
             Request::ManualDial { dial, reply } => self.manual_dial(dial, reply).await,
             Request::ManualPlaced(placed) => self.manual_placed(placed).await,
             Request::AgentBridged {
@@ -639,31 +631,52 @@ impl Engine {
                 "agent bridged",
             ),
             Request::InboundArrived { arrival, reply } => {
-                let r = self.inbound_arrived(arrival).await;
-                if let Err(e) = &r {
-                    tracing::error!(error = %e, "inbound arrival failed");
-                }
-                if let Some(reply) = reply {
-                    let _ = reply.send(r);
-                }
+                self.on_inbound_arrived(arrival, reply).await
             }
             Request::InboundAnswer {
                 call,
                 agent,
                 accept,
                 reply,
-            } => {
-                let _ = reply.send(self.inbound_answer(call, agent, accept).await);
-            }
+            } => answer(reply, self.inbound_answer(call, agent, accept).await),
             Request::Crash { message } => panic!("{message}"),
             Request::Webhook {
                 client,
                 event_key,
                 event,
             } => self.apply_webhook(client, &event_key, event).await,
-            Request::Snapshot { campaign, reply } => {
-                let _ = reply.send(self.snapshot(campaign));
+            Request::Snapshot { campaign, reply } => answer(reply, self.snapshot(campaign)),
+        }
+    }
+
+    /// Agent call control: done at once, or sent to the call's lane, which answers `reply`.
+    async fn on_control(
+        &mut self,
+        call: CallId,
+        agent: UserId,
+        action: CallAction,
+        reply: oneshot::Sender<Result<(), EngineError>>,
+    ) {
+        match self.control(call, agent, action).await {
+            Ok(Some(pending)) => self.control_on_lane(call, agent, action, pending, reply),
+            done => {
+                let _ = reply.send(done.map(drop));
             }
+        }
+    }
+
+    /// An inbound call arrived: a failure is logged, and answered where someone waits.
+    async fn on_inbound_arrived(
+        &mut self,
+        arrival: Arrival,
+        reply: Option<oneshot::Sender<Result<CallId, EngineError>>>,
+    ) {
+        let r = self.inbound_arrived(arrival).await;
+        if let Err(e) = &r {
+            tracing::error!(error = %e, "inbound arrival failed");
+        }
+        if let Some(reply) = reply {
+            let _ = reply.send(r);
         }
     }
 
