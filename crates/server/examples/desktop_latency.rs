@@ -18,6 +18,7 @@ use palera_carrier::sim::realtime::Observation;
 use palera_carrier::CarrierEvent;
 use palera_core::campaign::{CampaignSettings, DialMode};
 use palera_core::contact::ContactData;
+use palera_core::ids::{CampaignId, ClientId, ListId, UserId};
 use palera_core::phone::PhoneNumber;
 use palera_core::tenant::ClientFields;
 use palera_core::user::{Email, Role};
@@ -30,7 +31,7 @@ use palera_store::campaigns::{CampaignInput, CampaignStatus, EffectKind, NewDisp
 use palera_store::clients::SecretInput;
 use palera_store::contacts::Actor;
 use palera_store::users::NewUser;
-use palera_store::Backend;
+use palera_store::{Backend, Store};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -51,43 +52,118 @@ fn fixed(s: f64) -> Seconds {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let calls: usize = args.first().and_then(|v| v.parse().ok()).unwrap_or(1000);
-    let desktops: usize = args
-        .get(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50)
-        .max(1);
-    let backend = match args.get(2).map(String::as_str) {
-        Some("postgres") => Backend::Postgres,
-        _ => Backend::Sqlite,
-    };
-    let db = palera_store::testing::fresh(backend)
+    let args = Args::parse();
+    let db = palera_store::testing::fresh(args.backend)
         .await
         .expect("a database for the benchmark");
     let store = db.store.clone();
+    let seeded = seed(&store, args.calls, args.desktops).await;
+    let (app, base, shutdown, tap) = start_server(&db.url, &store).await;
+    let (answered, tapping) = record_answers(tap);
+    let seen = open_desktops(&base, args.desktops, seeded.disposition).await;
+    store
+        .set_campaign_status(seeded.client, seeded.campaign, CampaignStatus::Running, 1)
+        .await
+        .unwrap();
+    app.engine
+        .send(palera_server::engine::Request::Reload(seeded.campaign));
 
-    // A client, D agents, a list with one contact per call, a running progressive campaign.
+    let started = Instant::now();
+    let connected = collect(seen, args.calls).await;
+    let wall = started.elapsed();
+    let _ = shutdown.stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(5), shutdown.server).await;
+    tapping.abort();
+    let answered = answered.lock().unwrap().clone();
+    let mut latencies: Vec<Duration> = connected
+        .iter()
+        .filter_map(|(id, got)| answered.get(id).map(|a| got.saturating_duration_since(*a)))
+        .collect();
+    latencies.sort();
+    report(&args, &latencies, wall);
+}
+
+/// The command line: `[N] [D] [sqlite|postgres]`.
+struct Args {
+    /// Calls to connect (N).
+    calls: usize,
+    /// Desktops, one an agent (D, at least 1).
+    desktops: usize,
+    backend: Backend,
+}
+
+impl Args {
+    /// Reads the command line; a missing or unreadable number takes its default (1,000 calls,
+    /// 50 desktops), anything but `postgres` is SQLite.
+    fn parse() -> Self {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let calls: usize = args.first().and_then(|v| v.parse().ok()).unwrap_or(1000);
+        let desktops: usize = args
+            .get(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(50)
+            .max(1);
+        let backend = match args.get(2).map(String::as_str) {
+            Some("postgres") => Backend::Postgres,
+            _ => Backend::Sqlite,
+        };
+        Args {
+            calls,
+            desktops,
+            backend,
+        }
+    }
+}
+
+/// What `seed` stored that the run needs.
+struct Seeded {
+    client: ClientId,
+    campaign: CampaignId,
+    /// The campaign's one disposition ("Done", final).
+    disposition: i64,
+}
+
+/// A client, `desktops` agents, a list with one contact per call, and a progressive campaign
+/// over them (not running yet).
+async fn seed(store: &Store, calls: usize, desktops: usize) -> Seeded {
+    let caller = PhoneNumber::parse_e164("+14155550100").unwrap();
+    let client = create_client(store, &caller).await;
+    let agents = create_agents(store, client, desktops).await;
+    let list = store.create_list(client, "Bench", 1).await.unwrap().id;
+    create_contacts(store, client, list, calls).await;
+    let (campaign, disposition) = create_campaign(store, client, &caller, list, agents).await;
+    Seeded {
+        client,
+        campaign,
+        disposition,
+    }
+}
+
+/// The benchmark's client: voice on, 100 calls per second, `caller` its number.
+async fn create_client(store: &Store, caller: &PhoneNumber) -> ClientId {
     let fields = ClientFields {
         name: "Bench".into(),
         voice_enabled: Some(true),
         calls_per_second: Some(100.0),
         ..Default::default()
     };
-    let caller = PhoneNumber::parse_e164("+14155550100").unwrap();
-    let client = store
+    store
         .create_client(
             &fields.validate().unwrap(),
             &SecretInput::default(),
-            std::slice::from_ref(&caller),
+            std::slice::from_ref(caller),
             1,
         )
         .await
         .unwrap()
-        .id;
+        .id
+}
+
+/// `count` voice agents of the client, `agent{i}@bench.test`, all with the benchmark's password.
+async fn create_agents(store: &Store, client: ClientId, count: usize) -> Vec<UserId> {
     let hash = palera_server::http::auth::hash_password(PASSWORD);
     let mut agents = Vec::new();
-    for i in 0..desktops {
+    for i in 0..count {
         let u = store
             .create_user(
                 &NewUser {
@@ -104,8 +180,12 @@ async fn main() {
             .unwrap();
         agents.push(u.id);
     }
-    let list = store.create_list(client, "Bench", 1).await.unwrap().id;
-    for i in 0..calls {
+    agents
+}
+
+/// `count` contacts in the list, each with its own New York number.
+async fn create_contacts(store: &Store, client: ClientId, list: ListId, count: usize) {
+    for i in 0..count {
         let data = ContactData {
             phone: PhoneNumber::parse_e164(&format!("+1{}555{:04}", 212 + i / 10_000, i % 10_000))
                 .unwrap(),
@@ -120,6 +200,17 @@ async fn main() {
             .await
             .unwrap();
     }
+}
+
+/// A progressive campaign over the list with the agents, 100 calls per second, no answering
+/// machine detection, dialing all day; and its one final disposition "Done". Returns both.
+async fn create_campaign(
+    store: &Store,
+    client: ClientId,
+    caller: &PhoneNumber,
+    list: ListId,
+    agents: Vec<UserId>,
+) -> (CampaignId, i64) {
     let mut settings = CampaignSettings {
         dial_mode: DialMode::Progressive,
         calls_per_second: 100.0,
@@ -137,7 +228,7 @@ async fn main() {
         recording: false,
         transcription: false,
         lists: vec![list],
-        agents: agents.clone(),
+        agents,
     };
     let campaign = store.create_campaign(client, &input, 1).await.unwrap().id;
     let done = NewDisposition {
@@ -146,10 +237,27 @@ async fn main() {
         target_list: None,
     };
     let disposition = store.replace_dispositions(campaign, &[done]).await.unwrap()[0].id;
+    (campaign, disposition)
+}
 
-    // The server on the simulated network: answers after 1 s, talks 2 s, 20 times faster.
+/// When each call was answered on the simulated network, by call id.
+type Answers = Arc<Mutex<HashMap<i64, Instant>>>;
+
+/// The simulated network's tap: everything it observed, with when.
+type Tap = tokio::sync::broadcast::Receiver<palera_carrier::sim::realtime::Observed>;
+
+/// What stops the server.
+struct Shutdown {
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts the server over `store` on a loopback port, on the simulated network: every contact
+/// a person who answers after 1 s and talks 2 s, 20 times faster than real time. Returns the
+/// app, `http://` and its address, what stops it, and the network's tap.
+async fn start_server(db_url: &str, store: &Store) -> (App, String, Shutdown, Tap) {
     let settings = Settings {
-        database_url: Some(db.url.clone()),
+        database_url: Some(db_url.to_string()),
         public_url: Some("https://voice.example.com".into()),
         carrier: CarrierMode::Simulated,
         heartbeat_timeout_seconds: 3600,
@@ -168,17 +276,20 @@ async fn main() {
     let hub = CarrierHub::simulated(&settings, behaviour, 1, 20.0);
     let dir = Arc::new(StoreDirectory::new(store.clone(), clock.clone()));
     let app = App::with_parts(store.clone(), settings, clock, hub, dir);
-    let mut tap = app.carriers.sim().expect("simulated").tap();
-    let engine = app.clone();
+    let tap = app.carriers.sim().expect("simulated").tap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(palera_server::serve(app, listener, async {
+    let server = tokio::spawn(palera_server::serve(app.clone(), listener, async {
         let _ = stopped.await;
     }));
+    (app, base, Shutdown { stop, server }, tap)
+}
 
-    // The carrier side: when each call was answered.
-    let answered: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+/// Records, from the simulated network's tap, when each call was answered (the carrier side
+/// of the latency), until the tap closes or the returned task is aborted.
+fn record_answers(mut tap: Tap) -> (Answers, tokio::task::JoinHandle<()>) {
+    let answered: Answers = Arc::default();
     let record = answered.clone();
     let tapping = tokio::spawn(async move {
         loop {
@@ -195,88 +306,116 @@ async fn main() {
             }
         }
     });
+    (answered, tapping)
+}
 
-    // The desktops: logged in, Ready, reporting when each call reached them.
-    let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<(i64, Instant)>();
+/// Opens the desktops one after the other: logged in, Ready, reporting when each call reached
+/// them. The returned channel closes when every desktop's socket has closed.
+async fn open_desktops(
+    base: &str,
+    desktops: usize,
+    disposition: i64,
+) -> mpsc::UnboundedReceiver<(i64, Instant)> {
+    let (seen_tx, seen_rx) = mpsc::unbounded_channel::<(i64, Instant)>();
     for i in 0..desktops {
-        let http = reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .unwrap();
-        let r = http
-            .post(format!("{base}/api/v1/session"))
-            .json(&json!({"email": format!("agent{i}@bench.test"), "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "login");
-        let cookie = r.headers()["set-cookie"].to_str().unwrap();
-        let cookie = cookie.split(';').next().unwrap().to_string();
-        let mut req = format!("{}/ws/desktop", base.replace("http", "ws"))
-            .into_client_request()
-            .unwrap();
-        req.headers_mut().insert("cookie", cookie.parse().unwrap());
-        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-        ws.send(Message::Text(
-            json!({"type": "set_state", "state": "ready"})
-                .to_string()
-                .into(),
-        ))
-        .await
-        .unwrap();
-        let seen = seen_tx.clone();
-        let base = base.clone();
-        tokio::spawn(async move {
-            while let Some(Ok(m)) = ws.next().await {
-                let got = Instant::now();
-                let Ok(text) = m.into_text() else { continue };
-                let Ok(v) = serde_json::from_str::<Value>(&text) else {
-                    continue;
-                };
-                match v["type"].as_str() {
-                    Some("call_connected") => {
-                        let _ = seen.send((v["call_id"].as_i64().unwrap_or(0), got));
-                    }
-                    Some("call_ended") => {
-                        let id = v["call_id"].as_i64().unwrap_or(0);
-                        let _ = http
-                            .post(format!("{base}/api/v1/calls/{id}/disposition"))
-                            .json(&json!({"disposition_id": disposition}))
-                            .send()
-                            .await;
-                    }
-                    _ => {}
-                }
-            }
-        });
+        let (http, ws) = sign_in(base, i).await;
+        tokio::spawn(desktop(
+            ws,
+            http,
+            base.to_string(),
+            disposition,
+            seen_tx.clone(),
+        ));
     }
-    drop(seen_tx);
-    store
-        .set_campaign_status(client, campaign, CampaignStatus::Running, 1)
+    seen_rx
+}
+
+/// A desktop's WebSocket to the server.
+type Desktop =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Signs agent `i` in over the API, opens its desktop WebSocket with the session's cookie and
+/// goes Ready.
+async fn sign_in(base: &str, i: usize) -> (reqwest::Client, Desktop) {
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let r = http
+        .post(format!("{base}/api/v1/session"))
+        .json(&json!({"email": format!("agent{i}@bench.test"), "password": PASSWORD}))
+        .send()
         .await
         .unwrap();
-    engine
-        .engine
-        .send(palera_server::engine::Request::Reload(campaign));
+    assert_eq!(r.status(), 200, "login");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let mut req = format!("{}/ws/desktop", base.replace("http", "ws"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    ws.send(Message::Text(
+        json!({"type": "set_state", "state": "ready"})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    (http, ws)
+}
 
-    let started = Instant::now();
+/// One desktop at work until its socket closes: reports each `call_connected` with when it was
+/// parsed, and gives each ended call the disposition over the API.
+async fn desktop(
+    mut ws: Desktop,
+    http: reqwest::Client,
+    base: String,
+    disposition: i64,
+    seen: mpsc::UnboundedSender<(i64, Instant)>,
+) {
+    while let Some(Ok(m)) = ws.next().await {
+        let got = Instant::now();
+        let Ok(text) = m.into_text() else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        match v["type"].as_str() {
+            Some("call_connected") => {
+                let _ = seen.send((v["call_id"].as_i64().unwrap_or(0), got));
+            }
+            Some("call_ended") => {
+                let id = v["call_id"].as_i64().unwrap_or(0);
+                let _ = http
+                    .post(format!("{base}/api/v1/calls/{id}/disposition"))
+                    .json(&json!({"disposition_id": disposition}))
+                    .send()
+                    .await;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The calls that reached a desktop, with when, until `calls` did or none arrived for 30 s.
+async fn collect(
+    mut seen: mpsc::UnboundedReceiver<(i64, Instant)>,
+    calls: usize,
+) -> Vec<(i64, Instant)> {
     let mut connected: Vec<(i64, Instant)> = Vec::with_capacity(calls);
     while connected.len() < calls {
-        match tokio::time::timeout(Duration::from_secs(30), seen_rx.recv()).await {
+        match tokio::time::timeout(Duration::from_secs(30), seen.recv()).await {
             Ok(Some(c)) => connected.push(c),
             _ => break,
         }
     }
-    let wall = started.elapsed();
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
-    tapping.abort();
-    let answered = answered.lock().unwrap().clone();
-    let mut latencies: Vec<Duration> = connected
-        .iter()
-        .filter_map(|(id, got)| answered.get(id).map(|a| got.saturating_duration_since(*a)))
-        .collect();
-    latencies.sort();
+    connected
+}
+
+/// Prints the calls connected in the `wall` time and the latencies' percentiles (`latencies`
+/// sorted); exits 1 when fewer calls than asked reached a desktop.
+fn report(args: &Args, latencies: &[Duration], wall: Duration) {
+    let (backend, desktops, calls) = (args.backend, args.desktops, args.calls);
     let pct = |p: f64| {
         latencies
             .get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1))

@@ -15,12 +15,13 @@
 //! PostgreSQL comes from TEST_DATABASE_URL (default: the local server), as in the tests.
 
 use palera_core::contact::PropertyFields;
-use palera_core::import::ImportOptions;
+use palera_core::ids::{ClientId, ListId};
+use palera_core::import::{ImportOptions, ImportSummary};
 use palera_core::tenant::ClientFields;
 use palera_store::clients::SecretInput;
 use palera_store::contacts::ContactFilter;
-use palera_store::import::{run_import_timed, ImportJob};
-use palera_store::{testing, Backend};
+use palera_store::import::{run_import_timed, ImportJob, ImportTimings};
+use palera_store::{testing, Backend, Store};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::io::Write;
@@ -295,19 +296,7 @@ async fn setup(backend: Backend, bytes: u64) -> (testing::TestDb, ImportJob) {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let rows: u64 = arg("--rows")
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(1_000_000);
-    let backend = match arg("--db").as_deref() {
-        Some("postgres") => Backend::Postgres,
-        _ => Backend::Sqlite,
-    };
+    let (rows, backend) = parse_args();
     let dir = std::env::temp_dir().join(format!("palera_bench_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("contacts.csv");
@@ -316,13 +305,7 @@ async fn main() {
     let (db, job) = setup(backend, bytes).await;
     let store = db.store.clone();
     let (client, list) = (job.client_id, job.list_id);
-    let t = Instant::now();
-    let parsed = parse_only(&path);
-    let parse_secs = t.elapsed().as_secs_f64();
-    println!(
-        "read+parse only, one thread: {parsed} rows in {parse_secs:.2} s = {:.0} rows/s",
-        parsed as f64 / parse_secs
-    );
+    time_parse_only(&path);
     let (_, tool_cpu_before) = cpu_secs();
     let bulk_secs = match backend {
         Backend::Sqlite => sqlite_bulk_load(&dir, &path),
@@ -337,47 +320,120 @@ async fn main() {
         rows as f64 / bulk_secs
     );
     let tool_cpu = cpu_secs().1 - tool_cpu_before;
-    reset_peak_rss();
-    let rss_before = peak_rss_mb();
-    let (cpu_before, _) = cpu_secs();
-    let start = Instant::now();
-    let file = std::fs::File::open(&path).unwrap();
-    let (summary, phases) = run_import_timed(&store, &job, file, || 1).await.unwrap();
-    let secs = start.elapsed().as_secs_f64();
-    let cpu = cpu_secs().0 - cpu_before;
+    let import = ImportRun::time(&store, &job, &path).await;
+    import.report(backend, bytes, bulk_secs, tool_cpu);
+    analyze(&store, backend).await;
+    time_list_pages(&store, client, list).await;
+    time_list_counts(&store, client).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The command line: `--rows` (default 1,000,000) and `--db` (`postgres`, else SQLite).
+fn parse_args() -> (u64, Backend) {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let rows: u64 = arg("--rows")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1_000_000);
+    let backend = match arg("--db").as_deref() {
+        Some("postgres") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    };
+    (rows, backend)
+}
+
+/// Times reading and parsing the file alone on this thread, and prints the rate.
+fn time_parse_only(path: &Path) {
+    let t = Instant::now();
+    let parsed = parse_only(path);
+    let parse_secs = t.elapsed().as_secs_f64();
     println!(
-        "backend={backend:?} rows={} imported={} duplicates_in_file={} rejected={} file_mb={:.1} seconds={secs:.2} rows_per_s={:.0} peak_rss_mb={:.1} (at start {:.1})",
-        summary.rows,
-        summary.imported,
-        summary.duplicates_in_file,
-        summary.rejected.len(),
-        bytes as f64 / 1e6,
-        summary.rows as f64 / secs,
-        peak_rss_mb(),
-        rss_before
+        "read+parse only, one thread: {parsed} rows in {parse_secs:.2} s = {:.0} rows/s",
+        parsed as f64 / parse_secs
     );
-    println!(
-        "import / bulk load = {:.0} % (of the tool's rows/s, same file, same run)",
-        100.0 * bulk_secs / secs
-    );
-    if backend == Backend::Sqlite {
+}
+
+/// One timed import of the file, and what it cost.
+struct ImportRun {
+    summary: ImportSummary,
+    phases: ImportTimings,
+    /// Wall time and CPU time (all threads), seconds.
+    secs: f64,
+    cpu: f64,
+    /// Peak RSS just after the mark was reset, and after the import, MB.
+    rss_before: f64,
+    rss_peak: f64,
+}
+
+impl ImportRun {
+    /// Imports the file into the job's list, timed, with the peak-RSS mark reset first (so
+    /// that the peak is the import's, not the generator's).
+    async fn time(store: &Store, job: &ImportJob, path: &Path) -> Self {
+        reset_peak_rss();
+        let rss_before = peak_rss_mb();
+        let (cpu_before, _) = cpu_secs();
+        let start = Instant::now();
+        let file = std::fs::File::open(path).unwrap();
+        let (summary, phases) = run_import_timed(store, job, file, || 1).await.unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        let cpu = cpu_secs().0 - cpu_before;
+        ImportRun {
+            summary,
+            phases,
+            secs,
+            cpu,
+            rss_before,
+            rss_peak: peak_rss_mb(),
+        }
+    }
+
+    /// Prints the import's figures, its rate against the bulk load's (`bulk_secs`), its CPU
+    /// against the tool's (`tool_cpu`) and where its time went.
+    fn report(&self, backend: Backend, bytes: u64, bulk_secs: f64, tool_cpu: f64) {
+        let (summary, phases, secs, cpu) = (&self.summary, &self.phases, self.secs, self.cpu);
         println!(
-            "CPU: import {cpu:.2} s (all threads) vs sqlite3 .import {tool_cpu:.2} s = {:.0} %",
-            100.0 * tool_cpu / cpu
+            "backend={backend:?} rows={} imported={} duplicates_in_file={} rejected={} file_mb={:.1} seconds={secs:.2} rows_per_s={:.0} peak_rss_mb={:.1} (at start {:.1})",
+            summary.rows,
+            summary.imported,
+            summary.duplicates_in_file,
+            summary.rejected.len(),
+            bytes as f64 / 1e6,
+            summary.rows as f64 / secs,
+            self.rss_peak,
+            self.rss_before
         );
-    } else {
         println!(
-            "CPU of this process: import {cpu:.2} s (psql {tool_cpu:.2} s; the server's own work is not counted)"
+            "import / bulk load = {:.0} % (of the tool's rows/s, same file, same run)",
+            100.0 * bulk_secs / secs
+        );
+        if backend == Backend::Sqlite {
+            println!(
+                "CPU: import {cpu:.2} s (all threads) vs sqlite3 .import {tool_cpu:.2} s = {:.0} %",
+                100.0 * tool_cpu / cpu
+            );
+        } else {
+            println!(
+                "CPU of this process: import {cpu:.2} s (psql {tool_cpu:.2} s; the server's own work is not counted)"
+            );
+        }
+        println!(
+            "import phases (s): parse {:.2} (reader threads, beside the writer) | writer: waiting for rows {:.2}, classify {:.2}, write {:.2}, commit {:.2}",
+            phases.parse.as_secs_f64(),
+            phases.wait.as_secs_f64(),
+            phases.classify.as_secs_f64(),
+            phases.write.as_secs_f64(),
+            phases.commit.as_secs_f64()
         );
     }
-    println!(
-        "import phases (s): parse {:.2} (reader threads, beside the writer) | writer: waiting for rows {:.2}, classify {:.2}, write {:.2}, commit {:.2}",
-        phases.parse.as_secs_f64(),
-        phases.wait.as_secs_f64(),
-        phases.classify.as_secs_f64(),
-        phases.write.as_secs_f64(),
-        phases.commit.as_secs_f64()
-    );
+}
+
+/// Refreshes the planner's statistics after the import (`contacts` on PostgreSQL, everything
+/// on SQLite).
+async fn analyze(store: &Store, backend: Backend) {
     if backend == Backend::Postgres {
         sqlx::query("ANALYZE contacts")
             .execute(store.pool())
@@ -386,11 +442,16 @@ async fn main() {
     } else {
         sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
     }
+}
+
+/// The list-page queries the benchmark times, with their names: the list's first page, a
+/// search, a property and a time zone, each inside the list.
+fn list_filters(list: ListId) -> [(&'static str, ContactFilter); 4] {
     let in_list = ContactFilter {
         list: Some(list),
         ..Default::default()
     };
-    let filters = [
+    [
         ("first page of the list", in_list.clone()),
         (
             "search 'last99' in the list",
@@ -413,8 +474,12 @@ async fn main() {
                 ..in_list.clone()
             },
         ),
-    ];
-    for (name, f) in &filters {
+    ]
+}
+
+/// Times each list-page query (50 rows) five times and prints its median.
+async fn time_list_pages(store: &Store, client: ClientId, list: ListId) {
+    for (name, f) in &list_filters(list) {
         let mut times = Vec::new();
         for _ in 0..5 {
             let t = Instant::now();
@@ -427,6 +492,10 @@ async fn main() {
             median_ms(times)
         );
     }
+}
+
+/// Times the pipeline view's list counts five times and prints the median.
+async fn time_list_counts(store: &Store, client: ClientId) {
     let mut times = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
@@ -437,5 +506,4 @@ async fn main() {
         "list counts (pipeline view): median {:.1} ms",
         median_ms(times)
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
