@@ -43,6 +43,9 @@ pub struct Metrics {
     pub engine_restarts: Counter,
     /// How late the engine loop handles its timers (tick and the next deadline), in seconds.
     pub engine_loop_lag: Histogram,
+    /// How long the engine loop takes over one input (a timer, carrier event or request), in
+    /// seconds: the time everything queued behind it waits.
+    pub engine_step: Histogram,
     /// The largest loop lag seen, µs (benchmarks read it; the histogram only has buckets).
     engine_loop_lag_max_us: std::sync::Arc<std::sync::atomic::AtomicU64>,
     agents: Family<StateLabel, Gauge>,
@@ -84,6 +87,12 @@ impl Default for Metrics {
             "How late the call engine's loop handles a timer that fell due",
             engine_loop_lag.clone(),
         );
+        let engine_step = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register(
+            "engine_step_seconds",
+            "How long the call engine's loop takes over one timer, carrier event or request",
+            engine_step.clone(),
+        );
         let agents = Family::<StateLabel, Gauge>::default();
         registry.register("agents", "Agents by voice state", agents.clone());
         Self {
@@ -94,6 +103,7 @@ impl Default for Metrics {
             agents_timed_out,
             engine_restarts,
             engine_loop_lag,
+            engine_step,
             engine_loop_lag_max_us: Default::default(),
             agents,
         }

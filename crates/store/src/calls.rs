@@ -4,7 +4,7 @@
 //! same transaction that creates the call, so two runners — two ticks, two nodes — can never dial
 //! the same contact at once; the loser sees `None`.
 
-use crate::{Result, Store, StoreError};
+use crate::{Backend, Result, Store, StoreError};
 use palera_core::campaign::{CallOutcome, ContactAttempts, ContactStatus};
 use palera_core::ids::{CallId, CampaignId, ClientId, ContactId, ListId, UserId};
 use serde::Serialize;
@@ -196,6 +196,10 @@ fn call_from_row(r: &sqlx::any::AnyRow) -> Result<Call> {
 /// Contact ids per enrolment transaction (see [`Store::sync_enrolment`]).
 const ENROL_WINDOW: i64 = 5_000;
 
+/// An enrolment that adds this many contacts refreshes the table's planner statistics
+/// (PostgreSQL).
+const ANALYZE_AFTER: u64 = 1_000;
+
 impl Store {
     /// Adds contacts to a campaign, due at once; contacts already in it are left as they are.
     /// Returns how many were added.
@@ -274,6 +278,14 @@ impl Store {
             .rows_affected();
             tx.commit().await?;
             lo = hi;
+        }
+        if added >= ANALYZE_AFTER && self.backend() == Backend::Postgres {
+            // Fresh statistics: with the table's count still from before a bulk enrolment,
+            // PostgreSQL planned the claim of one contact as a scan of the campaign's due index
+            // (14 ms a dial at 100,000 contacts, on the engine's loop) instead of a key lookup.
+            sqlx::query("ANALYZE campaign_contacts")
+                .execute(self.pool())
+                .await?;
         }
         let mut tx = self.write_tx().await?;
         let retired = sqlx::query(&format!(

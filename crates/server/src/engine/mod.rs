@@ -367,27 +367,62 @@ async fn run_engine(app: &App, inputs: &mut Inputs, stop: &mut watch::Receiver<b
         let deadline = engine
             .next_deadline()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-        tokio::select! {
+        let step = tokio::select! {
             due = tick.tick() => {
                 app.metrics.loop_lag(due.elapsed().as_secs_f64());
-                log(engine.tick().await, "tick")
+                let started = Instant::now();
+                log(engine.tick().await, "tick");
+                ("tick", started)
             }
             _ = tokio::time::sleep_until(deadline.into()) => {
                 app.metrics.loop_lag(deadline.elapsed().as_secs_f64());
-                log(engine.on_deadline().await, "deadline")
+                let started = Instant::now();
+                log(engine.on_deadline().await, "deadline");
+                ("deadline", started)
             }
-            Some(ev) = inputs.events.recv() => log(engine.on_carrier(ev).await, "carrier event"),
-            Some(p) = placed.recv() => engine.on_placed(p).await,
-            Some(cmd) = inputs.requests.recv() => engine.on_request(cmd).await,
+            Some(ev) = inputs.events.recv() => {
+                let started = Instant::now();
+                log(engine.on_carrier(ev).await, "carrier event");
+                ("carrier event", started)
+            }
+            Some(p) = placed.recv() => {
+                let started = Instant::now();
+                engine.on_placed(p).await;
+                ("placed", started)
+            }
+            Some(cmd) = inputs.requests.recv() => {
+                let started = Instant::now();
+                engine.on_request(cmd).await;
+                ("request", started)
+            }
             ev = inputs.states.recv() => {
+                let started = Instant::now();
                 if let Ok(DesktopEvent { body: DesktopMessage::State { .. }, .. }) = ev {
                     log(engine.refresh_agents_now().await, "voice state change");
                 }
+                ("voice state", started)
             }
             _ = stop.changed() => break,
-        }
+        };
+        step_done(app, step);
     }
 }
+
+/// Counts one loop step's duration; a step long enough to delay an abandon message is logged.
+fn step_done(app: &App, (kind, started): (&'static str, Instant)) {
+    let took = started.elapsed();
+    app.metrics.engine_step.observe(took.as_secs_f64());
+    if took > SLOW_STEP {
+        tracing::warn!(
+            step = kind,
+            ms = took.as_millis() as u64,
+            "slow engine step"
+        );
+    }
+}
+
+/// A loop step longer than this is logged (everything queued behind it waited as long).
+const SLOW_STEP: Duration = Duration::from_millis(250);
 
 /// The message a panic carried.
 fn panic_text(cause: &Box<dyn std::any::Any + Send>) -> String {
