@@ -7,7 +7,7 @@
 use crate::app::App;
 use crate::http::auth::Auth;
 use crate::http::error::ApiError;
-use crate::http::pages::{page_error, render};
+use crate::http::pages::{notice_or_error, render_loaded, FormError};
 use crate::http::pages::{saved_redirect, PageForm, Saved, StaffPage};
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -71,7 +71,6 @@ struct ListsPage {
 
 async fn lists_view(app: &App, auth: Auth, client: Client, error: Option<ApiError>) -> Response {
     let loaded = async {
-        let client = client.clone();
         let lists = app.store.list_counts(client.id).await?;
         let unlisted = app
             .store
@@ -83,26 +82,18 @@ async fn lists_view(app: &App, auth: Auth, client: Client, error: Option<ApiErro
                 },
             )
             .await?;
-        Ok::<_, ApiError>((client, lists, unlisted))
+        Ok::<_, ApiError>((lists, unlisted))
     }
     .await;
-    match loaded {
-        Ok((client, lists, unlisted)) => {
-            let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
-            render(
-                &ListsPage {
-                    me: auth.user,
-                    csrf: auth.csrf,
-                    client,
-                    lists,
-                    unlisted,
-                    error: error.map(|e| e.message),
-                },
-                status,
-            )
-        }
-        Err(e) => page_error(e),
-    }
+    let error = FormError::from(error);
+    render_loaded(loaded, error.status, |(lists, unlisted)| ListsPage {
+        me: auth.user,
+        csrf: auth.csrf,
+        client,
+        lists,
+        unlisted,
+        error: error.message,
+    })
 }
 
 async fn lists_page(State(app): State<App>, StaffPage { auth, client }: StaffPage) -> Response {
@@ -116,7 +107,6 @@ async fn list_create(
 ) -> Response {
     let id = client.id.0;
     let result = async {
-        let client = client.clone();
         let name = list_name("name", &f.get("name"))?;
         Ok::<_, ApiError>(
             app.store
@@ -140,7 +130,6 @@ async fn list_shift(
 ) -> Response {
     let id = client.id.0;
     let result = async {
-        let client = client.clone();
         let mut order: Vec<ListId> = app
             .store
             .lists(client.id)
@@ -229,7 +218,6 @@ async fn list_view(
     notice: Option<String>,
 ) -> Response {
     let loaded = async {
-        let client = client.clone();
         // No counts here: counting a million-contact list costs more than the page itself
         // (the pipeline page shows them).
         let lists = app.store.lists(client.id).await?;
@@ -244,33 +232,31 @@ async fn list_view(
             .search_contacts(client.id, &filter, q.after.map(ContactId), PAGE)
             .await?;
         let properties = app.store.property_schema(client.id).await?.properties;
-        Ok::<_, ApiError>((client, lists, list, contacts, properties, filter))
+        Ok::<_, ApiError>((lists, list, contacts, properties, filter))
     }
     .await;
-    match loaded {
-        Ok((client, lists, list, contacts, properties, filter)) => render(
-            &ListPage {
-                next_after: (contacts.len() as i64 == PAGE)
-                    .then(|| contacts.last().map(|c| c.id.0))
-                    .flatten(),
-                filtered: filter.search.is_some()
-                    || filter.time_zone.is_some()
-                    || filter.property.is_some(),
-                keep: q.keep(),
-                me: auth.user,
-                csrf: auth.csrf,
-                client,
-                list,
-                lists,
-                properties,
-                contacts,
-                q,
-                notice,
-            },
-            StatusCode::OK,
-        ),
-        Err(e) => page_error(e),
-    }
+    render_loaded(
+        loaded,
+        StatusCode::OK,
+        |(lists, list, contacts, properties, filter)| ListPage {
+            next_after: (contacts.len() as i64 == PAGE)
+                .then(|| contacts.last().map(|c| c.id.0))
+                .flatten(),
+            filtered: filter.search.is_some()
+                || filter.time_zone.is_some()
+                || filter.property.is_some(),
+            keep: q.keep(),
+            me: auth.user,
+            csrf: auth.csrf,
+            client,
+            list,
+            lists,
+            properties,
+            contacts,
+            q,
+            notice,
+        },
+    )
 }
 
 async fn list_page(
@@ -297,7 +283,6 @@ async fn list_move(
         after: None,
     };
     let result = async {
-        let client = client.clone();
         let from = app.store.list(client.id, ListId(list_id)).await?;
         let to = f
             .get("to")
@@ -428,7 +413,6 @@ async fn contact_view(
     notice: Option<String>,
 ) -> Response {
     let loaded = async {
-        let client = client.clone();
         let contact = app.store.contact(client.id, ContactId(contact_id)).await?;
         let lists = app.store.list_counts(client.id).await?;
         let schema = app.store.property_schema(client.id).await?;
@@ -441,42 +425,34 @@ async fn contact_view(
                 }
             }
         }
-        Ok::<_, ApiError>((client, contact, lists, schema, history, names))
+        Ok::<_, ApiError>((contact, lists, schema, history, names))
     }
     .await;
-    match loaded {
-        Ok((client, contact, lists, schema, history, names)) => {
-            let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
-            let properties = schema
+    let error = FormError::from(error);
+    render_loaded(
+        loaded,
+        error.status,
+        |(contact, lists, schema, history, names)| ContactPage {
+            properties: schema
                 .properties
                 .into_iter()
                 .map(|def| PropertyRow {
                     value: value_text(contact.properties.get(&def.name)),
                     def,
                 })
-                .collect();
-            render(
-                &ContactPage {
-                    error_field: error
-                        .as_ref()
-                        .and_then(|e| e.field.clone())
-                        .unwrap_or_default(),
-                    error: error.map(|e| e.message),
-                    me: auth.user,
-                    csrf: auth.csrf,
-                    client,
-                    contact,
-                    lists,
-                    properties,
-                    history,
-                    names,
-                    notice,
-                },
-                status,
-            )
-        }
-        Err(e) => page_error(e),
-    }
+                .collect(),
+            error: error.message,
+            error_field: error.field,
+            me: auth.user,
+            csrf: auth.csrf,
+            client,
+            contact,
+            lists,
+            history,
+            names,
+            notice,
+        },
+    )
 }
 
 async fn contact_page(
@@ -497,7 +473,6 @@ async fn contact_save(
     PageForm { form: f, .. }: PageForm,
 ) -> Response {
     let result = async {
-        let client = client.clone();
         let contact = app.store.contact(client.id, ContactId(contact_id)).await?;
         let schema = app.store.property_schema(client.id).await?;
         let mut fields = ContactFields {
@@ -544,12 +519,12 @@ async fn contact_list_set(
     Path((_, contact_id)): Path<(i64, i64)>,
     PageForm { form: f, .. }: PageForm,
 ) -> Response {
+    let chosen = f.get("list").parse::<i64>().ok();
     let result = async {
-        let client = client.clone();
         let contact = app.store.contact(client.id, ContactId(contact_id)).await?;
-        let to = match f.get("list").parse::<i64>() {
-            Ok(l) => Some(app.store.list(client.id, ListId(l)).await?.id),
-            Err(_) => None,
+        let to = match chosen {
+            Some(l) => Some(app.store.list(client.id, ListId(l)).await?.id),
+            None => None,
         };
         let actor = Actor::user(auth.user.id, "page");
         app.store
@@ -561,23 +536,11 @@ async fn contact_list_set(
                 app.now_ms(),
             )
             .await?;
-        Ok::<_, ApiError>(())
+        Ok::<_, ApiError>("List changed.".to_string())
     }
     .await;
-    match result {
-        Ok(()) => {
-            contact_view(
-                &app,
-                auth,
-                client,
-                contact_id,
-                None,
-                Some("List changed.".into()),
-            )
-            .await
-        }
-        Err(e) => contact_view(&app, auth, client, contact_id, Some(e), None).await,
-    }
+    let (error, notice) = notice_or_error(result);
+    contact_view(&app, auth, client, contact_id, error, notice).await
 }
 
 #[derive(Template)]
@@ -616,37 +579,28 @@ async fn dnc_view(
     notice: Option<String>,
 ) -> Response {
     let loaded = async {
-        let client = client.clone();
         let entries = app
             .store
             .dnc_entries(client.id, Some(&q.prefix), q.after.as_deref(), PAGE)
             .await?;
         let total = app.store.dnc_count(client.id).await?;
-        Ok::<_, ApiError>((client, entries, total))
+        Ok::<_, ApiError>((entries, total))
     }
     .await;
-    match loaded {
-        Ok((client, entries, total)) => {
-            let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
-            render(
-                &DncPage {
-                    next_after: (entries.len() as i64 == PAGE)
-                        .then(|| entries.last().map(|e| e.number.clone()))
-                        .flatten(),
-                    me: auth.user,
-                    csrf: auth.csrf,
-                    client,
-                    entries,
-                    total,
-                    prefix: q.prefix,
-                    error: error.map(|e| e.message),
-                    notice,
-                },
-                status,
-            )
-        }
-        Err(e) => page_error(e),
-    }
+    let error = FormError::from(error);
+    render_loaded(loaded, error.status, |(entries, total)| DncPage {
+        next_after: (entries.len() as i64 == PAGE)
+            .then(|| entries.last().map(|e| e.number.clone()))
+            .flatten(),
+        me: auth.user,
+        csrf: auth.csrf,
+        client,
+        entries,
+        total,
+        prefix: q.prefix,
+        error: error.message,
+        notice,
+    })
 }
 
 async fn dnc_page(
@@ -664,7 +618,6 @@ async fn dnc_add(
     PageForm { form: f, .. }: PageForm,
 ) -> Response {
     let result = async {
-        let client = client.clone();
         let raw = f.get("numbers");
         let numbers: Vec<PhoneNumber> = raw
             .split(['\n', ','])
@@ -686,10 +639,8 @@ async fn dnc_add(
         })
     }
     .await;
-    match result {
-        Ok(n) => dnc_view(&app, auth, client, DncQuery::default(), None, Some(n)).await,
-        Err(e) => dnc_view(&app, auth, client, DncQuery::default(), Some(e), None).await,
-    }
+    let (error, notice) = notice_or_error(result);
+    dnc_view(&app, auth, client, DncQuery::default(), error, notice).await
 }
 
 async fn dnc_remove(
@@ -698,16 +649,13 @@ async fn dnc_remove(
     PageForm { form: f, .. }: PageForm,
 ) -> Response {
     let result = async {
-        let client = client.clone();
         let n = PhoneNumber::parse_field("number", &f.get("number"), None)?;
         app.store.remove_dnc(client.id, &n).await?;
         Ok::<_, ApiError>(format!("Removed {n}."))
     }
     .await;
-    match result {
-        Ok(n) => dnc_view(&app, auth, client, DncQuery::default(), None, Some(n)).await,
-        Err(e) => dnc_view(&app, auth, client, DncQuery::default(), Some(e), None).await,
-    }
+    let (error, notice) = notice_or_error(result);
+    dnc_view(&app, auth, client, DncQuery::default(), error, notice).await
 }
 
 #[derive(Template)]
@@ -722,23 +670,16 @@ struct ImportPage {
 
 async fn import_page(State(app): State<App>, StaffPage { auth, client }: StaffPage) -> Response {
     let loaded = async {
-        let client = client.clone();
         let lists = app.store.list_counts(client.id).await?;
         let properties = app.store.property_schema(client.id).await?.properties;
-        Ok::<_, ApiError>((client, lists, properties))
+        Ok::<_, ApiError>((lists, properties))
     }
     .await;
-    match loaded {
-        Ok((client, lists, properties)) => render(
-            &ImportPage {
-                me: auth.user,
-                csrf: auth.csrf,
-                client,
-                lists,
-                properties,
-            },
-            StatusCode::OK,
-        ),
-        Err(e) => page_error(e),
-    }
+    render_loaded(loaded, StatusCode::OK, |(lists, properties)| ImportPage {
+        me: auth.user,
+        csrf: auth.csrf,
+        client,
+        lists,
+        properties,
+    })
 }

@@ -158,6 +158,56 @@ pub(crate) fn render(t: &impl Template, status: StatusCode) -> Response {
     }
 }
 
+/// A page built from what was loaded for it, answered with `status`; the error page when loading
+/// failed.
+pub(crate) fn render_loaded<T, P: Template>(
+    loaded: Result<T, ApiError>,
+    status: StatusCode,
+    page: impl FnOnce(T) -> P,
+) -> Response {
+    match loaded {
+        Ok(data) => render(&page(data), status),
+        Err(e) => page_error(e),
+    }
+}
+
+/// What a page shows of the error that refused its form: the status to answer with (200 OK when
+/// nothing was refused), the message, and the field it names for the template to mark ("" when
+/// none).
+pub(crate) struct FormError {
+    pub status: StatusCode,
+    pub message: Option<String>,
+    pub field: String,
+}
+
+impl From<Option<ApiError>> for FormError {
+    fn from(error: Option<ApiError>) -> Self {
+        match error {
+            None => FormError {
+                status: StatusCode::OK,
+                message: None,
+                field: String::new(),
+            },
+            Some(e) => FormError {
+                status: e.status,
+                message: Some(e.message),
+                field: e.field.unwrap_or_default(),
+            },
+        }
+    }
+}
+
+/// What a page says after a form: the notice when it was done, the error when it was refused (in
+/// the `(error, notice)` order the page views take them).
+pub(crate) fn notice_or_error(
+    result: Result<String, ApiError>,
+) -> (Option<ApiError>, Option<String>) {
+    match result {
+        Ok(notice) => (None, Some(notice)),
+        Err(e) => (Some(e), None),
+    }
+}
+
 pub(crate) fn page_error(e: ApiError) -> Response {
     let status = e.status;
     (
