@@ -78,6 +78,8 @@ pub enum Request {
         generation: u64,
         result: Result<(u64, Vec<ContactId>), String>,
     },
+    /// A page of a campaign's due contacts, read off the loop.
+    DuePage(runner::DuePage),
     /// The carrier took the request to connect `agent` to `call` (from the call's lane): the
     /// agent's desktop is told, if the call is still theirs (the loop keeps desktop messages in
     /// order).
@@ -621,6 +623,7 @@ impl Engine {
                 generation,
                 result,
             } => self.enrolled(campaign, generation, result).await,
+            Request::DuePage(page) => self.due_page(page).await,
             Request::Dispose {
                 call,
                 by,

@@ -169,22 +169,38 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// one page after it: first through the backlog, then only what came due since. Contacts
 /// rescheduled after a call, and new enrolments (the sweep starts again for them), come due
 /// ahead of the position, so the driver hears of them within a step; the campaign's contacts are
-/// not read again and again once the driver holds them.
+/// not read again and again once the driver holds them. A page is read off the loop (a page of
+/// 1,000 took 16-75 ms, every step of a sweep) and handed back as [`super::Request::DuePage`].
 #[derive(Debug, Default)]
-struct DueReader {
+pub(super) struct DueReader {
     after: Option<(i64, ContactId)>,
     /// When the current sweep started from the first contact.
     swept_at: Option<Instant>,
     /// The last page was full: read on at the next step rather than after [`DUE_EVERY`].
     more: bool,
+    /// A page is being read.
+    reading: bool,
+    /// Counts the restarts: a page read before the latest one does not move the position.
+    sweep: u64,
 }
 
 impl DueReader {
     /// Starts again from the first due contact at the next read.
     fn restart(&mut self) {
         self.after = None;
+        self.more = false;
+        self.sweep += 1;
         self.swept_at = Some(Instant::now());
     }
+}
+
+/// A page of due contacts read off the loop, for runner `generation` of `campaign`, in `sweep`.
+#[derive(Debug)]
+pub struct DuePage {
+    pub(super) campaign: CampaignId,
+    pub(super) generation: u64,
+    pub(super) sweep: u64,
+    pub(super) rows: Result<Vec<CampaignContact>, String>,
 }
 
 impl Engine {
@@ -336,8 +352,8 @@ impl Engine {
             self.enrol(id);
         }
         let r = self.runners.get(&id).expect("runner");
-        if r.due_reader.more || due_every(r.last_due, DUE_EVERY) {
-            self.load_due(id).await?;
+        if !r.due_reader.reading && (r.due_reader.more || due_every(r.last_due, DUE_EVERY)) {
+            self.read_due(id);
         }
         let now = self.clock();
         let Some(at) = self.current(id) else {
@@ -525,28 +541,61 @@ impl Engine {
         self.execute(at, cmds).await;
     }
 
-    /// Reads one page of the contacts due now, after the runner's position, and gives the
-    /// driver those it does not know (see [`DueReader`]).
-    async fn load_due(&mut self, id: CampaignId) -> Result<(), EngineError> {
-        let now = self.clock();
+    /// Starts reading one page of the contacts due now, after the runner's position, off the
+    /// loop (see [`DueReader`]); [`Engine::due_page`] takes it.
+    fn read_due(&mut self, id: CampaignId) {
+        let now_ms = self.app.now_ms();
         let r = self.runners.get_mut(&id).expect("runner");
         r.last_due = Some(Instant::now());
         let reader = &mut r.due_reader;
         if reader.swept_at.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) && !reader.more {
             reader.restart();
         }
-        let (after, max_attempts) = (reader.after, r.campaign.settings.max_attempts);
-        let rows = self
-            .app
-            .store
-            .due_contacts_after(id, now.at.timestamp_millis(), max_attempts, after, DUE_PAGE)
-            .await?;
-        let Some(r) = self.runners.get_mut(&id) else {
-            return Ok(());
+        reader.reading = true;
+        let (after, sweep) = (reader.after, reader.sweep);
+        let (max_attempts, generation) = (r.campaign.settings.max_attempts, r.generation);
+        let app = self.app.clone();
+        tokio::spawn(async move {
+            let rows = app
+                .store
+                .due_contacts_after(id, now_ms, max_attempts, after, DUE_PAGE)
+                .await
+                .map_err(|e| e.to_string());
+            app.engine.send(super::Request::DuePage(DuePage {
+                campaign: id,
+                generation,
+                sweep,
+                rows,
+            }));
+        });
+    }
+
+    /// A page of due contacts: the position moves on (unless the sweep started again
+    /// meanwhile), and the driver is given those it does not know.
+    pub(super) async fn due_page(&mut self, page: DuePage) {
+        let now = self.clock();
+        let id = page.campaign;
+        let Some(r) = self
+            .runners
+            .get_mut(&id)
+            .filter(|r| r.generation == page.generation)
+        else {
+            return;
         };
-        r.due_reader.more = rows.len() as i64 == DUE_PAGE;
-        if let Some(last) = rows.last() {
-            r.due_reader.after = Some((last.attempts.next_due.timestamp_millis(), last.contact_id));
+        r.due_reader.reading = false;
+        let rows = match page.rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!(campaign = %id, error = %e, "reading due contacts failed");
+                return;
+            }
+        };
+        if page.sweep == r.due_reader.sweep {
+            r.due_reader.more = rows.len() as i64 == DUE_PAGE;
+            if let Some(last) = rows.last() {
+                r.due_reader.after =
+                    Some((last.attempts.next_due.timestamp_millis(), last.contact_id));
+            }
         }
         let mut fresh = Vec::new();
         for cc in rows {
@@ -559,15 +608,14 @@ impl Engine {
             }
         }
         let Some(at) = self.current(id) else {
-            return Ok(());
+            return;
         };
         if fresh.is_empty() {
-            return Ok(());
+            return;
         }
         let r = self.runners.get_mut(&id).expect("runner");
         let cmds = r.driver.add_contacts(now, fresh);
         self.execute(at, cmds).await;
-        Ok(())
     }
 
     /// Places the dial the driver asked for: a fresh DNC lookup, the atomic claim, the carrier.

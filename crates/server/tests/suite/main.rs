@@ -20,6 +20,7 @@ mod foundation;
 mod inbound;
 mod inbound_browser;
 mod kill;
+mod kill_campaign;
 mod recordings;
 mod recordings_browser;
 mod recordings_e2e;
