@@ -5,10 +5,10 @@ use crate::app::App;
 use crate::clients::api::parse_numbers;
 use crate::http::auth::{Auth, PageAuth};
 use crate::http::error::ApiError;
-use crate::http::pages::{page_error, render, saved_redirect, FormData, PageForm, Saved};
+use crate::http::pages::{notice_or_error, page_error, render_loaded, saved_redirect};
+use crate::http::pages::{FormData, FormError, PageForm, Saved};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -120,7 +120,6 @@ async fn clients_page(State(app): State<App>, PageAuth(auth): PageAuth) -> Respo
             ..Default::default()
         },
         None,
-        StatusCode::OK,
     )
     .await
 }
@@ -130,28 +129,24 @@ async fn clients_view(
     auth: Auth,
     form: ClientForm,
     error: Option<ApiError>,
-    status: StatusCode,
 ) -> Response {
     if auth.user.role == Role::Agent {
         return Redirect::to("/desktop").into_response();
     }
-    match app.store.clients(&auth.scope()).await {
-        Ok(clients) => render(
-            &ClientsPage {
-                error_field: error
-                    .as_ref()
-                    .and_then(|e| e.field.clone())
-                    .unwrap_or_default(),
-                error: error.map(|e| e.message),
-                me: auth.user,
-                csrf: auth.csrf,
-                clients,
-                form,
-            },
-            status,
-        ),
-        Err(e) => page_error(e.into()),
-    }
+    let loaded = app
+        .store
+        .clients(&auth.scope())
+        .await
+        .map_err(ApiError::from);
+    let error = FormError::from(error);
+    render_loaded(loaded, error.status, |clients| ClientsPage {
+        error_field: error.field,
+        error: error.message,
+        me: auth.user,
+        csrf: auth.csrf,
+        clients,
+        form,
+    })
 }
 
 async fn client_create(State(app): State<App>, PageForm { auth, form: f }: PageForm) -> Response {
@@ -182,10 +177,7 @@ async fn client_create(State(app): State<App>, PageForm { auth, form: f }: PageF
     .await;
     match result {
         Ok(c) => Redirect::to(&format!("/admin/clients/{}", c.id)).into_response(),
-        Err(e) => {
-            let status = e.status;
-            clients_view(&app, auth, form, Some(e), status).await
-        }
+        Err(e) => clients_view(&app, auth, form, Some(e)).await,
     }
 }
 
@@ -226,30 +218,23 @@ pub(crate) async fn client_view(
         Ok::<_, ApiError>((client, numbers, agents, webhooks))
     }
     .await;
-    match loaded {
-        Ok((client, numbers, agents, webhooks)) => {
-            let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
-            render(
-                &ClientPage {
-                    form: form.unwrap_or_else(|| ClientForm::from_client(&client)),
-                    error_field: error
-                        .as_ref()
-                        .and_then(|e| e.field.clone())
-                        .unwrap_or_default(),
-                    error: error.map(|e| e.message),
-                    notice,
-                    me: auth.user,
-                    csrf: auth.csrf,
-                    client,
-                    numbers,
-                    agents,
-                    webhooks,
-                },
-                status,
-            )
-        }
-        Err(e) => page_error(e),
-    }
+    let error = FormError::from(error);
+    render_loaded(
+        loaded,
+        error.status,
+        |(client, numbers, agents, webhooks)| ClientPage {
+            form: form.unwrap_or_else(|| ClientForm::from_client(&client)),
+            error_field: error.field,
+            error: error.message,
+            notice,
+            me: auth.user,
+            csrf: auth.csrf,
+            client,
+            numbers,
+            agents,
+            webhooks,
+        },
+    )
 }
 
 async fn client_page(
@@ -266,12 +251,10 @@ async fn client_update(
     State(app): State<App>,
     Path(id): Path<i64>,
     PageForm { auth, form: f }: PageForm,
-) -> Response {
-    let id = ClientId(id);
-    if let Err(e) = auth.check_client(id).and_then(|_| auth.require_admin()) {
-        return page_error(e);
-    }
+) -> Result<Response, Response> {
     let form = ClientForm::from_form(&f);
+    let id = ClientId(id);
+    auth.check_admin_of(id).map_err(page_error)?;
     let secret = |name: &str| {
         if f.checked(&format!("clear_{name}")) {
             Some(String::new())
@@ -288,59 +271,43 @@ async fn client_update(
         crate::clients::api::save_client(&app, id, &settings, &secrets).await
     }
     .await;
-    match result {
+    Ok(match result {
         Ok(_) => saved_redirect(&format!("/admin/clients/{id}"), "settings"),
         Err(e) => client_view(&app, auth, id, Some(form), Some(e), None).await,
-    }
+    })
 }
 
 async fn number_add(
     State(app): State<App>,
     Path(id): Path<i64>,
     PageForm { auth, form: f }: PageForm,
-) -> Response {
+) -> Result<Response, Response> {
     let id = ClientId(id);
-    if let Err(e) = auth.check_client(id).and_then(|_| auth.require_admin()) {
-        return page_error(e);
-    }
+    auth.check_admin_of(id).map_err(page_error)?;
     let result = async {
         let n = client_number("number", &f.get("number"))?;
-        Ok::<_, ApiError>(
-            app.store
-                .add_number(id, &n, &f.get("label"), app.now_ms())
-                .await?,
-        )
+        let n = app
+            .store
+            .add_number(id, &n, &f.get("label"), app.now_ms())
+            .await?;
+        Ok::<_, ApiError>(format!("Number {} added.", n.number))
     }
     .await;
-    match result {
-        Ok(n) => {
-            client_view(
-                &app,
-                auth,
-                id,
-                None,
-                None,
-                Some(format!("Number {} added.", n.number)),
-            )
-            .await
-        }
-        Err(e) => client_view(&app, auth, id, None, Some(e), None).await,
-    }
+    let (error, notice) = notice_or_error(result);
+    Ok(client_view(&app, auth, id, None, error, notice).await)
 }
 
 async fn number_remove(
     State(app): State<App>,
     Path((id, nid)): Path<(i64, i64)>,
     PageForm { auth, .. }: PageForm,
-) -> Response {
+) -> Result<Response, Response> {
     let id = ClientId(id);
-    if let Err(e) = auth.check_client(id).and_then(|_| auth.require_admin()) {
-        return page_error(e);
-    }
-    match app.store.remove_number(id, NumberId(nid)).await {
-        Ok(()) => client_view(&app, auth, id, None, None, Some("Number removed.".into())).await,
-        Err(e) => client_view(&app, auth, id, None, Some(e.into()), None).await,
-    }
+    auth.check_admin_of(id).map_err(page_error)?;
+    let result = app.store.remove_number(id, NumberId(nid)).await;
+    let result = result.map(|()| "Number removed.".to_string());
+    let (error, notice) = notice_or_error(result.map_err(ApiError::from));
+    Ok(client_view(&app, auth, id, None, error, notice).await)
 }
 
 /// A refused number said as the form shows it: by its line in the box, not its array index.

@@ -5,10 +5,11 @@
 
 use crate::app::App;
 use crate::http::error::ApiError;
-use crate::http::pages::{page_error, render, saved_redirect, PageForm, Saved, StaffPage};
+use crate::http::pages::{
+    page_error, render, saved_redirect, FormError, PageForm, Saved, StaffPage,
+};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -90,7 +91,7 @@ async fn view(
         Ok(s) => s.properties,
         Err(e) => return page_error(e.into()),
     };
-    let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
+    let error = FormError::from(error);
     render(
         &PropertiesPage {
             me: page.auth.user,
@@ -98,14 +99,11 @@ async fn view(
             client: page.client,
             properties,
             form,
-            error_field: error
-                .as_ref()
-                .and_then(|e| e.field.clone())
-                .unwrap_or_default(),
-            error: error.map(|e| e.message),
+            error_field: error.field,
+            error: error.message,
             notice,
         },
-        status,
+        error.status,
     )
 }
 

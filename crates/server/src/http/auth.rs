@@ -195,6 +195,13 @@ impl Auth {
         }
     }
 
+    /// May change `client`: 404 unless the user may see it (no existence leak), then 403 unless
+    /// the user is an admin.
+    pub fn check_admin_of(&self, client: ClientId) -> Result<(), ApiError> {
+        self.check_client(client)?;
+        self.require_admin()
+    }
+
     /// 403 for agents.
     pub fn require_staff(&self) -> Result<(), ApiError> {
         if self.user.role == Role::Agent {

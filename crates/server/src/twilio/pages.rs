@@ -6,7 +6,7 @@ use super::account::{self, NumberPlan, PointResult};
 use crate::app::App;
 use crate::clients::pages::client_view;
 use crate::http::auth::{Auth, PageAuth};
-use crate::http::pages::{page_error, render, PageForm};
+use crate::http::pages::{page_error, render, FormError, PageForm};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -71,7 +71,7 @@ struct NumbersPage {
 }
 
 async fn numbers_view(app: &App, auth: Auth, id: ClientId, apply: bool) -> Response {
-    if let Err(e) = auth.check_client(id).and_then(|_| auth.require_admin()) {
+    if let Err(e) = auth.check_admin_of(id) {
         return page_error(e);
     }
     let client = match app.store.client(id).await {
@@ -85,10 +85,11 @@ async fn numbers_view(app: &App, auth: Auth, id: ClientId, apply: bool) -> Respo
     } else {
         account::number_plan(app, id).await.map(|p| (p, Vec::new()))
     };
-    let (plan, results, error, status) = match outcome {
-        Ok((plan, results)) => (plan, results, None, StatusCode::OK),
-        Err(e) => (Vec::new(), Vec::new(), Some(e.message), e.status),
+    let ((plan, results), error) = match outcome {
+        Ok(shown) => (shown, None),
+        Err(e) => (Default::default(), Some(e)),
     };
+    let error = FormError::from(error);
     render(
         &NumbersPage {
             me: auth.user,
@@ -96,9 +97,9 @@ async fn numbers_view(app: &App, auth: Auth, id: ClientId, apply: bool) -> Respo
             client,
             plan,
             results,
-            error,
+            error: error.message,
         },
-        status,
+        error.status,
     )
 }
 

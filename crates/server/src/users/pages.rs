@@ -5,11 +5,11 @@ use crate::app::App;
 use crate::http::auth;
 use crate::http::auth::{Auth, PageAuth};
 use crate::http::error::ApiError;
-use crate::http::pages::{page_error, render, saved_redirect, FormData, PageForm, Saved};
+use crate::http::pages::{page_error, render_loaded, saved_redirect};
+use crate::http::pages::{FormData, FormError, PageForm, Saved};
 use crate::users::api::{new_user, UserCreate};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
@@ -101,27 +101,16 @@ async fn users_view(app: &App, auth: Auth, form: UserForm, error: Option<ApiErro
         ))
     }
     .await;
-    match loaded {
-        Ok((users, clients)) => {
-            let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
-            render(
-                &UsersPage {
-                    error_field: error
-                        .as_ref()
-                        .and_then(|e| e.field.clone())
-                        .unwrap_or_default(),
-                    error: error.map(|e| e.message),
-                    me: auth.user,
-                    csrf: auth.csrf,
-                    users,
-                    clients,
-                    form,
-                },
-                status,
-            )
-        }
-        Err(e) => page_error(e),
-    }
+    let error = FormError::from(error);
+    render_loaded(loaded, error.status, |(users, clients)| UsersPage {
+        error_field: error.field,
+        error: error.message,
+        me: auth.user,
+        csrf: auth.csrf,
+        users,
+        clients,
+        form,
+    })
 }
 
 async fn users_page(State(app): State<App>, PageAuth(auth): PageAuth) -> Response {
@@ -191,35 +180,23 @@ async fn user_view(
         ))
     }
     .await;
-    match loaded {
-        Ok((user, clients)) => {
-            let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
-            let form = form.unwrap_or_else(|| UserForm {
-                email: user.email.clone(),
-                name: user.name.clone(),
-                role: user.role.as_str().into(),
-                voice_enabled: user.voice_enabled,
-                clients: user.clients.clone(),
-            });
-            render(
-                &UserPage {
-                    error_field: error
-                        .as_ref()
-                        .and_then(|e| e.field.clone())
-                        .unwrap_or_default(),
-                    error: error.map(|e| e.message),
-                    notice,
-                    me: auth.user,
-                    csrf: auth.csrf,
-                    user,
-                    clients,
-                    form,
-                },
-                status,
-            )
-        }
-        Err(e) => page_error(e),
-    }
+    let error = FormError::from(error);
+    render_loaded(loaded, error.status, |(user, clients)| UserPage {
+        form: form.unwrap_or_else(|| UserForm {
+            email: user.email.clone(),
+            name: user.name.clone(),
+            role: user.role.as_str().into(),
+            voice_enabled: user.voice_enabled,
+            clients: user.clients.clone(),
+        }),
+        error_field: error.field,
+        error: error.message,
+        notice,
+        me: auth.user,
+        csrf: auth.csrf,
+        user,
+        clients,
+    })
 }
 
 async fn user_page(
