@@ -8,11 +8,10 @@ use crate::campaigns::api::{
     apply_action, check_dispositions, create_campaign_with_script, live_stats, save_campaign,
     CampaignBody, LiveStats,
 };
-use crate::http::auth::{Auth, PageAuth};
+use crate::http::auth::PageAuth;
 use crate::http::error::ApiError;
-use crate::http::pages::{
-    page_error, render, saved_redirect, FormData, PageForm, Saved, StaffPage,
-};
+use crate::http::pages::{page_error, render, render_loaded, saved_redirect};
+use crate::http::pages::{FormData, FormError, PageForm, Saved, StaffPage};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -142,18 +141,12 @@ async fn list_page(State(app): State<App>, PageAuth(auth): PageAuth) -> Response
         Ok::<_, ApiError>((clients, rows))
     }
     .await;
-    match loaded {
-        Ok((clients, rows)) => render(
-            &ListPage {
-                me: auth.user,
-                csrf: auth.csrf,
-                rows,
-                clients,
-            },
-            StatusCode::OK,
-        ),
-        Err(e) => page_error(e),
-    }
+    render_loaded(loaded, StatusCode::OK, |(clients, rows)| ListPage {
+        me: auth.user,
+        csrf: auth.csrf,
+        rows,
+        clients,
+    })
 }
 
 #[derive(Template)]
@@ -388,7 +381,27 @@ struct EditState {
     notice: Option<String>,
 }
 
-async fn edit_view(app: &App, auth: Auth, c: Client, st: EditState) -> Response {
+impl EditState {
+    /// The editor of `campaign` (`None`: a new one) with its stored values.
+    fn of(campaign: Option<Campaign>) -> Self {
+        EditState {
+            campaign,
+            form: None,
+            disposition_rows: None,
+            error: None,
+            notice: None,
+        }
+    }
+    /// The editor of `campaign` again, after `error` refused one of its forms.
+    fn refused(campaign: Option<Campaign>, error: ApiError) -> Self {
+        EditState {
+            error: Some(error),
+            ..EditState::of(campaign)
+        }
+    }
+}
+
+async fn edit_view(app: &App, StaffPage { auth, client: c }: StaffPage, st: EditState) -> Response {
     let client = c.id;
     let loaded = async {
         let numbers = app.store.numbers(client).await?;
@@ -415,7 +428,7 @@ async fn edit_view(app: &App, auth: Auth, c: Client, st: EditState) -> Response 
             ..CampaignBody::from_campaign(&placeholder(client))
         },
     });
-    let status = st.error.as_ref().map_or(StatusCode::OK, |e| e.status);
+    let error = FormError::from(st.error);
     render(
         &EditPage {
             me: auth.user,
@@ -431,15 +444,11 @@ async fn edit_view(app: &App, auth: Auth, c: Client, st: EditState) -> Response 
                 .map(|(rows, _)| rows)
                 .unwrap_or_else(|| disposition_rows(&dispositions)),
             campaign: st.campaign,
-            error_field: st
-                .error
-                .as_ref()
-                .and_then(|e| e.field.clone())
-                .unwrap_or_default(),
-            error: st.error.map(|e| e.message),
+            error_field: error.field,
+            error: error.message,
             notice: st.notice,
         },
-        status,
+        error.status,
     )
 }
 
@@ -465,18 +474,8 @@ fn placeholder(client: ClientId) -> Campaign {
     }
 }
 
-fn state(campaign: Option<Campaign>) -> EditState {
-    EditState {
-        campaign,
-        form: None,
-        disposition_rows: None,
-        error: None,
-        notice: None,
-    }
-}
-
 async fn new_page(State(app): State<App>, page: StaffPage) -> Response {
-    edit_view(&app, page.auth, page.client, state(None)).await
+    edit_view(&app, page, EditState::of(None)).await
 }
 
 async fn create(
@@ -497,10 +496,9 @@ async fn create(
         Err(e) => {
             let st = EditState {
                 form: form.ok(),
-                error: Some(e),
-                ..state(None)
+                ..EditState::refused(None, e)
             };
-            edit_view(&app, page.auth, page.client, st).await
+            edit_view(&app, page, st).await
         }
     }
 }
@@ -518,23 +516,19 @@ async fn edit_page(
     page: StaffPage,
     Path((_, id)): Path<(i64, i64)>,
     Query(saved): Query<Saved>,
-) -> Response {
-    match load(&app, &page, id).await {
-        Ok(c) => {
-            let status = format!("Campaign is {}.", c.status.as_str());
-            let notice = saved.notice(&[
-                ("campaign", "Campaign saved."),
-                ("dispositions", "Dispositions saved."),
-                ("status", &status),
-            ]);
-            let st = EditState {
-                notice,
-                ..state(Some(c))
-            };
-            edit_view(&app, page.auth, page.client, st).await
-        }
-        Err(r) => r,
-    }
+) -> Result<Response, Response> {
+    let c = load(&app, &page, id).await?;
+    let status = format!("Campaign is {}.", c.status.as_str());
+    let notice = saved.notice(&[
+        ("campaign", "Campaign saved."),
+        ("dispositions", "Dispositions saved."),
+        ("status", &status),
+    ]);
+    let st = EditState {
+        notice,
+        ..EditState::of(Some(c))
+    };
+    Ok(edit_view(&app, page, st).await)
 }
 
 /// The campaign's edit page, after a saved form (POST-redirect-GET).
@@ -550,27 +544,23 @@ async fn update(
     page: StaffPage,
     Path((_, id)): Path<(i64, i64)>,
     PageForm { form: f, .. }: PageForm,
-) -> Response {
-    let camp = match load(&app, &page, id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
     let form = campaign_body(&f);
+    let camp = load(&app, &page, id).await?;
     let saved = match &form {
         Ok(b) => save_campaign(&app, camp.client_id, camp.id, b).await,
         Err(e) => Err(e.clone()),
     };
-    match saved {
+    Ok(match saved {
         Ok(c) => back_to_edit(&c, "campaign"),
         Err(e) => {
             let st = EditState {
                 form: form.ok(),
-                error: Some(e),
-                ..state(Some(camp))
+                ..EditState::refused(Some(camp), e)
             };
-            edit_view(&app, page.auth, page.client, st).await
+            edit_view(&app, page, st).await
         }
-    }
+    })
 }
 
 async fn status(
@@ -578,27 +568,18 @@ async fn status(
     page: StaffPage,
     Path((client, id, action)): Path<(i64, i64, String)>,
     PageForm { form, .. }: PageForm,
-) -> Response {
-    let camp = match load(&app, &page, id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let camp = load(&app, &page, id).await?;
     let result = apply_action(&app, &camp, &action).await;
     // From the live page, back to it (POST-redirect-GET): it shows the new status.
     if result.is_ok() && form.get("back") == "live" {
         let to = format!("/admin/clients/{client}/campaigns/{id}/live");
-        return axum::response::Redirect::to(&to).into_response();
+        return Ok(axum::response::Redirect::to(&to).into_response());
     }
-    match result {
+    Ok(match result {
         Ok(c) => back_to_edit(&c, "status"),
-        Err(e) => {
-            let st = EditState {
-                error: Some(e),
-                ..state(Some(camp))
-            };
-            edit_view(&app, page.auth, page.client, st).await
-        }
-    }
+        Err(e) => edit_view(&app, page, EditState::refused(Some(camp), e)).await,
+    })
 }
 
 async fn dispositions(
@@ -606,12 +587,9 @@ async fn dispositions(
     page: StaffPage,
     Path((_, id)): Path<(i64, i64)>,
     PageForm { form: f, .. }: PageForm,
-) -> Response {
-    let camp = match load(&app, &page, id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
     let rows = submitted_rows(&f);
+    let camp = load(&app, &page, id).await?;
     let result = async {
         let (set, at) = parse_dispositions(&rows)?;
         crate::campaigns::api::check_targets(&app, camp.client_id, &set)
@@ -625,17 +603,16 @@ async fn dispositions(
         Ok::<_, (usize, ApiError)>(())
     }
     .await;
-    match result {
+    Ok(match result {
         Ok(()) => back_to_edit(&camp, "dispositions"),
         Err((row, e)) => {
             let st = EditState {
                 disposition_rows: Some((rows, row)),
-                error: Some(e),
-                ..state(Some(camp))
+                ..EditState::refused(Some(camp), e)
             };
-            edit_view(&app, page.auth, page.client, st).await
+            edit_view(&app, page, st).await
         }
-    }
+    })
 }
 
 #[derive(Template)]
@@ -694,21 +671,13 @@ async fn live_page(
     State(app): State<App>,
     page: StaffPage,
     Path((_, id)): Path<(i64, i64)>,
-) -> Response {
-    let camp = match load(&app, &page, id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match live_stats(&app, camp).await {
-        Ok(s) => render(
-            &LivePage {
-                me: page.auth.user,
-                csrf: page.auth.csrf,
-                client: page.client,
-                s,
-            },
-            StatusCode::OK,
-        ),
-        Err(e) => page_error(e),
-    }
+) -> Result<Response, Response> {
+    let camp = load(&app, &page, id).await?;
+    let stats = live_stats(&app, camp).await;
+    Ok(render_loaded(stats, StatusCode::OK, |s| LivePage {
+        me: page.auth.user,
+        csrf: page.auth.csrf,
+        client: page.client,
+        s,
+    }))
 }
