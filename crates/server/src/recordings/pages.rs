@@ -7,9 +7,9 @@
 
 use super::api::{recording_view, search_hits, visible_call, RecordingView};
 use crate::app::App;
-use crate::http::auth::PageAuth;
+use crate::http::auth::{Auth, PageAuth};
 use crate::http::error::ApiError;
-use crate::http::pages::{page_error, render};
+use crate::http::pages::{page_error, render, render_loaded};
 use crate::http::pages::{FormData, PageForm, StaffPage};
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -83,36 +83,48 @@ pub fn seconds(ms: u64) -> String {
     format!("{:.3}", ms as f64 / 1000.0)
 }
 
+/// The client and the call of a call's page (`(client_id, call_id)` of the path), checked as the
+/// API checks them: another client's call is 404, and so is a call an agent did not take.
+/// `staff_only` refuses agents (403) once the client is known to be theirs.
+async fn client_and_call(
+    app: &App,
+    auth: &Auth,
+    (client_id, call_id): (i64, i64),
+    staff_only: bool,
+) -> Result<(Client, Call), ApiError> {
+    let client = ClientId(client_id);
+    auth.check_client(client)?;
+    if staff_only {
+        auth.require_staff()?;
+    }
+    let call = visible_call(app, auth, client, CallId(call_id)).await?;
+    Ok((app.store.client(client).await?, call))
+}
+
 async fn recording_page(
     State(app): State<App>,
     PageAuth(auth): PageAuth,
-    Path((client_id, call_id)): Path<(i64, i64)>,
+    Path(ids): Path<(i64, i64)>,
 ) -> Response {
     let loaded = async {
-        let client = ClientId(client_id);
-        auth.check_client(client)?;
-        let call = visible_call(&app, &auth, client, CallId(call_id)).await?;
+        let (client, call) = client_and_call(&app, &auth, ids, false).await?;
         let view = match recording_view(&app, &call).await {
             Ok(v) => Some(v),
             Err(e) if e.status == StatusCode::NOT_FOUND => None,
             Err(e) => return Err(e),
         };
-        Ok::<_, ApiError>((app.store.client(client).await?, call, view))
+        Ok::<_, ApiError>((client, call, view))
     }
     .await;
-    match loaded {
-        Ok((client, call, view)) => render(
-            &RecordingPage {
-                me: auth.user,
-                csrf: auth.csrf,
-                client,
-                call,
-                view,
-            },
-            StatusCode::OK,
-        ),
-        Err(e) => page_error(e),
-    }
+    render_loaded(loaded, StatusCode::OK, |(client, call, view)| {
+        RecordingPage {
+            me: auth.user,
+            csrf: auth.csrf,
+            client,
+            call,
+            view,
+        }
+    })
 }
 
 #[derive(Template)]
@@ -130,33 +142,24 @@ struct WatchPage {
 async fn watch_page(
     State(app): State<App>,
     PageAuth(auth): PageAuth,
-    Path((client_id, call_id)): Path<(i64, i64)>,
+    Path(ids): Path<(i64, i64)>,
 ) -> Response {
     let loaded = async {
-        let client = ClientId(client_id);
-        auth.check_client(client)?;
-        auth.require_staff()?;
-        let call = visible_call(&app, &auth, client, CallId(call_id)).await?;
+        let (client, call) = client_and_call(&app, &auth, ids, true).await?;
         let agent = match call.agent_id {
             Some(a) => app.store.user(a).await.ok().map(|u| u.name),
             None => None,
         };
-        Ok::<_, ApiError>((app.store.client(client).await?, call, agent))
+        Ok::<_, ApiError>((client, call, agent))
     }
     .await;
-    match loaded {
-        Ok((client, call, agent)) => render(
-            &WatchPage {
-                me: auth.user,
-                csrf: auth.csrf,
-                client,
-                call,
-                agent,
-            },
-            StatusCode::OK,
-        ),
-        Err(e) => page_error(e),
-    }
+    render_loaded(loaded, StatusCode::OK, |(client, call, agent)| WatchPage {
+        me: auth.user,
+        csrf: auth.csrf,
+        client,
+        call,
+        agent,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
