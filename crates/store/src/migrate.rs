@@ -44,6 +44,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(22, "0022_admin_actions"),
     migration!(23, "0023_call_node"),
     migration!(24, "0024_campaign_contacts_by_contact"),
+    migration!(25, "0025_users_changed_at"),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<usize> {

@@ -60,12 +60,32 @@ fn user_from_row(r: &sqlx::any::AnyRow, clients: Vec<ClientId>) -> Result<User> 
     })
 }
 
+/// User rows joined with their `(user_id, client_id)` assignment rows.
+fn users_with_clients(
+    rows: &[sqlx::any::AnyRow],
+    assignments: &[sqlx::any::AnyRow],
+) -> Result<Vec<User>> {
+    let mut by_user: std::collections::HashMap<i64, Vec<ClientId>> = Default::default();
+    for a in assignments {
+        by_user
+            .entry(a.try_get("user_id")?)
+            .or_default()
+            .push(ClientId(a.try_get("client_id")?));
+    }
+    rows.iter()
+        .map(|r| {
+            let id: i64 = r.try_get("id")?;
+            user_from_row(r, by_user.remove(&id).unwrap_or_default())
+        })
+        .collect()
+}
+
 impl Store {
     /// Creates a user and its client assignments atomically. A taken e-mail is a conflict on
     /// `email`; an unknown client is a conflict on `clients`.
     pub async fn create_user(&self, new: &NewUser, now_ms: i64) -> Result<User> {
         let mut tx = self.write_tx().await?;
-        let r = sqlx::query("INSERT INTO users (email, name, role, password_hash, voice_enabled, voice_state, voice_state_since, created_at) VALUES ($1,$2,$3,$4,$5,'offline',$6,$6) RETURNING id")
+        let r = sqlx::query(&format!("INSERT INTO users (email, name, role, password_hash, voice_enabled, voice_state, voice_state_since, created_at, changed_at) VALUES ($1,$2,$3,$4,$5,'offline',$6,$6,{}) RETURNING id", self.next_user_change("$6")))
             .bind(new.email.as_str())
             .bind(new.name.trim())
             .bind(new.role.as_str())
@@ -152,19 +172,45 @@ impl Store {
             sqlx::query("SELECT user_id, client_id FROM user_clients ORDER BY client_id")
                 .fetch_all(self.pool())
                 .await?;
-        let mut by_user: std::collections::HashMap<i64, Vec<ClientId>> = Default::default();
-        for a in &assignments {
-            by_user
-                .entry(a.try_get("user_id")?)
-                .or_default()
-                .push(ClientId(a.try_get("client_id")?));
+        users_with_clients(&rows, &assignments)
+    }
+
+    /// The value a user row's `changed_at` takes when it changes: the time `now` (a query
+    /// parameter), or one past the latest change when that is later, so a change never sorts
+    /// before one already stored, whatever the writer's clock.
+    fn next_user_change(&self, now: &str) -> String {
+        let greatest = match self.backend() {
+            crate::Backend::Sqlite => "MAX",
+            crate::Backend::Postgres => "GREATEST",
+        };
+        format!("{greatest}({now}, (SELECT COALESCE(MAX(changed_at), 0) + 1 FROM users))")
+    }
+
+    /// The users whose row changed at or after `since` (creation, access, voice state), with
+    /// their clients, and the latest change among them (`since` when none): what a cache of
+    /// [`Store::users`] needs to stay current. `i64::MIN` reads every user.
+    pub async fn users_changed_since(&self, since: i64) -> Result<(Vec<User>, i64)> {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, changed_at FROM users WHERE changed_at >= $1 ORDER BY id"
+        ))
+        .bind(since)
+        .fetch_all(self.pool())
+        .await?;
+        let mut latest = since;
+        for r in &rows {
+            latest = latest.max(r.try_get::<i64, _>("changed_at")?);
         }
-        rows.iter()
-            .map(|r| {
-                let id: i64 = r.try_get("id")?;
-                user_from_row(r, by_user.remove(&id).unwrap_or_default())
-            })
-            .collect()
+        if rows.is_empty() {
+            return Ok((Vec::new(), latest));
+        }
+        let assignments = sqlx::query(
+            "SELECT user_id, client_id FROM user_clients WHERE user_id IN \
+             (SELECT id FROM users WHERE changed_at >= $1) ORDER BY client_id",
+        )
+        .bind(since)
+        .fetch_all(self.pool())
+        .await?;
+        Ok((users_with_clients(&rows, &assignments)?, latest))
     }
 
     /// Replaces a user's client assignments and voice flag atomically.
@@ -178,10 +224,11 @@ impl Store {
     ) -> Result<User> {
         let mut tx = self.write_tx().await?;
         let done =
-            sqlx::query("UPDATE users SET name = $1, role = $2, voice_enabled = $3 WHERE id = $4")
+            sqlx::query(&format!("UPDATE users SET name = $1, role = $2, voice_enabled = $3, changed_at = {} WHERE id = $5", self.next_user_change("$4")))
                 .bind(name.trim())
                 .bind(role.as_str())
                 .bind(voice_enabled)
+                .bind(chrono::Utc::now().timestamp_millis())
                 .bind(id.0)
                 .execute(&mut *tx)
                 .await?;
@@ -244,7 +291,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query("UPDATE users SET voice_state = $1, voice_state_since = $2 WHERE id = $3 AND voice_state <> $1")
+        let done = sqlx::query(&format!("UPDATE users SET voice_state = $1, voice_state_since = $2, changed_at = {} WHERE id = $3 AND voice_state <> $1", self.next_user_change("$2")))
             .bind(state.as_str())
             .bind(now_ms)
             .bind(id.0)

@@ -168,8 +168,7 @@ impl Engine {
         self.inbound.insert(call.id, waiting);
         tracing::info!(call = %call.id, client = %a.client, affinity = ?last_agent.map(|(u, _)| u), "inbound call arrived");
         // Agents as they are now (the tick's copy may be up to one tick old).
-        let users = self.app.store.users(None).await?;
-        self.users = users.into_iter().map(|u| (u.id, u)).collect();
+        self.read_users().await?;
         self.route_inbound(call.id).await?;
         Ok(call.id)
     }

@@ -64,6 +64,9 @@ const DUE_EVERY: Duration = Duration::from_millis(500);
 const ENROL_EVERY: Duration = Duration::from_secs(15);
 /// How often users are read again even when this process changed none (other nodes' writes).
 const USERS_EVERY: Duration = Duration::from_secs(5);
+/// How far before the latest change read the next read of users looks: writes that were in
+/// flight during the last read, and other nodes' clocks a little behind.
+pub(super) const USERS_OVERLAP_MS: i64 = 30_000;
 /// How often the set of running campaigns is read again.
 const CAMPAIGNS_EVERY: Duration = Duration::from_secs(2);
 
@@ -295,6 +298,9 @@ pub struct Engine {
     /// The store's users generation when `users` was read, and when.
     users_seen: u64,
     users_read_at: Option<Instant>,
+    /// The latest change among the users read (`users.changed_at`): the next read takes only
+    /// what changed since (less [`USERS_OVERLAP_MS`]); `None` until the first, whole read.
+    users_mark: Option<i64>,
     last_campaigns: Option<Instant>,
     /// Dials with the carrier, and the carrier events of each that came before its answer
     /// (handled once the answer is in, so a call is known before its events are).
@@ -467,6 +473,7 @@ impl Engine {
             users: HashMap::new(),
             users_seen: 0,
             users_read_at: None,
+            users_mark: None,
             last_campaigns: None,
             placing: HashMap::new(),
             placed_tx,

@@ -5,7 +5,9 @@
 //! after a fresh DNC lookup and an atomic claim in the store, previews offered to desktops.
 
 use super::EngineError;
-use super::{AgentActivity, ContactSummary, Engine, DUE_EVERY, ENROL_EVERY, USERS_EVERY};
+use super::{
+    AgentActivity, ContactSummary, Engine, DUE_EVERY, ENROL_EVERY, USERS_EVERY, USERS_OVERLAP_MS,
+};
 use crate::desk::ws::DesktopMessage;
 use chrono_tz::Tz;
 use palera_carrier::Dial;
@@ -282,14 +284,28 @@ impl Engine {
     /// [`USERS_EVERY`] for other nodes' writes); tells each driver who became ready, who left,
     /// when each desktop was last heard from, and who is busy elsewhere (another campaign, a
     /// manual call). Between reads this is memory only.
+    /// Brings the engine's copy of the users up to date: every user the first time, then only
+    /// those changed since the last read (users are never deleted).
+    pub(super) async fn read_users(&mut self) -> Result<(), EngineError> {
+        let since = self
+            .users_mark
+            .map_or(i64::MIN, |m| m.saturating_sub(USERS_OVERLAP_MS));
+        let (users, latest) = self.app.store.users_changed_since(since).await?;
+        if self.users_mark.is_none() {
+            self.users.clear();
+        }
+        self.users.extend(users.into_iter().map(|u| (u.id, u)));
+        self.users_mark = Some(self.users_mark.map_or(latest, |m| m.max(latest)));
+        self.users_read_at = Some(Instant::now());
+        Ok(())
+    }
+
     pub(super) async fn refresh_agents_now(&mut self) -> Result<(), EngineError> {
         let generation = self.app.store.users_generation();
         if generation != self.users_seen || due_every(self.users_read_at, USERS_EVERY) {
             // The generation is taken before the read: a write during it is read next time.
-            let users = self.app.store.users(None).await?;
-            self.users = users.into_iter().map(|u| (u.id, u)).collect();
+            self.read_users().await?;
             self.users_seen = generation;
-            self.users_read_at = Some(Instant::now());
         }
         let now = self.clock();
         let ids: Vec<CampaignId> = self.runners.keys().copied().collect();

@@ -316,3 +316,43 @@ conformance!(
         assert_eq!(store.clone().users_generation(), store.users_generation());
     }
 );
+
+conformance!(
+    users_changed_since_returns_each_change_and_never_sorts_one_before_the_latest,
+    |store: Store| async move {
+        let a = new_client("A").account_sid(SID).create(&store).await;
+        let pat = store
+            .create_user(&new_user("pat@x.io", Role::Agent, vec![a]), 1_000)
+            .await
+            .unwrap();
+        let sam = store
+            .create_user(&new_user("sam@x.io", Role::Agent, vec![]), 2_000)
+            .await
+            .unwrap();
+        let (all, mark) = store.users_changed_since(i64::MIN).await.unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(mark, 2_000, "the latest change read");
+        let (none, same) = store.users_changed_since(mark + 1).await.unwrap();
+        assert!(none.is_empty());
+        assert_eq!(same, mark + 1);
+        // A writer whose clock is behind the latest change still sorts after it.
+        store
+            .set_voice_state(pat.id, VoiceState::Ready, "desktop", 500)
+            .await
+            .unwrap();
+        let (changed, next) = store.users_changed_since(mark + 1).await.unwrap();
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].id, pat.id);
+        assert_eq!(changed[0].voice_state, VoiceState::Ready);
+        assert_eq!(changed[0].clients, vec![a], "with its clients");
+        assert!(next > mark);
+        // Access changes count too.
+        store
+            .update_user_access(sam.id, "Sam", Role::Agent, true, &[a])
+            .await
+            .unwrap();
+        let (changed, _) = store.users_changed_since(next + 1).await.unwrap();
+        assert_eq!(changed.iter().map(|u| u.id).collect::<Vec<_>>(), vec![sam.id]);
+        assert_eq!(changed[0].clients, vec![a]);
+    }
+);
