@@ -50,10 +50,17 @@ pub async fn voice(State(app): State<App>, hook: TwilioWebhook) -> Result<Respon
     let client = app.store.client(hook.client).await?;
     let urls = Urls::new(&app, &client);
     let settings = app.store.inbound_settings(client.id).await?;
+    let delivery = Delivery {
+        app: &app,
+        hook: &hook,
+        client: &client,
+        urls: &urls,
+        settings: &settings,
+    };
     let doc = match hook.query("step") {
-        None => new_call(&app, &hook, &client, &urls, &settings).await?,
+        None => delivery.new_call().await?,
         Some("wait") => wait(&hook, &settings),
-        Some("queue-exit") => queue_exit(&app, &hook, &client, &urls, &settings).await?,
+        Some("queue-exit") => delivery.queue_exit().await?,
         Some("voicemail") => {
             caller_left(&app, &hook, palera_carrier::LegEnd::Completed).await?;
             goodbye()
@@ -66,6 +73,17 @@ pub async fn voice(State(app): State<App>, hook: TwilioWebhook) -> Result<Respon
         }
     };
     Ok(xml(doc))
+}
+
+/// One delivery of the voice webhook, with what its steps read: the client it is for, the URLs
+/// of the follow-up documents and the client's inbound settings.
+#[derive(Clone, Copy)]
+struct Delivery<'a> {
+    app: &'a App,
+    hook: &'a TwilioWebhook,
+    client: &'a Client,
+    urls: &'a Urls,
+    settings: &'a InboundSettings,
 }
 
 /// The URLs of the follow-up documents, on our public base URL.
@@ -88,70 +106,79 @@ impl Urls {
     }
 }
 
-async fn new_call(
+impl Delivery<'_> {
+    /// The first document of a call: a call from an agent's browser is placed as their manual
+    /// call; a caller on the phone is queued (voice on) or sent to the voicemail (voice off).
+    async fn new_call(self) -> Result<twiml::Response, ApiError> {
+        let call = webhook::incoming_call(Params(&self.hook.params)).map_err(bad_payload)?;
+        let from = match &call.from {
+            Caller::Client(identity) => {
+                return browser_call(self.app, self.hook, self.client, identity, &call).await
+            }
+            Caller::Phone(from) => from,
+        };
+        let (summary, doc) = if self.client.voice_enabled {
+            (
+                format!("inbound call from {from} to {} queued", call.to),
+                queue(self.client, self.urls, self.settings),
+            )
+        } else {
+            (
+                format!(
+                    "inbound call from {from} to {} sent to voicemail (voice off)",
+                    call.to
+                ),
+                voicemail(
+                    &format!("Sorry, {} cannot take calls right now.", self.client.name),
+                    self.urls,
+                    self.settings,
+                ),
+            )
+        };
+        // A retried voice webhook gets the same document again; only the first is recorded, and
+        // only the first reaches the engine (as an inbound arrival to route), through the outbox:
+        // the arrival is kept with the receipt, so a process that stops before routing it replays
+        // it at start.
+        let arrival = match palera_core::phone::PhoneNumber::parse_e164(from) {
+            Ok(from) if self.client.voice_enabled => Some(Arrival {
+                client: self.client.id,
+                from,
+                sid: Some(call.sid.clone()),
+                patience_seconds: 0.0,
+                talk_seconds: 0.0,
+            }),
+            Ok(_) => None,
+            // Withheld numbers wait in the queue and reach the voicemail; no agent is offered a call
+            // without a number to put on its card (noticed, not built).
+            Err(e) => {
+                tracing::info!(from = %from, error = %e, "inbound caller without a usable number stays queued");
+                None
+            }
+        };
+        let event = arrival.map(|inbound| WebhookEffect::Inbound { inbound });
+        accept_voice(self.app, self.hook, &call, summary, event).await?;
+        Ok(doc)
+    }
+}
+
+/// Records a delivery of the voice webhook of `call` (keyed by the call's SID, so a retry is
+/// known as one) with its summary and what the engine is to do. `true` when first.
+async fn accept_voice(
     app: &App,
     hook: &TwilioWebhook,
-    client: &Client,
-    urls: &Urls,
-    settings: &InboundSettings,
-) -> Result<twiml::Response, ApiError> {
-    let call = webhook::incoming_call(Params(&hook.params)).map_err(bad_payload)?;
-    let from = match &call.from {
-        Caller::Client(identity) => return browser_call(app, hook, client, identity, &call).await,
-        Caller::Phone(from) => from,
+    call: &webhook::IncomingCall,
+    summary: String,
+    event: Option<WebhookEffect>,
+) -> Result<bool, ApiError> {
+    let accepted = Accepted {
+        kind: "voice",
+        key: format!("voice:{}", call.sid.0),
+        call_sid: Some(&call.sid.0),
+        call_id: None,
+        summary,
+        event,
     };
-    let (summary, doc) = if client.voice_enabled {
-        (
-            format!("inbound call from {from} to {} queued", call.to),
-            queue(client, urls, settings),
-        )
-    } else {
-        (
-            format!(
-                "inbound call from {from} to {} sent to voicemail (voice off)",
-                call.to
-            ),
-            voicemail(
-                &format!("Sorry, {} cannot take calls right now.", client.name),
-                urls,
-                settings,
-            ),
-        )
-    };
-    // A retried voice webhook gets the same document again; only the first is recorded, and
-    // only the first reaches the engine (as an inbound arrival to route), through the outbox:
-    // the arrival is kept with the receipt, so a process that stops before routing it replays
-    // it at start.
-    let arrival = match palera_core::phone::PhoneNumber::parse_e164(from) {
-        Ok(from) if client.voice_enabled => Some(Arrival {
-            client: client.id,
-            from,
-            sid: Some(call.sid.clone()),
-            patience_seconds: 0.0,
-            talk_seconds: 0.0,
-        }),
-        Ok(_) => None,
-        // Withheld numbers wait in the queue and reach the voicemail; no agent is offered a call
-        // without a number to put on its card (noticed, not built).
-        Err(e) => {
-            tracing::info!(from = %from, error = %e, "inbound caller without a usable number stays queued");
-            None
-        }
-    };
-    accept(
-        app,
-        hook,
-        Accepted {
-            kind: "voice",
-            key: format!("voice:{}", call.sid.0),
-            call_sid: Some(&call.sid.0),
-            call_id: None,
-            summary,
-            event: arrival.map(|inbound| WebhookEffect::Inbound { inbound }),
-        },
-    )
-    .await?;
-    Ok(doc)
+    accept(app, hook, accepted).await
 }
 
 /// A call placed from an agent's browser through the client's TwiML App: placed as the agent's
@@ -163,19 +190,8 @@ async fn browser_call(
     identity: &str,
     call: &webhook::IncomingCall,
 ) -> Result<twiml::Response, ApiError> {
-    let first = accept(
-        app,
-        hook,
-        Accepted {
-            kind: "voice",
-            key: format!("voice:{}", call.sid.0),
-            call_sid: Some(&call.sid.0),
-            call_id: None,
-            summary: format!("browser call from {identity} to {}", call.to),
-            event: None,
-        },
-    )
-    .await?;
+    let summary = format!("browser call from {identity} to {}", call.to);
+    let first = accept_voice(app, hook, call, summary, None).await?;
     let said = if !first {
         "Your call is being placed.".to_owned()
     } else {
@@ -305,42 +321,38 @@ fn wait(hook: &TwilioWebhook, settings: &InboundSettings) -> twiml::Response {
     ))
 }
 
-/// After the queue: a caller taken to an agent (redirected into the call's conference) needs
-/// nothing here; a caller who hung up is a missed call for the engine; anyone else (the
-/// maximum wait) may leave a voicemail.
-async fn queue_exit(
-    app: &App,
-    hook: &TwilioWebhook,
-    client: &Client,
-    urls: &Urls,
-    settings: &InboundSettings,
-) -> Result<twiml::Response, ApiError> {
-    Ok(match Params(&hook.params).get("QueueResult") {
-        Some("redirected") => twiml::Response::new(),
-        Some("hangup") => {
-            caller_left(app, hook, palera_carrier::LegEnd::Canceled).await?;
-            twiml::Response::new().hangup()
-        }
-        Some("bridged") => twiml::Response::new().hangup(),
-        // The maximum wait with voicemail off: the call ends, a missed call for the engine.
-        _ if !settings.voicemail => {
-            caller_left(app, hook, palera_carrier::LegEnd::Canceled).await?;
-            twiml::Response::new()
-                .say(Say::new(format!(
-                    "Sorry, nobody at {} can take your call right now. Please call again later. Goodbye.",
-                    client.name
-                )))
-                .hangup()
-        }
-        _ => voicemail(
-            &format!(
-                "Sorry, nobody at {} can take your call right now.",
-                client.name
+impl Delivery<'_> {
+    /// After the queue: a caller taken to an agent (redirected into the call's conference) needs
+    /// nothing here; a caller who hung up is a missed call for the engine; anyone else (the
+    /// maximum wait) may leave a voicemail.
+    async fn queue_exit(self) -> Result<twiml::Response, ApiError> {
+        Ok(match Params(&self.hook.params).get("QueueResult") {
+            Some("redirected") => twiml::Response::new(),
+            Some("hangup") => {
+                caller_left(self.app, self.hook, palera_carrier::LegEnd::Canceled).await?;
+                twiml::Response::new().hangup()
+            }
+            Some("bridged") => twiml::Response::new().hangup(),
+            // The maximum wait with voicemail off: the call ends, a missed call for the engine.
+            _ if !self.settings.voicemail => {
+                caller_left(self.app, self.hook, palera_carrier::LegEnd::Canceled).await?;
+                twiml::Response::new()
+                    .say(Say::new(format!(
+                        "Sorry, nobody at {} can take your call right now. Please call again later. Goodbye.",
+                        self.client.name
+                    )))
+                    .hangup()
+            }
+            _ => voicemail(
+                &format!(
+                    "Sorry, nobody at {} can take your call right now.",
+                    self.client.name
+                ),
+                self.urls,
+                self.settings,
             ),
-            urls,
-            settings,
-        ),
-    })
+        })
+    }
 }
 
 fn voicemail(apology: &str, urls: &Urls, settings: &InboundSettings) -> twiml::Response {
