@@ -18,7 +18,7 @@ use palera_core::user::{Email, Role};
 use palera_store::campaigns::{CampaignInput, CampaignStatus, EffectKind, NewDisposition};
 use palera_store::clients::SecretInput;
 use palera_store::contacts::Actor;
-use palera_store::users::NewUser;
+use palera_store::users::{NewUser, User};
 use palera_store::{SecretBox, Store};
 use std::path::{Path, PathBuf};
 
@@ -124,6 +124,12 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// The demo client's people: its agents, and the others (its supervisor).
+async fn people(store: &Store, client: ClientId) -> anyhow::Result<(Vec<User>, Vec<User>)> {
+    let users = store.users(Some(client)).await?;
+    Ok(users.into_iter().partition(|u| u.role == Role::Agent))
+}
+
 /// A running progressive campaign over the demo list with the demo agents.
 async fn seed_campaign(
     store: &Store,
@@ -132,13 +138,8 @@ async fn seed_campaign(
     [leads, follow_ups]: [ListId; 2],
     now_ms: i64,
 ) -> anyhow::Result<()> {
-    let agents = store
-        .users(Some(client))
-        .await?
-        .into_iter()
-        .filter(|u| u.role == Role::Agent)
-        .map(|u| u.id)
-        .collect();
+    let (agents, _) = people(store, client).await?;
+    let agents = agents.iter().map(|u| u.id).collect();
     let mut settings = CampaignSettings {
         machine_action: MachineAction::HangUp,
         ..Default::default()
@@ -204,6 +205,14 @@ pub fn demo_script() -> ScriptBody {
         text: text.into(),
         ..Default::default()
     };
+    let choice = |key: &str, label: &str, choices: &[&str], required: bool| ScriptField {
+        key: key.into(),
+        label: label.into(),
+        kind: PropertyKind::Choice,
+        choices: choices.iter().map(|c| c.to_string()).collect(),
+        required,
+        property: None,
+    };
     let mut greet = step(
         "greeting",
         "Greeting",
@@ -213,14 +222,12 @@ pub fn demo_script() -> ScriptBody {
         key: "recording".into(),
         text: "This call may be recorded for quality and training.".into(),
     });
-    greet.fields.push(ScriptField {
-        key: "good_time".into(),
-        label: "Good time to talk?".into(),
-        kind: PropertyKind::Choice,
-        choices: vec!["Yes".into(), "No".into()],
-        required: true,
-        property: None,
-    });
+    greet.fields.push(choice(
+        "good_time",
+        "Good time to talk?",
+        &["Yes", "No"],
+        true,
+    ));
     greet.branches.push(Branch {
         field: "good_time".into(),
         equals: "No".into(),
@@ -233,12 +240,8 @@ pub fn demo_script() -> ScriptBody {
         "We have the Pro plan at half price for three months. Today you are on {{contact.properties.plan}}: which plan would suit you?",
     );
     offer.fields.push(ScriptField {
-        key: "plan".into(),
-        label: "Plan".into(),
-        kind: PropertyKind::Choice,
-        choices: vec!["Basic".into(), "Pro".into(), "Enterprise".into()],
-        required: false,
         property: Some("plan".into()),
+        ..choice("plan", "Plan", &["Basic", "Pro", "Enterprise"], false)
     });
     offer.next = Some("goodbye".into());
     let bye = step(
@@ -257,11 +260,9 @@ async fn seed_built_script(
     campaign: CampaignId,
     now_ms: i64,
 ) -> anyhow::Result<()> {
-    let author = store
-        .users(Some(client))
-        .await?
-        .into_iter()
-        .find(|u| u.role != Role::Agent)
+    let (_, staff) = people(store, client).await?;
+    let author = staff
+        .first()
         .ok_or_else(|| anyhow::anyhow!("the demo client has no supervisor"))?;
     let s = store
         .create_script(
