@@ -8,7 +8,7 @@ use crate::campaigns::api::{
     apply_action, check_dispositions, create_campaign_with_script, live_stats, save_campaign,
     CampaignBody, LiveStats,
 };
-use crate::http::auth::PageAuth;
+use crate::http::auth::{Auth, PageAuth};
 use crate::http::error::ApiError;
 use crate::http::pages::{page_error, render, render_loaded, saved_redirect};
 use crate::http::pages::{FormData, FormError, PageForm, Saved, StaffPage};
@@ -123,24 +123,26 @@ struct ListPage {
     clients: Vec<Client>,
 }
 
+/// The clients `auth` may see, and a row for each campaign of theirs.
+async fn campaign_rows(app: &App, auth: &Auth) -> Result<(Vec<Client>, Vec<Row>), ApiError> {
+    let clients = app.store.clients(&auth.scope()).await?;
+    let mut rows = Vec::new();
+    for c in &clients {
+        for campaign in app.store.campaigns(c.id).await? {
+            rows.push(Row {
+                client: c.clone(),
+                campaign,
+            });
+        }
+    }
+    Ok((clients, rows))
+}
+
 async fn list_page(State(app): State<App>, PageAuth(auth): PageAuth) -> Response {
     if auth.user.role == Role::Agent {
         return Redirect::to("/desktop").into_response();
     }
-    let loaded = async {
-        let clients = app.store.clients(&auth.scope()).await?;
-        let mut rows = Vec::new();
-        for c in &clients {
-            for campaign in app.store.campaigns(c.id).await? {
-                rows.push(Row {
-                    client: c.clone(),
-                    campaign,
-                });
-            }
-        }
-        Ok::<_, ApiError>((clients, rows))
-    }
-    .await;
+    let loaded = campaign_rows(&app, &auth).await;
     render_loaded(loaded, StatusCode::OK, |(clients, rows)| ListPage {
         me: auth.user,
         csrf: auth.csrf,
