@@ -548,7 +548,10 @@ impl Store {
 
     /// Moves a live call to a new detailed outcome and sets a few columns; ended calls are
     /// never changed (carrier events repeat).
+    /// Records what happened on a live call. On PostgreSQL the commit does not wait for the
+    /// write-ahead log to reach the disk ([`Store::relaxed_tx`]).
     pub async fn update_call(&self, id: CallId, u: &CallUpdate) -> Result<bool> {
+        let mut tx = self.relaxed_tx().await?;
         let done = sqlx::query("UPDATE calls SET outcome = COALESCE($1, outcome), status = COALESCE($2, status), carrier_sid = COALESCE($3, carrier_sid), answered_by = COALESCE($4, answered_by), answered_at = COALESCE(answered_at, $5), connected_at = COALESCE(connected_at, $6), agent_id = COALESCE($7, agent_id), ended_at = $8 WHERE id = $9 AND ended_at IS NULL")
             .bind(u.outcome.map(outcome_str))
             .bind(u.outcome.map(status_str))
@@ -559,8 +562,9 @@ impl Store {
             .bind(u.agent.map(|a| a.0))
             .bind(u.ended_at)
             .bind(id.0)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -588,6 +592,7 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Adds an event to a call's log (relaxed commit on PostgreSQL, as [`Store::update_call`]).
     pub async fn add_call_event(
         &self,
         call: CallId,
@@ -595,13 +600,15 @@ impl Store {
         detail: &str,
         at: i64,
     ) -> Result<()> {
+        let mut tx = self.relaxed_tx().await?;
         sqlx::query("INSERT INTO call_events (call_id, kind, detail, at) VALUES ($1,$2,$3,$4)")
             .bind(call.0)
             .bind(kind)
             .bind(detail)
             .bind(at)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
