@@ -352,7 +352,10 @@ conformance!(
             .await
             .unwrap();
         let (changed, _) = store.users_changed_since(next + 1).await.unwrap();
-        assert_eq!(changed.iter().map(|u| u.id).collect::<Vec<_>>(), vec![sam.id]);
+        assert_eq!(
+            changed.iter().map(|u| u.id).collect::<Vec<_>>(),
+            vec![sam.id]
+        );
         assert_eq!(changed[0].clients, vec![a]);
     }
 );
