@@ -76,6 +76,10 @@ pub struct Outcome {
     /// Calls still open after the drain (should be none).
     pub left_open: usize,
     pub occupancy_pct: f64,
+    /// Occupancy after the warm-up ([`warm_up`]): `simulate` runs a whole day, where the first
+    /// minutes (agents signing in, the pacer learning before it may predict) weigh nothing.
+    pub steady_occupancy_pct: f64,
+    pub warm_up_seconds: u64,
     /// The same scenario through `simulate` (virtual time, whole days), for comparison.
     pub simulated_occupancy_pct: f64,
     /// Engine loop lag, from its histogram (bucket upper bounds) and its exact maximum, ms.
@@ -115,8 +119,11 @@ impl Outcome {
                 self.max_answer_to_message_ms
             ),
             format!(
-                "occupancy {:.1} % (simulate on the same scenario: {:.1} %)",
-                self.occupancy_pct, self.simulated_occupancy_pct
+                "occupancy {:.1} %, after the first {} s {:.1} % (simulate on the same scenario, a day: {:.1} %)",
+                self.occupancy_pct,
+                self.warm_up_seconds,
+                self.steady_occupancy_pct,
+                self.simulated_occupancy_pct
             ),
             format!(
                 "engine loop lag: p50 ≤ {:.2} ms, p99 ≤ {:.2} ms, max {:.2} ms",
@@ -445,6 +452,8 @@ async fn measure(
         .iter()
         .filter(|c| c.outcome == "abandoned_no_agent")
         .count();
+    let warm = warm_up(run.dialing);
+    let steady_busy_ms = busy_ms(&run.work, run.began + warm, run.dialing - warm);
     let busy_ms = busy_ms(&run.work, run.began, run.dialing);
     let saved = *run.work.dispositions.lock().unwrap();
     let simulated_occupancy_pct = simulated_occupancy_pct(cfg);
@@ -469,6 +478,9 @@ async fn measure(
         left_open: calls.iter().filter(|c| c.ended_at.is_none()).count(),
         occupancy_pct: busy_ms * 100.0
             / (f64::from(cfg.agents) * run.dialing.as_secs_f64() * 1000.0),
+        steady_occupancy_pct: steady_busy_ms * 100.0
+            / (f64::from(cfg.agents) * (run.dialing - warm).as_secs_f64() * 1000.0),
+        warm_up_seconds: warm.as_secs(),
         simulated_occupancy_pct,
         loop_lag_p50_ms: p50 * 1000.0,
         loop_lag_p99_ms: p99 * 1000.0,
@@ -554,6 +566,11 @@ fn busy_ms(work: &Work, began: Instant, dialing: Duration) -> f64 {
             to.saturating_duration_since(from).as_secs_f64() * 1000.0
         })
         .sum()
+}
+
+/// The start of a run left out of the steady occupancy: a fifth of it, at most two minutes.
+fn warm_up(dialing: Duration) -> Duration {
+    (dialing / 5).min(Duration::from_secs(120))
 }
 
 /// The occupancy `simulate` finds on the same scenario with the run's agents and contacts, over
