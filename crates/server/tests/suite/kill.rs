@@ -26,10 +26,10 @@ const RUNS: usize = 3;
 const ROWS: usize = 10_000;
 const CALLERS: usize = 60;
 
-/// A running server process.
-struct Server {
-    child: Child,
-    base: String,
+/// A running server process; killed (SIGKILL) when dropped.
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 impl Drop for Server {
@@ -39,18 +39,29 @@ impl Drop for Server {
     }
 }
 
-/// Starts `palera-voice serve` over `db_url` and waits until it is ready.
-async fn start(db_url: &str) -> Server {
-    use base64::Engine as _;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+/// A free loopback port.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+/// The product's binary, with none of this process's `PALERA_` settings.
+pub(crate) fn binary() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_palera-voice"));
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("PALERA_")) {
         c.env_remove(k);
     }
+    c
+}
+
+/// Starts `palera-voice serve` over `db_url` and waits until it is ready.
+async fn start(db_url: &str) -> Server {
+    use base64::Engine as _;
+    let port = free_port();
+    let mut c = binary();
     let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
     let child = c
         .arg("serve")

@@ -6,12 +6,13 @@
 //! server acknowledged is stored, and no call is disposed twice.
 
 use crate::common::eventually;
+use crate::kill::{binary, free_port, Server};
 use futures::{SinkExt, StreamExt};
 use rand::Rng;
 use serde_json::{json, Value};
 use sqlx::Row;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -21,31 +22,10 @@ const RUNS: usize = 4;
 const AGENTS: [&str; 3] = ["agent1@demo.test", "agent2@demo.test", "agent3@demo.test"];
 const DEMO_PASSWORD: &str = "palera-demo";
 
-/// A running demo process; killed (SIGKILL) when dropped.
-struct Demo {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts `palera-voice demo` over `data` and waits until its engine is ready.
-async fn start(data: &Path) -> Demo {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_palera-voice"));
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("PALERA_")) {
-        c.env_remove(k);
-    }
-    let child = c
+async fn start(data: &Path) -> Server {
+    let port = free_port();
+    let child = binary()
         .args(["demo", "--port", &port.to_string(), "--data"])
         .arg(data)
         .env("RUST_LOG", "error")
@@ -53,7 +33,7 @@ async fn start(data: &Path) -> Demo {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let demo = Demo {
+    let demo = Server {
         child,
         base: format!("http://127.0.0.1:{port}"),
     };
