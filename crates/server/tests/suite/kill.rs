@@ -74,23 +74,31 @@ async fn start(db_url: &str) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let ready = format!("{}/readyz", server.base);
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    let mut last = String::new();
-    while std::time::Instant::now() < deadline {
-        if let Ok(r) = reqwest::get(&ready).await {
-            if r.status() == 200 {
-                return server;
+    Server::ready(child, port).await
+}
+
+impl Server {
+    /// The process `child` serving on loopback `port`, once its `/readyz` answers 200 (its
+    /// engine has reconciled what the last process left).
+    pub(crate) async fn ready(child: Child, port: u16) -> Server {
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let ready = format!("{}/readyz", server.base);
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        let mut last = String::new();
+        while std::time::Instant::now() < deadline {
+            if let Ok(r) = reqwest::get(&ready).await {
+                if r.status() == 200 {
+                    return server;
+                }
+                last = r.text().await.unwrap_or_default();
             }
-            last = r.text().await.unwrap_or_default();
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        panic!("the server was not ready within 90 s: {last}");
     }
-    panic!("the server was not ready within 90 s: {last}");
 }
 
 /// Twilio's voice webhook for a new caller `sid`, signed with the client's token.

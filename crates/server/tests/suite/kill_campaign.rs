@@ -33,16 +33,7 @@ async fn start(data: &Path) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let demo = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let ready = format!("{}/readyz", demo.base);
-    eventually("the demo is ready", Duration::from_secs(120), || async {
-        reqwest::get(&ready).await.is_ok_and(|r| r.status() == 200)
-    })
-    .await;
-    demo
+    Server::ready(child, port).await
 }
 
 /// One agent at work until the server goes away: Ready, each connected call hung up after a
