@@ -222,14 +222,19 @@ impl Store {
     /// behind other writers of the disk; a crash of the *database server* may lose the last
     /// fraction of a second of these writes, never part of one, and never a claim, attempt or
     /// disposition (their transactions stay synchronous). A crash of this process loses nothing
-    /// committed. On SQLite, [`Store::write_tx`].
+    /// committed. On SQLite, a plain (deferred) transaction.
     pub async fn relaxed_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        let mut tx = self.write_tx().await?;
-        if self.backend == Backend::Postgres {
-            use sqlx::Executor;
-            tx.execute("SET LOCAL synchronous_commit = off").await?;
-        }
-        Ok(tx)
+        Ok(match self.backend {
+            // One statement in a deferred transaction: no lock is taken before the write, as
+            // with the single autocommitted statement this replaced.
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => {
+                use sqlx::Executor;
+                let mut tx = self.pool.begin().await?;
+                tx.execute("SET LOCAL synchronous_commit = off").await?;
+                tx
+            }
+        })
     }
 
     /// ` FOR UPDATE` on PostgreSQL, to lock the rows a write transaction reads before it writes
