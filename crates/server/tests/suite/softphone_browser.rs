@@ -169,14 +169,15 @@ async fn voicemail_drop_frees_the_agent_within_a_second_while_the_contact_hears_
     let (second_call, _) = released[1];
     for (call, _) in &released {
         eventually(
-            "the message ends and the call is logged",
+            "the message ends and the call is logged with its disposition",
             Duration::from_secs(10),
             || async {
+                // The end is stored first, the completed attempt's disposition right after.
                 r.store()
                     .call(palera_core::ids::CallId(*call))
                     .await
                     .ok()
-                    .filter(|c| c.ended_at.is_some())
+                    .filter(|c| c.ended_at.is_some() && c.disposition.is_some())
             },
         )
         .await;
