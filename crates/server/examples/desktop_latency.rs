@@ -236,7 +236,11 @@ async fn create_campaign(
         effect: EffectKind::Final,
         target_list: None,
     };
-    let disposition = store.replace_dispositions(campaign, &[done]).await.unwrap()[0].id;
+    let disposition = store
+        .replace_dispositions(client, campaign, &[done])
+        .await
+        .unwrap()[0]
+        .id;
     (campaign, disposition)
 }
 

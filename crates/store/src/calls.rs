@@ -4,6 +4,7 @@
 //! same transaction that creates the call, so two runners — two ticks, two nodes — can never dial
 //! the same contact at once; the loser sees `None`.
 
+use crate::clients::Scope;
 use crate::{Backend, Result, Store, StoreError};
 use palera_core::campaign::{CallOutcome, ContactAttempts, ContactStatus};
 use palera_core::ids::{CallId, CampaignId, ClientId, ContactId, ListId, UserId};
@@ -193,6 +194,14 @@ fn call_from_row(r: &sqlx::any::AnyRow) -> Result<Call> {
     })
 }
 
+/// Which due contacts of a campaign one page holds (see [`Store::due_contacts_after`]).
+struct DuePage {
+    now_ms: i64,
+    max_attempts: u32,
+    after: Option<(i64, ContactId)>,
+    limit: i64,
+}
+
 /// Contact ids per enrolment transaction (see [`Store::sync_enrolment`]).
 const ENROL_WINDOW: i64 = 5_000;
 
@@ -306,21 +315,30 @@ impl Store {
         Ok((added, retired))
     }
 
-    /// Contacts due now: active, not in flight, under max attempts, due time passed; oldest due
-    /// first.
+    /// Contacts of a campaign of `client` due now: active, not in flight, under max attempts,
+    /// due time passed; oldest due first (none for another client's campaign, as for an unknown
+    /// one).
     pub async fn due_contacts(
         &self,
+        client: ClientId,
         campaign: CampaignId,
         now_ms: i64,
         max_attempts: u32,
         limit: i64,
     ) -> Result<Vec<CampaignContact>> {
-        self.due_contacts_after(campaign, now_ms, max_attempts, None, limit)
-            .await
+        let due = DuePage {
+            now_ms,
+            max_attempts,
+            after: None,
+            limit,
+        };
+        self.due_page(Some(client), campaign, &due).await
     }
 
-    /// [`Store::due_contacts`] in keyset pages: the due contacts after `after` (the due instant in
-    /// milliseconds and the contact of the last row of the previous page), in the same order.
+    /// A campaign's due contacts in keyset pages, by the campaign's id alone (the call engine's
+    /// dialing; request handlers use [`Store::due_contacts`]): the due contacts after `after`
+    /// (the due instant in milliseconds and the contact of the last row of the previous page),
+    /// in the same order.
     pub async fn due_contacts_after(
         &self,
         campaign: CampaignId,
@@ -329,16 +347,40 @@ impl Store {
         after: Option<(i64, ContactId)>,
         limit: i64,
     ) -> Result<Vec<CampaignContact>> {
-        let (due, contact) = after.map_or((i64::MIN, i64::MIN), |(d, c)| (d, c.0));
-        let rows = sqlx::query(&format!("SELECT {CC_COLUMNS} FROM campaign_contacts WHERE campaign_id = $1 AND status = 'active' AND in_flight_call_id IS NULL AND attempts < $2 AND next_due_at <= $3 AND (next_due_at > $5 OR (next_due_at = $5 AND contact_id > $6)) ORDER BY next_due_at, contact_id LIMIT $4"))
+        let due = DuePage {
+            now_ms,
+            max_attempts,
+            after,
+            limit,
+        };
+        self.due_page(None, campaign, &due).await
+    }
+
+    /// One page of a campaign's due contacts, of `client` when one is given.
+    async fn due_page(
+        &self,
+        client: Option<ClientId>,
+        campaign: CampaignId,
+        p: &DuePage,
+    ) -> Result<Vec<CampaignContact>> {
+        let (due, contact) = p.after.map_or((i64::MIN, i64::MIN), |(d, c)| (d, c.0));
+        let of_client = if client.is_some() {
+            " AND client_id = $7"
+        } else {
+            ""
+        };
+        let sql = format!("SELECT {CC_COLUMNS} FROM campaign_contacts WHERE campaign_id = $1 AND status = 'active' AND in_flight_call_id IS NULL AND attempts < $2 AND next_due_at <= $3 AND (next_due_at > $5 OR (next_due_at = $5 AND contact_id > $6)){of_client} ORDER BY next_due_at, contact_id LIMIT $4");
+        let mut q = sqlx::query(&sql)
             .bind(campaign.0)
-            .bind(i64::from(max_attempts))
-            .bind(now_ms)
-            .bind(limit)
+            .bind(i64::from(p.max_attempts))
+            .bind(p.now_ms)
+            .bind(p.limit)
             .bind(due)
-            .bind(contact)
-            .fetch_all(self.pool())
-            .await?;
+            .bind(contact);
+        if let Some(c) = client {
+            q = q.bind(c.0);
+        }
+        let rows = q.fetch_all(self.pool()).await?;
         rows.iter().map(cc_from_row).collect()
     }
 
@@ -448,7 +490,7 @@ impl Store {
             return Ok(None);
         }
         tx.commit().await?;
-        self.call(CallId(call_id)).await.map(Some)
+        self.call(c.client, CallId(call_id)).await.map(Some)
     }
 
     /// Undoes a claim whose dial never reached the carrier: the call is deleted and the attempt
@@ -503,19 +545,45 @@ impl Store {
         Ok(())
     }
 
-    pub async fn call(&self, id: CallId) -> Result<Call> {
-        let r = sqlx::query(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1"))
-            .bind(id.0)
-            .fetch_one(self.pool())
-            .await?;
+    /// A call of `client`; another client's call is `NotFound`, as an unknown id is.
+    pub async fn call(&self, client: ClientId, id: CallId) -> Result<Call> {
+        let r = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE id = $1 AND client_id = $2"
+        ))
+        .bind(id.0)
+        .bind(client.0)
+        .fetch_one(self.pool())
+        .await?;
         call_from_row(&r)
     }
 
-    /// Calls not ended yet (reconciled when the engine starts).
-    pub async fn open_calls(&self) -> Result<Vec<Call>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CALL_COLUMNS} FROM calls WHERE ended_at IS NULL ORDER BY id"
+    /// A call of one of the clients `scope` allows, for routes that name a call but no client
+    /// (the caller's scope is the filter); any other call is `NotFound`, as an unknown id is.
+    pub async fn call_in(&self, scope: &Scope, id: CallId) -> Result<Call> {
+        let r = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE id = $1{}",
+            scope.sql("client_id")
         ))
+        .bind(id.0)
+        .fetch_one(self.pool())
+        .await?;
+        call_from_row(&r)
+    }
+
+    /// A call by its id alone, whichever client's it is. Only for the call engine (it runs
+    /// every client's calls), the carrier's webhooks (they check the client of their path
+    /// against the call) and the CLI; request handlers use [`Store::call`] or
+    /// [`Store::call_in`], which filter by the caller's client.
+    pub async fn call_unscoped(&self, id: CallId) -> Result<Call> {
+        self.call_in(&Scope::All, id).await
+    }
+
+    /// The calls of `client` not ended yet (the wallboard).
+    pub async fn open_calls(&self, client: ClientId) -> Result<Vec<Call>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE ended_at IS NULL AND client_id = $1 ORDER BY id"
+        ))
+        .bind(client.0)
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(call_from_row).collect()
@@ -641,11 +709,18 @@ impl Store {
             .collect()
     }
 
-    /// Counts of a campaign's calls placed since `since_ms`.
-    pub async fn call_counts(&self, campaign: CampaignId, since_ms: i64) -> Result<CallCounts> {
-        let rows = sqlx::query("SELECT outcome, answered_by, COUNT(*) AS n FROM calls WHERE campaign_id = $1 AND placed_at >= $2 GROUP BY outcome, answered_by")
+    /// Counts of the calls of a campaign of `client` placed since `since_ms` (none for another
+    /// client's campaign, as for an unknown one).
+    pub async fn call_counts(
+        &self,
+        client: ClientId,
+        campaign: CampaignId,
+        since_ms: i64,
+    ) -> Result<CallCounts> {
+        let rows = sqlx::query("SELECT outcome, answered_by, COUNT(*) AS n FROM calls WHERE campaign_id = $1 AND placed_at >= $2 AND client_id = $3 GROUP BY outcome, answered_by")
             .bind(campaign.0)
             .bind(since_ms)
+            .bind(client.0)
             .fetch_all(self.pool())
             .await?;
         let mut c = CallCounts::default();

@@ -278,21 +278,27 @@ impl Store {
         self.campaign(client, id).await
     }
 
-    /// A campaign of `client` (another client's is `NotFound`).
+    /// A campaign of `client` (another client's is `NotFound`, as an unknown id is).
     pub async fn campaign(&self, client: ClientId, id: CampaignId) -> Result<Campaign> {
-        let c = self.campaign_by_id(id).await?;
-        if c.client_id != client {
-            return Err(StoreError::NotFound);
-        }
-        Ok(c)
+        self.campaign_of(Some(client), id).await
     }
 
-    /// A campaign by id alone, for the engine (never for a user's request).
-    pub async fn campaign_by_id(&self, id: CampaignId) -> Result<Campaign> {
-        let r = sqlx::query(&format!("SELECT {COLUMNS} FROM campaigns WHERE id = $1"))
-            .bind(id.0)
-            .fetch_one(self.pool())
-            .await?;
+    /// A campaign by its id alone, whichever client's it is. Only for the call engine (it runs
+    /// every client's campaigns); request handlers use [`Store::campaign`].
+    pub async fn campaign_unscoped(&self, id: CampaignId) -> Result<Campaign> {
+        self.campaign_of(None, id).await
+    }
+
+    /// The campaign `id`, of `client` when one is given.
+    async fn campaign_of(&self, client: Option<ClientId>, id: CampaignId) -> Result<Campaign> {
+        let sql = format!("SELECT {COLUMNS} FROM campaigns WHERE id = $1");
+        let scoped = format!("{sql} AND client_id = $2");
+        let r = match client {
+            Some(c) => sqlx::query(&scoped).bind(id.0).bind(c.0),
+            None => sqlx::query(&sql).bind(id.0),
+        }
+        .fetch_one(self.pool())
+        .await?;
         let mut c = campaign_from_row(&r)?;
         self.load_members(&mut c).await?;
         Ok(c)
@@ -373,8 +379,28 @@ impl Store {
         Ok(())
     }
 
-    /// The campaign's dispositions, in the order agents see them.
-    pub async fn dispositions(&self, campaign: CampaignId) -> Result<Vec<StoredDisposition>> {
+    /// The dispositions of a campaign of `client`, in the order agents see them (none for
+    /// another client's campaign, as for an unknown one).
+    pub async fn dispositions(
+        &self,
+        client: ClientId,
+        campaign: CampaignId,
+    ) -> Result<Vec<StoredDisposition>> {
+        let rows = sqlx::query("SELECT d.id, d.label, d.effect, d.target_list_id FROM dispositions d JOIN campaigns c ON c.id = d.campaign_id WHERE d.campaign_id = $1 AND c.client_id = $2 ORDER BY d.position, d.id")
+            .bind(campaign.0)
+            .bind(client.0)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(disposition_from_row).collect()
+    }
+
+    /// A campaign's dispositions by the campaign's id alone. Only for the call engine, where it
+    /// does not have the campaign's client at hand; request handlers use
+    /// [`Store::dispositions`].
+    pub async fn dispositions_unscoped(
+        &self,
+        campaign: CampaignId,
+    ) -> Result<Vec<StoredDisposition>> {
         let rows = sqlx::query("SELECT id, label, effect, target_list_id FROM dispositions WHERE campaign_id = $1 ORDER BY position, id")
             .bind(campaign.0)
             .fetch_all(self.pool())
@@ -382,14 +408,17 @@ impl Store {
         rows.iter().map(disposition_from_row).collect()
     }
 
-    /// Replaces the campaign's disposition set atomically. Past calls keep their disposition
-    /// label (stored on the call), so replacing never rewrites history.
+    /// Replaces the disposition set of a campaign of `client` atomically (another client's
+    /// campaign is `NotFound` and keeps its set). Past calls keep their disposition label
+    /// (stored on the call), so replacing never rewrites history.
     pub async fn replace_dispositions(
         &self,
+        client: ClientId,
         campaign: CampaignId,
         set: &[NewDisposition],
     ) -> Result<Vec<StoredDisposition>> {
         let mut tx = self.write_tx().await?;
+        check_campaign(&mut *tx, client, campaign).await?;
         sqlx::query("DELETE FROM dispositions WHERE campaign_id = $1")
             .bind(campaign.0)
             .execute(&mut *tx)
@@ -405,7 +434,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
-        self.dispositions(campaign).await
+        self.dispositions(client, campaign).await
     }
 
     /// The client's own disposition set (calls outside campaigns: manual, inbound), in the order
@@ -434,14 +463,17 @@ impl Store {
         self.client_dispositions(client).await
     }
 
-    /// Stores an uploaded audio file of a campaign (`kind`: `voicemail` or `hold_music`).
+    /// Stores an uploaded audio file of a campaign of `client` (`kind`: `voicemail` or
+    /// `hold_music`); another client's campaign is `NotFound` and gets nothing.
     pub async fn put_campaign_audio(
         &self,
+        client: ClientId,
         campaign: CampaignId,
         kind: &str,
         content_type: &str,
         data: &[u8],
     ) -> Result<()> {
+        check_campaign(self.pool(), client, campaign).await?;
         sqlx::query("INSERT INTO campaign_audio (campaign_id, kind, content_type, data) VALUES ($1,$2,$3,$4) ON CONFLICT (campaign_id, kind) DO UPDATE SET content_type = excluded.content_type, data = excluded.data")
             .bind(campaign.0)
             .bind(kind)
@@ -452,8 +484,10 @@ impl Store {
         Ok(())
     }
 
-    /// An uploaded audio file: (content type, bytes).
-    pub async fn campaign_audio(
+    /// An uploaded audio file: (content type, bytes), by the campaign's id alone. Only for the
+    /// public media route the carrier fetches (no login; its URL carries a MAC over the file,
+    /// checked before anything is served).
+    pub async fn campaign_audio_unscoped(
         &self,
         campaign: CampaignId,
         kind: &str,
@@ -467,6 +501,21 @@ impl Store {
         .await?;
         Ok((r.try_get("content_type")?, r.try_get("data")?))
     }
+}
+
+/// `NotFound` unless `campaign` is a campaign of `client`.
+pub(crate) async fn check_campaign<'e>(
+    ex: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    client: ClientId,
+    campaign: CampaignId,
+) -> Result<()> {
+    sqlx::query_scalar::<_, i64>("SELECT id FROM campaigns WHERE id = $1 AND client_id = $2")
+        .bind(campaign.0)
+        .bind(client.0)
+        .fetch_optional(ex)
+        .await?
+        .map(|_| ())
+        .ok_or(StoreError::NotFound)
 }
 
 async fn write_members(

@@ -82,6 +82,23 @@ impl Scope {
             Scope::Only(ids) => ids.contains(&client),
         }
     }
+
+    /// ` AND {column} IN (…)`: the condition that keeps a query to the clients this scope
+    /// allows (nothing for [`Scope::All`]; a scope of no client allows no row).
+    pub(crate) fn sql(&self, column: &str) -> String {
+        match self {
+            Scope::All => String::new(),
+            Scope::Only(ids) if ids.is_empty() => " AND 1 = 0".into(),
+            // Client ids are integers from a newtype, so inlining them is safe.
+            Scope::Only(ids) => format!(
+                " AND {column} IN ({})",
+                ids.iter()
+                    .map(|c| c.0.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        }
+    }
 }
 
 const CLIENT_COLUMNS: &str = "id, name, time_zone, default_country, account_sid, auth_token_enc, auth_token_last4, api_key_sid, api_key_secret_enc, api_key_secret_last4, twiml_app_sid, voice_enabled, calls_per_second, created_at";

@@ -4,6 +4,7 @@
 //! field or property and every list move is written to `contact_history` in the same transaction
 //! as the change itself.
 
+use crate::clients::Scope;
 use crate::{is_unique_violation, Result, Store, StoreError};
 use palera_core::contact::{ContactData, PropertyDef, PropertyKind, PropertySchema};
 use palera_core::ids::{ClientId, ContactId, ListId, UserId};
@@ -445,6 +446,20 @@ impl Store {
         ))
         .bind(id.0)
         .bind(client.0)
+        .fetch_one(self.pool())
+        .await?;
+        contact_from_row(&r)
+    }
+
+    /// A contact of one of the clients `scope` allows, for routes that name a contact but no
+    /// client (the caller's scope is the filter); any other contact is `NotFound`, as an
+    /// unknown id is.
+    pub async fn contact_in(&self, scope: &Scope, id: ContactId) -> Result<Contact> {
+        let r = sqlx::query(&format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = $1{}",
+            scope.sql("client_id")
+        ))
+        .bind(id.0)
         .fetch_one(self.pool())
         .await?;
         contact_from_row(&r)

@@ -67,38 +67,42 @@ fn notes_from_row(r: &sqlx::any::AnyRow) -> Result<CallNotes> {
 }
 
 impl Store {
-    /// A call's notes.
-    pub async fn call_notes(&self, call: CallId) -> Result<CallNotes> {
+    /// The notes of a call of `client` (another client's call is `NotFound`).
+    pub async fn call_notes(&self, client: ClientId, call: CallId) -> Result<CallNotes> {
         let r = sqlx::query(
-            "SELECT id, notes, notes_version, notes_updated_at, notes_user_id FROM calls WHERE id = $1",
+            "SELECT id, notes, notes_version, notes_updated_at, notes_user_id FROM calls WHERE id = $1 AND client_id = $2",
         )
         .bind(call.0)
+        .bind(client.0)
         .fetch_one(self.pool())
         .await?;
         notes_from_row(&r)
     }
 
-    /// Saves `text` as the call's notes, written by `user` on top of `base_version`. It lands
-    /// only when `base_version` is still the latest (one conditional update, atomic on both
-    /// backends); otherwise nothing is written and the latest notes come back as a conflict.
+    /// Saves `text` as the notes of a call of `client`, written by `user` on top of
+    /// `base_version`. It lands only when `base_version` is still the latest (one conditional
+    /// update, atomic on both backends); otherwise nothing is written and the latest notes come
+    /// back as a conflict. Another client's call is `NotFound` and is left as it is.
     #[tracing::instrument(skip(self, text))]
     pub async fn save_call_notes(
         &self,
+        client: ClientId,
         call: CallId,
         text: &str,
         base_version: i64,
         user: UserId,
         now_ms: i64,
     ) -> Result<NotesSave> {
-        let done = sqlx::query("UPDATE calls SET notes = $1, notes_version = notes_version + 1, notes_updated_at = $2, notes_user_id = $3 WHERE id = $4 AND notes_version = $5 AND notes <> $1")
+        let done = sqlx::query("UPDATE calls SET notes = $1, notes_version = notes_version + 1, notes_updated_at = $2, notes_user_id = $3 WHERE id = $4 AND notes_version = $5 AND notes <> $1 AND client_id = $6")
             .bind(text)
             .bind(now_ms)
             .bind(user.0)
             .bind(call.0)
             .bind(base_version)
+            .bind(client.0)
             .execute(self.pool())
             .await?;
-        let now = self.call_notes(call).await?;
+        let now = self.call_notes(client, call).await?;
         if done.rows_affected() == 1 {
             return Ok(NotesSave::Saved(now));
         }
@@ -111,15 +115,6 @@ impl Store {
                 _ => NotesSave::Conflict(now),
             },
         )
-    }
-
-    /// The client a contact belongs to (`NotFound` for no contact).
-    pub async fn contact_client(&self, contact: ContactId) -> Result<ClientId> {
-        let r = sqlx::query("SELECT client_id FROM contacts WHERE id = $1")
-            .bind(contact.0)
-            .fetch_one(self.pool())
-            .await?;
-        Ok(ClientId(r.try_get("client_id")?))
     }
 
     /// The contact's calls on the client, newest first, at most `limit`.
@@ -188,7 +183,7 @@ impl Store {
             .bind(self.node())
             .fetch_one(self.pool())
             .await?;
-        self.call(CallId(r.try_get("id")?)).await
+        self.call(client, CallId(r.try_get("id")?)).await
     }
 
     /// Replaces the script of a campaign of `client`.

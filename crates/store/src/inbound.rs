@@ -178,7 +178,7 @@ impl Store {
             .fetch_one(self.pool())
             .await?
             .try_get("id")?;
-        self.call(CallId(id)).await
+        self.call(client, CallId(id)).await
     }
 
     /// The client's call with this carrier SID (webhooks that name only the SID).
@@ -189,7 +189,7 @@ impl Store {
             .fetch_optional(self.pool())
             .await?;
         match id {
-            Some(id) => Ok(Some(self.call(CallId(id)).await?)),
+            Some(id) => Ok(Some(self.call(client, CallId(id)).await?)),
             None => Ok(None),
         }
     }

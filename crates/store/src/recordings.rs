@@ -182,7 +182,7 @@ impl Store {
             .bind(now_ms)
             .execute(self.pool())
             .await?;
-        self.recording_for_call(call)
+        self.recording_of_call(None, call)
             .await?
             .ok_or(StoreError::NotFound)
     }
@@ -197,30 +197,56 @@ impl Store {
         Ok(())
     }
 
-    /// One recording, with its pauses.
-    pub async fn recording(&self, id: RecordingId) -> Result<Recording> {
-        let r = sqlx::query(&format!("SELECT {COLUMNS} FROM recordings WHERE id = $1"))
-            .bind(id.0)
-            .fetch_one(self.pool())
-            .await?;
-        self.with_pauses(from_row(&r)?).await
+    /// A recording of `client`, with its pauses (another client's is `NotFound`, as an unknown
+    /// id is).
+    pub async fn recording(&self, client: ClientId, id: RecordingId) -> Result<Recording> {
+        self.recording_where("id", id.0, Some(client))
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
-    /// A recording of `client` (not found for any other client's).
-    pub async fn client_recording(&self, client: ClientId, id: RecordingId) -> Result<Recording> {
-        let r = self.recording(id).await?;
-        if r.client_id != client {
-            return Err(StoreError::NotFound);
+    /// A recording by its id alone, whichever client's it is. Only for the call engine and the
+    /// recordings worker (they work on every client's recordings); request handlers use
+    /// [`Store::recording`].
+    pub async fn recording_unscoped(&self, id: RecordingId) -> Result<Recording> {
+        self.recording_where("id", id.0, None)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// The recording of a call of `client`, if it was recorded (`None` for another client's
+    /// call, as for an unknown one).
+    pub async fn recording_for_call(
+        &self,
+        client: ClientId,
+        call: CallId,
+    ) -> Result<Option<Recording>> {
+        self.recording_of_call(Some(client), call).await
+    }
+
+    /// The call's recording, of `client` when one is given.
+    async fn recording_of_call(
+        &self,
+        client: Option<ClientId>,
+        call: CallId,
+    ) -> Result<Option<Recording>> {
+        self.recording_where("call_id", call.0, client).await
+    }
+
+    /// The recording whose `key` column (`id` or `call_id`) is `value`, of `client` when one is
+    /// given, with its pauses.
+    async fn recording_where(
+        &self,
+        key: &str,
+        value: i64,
+        client: Option<ClientId>,
+    ) -> Result<Option<Recording>> {
+        let sql = format!("SELECT {COLUMNS} FROM recordings WHERE {key} = $1");
+        let scoped = format!("{sql} AND client_id = $2");
+        let row = match client {
+            Some(c) => sqlx::query(&scoped).bind(value).bind(c.0),
+            None => sqlx::query(&sql).bind(value),
         }
-        Ok(r)
-    }
-
-    /// The call's recording, if it was recorded.
-    pub async fn recording_for_call(&self, call: CallId) -> Result<Option<Recording>> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM recordings WHERE call_id = $1"
-        ))
-        .bind(call.0)
         .fetch_optional(self.pool())
         .await?;
         match row {
@@ -256,7 +282,7 @@ impl Store {
         pausing: bool,
         now_ms: i64,
     ) -> Result<Recording> {
-        let rec = self.recording(id).await?;
+        let rec = self.recording_unscoped(id).await?;
         if rec.status != RecordingStatus::Recording {
             return Err(StoreError::conflict(
                 "recording",
@@ -275,7 +301,7 @@ impl Store {
             .bind(at)
             .execute(self.pool())
             .await?;
-        self.recording(id).await
+        self.recording_unscoped(id).await
     }
 
     /// The carrier has the call's file: the recording waits to be fetched. Repeated reports, and
@@ -289,7 +315,7 @@ impl Store {
         duration_seconds: u32,
         now_ms: i64,
     ) -> Result<Recording> {
-        let rec = match self.recording_for_call(call).await? {
+        let rec = match self.recording_of_call(None, call).await? {
             Some(r) => r,
             None => {
                 self.start_recording(call, carrier_sid, false, now_ms)
@@ -310,7 +336,7 @@ impl Store {
             .bind(rec.id.0)
             .execute(self.pool())
             .await?;
-        self.recording(rec.id).await
+        self.recording_unscoped(rec.id).await
     }
 
     /// Claims up to `limit` recordings due for a fetch (`pending`, next attempt reached): each
@@ -329,7 +355,7 @@ impl Store {
                 .execute(self.pool())
                 .await?;
             if done.rows_affected() == 1 {
-                claimed.push(self.recording(RecordingId(id)).await?);
+                claimed.push(self.recording_unscoped(RecordingId(id)).await?);
             }
         }
         Ok(claimed)
@@ -368,7 +394,7 @@ impl Store {
             .bind(id.0)
             .execute(self.pool())
             .await?;
-        self.recording(id).await
+        self.recording_unscoped(id).await
     }
 
     /// A fetch failed: the error is kept, and the recording waits for its next attempt or, with
@@ -389,7 +415,7 @@ impl Store {
             .bind(id.0)
             .execute(self.pool())
             .await?;
-        self.recording(id).await
+        self.recording_unscoped(id).await
     }
 
     /// The carrier's copy was deleted.

@@ -514,35 +514,47 @@ impl Store {
         Ok((w.into_inner().unwrap_or_default(), next))
     }
 
-    /// The distinct time zones of a campaign's contacts (`None` for contacts without one).
-    pub async fn campaign_time_zones(&self, campaign: CampaignId) -> Result<Vec<Option<String>>> {
-        let rows =
-            sqlx::query("SELECT DISTINCT time_zone FROM campaign_contacts WHERE campaign_id = $1")
-                .bind(campaign.0)
-                .fetch_all(self.pool())
-                .await?;
+    /// The distinct time zones of the contacts of a campaign of `client` (`None` for contacts
+    /// without one; none for another client's campaign, as for an unknown one).
+    pub async fn campaign_time_zones(
+        &self,
+        client: ClientId,
+        campaign: CampaignId,
+    ) -> Result<Vec<Option<String>>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT time_zone FROM campaign_contacts WHERE campaign_id = $1 AND client_id = $2",
+        )
+        .bind(campaign.0)
+        .bind(client.0)
+        .fetch_all(self.pool())
+        .await?;
         rows.iter()
             .map(|r| Ok(r.try_get::<Option<String>, _>("time_zone")?))
             .collect()
     }
 
-    /// A campaign's contact figures for the cycle of `today` (`YYYY-MM-DD`), overall and by
-    /// the contact's list.
+    /// The contact figures of a campaign of `client` for the cycle of `today` (`YYYY-MM-DD`),
+    /// overall and by the contact's list (nothing for another client's campaign, as for an
+    /// unknown one).
     pub async fn campaign_contact_figures(
         &self,
+        client: ClientId,
         campaign: CampaignId,
         today: &CycleDates,
     ) -> Result<(ContactFigures, Vec<ListFigures>)> {
-        let cycle = today.sql(3);
+        let cycle = today.sql(4);
         let sql = format!(
             "SELECT ct.list_id, l.name AS list_name, cc.status, \
              CAST(CASE WHEN cc.last_cycle = {cycle} THEN 0 ELSE 1 END AS BIGINT) AS pending, COUNT(*) AS n, CAST(SUM(cc.attempts) AS BIGINT) AS attempts \
              FROM campaign_contacts cc LEFT JOIN contacts ct ON ct.id = cc.contact_id \
-             LEFT JOIN lists l ON l.id = ct.list_id WHERE cc.campaign_id = $1 \
+             LEFT JOIN lists l ON l.id = ct.list_id WHERE cc.campaign_id = $1 AND cc.client_id = $3 \
              GROUP BY ct.list_id, l.name, cc.status, CASE WHEN cc.last_cycle = {cycle} THEN 0 ELSE 1 END \
              ORDER BY ct.list_id"
         );
-        let query = sqlx::query(&sql).bind(campaign.0).bind(&today.default);
+        let query = sqlx::query(&sql)
+            .bind(campaign.0)
+            .bind(&today.default)
+            .bind(client.0);
         let rows = today.bind(query).fetch_all(self.pool()).await?;
         let mut all = ContactFigures::default();
         let mut lists: Vec<ListFigures> = Vec::new();
@@ -571,17 +583,19 @@ impl Store {
         Ok((all, lists))
     }
 
-    /// A page of a campaign's contacts with their seed status in the cycle of `today`, optionally
-    /// only those of `seed_status`, after contact id `after`.
+    /// A page of the contacts of a campaign of `client` with their seed status in the cycle of
+    /// `today`, optionally only those of `seed_status`, after contact id `after` (none for
+    /// another client's campaign, as for an unknown one).
     pub async fn campaign_cycle_contacts(
         &self,
+        client: ClientId,
         campaign: CampaignId,
         today: &CycleDates,
         seed_status: Option<&str>,
         after: i64,
         limit: i64,
     ) -> Result<Vec<CycleContact>> {
-        let cycle = today.sql(6);
+        let cycle = today.sql(7);
         let status_expr = format!(
             "CASE WHEN cc.last_cycle IS NULL OR cc.last_cycle <> {cycle} THEN 'not_called' \
              ELSE COALESCE((SELECT k.status FROM calls k WHERE k.contact_id = cc.contact_id \
@@ -589,7 +603,7 @@ impl Store {
         );
         let sql = format!(
             "SELECT * FROM (SELECT cc.contact_id, cc.name, cc.phone, cc.attempts, cc.status, cc.last_cycle, \
-             {status_expr} AS seed_status FROM campaign_contacts cc WHERE cc.campaign_id = $1 AND cc.contact_id > $3) x \
+             {status_expr} AS seed_status FROM campaign_contacts cc WHERE cc.campaign_id = $1 AND cc.contact_id > $3 AND cc.client_id = $6) x \
              WHERE ($4 = '' OR x.seed_status = $4) ORDER BY x.contact_id LIMIT $5"
         );
         let query = sqlx::query(&sql)
@@ -597,7 +611,8 @@ impl Store {
             .bind(&today.default)
             .bind(after)
             .bind(seed_status.unwrap_or(""))
-            .bind(limit.clamp(1, 1000));
+            .bind(limit.clamp(1, 1000))
+            .bind(client.0);
         let rows = today.bind(query).fetch_all(self.pool()).await?;
         rows.iter()
             .map(|r| {
@@ -660,10 +675,12 @@ impl Store {
         Ok(spans)
     }
 
-    /// The outbound campaign dials placed in `[from_ms, to_ms)`, with what a compliance report
-    /// checks of each.
+    /// The outbound dials of a campaign of `client` placed in `[from_ms, to_ms)`, with what a
+    /// compliance report checks of each (none for another client's campaign, as for an unknown
+    /// one).
     pub async fn campaign_dial_facts(
         &self,
+        client: ClientId,
         campaign: CampaignId,
         from_ms: i64,
         to_ms: i64,
@@ -675,12 +692,13 @@ impl Store {
                AND d.created_at <= c.placed_at) THEN 1 ELSE 0 END AS BIGINT) AS on_dnc, \
              (SELECT MIN(e.at) FROM call_events e WHERE e.call_id = c.id AND e.kind = 'identification_played') AS identified_at \
              FROM calls c LEFT JOIN campaign_contacts cc ON cc.campaign_id = c.campaign_id AND cc.contact_id = c.contact_id \
-             WHERE c.campaign_id = $1 AND c.direction = 'outbound' AND c.placed_at >= $2 AND c.placed_at < $3 \
+             WHERE c.campaign_id = $1 AND c.direction = 'outbound' AND c.placed_at >= $2 AND c.placed_at < $3 AND c.client_id = $4 \
              ORDER BY c.placed_at, c.id",
         )
         .bind(campaign.0)
         .bind(from_ms)
         .bind(to_ms)
+        .bind(client.0)
         .fetch_all(self.pool())
         .await?;
         rows.iter()

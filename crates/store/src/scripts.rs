@@ -134,8 +134,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Every version of a script, oldest first.
-    pub async fn script_versions(&self, id: ScriptId) -> Result<Vec<ScriptVersion>> {
+    /// Every version of a script, oldest first (for [`Store::script`], which checks the
+    /// client first).
+    async fn script_versions(&self, id: ScriptId) -> Result<Vec<ScriptVersion>> {
         let rows = sqlx::query(&format!(
             "SELECT {VERSION_COLUMNS} FROM script_versions WHERE script_id = $1 ORDER BY version"
         ))
@@ -203,6 +204,9 @@ impl Store {
     /// Deletes a script of the client with its versions; refused while a call ran it (its
     /// record must stay) — campaigns that picked it fall back to no script.
     pub async fn delete_script(&self, client: ClientId, id: ScriptId) -> Result<()> {
+        // Another client's script is `NotFound` before anything else is looked at, so the
+        // answer never tells whether calls ran it.
+        self.script(client, id).await?;
         let runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM script_runs r JOIN script_versions v ON v.id = r.version_id WHERE v.script_id = $1")
             .bind(id.0)
             .fetch_one(self.pool())
@@ -247,12 +251,19 @@ impl Store {
         Ok(())
     }
 
-    /// The built script a campaign runs, if any.
-    pub async fn campaign_builder_script(&self, campaign: CampaignId) -> Result<Option<ScriptId>> {
-        let id: Option<i64> = sqlx::query_scalar("SELECT script_id FROM campaigns WHERE id = $1")
-            .bind(campaign.0)
-            .fetch_one(self.pool())
-            .await?;
+    /// The built script a campaign of `client` runs, if any (another client's campaign is
+    /// `NotFound`, as an unknown one is).
+    pub async fn campaign_builder_script(
+        &self,
+        client: ClientId,
+        campaign: CampaignId,
+    ) -> Result<Option<ScriptId>> {
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT script_id FROM campaigns WHERE id = $1 AND client_id = $2")
+                .bind(campaign.0)
+                .bind(client.0)
+                .fetch_one(self.pool())
+                .await?;
         Ok(id.map(ScriptId))
     }
 
@@ -275,21 +286,34 @@ impl Store {
         }
     }
 
-    /// One version by id.
-    pub async fn script_version(&self, id: ScriptVersionId) -> Result<ScriptVersion> {
+    /// One version of a script of `client` by its id (another client's is `NotFound`).
+    pub async fn script_version(
+        &self,
+        client: ClientId,
+        id: ScriptVersionId,
+    ) -> Result<ScriptVersion> {
+        let columns = VERSION_COLUMNS
+            .split(", ")
+            .map(|c| format!("v.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let r = sqlx::query(&format!(
-            "SELECT {VERSION_COLUMNS} FROM script_versions WHERE id = $1"
+            "SELECT {columns} FROM script_versions v JOIN scripts s ON s.id = v.script_id \
+             WHERE v.id = $1 AND s.client_id = $2"
         ))
         .bind(id.0)
+        .bind(client.0)
         .fetch_one(self.pool())
         .await?;
         version_from_row(&r)
     }
 
-    /// A call's run, with the version it ran.
-    pub async fn script_run(&self, call: CallId) -> Result<Option<StoredRun>> {
-        let Some(r) = sqlx::query("SELECT r.version_id, r.run, r.updated_at, s.name FROM script_runs r JOIN script_versions v ON v.id = r.version_id JOIN scripts s ON s.id = v.script_id WHERE r.call_id = $1")
+    /// The run of a call of `client`, with the version it ran (`None` for another client's
+    /// call, as for an unknown one).
+    pub async fn script_run(&self, client: ClientId, call: CallId) -> Result<Option<StoredRun>> {
+        let Some(r) = sqlx::query("SELECT r.version_id, r.run, r.updated_at, s.name FROM script_runs r JOIN calls c ON c.id = r.call_id JOIN script_versions v ON v.id = r.version_id JOIN scripts s ON s.id = v.script_id WHERE r.call_id = $1 AND c.client_id = $2")
             .bind(call.0)
+            .bind(client.0)
             .fetch_optional(self.pool())
             .await?
         else {
@@ -299,7 +323,7 @@ impl Store {
         Ok(Some(StoredRun {
             call_id: call,
             version: self
-                .script_version(ScriptVersionId(r.try_get("version_id")?))
+                .script_version(client, ScriptVersionId(r.try_get("version_id")?))
                 .await?,
             script_name: r.try_get("name")?,
             run: serde_json::from_str(&run).map_err(|e| decode("script run", e))?,
@@ -307,22 +331,33 @@ impl Store {
         }))
     }
 
-    /// Stores a call's run (the first save fixes the version it runs).
+    /// Stores the run of a call of `client` (the first save fixes the version it runs). The
+    /// call and the version's script must both be the client's: otherwise `NotFound`, and
+    /// nothing is written.
     pub async fn save_script_run(
         &self,
+        client: ClientId,
         call: CallId,
         version: ScriptVersionId,
         run: &Run,
         now_ms: i64,
     ) -> Result<()> {
         let text = serde_json::to_string(run).map_err(|e| decode("script run", e))?;
-        sqlx::query("INSERT INTO script_runs (call_id, version_id, run, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (call_id) DO UPDATE SET run = excluded.run, updated_at = excluded.updated_at")
+        // The WHERE clause also keeps SQLite from reading `ON CONFLICT` as part of the join.
+        let done = sqlx::query("INSERT INTO script_runs (call_id, version_id, run, updated_at) \
+             SELECT c.id, v.id, $3, $4 FROM calls c, script_versions v JOIN scripts s ON s.id = v.script_id \
+             WHERE c.id = $1 AND v.id = $2 AND c.client_id = $5 AND s.client_id = $5 \
+             ON CONFLICT (call_id) DO UPDATE SET run = excluded.run, updated_at = excluded.updated_at")
             .bind(call.0)
             .bind(version.0)
             .bind(text)
             .bind(now_ms)
+            .bind(client.0)
             .execute(self.pool())
             .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
         Ok(())
     }
 }

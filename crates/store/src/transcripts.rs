@@ -101,15 +101,18 @@ impl Store {
         Ok(())
     }
 
-    /// A call's transcript of `kind`, in order.
+    /// The transcript of `kind` of a call of `client`, in order (no lines for another client's
+    /// call, as for an unknown one).
     pub async fn transcript(
         &self,
+        client: ClientId,
         call: CallId,
         kind: TranscriptKind,
     ) -> Result<Vec<TranscriptLine>> {
-        let rows = sqlx::query("SELECT seq, speaker, start_ms, end_ms, text FROM transcript_lines WHERE call_id = $1 AND kind = $2 ORDER BY seq")
+        let rows = sqlx::query("SELECT seq, speaker, start_ms, end_ms, text FROM transcript_lines WHERE call_id = $1 AND kind = $2 AND client_id = $3 ORDER BY seq")
             .bind(call.0)
             .bind(kind.as_str())
+            .bind(client.0)
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(line_from_row).collect()
@@ -179,7 +182,7 @@ impl Store {
                 .execute(self.pool())
                 .await?;
             if done.rows_affected() == 1 {
-                claimed.push(self.recording(RecordingId(id)).await?);
+                claimed.push(self.recording_unscoped(RecordingId(id)).await?);
             }
         }
         Ok(claimed)

@@ -776,7 +776,10 @@ async fn create_campaign(
         effect: EffectKind::Final,
         target_list: None,
     };
-    let disposition = store.replace_dispositions(campaign, &[done]).await?[0].id;
+    let disposition = store
+        .replace_dispositions(client, campaign, &[done])
+        .await?[0]
+        .id;
     Ok((campaign, disposition))
 }
 

@@ -5,6 +5,7 @@
 //! (agents get 403); another client's campaign is 404.
 
 use super::idle::{idle_reason, IdleReason};
+use super::media::{audio_token, AudioKind};
 use crate::app::App;
 use crate::engine::{LiveSnapshot, Request};
 use crate::http::auth::{Auth, ScopedClient, StaffClient};
@@ -12,11 +13,9 @@ use crate::http::error::{ApiError, ErrorBody, JsonBody};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc, Weekday};
-use hmac::{Hmac, Mac};
 use palera_core::campaign::{CampaignSettings, DialMode, MachineAction, RetryAfter};
 use palera_core::desk::Script;
 use palera_core::ids::{CallId, CampaignId, ClientId, ListId, UserId};
@@ -27,7 +26,6 @@ use palera_store::campaigns::{
     Campaign, CampaignInput, CampaignStatus, EffectKind, NewDisposition, StoredDisposition,
 };
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use utoipa::{OpenApi, ToSchema};
 
 #[derive(OpenApi)]
@@ -83,10 +81,6 @@ pub fn routes() -> Router<App> {
         .route(
             &format!("{base}/{{campaign_id}}/audio/{{kind}}"),
             put(put_audio),
-        )
-        .route(
-            "/media/campaigns/{campaign_id}/{kind}/{token}",
-            get(get_audio),
         )
         .route("/api/v1/calls/{call_id}/disposition", post(dispose))
         .route("/api/v1/me/preview/call", post(preview_call))
@@ -509,7 +503,7 @@ async fn get_dispositions(
     Path(p): Params,
 ) -> Result<Json<Vec<StoredDisposition>>, ApiError> {
     let camp = staff_campaign(&app, &c, campaign_id(&p)?).await?;
-    Ok(Json(app.store.dispositions(camp.id).await?))
+    Ok(Json(app.store.dispositions(camp.client_id, camp.id).await?))
 }
 
 /// Checks a disposition set: labels present and unique, move-to-list with a target list.
@@ -583,7 +577,10 @@ async fn put_dispositions(
     let camp = staff_campaign(&app, &c.scoped(), campaign_id(&p)?).await?;
     check_dispositions(&set)?;
     check_targets(&app, c.client, &set).await?;
-    let stored = app.store.replace_dispositions(camp.id, &set).await?;
+    let stored = app
+        .store
+        .replace_dispositions(camp.client_id, camp.id, &set)
+        .await?;
     app.engine.send(Request::Reload(camp.id));
     Ok(Json(stored))
 }
@@ -621,9 +618,9 @@ pub async fn live_stats(app: &App, camp: Campaign) -> Result<LiveStats, ApiError
         palera_core::campaign::start_of_local_day(tz, palera_core::campaign::local_date(tz, now));
     let today = app
         .store
-        .call_counts(camp.id, start.timestamp_millis())
+        .call_counts(camp.client_id, camp.id, start.timestamp_millis())
         .await?;
-    let life = app.store.call_counts(camp.id, 0).await?;
+    let life = app.store.call_counts(camp.client_id, camp.id, 0).await?;
     let id = camp.id;
     let engine = app
         .engine
@@ -683,7 +680,7 @@ pub async fn store_audio(
         ));
     }
     app.store
-        .put_campaign_audio(camp.id, kind, audio.content_type(), data)
+        .put_campaign_audio(camp.client_id, camp.id, kind, audio.content_type(), data)
         .await?;
     let base = app.settings.public_url.clone().unwrap_or_default();
     let token = audio_token(&app.settings, camp.id, kind, data);
@@ -720,106 +717,6 @@ async fn put_audio(
     Ok(Json(store_audio(&app, &camp, kind, ct, &body).await?))
 }
 
-/// The MAC of one uploaded audio file: HMAC-SHA256 under the installation's secret key over the
-/// campaign, the kind and a digest of the file itself (a new upload gets a new URL; the old one
-/// stops working).
-fn audio_mac(
-    settings: &crate::config::Settings,
-    campaign: CampaignId,
-    kind: &str,
-    data: &[u8],
-) -> Hmac<Sha256> {
-    use sha2::Digest;
-    let key = settings.secret_key.as_deref().unwrap_or_default();
-    let id = campaign.0.to_string();
-    let digest = Sha256::digest(data);
-    crate::http::signed::Signer::new("palera campaign audio", key).mac(&[
-        id.as_bytes(),
-        kind.as_bytes(),
-        &digest,
-    ])
-}
-
-/// The unguessable part of an audio file's public URL (hex).
-pub fn audio_token(
-    settings: &crate::config::Settings,
-    campaign: CampaignId,
-    kind: &str,
-    data: &[u8],
-) -> String {
-    hex::encode(
-        audio_mac(settings, campaign, kind, data)
-            .finalize()
-            .into_bytes(),
-    )
-}
-
-/// Uploaded audio, fetched by the carrier (no login: Twilio fetches it), by the URL given at
-/// upload: a missing or wrong token is answered like an unknown file (404).
-async fn get_audio(
-    State(app): State<App>,
-    Path((id, kind, token)): Path<(i64, String, String)>,
-) -> Result<Response, ApiError> {
-    let (_, data) = app.store.campaign_audio(CampaignId(id), &kind).await?;
-    let given = hex::decode(&token).map_err(|_| ApiError::not_found())?;
-    audio_mac(&app.settings, CampaignId(id), &kind, &data)
-        .verify_slice(&given)
-        .map_err(|_| ApiError::not_found())?;
-    // The stored type is never echoed: the bytes are judged again, and anything that is not
-    // audio (a file stored before uploads were sniffed) is not served at all.
-    let audio = AudioKind::sniff(&data).ok_or_else(ApiError::not_found)?;
-    let disposition = format!("inline; filename=\"{kind}.{}\"", audio.extension());
-    Ok((
-        [
-            (header::CONTENT_TYPE, audio.content_type().to_string()),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; sandbox".to_string(),
-            ),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        data,
-    )
-        .into_response())
-}
-
-/// The audio formats an upload may be, told from the file's own first bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AudioKind {
-    Mp3,
-    Wav,
-}
-
-impl AudioKind {
-    /// MP3: an ID3v2 tag or an MPEG audio frame sync (11 set bits, a valid layer and bitrate);
-    /// WAV: a RIFF container of type `WAVE`.
-    pub fn sniff(data: &[u8]) -> Option<Self> {
-        match data {
-            [b'I', b'D', b'3', major, ..] if *major <= 4 => Some(Self::Mp3),
-            [0xFF, b1, b2, ..] if b1 & 0xE0 == 0xE0 && b1 & 0x06 != 0 && b2 & 0xF0 != 0xF0 => {
-                Some(Self::Mp3)
-            }
-            [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'A', b'V', b'E', ..] => Some(Self::Wav),
-            _ => None,
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Self::Mp3 => "audio/mpeg",
-            Self::Wav => "audio/wav",
-        }
-    }
-
-    fn extension(self) -> &'static str {
-        match self {
-            Self::Mp3 => "mp3",
-            Self::Wav => "wav",
-        }
-    }
-}
-
 /// The disposition of a call.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DispositionRequest {
@@ -846,8 +743,7 @@ pub async fn save_disposition(
     call: CallId,
     req: DispositionRequest,
 ) -> Result<(), ApiError> {
-    let row = app.store.call(call).await?;
-    auth.check_client(row.client_id)?;
+    let row = app.store.call_in(&auth.scope(), call).await?;
     if req.notes.chars().count() > 10_000 {
         return Err(ApiError::invalid(
             "notes",

@@ -152,6 +152,7 @@ pub async fn idle_reason(
     let due = app
         .store
         .due_contacts(
+            camp.client_id,
             camp.id,
             now.timestamp_millis(),
             camp.settings.max_attempts,
@@ -163,7 +164,7 @@ pub async fn idle_reason(
     }
     let recent = app
         .store
-        .call_counts(camp.id, now.timestamp_millis() - 1000)
+        .call_counts(camp.client_id, camp.id, now.timestamp_millis() - 1000)
         .await?;
     Ok(rate_reason(
         recent.dials,

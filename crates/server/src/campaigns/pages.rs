@@ -410,7 +410,7 @@ async fn edit_view(app: &App, StaffPage { auth, client: c }: StaffPage, st: Edit
         let people = app.store.users(Some(client)).await?;
         let lists = app.store.lists(client).await?;
         let dispositions = match &st.campaign {
-            Some(camp) => app.store.dispositions(camp.id).await?,
+            Some(camp) => app.store.dispositions(client, camp.id).await?,
             None => Vec::new(),
         };
         Ok::<_, ApiError>((numbers, people, lists, dispositions))
@@ -598,7 +598,7 @@ async fn dispositions(
             .await
             .map_err(|e| in_words(e, &at))?;
         app.store
-            .replace_dispositions(camp.id, &set)
+            .replace_dispositions(camp.client_id, camp.id, &set)
             .await
             .map_err(|e| (0, ApiError::from(e)))?;
         app.engine.send(crate::engine::Request::Reload(camp.id));

@@ -179,6 +179,7 @@ async fn seed_campaign(
     };
     store
         .replace_dispositions(
+            client,
             c.id,
             &[
                 d("Interested", EffectKind::Final, None),

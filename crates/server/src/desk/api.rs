@@ -115,25 +115,21 @@ pub struct CardQuery {
     pub campaign_id: Option<i64>,
 }
 
-/// The contact, after checking the caller may see its client.
+/// The contact, if it is one of a client the caller may see.
 async fn scoped_contact(app: &App, auth: &Auth, id: ContactId) -> Result<Contact, ApiError> {
-    let client = app
-        .store
-        .contact_client(id)
+    app.store
+        .contact_in(&auth.scope(), id)
         .await
-        .map_err(|_| ApiError::not_found())?;
-    auth.check_client(client)?;
-    Ok(app.store.contact(client, id).await?)
+        .map_err(|_| ApiError::not_found())
 }
 
 /// The call, if the caller may work on it: its agent, or staff of its client.
 pub(crate) async fn workable_call(app: &App, auth: &Auth, id: CallId) -> Result<Call, ApiError> {
     let call = app
         .store
-        .call(id)
+        .call_in(&auth.scope(), id)
         .await
         .map_err(|_| ApiError::not_found())?;
-    auth.check_client(call.client_id)?;
     if auth.user.role == Role::Agent && call.agent_id != Some(auth.user.id) {
         return Err(ApiError::not_found());
     }
@@ -180,7 +176,7 @@ async fn card(
                     "is not a call of this contact",
                 ));
             }
-            Some(app.store.call_notes(id).await?)
+            Some(app.store.call_notes(client, id).await?)
         }
         None => None,
     };
@@ -189,7 +185,7 @@ async fn card(
             let c = app.store.campaign(client, id).await.map_err(|_| {
                 ApiError::invalid("campaign_id", "is not a campaign of this client")
             })?;
-            (Some(c.script), app.store.dispositions(id).await?)
+            (Some(c.script), app.store.dispositions(client, id).await?)
         }
         None => (None, Vec::new()),
     };
@@ -232,8 +228,8 @@ async fn get_notes(
     auth: Auth,
     Path(id): Path<i64>,
 ) -> Result<Json<CallNotes>, ApiError> {
-    workable_call(&app, &auth, CallId(id)).await?;
-    Ok(Json(app.store.call_notes(CallId(id)).await?))
+    let call = workable_call(&app, &auth, CallId(id)).await?;
+    Ok(Json(app.store.call_notes(call.client_id, call.id).await?))
 }
 
 /// A notes save: the whole text, written on top of `base_version` (the version the writer last
@@ -273,6 +269,7 @@ async fn put_notes(
     let saved = app
         .store
         .save_call_notes(
+            call.client_id,
             call.id,
             &req.text,
             req.base_version,

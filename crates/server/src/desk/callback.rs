@@ -35,7 +35,13 @@ pub async fn call_zone(app: &App, call: &Call) -> Result<CallZone, ApiError> {
         TimeZoneSource::Unknown => chrono_tz::UTC,
     };
     let window = match call.campaign_id {
-        Some(id) => app.store.campaign_by_id(id).await?.settings.window,
+        Some(id) => {
+            app.store
+                .campaign(call.client_id, id)
+                .await?
+                .settings
+                .window
+        }
         None => palera_core::desk::manual_window(),
     };
     Ok(CallZone {
@@ -96,7 +102,7 @@ pub async fn record(
         return Ok(());
     };
     let set = match call.campaign_id {
-        Some(c) => app.store.dispositions(c).await?,
+        Some(c) => app.store.dispositions(call.client_id, c).await?,
         None => app.store.client_dispositions(call.client_id).await?,
     };
     let is_callback = set

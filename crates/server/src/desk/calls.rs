@@ -39,12 +39,10 @@ pub(crate) async fn control(
     call: CallId,
     action: CallAction,
 ) -> Result<StatusCode, ApiError> {
-    let row = app
-        .store
-        .call(call)
+    app.store
+        .call_in(&auth.scope(), call)
         .await
         .map_err(|_| ApiError::not_found())?;
-    auth.check_client(row.client_id)?;
     let agent = auth.user.id;
     app.engine
         .ask(|reply| Request::Control {

@@ -62,11 +62,12 @@ struct RunSummary {
 
 async fn run_summaries(
     app: &App,
+    client: ClientId,
     entries: &[ConversationEntry],
 ) -> Result<std::collections::HashMap<i64, RunSummary>, ApiError> {
     let mut out = std::collections::HashMap::new();
     for c in entries.iter().filter_map(|e| e.call.as_ref()) {
-        let Some(r) = app.store.script_run(c.id).await? else {
+        let Some(r) = app.store.script_run(client, c.id).await? else {
             continue;
         };
         let body = &r.version.body;
@@ -150,13 +151,13 @@ async fn conversation_page(
         let c = app.store.client(client).await?;
         let x = app.store.contact(client, contact).await?;
         let entries = conversation_entries(&app, client, contact).await?;
-        let runs = run_summaries(&app, &entries).await?;
+        let runs = run_summaries(&app, client, &entries).await?;
         let calls: Vec<_> = entries
             .iter()
             .filter_map(|e| e.call.as_ref())
             .map(|c| c.id)
             .collect();
-        let recordings = crate::recordings::api::views_of(&app, &auth, &calls).await?;
+        let recordings = crate::recordings::api::views_of(&app, &auth, client, &calls).await?;
         let properties = app.store.property_schema(client).await?.properties;
         Ok::<_, ApiError>((c, x, entries, runs, recordings, properties))
     }

@@ -265,7 +265,7 @@ impl Engine {
             None => {
                 self.app
                     .store
-                    .campaign_by_id(campaign)
+                    .campaign_unscoped(campaign)
                     .await?
                     .hold_music_url
             }

@@ -135,7 +135,7 @@ impl Engine {
                 r.campaign.voicemail_url.clone(),
             ));
         }
-        let c = self.app.store.campaign_by_id(id).await?;
+        let c = self.app.store.campaign_unscoped(id).await?;
         Ok((c.settings, c.voicemail_url))
     }
 
@@ -622,7 +622,7 @@ impl Engine {
                 until_at,
             },
         );
-        let dispositions = self.app.store.dispositions(campaign).await?;
+        let dispositions = self.app.store.dispositions_unscoped(campaign).await?;
         self.tell(
             agent,
             DesktopMessage::CallEnded {
@@ -669,7 +669,7 @@ impl Engine {
         notes: &str,
         callback_at: Option<DateTime<Utc>>,
     ) -> Result<(), EngineError> {
-        let row = self.app.store.call(call).await?;
+        let row = self.app.store.call_unscoped(call).await?;
         if !staff && row.agent_id != Some(by) {
             return Err(EngineError::NotFound);
         }
@@ -685,7 +685,7 @@ impl Engine {
             ));
         }
         let (campaign, contact) = self.disposable(&row)?;
-        let set = self.app.store.dispositions(campaign).await?;
+        let set = self.app.store.dispositions(row.client_id, campaign).await?;
         let Some(d) = set.iter().find(|d| d.id == disposition) else {
             return Err(EngineError::invalid(
                 "disposition_id",
@@ -905,7 +905,7 @@ impl Engine {
                     .collect()
             }
             AgentActivity::WrapUp { call, until, .. } => {
-                let Ok(row) = self.app.store.call(call).await else {
+                let Ok(row) = self.app.store.call_unscoped(call).await else {
                     return Vec::new();
                 };
                 let Some(campaign) = row.campaign_id else {
@@ -914,7 +914,7 @@ impl Engine {
                 let dispositions = self
                     .app
                     .store
-                    .dispositions(campaign)
+                    .dispositions(row.client_id, campaign)
                     .await
                     .unwrap_or_default();
                 let left = until.saturating_duration_since(Instant::now()).as_secs() as u32;

@@ -549,7 +549,7 @@ impl Engine {
         let until = Instant::now() + limit;
         let until_at = self.now() + chrono::Duration::seconds(i64::from(seconds));
         m.dispositions = match m.campaign {
-            Some(c) => self.app.store.dispositions(c).await?,
+            Some(c) => self.app.store.dispositions(m.client, c).await?,
             None => self.app.store.client_dispositions(m.client).await?,
         };
         m.wrap_until = Some(until);
@@ -652,7 +652,7 @@ impl Engine {
             let campaign = self.manual.get(&call).and_then(|m| m.campaign);
             if let Some(campaign) = campaign {
                 // As the campaign driver does at the limit: the attempt ends, to be retried.
-                let row = self.app.store.call(call).await?;
+                let row = self.app.store.call_unscoped(call).await?;
                 if let Some(contact) = row.contact_id {
                     let auto = palera_core::campaign::Disposition {
                         name: "wrap_up_limit".into(),

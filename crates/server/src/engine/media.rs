@@ -58,7 +58,7 @@ impl Engine {
             let (campaign, sid, carrier) = (l.campaign, l.sid.clone(), l.carrier.clone());
             let c = match self.runners.get(&campaign) {
                 Some(r) => r.campaign.clone(),
-                None => self.app.store.campaign_by_id(campaign).await?,
+                None => self.app.store.campaign_unscoped(campaign).await?,
             };
             Connected {
                 call,

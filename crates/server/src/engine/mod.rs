@@ -569,7 +569,7 @@ impl Engine {
     /// Reads a campaign again and starts, rebuilds or drops its runner.
     async fn reload(&mut self, id: CampaignId) -> Result<(), EngineError> {
         self.drop_runner(id).await?;
-        let campaign = self.app.store.campaign_by_id(id).await?;
+        let campaign = self.app.store.campaign_unscoped(id).await?;
         if campaign.status != palera_store::campaigns::CampaignStatus::Running {
             return Ok(());
         }

@@ -179,10 +179,9 @@ async fn handled(
 ) -> Result<StatusCode, ApiError> {
     let c = app
         .store
-        .call(CallId(call))
+        .call_in(&auth.scope(), CallId(call))
         .await
         .map_err(|_| ApiError::not_found())?;
-    auth.check_client(c.client_id)?;
     let first = app
         .store
         .mark_inbound_handled(c.client_id, c.id, auth.user.id, app.now_ms())

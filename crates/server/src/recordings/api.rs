@@ -102,9 +102,8 @@ pub async fn visible_call(
     client: ClientId,
     id: CallId,
 ) -> Result<Call, ApiError> {
-    let call = app.store.call(id).await?;
-    let own = auth.user.role != Role::Agent || call.agent_id == Some(auth.user.id);
-    if call.client_id != client || !own {
+    let call = app.store.call(client, id).await?;
+    if auth.user.role == Role::Agent && call.agent_id != Some(auth.user.id) {
         return Err(ApiError::not_found());
     }
     Ok(call)
@@ -114,7 +113,7 @@ pub async fn visible_call(
 pub async fn recording_view(app: &App, call: &Call) -> Result<RecordingView, ApiError> {
     let recording = app
         .store
-        .recording_for_call(call.id)
+        .recording_for_call(call.client_id, call.id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     let (audio_url, link_expires_at) = if recording.status == RecordingStatus::Stored {
@@ -129,13 +128,18 @@ pub async fn recording_view(app: &App, call: &Call) -> Result<RecordingView, Api
     } else {
         (None, None)
     };
-    let final_lines = app.store.transcript(call.id, TranscriptKind::Final).await?;
+    let final_lines = app
+        .store
+        .transcript(call.client_id, call.id, TranscriptKind::Final)
+        .await?;
     let (transcript_kind, transcript) = if recording.transcript_status == "done" {
         ("final", final_lines)
     } else {
         (
             "live",
-            app.store.transcript(call.id, TranscriptKind::Live).await?,
+            app.store
+                .transcript(call.client_id, call.id, TranscriptKind::Live)
+                .await?,
         )
     };
     Ok(RecordingView {
@@ -147,19 +151,20 @@ pub async fn recording_view(app: &App, call: &Call) -> Result<RecordingView, Api
     })
 }
 
-/// The recording views of those of `calls` that were recorded and that `auth` may hear (agents:
-/// their own calls), by call id.
+/// The recording views of those of `client`'s `calls` that were recorded and that `auth` may
+/// hear (agents: their own calls), by call id.
 pub async fn views_of(
     app: &App,
     auth: &Auth,
+    client: ClientId,
     calls: &[CallId],
 ) -> Result<HashMap<i64, RecordingView>, ApiError> {
     let mut out = HashMap::new();
     for id in calls {
-        if app.store.recording_for_call(*id).await?.is_none() {
+        if app.store.recording_for_call(client, *id).await?.is_none() {
             continue;
         }
-        let call = app.store.call(*id).await?;
+        let call = app.store.call(client, *id).await?;
         if auth.user.role == Role::Agent && call.agent_id != Some(auth.user.id) {
             continue;
         }
@@ -217,7 +222,7 @@ async fn recording_audio(
             ))
         }
     }
-    let rec = app.store.client_recording(c.client, id).await?;
+    let rec = app.store.recording(c.client, id).await?;
     visible_call(&app, &c.auth, c.client, rec.call_id).await?;
     let key = rec.storage_key.as_deref().ok_or_else(ApiError::not_found)?;
     let media = &app.recordings.media;
@@ -297,7 +302,7 @@ pub async fn search_hits(
     }
     let mut own = Vec::new();
     for h in hits {
-        if app.store.call(h.call_id).await?.agent_id == Some(auth.user.id) {
+        if app.store.call(client, h.call_id).await?.agent_id == Some(auth.user.id) {
             own.push(h);
         }
     }
@@ -374,7 +379,9 @@ async fn watch(
     let call = visible_call(&app, &c.auth, c.client, CallId(path_id(&p, "call_id")?)).await?;
     app.watchers.watch(call.id, c.auth.user.id);
     Ok(Json(
-        app.store.transcript(call.id, TranscriptKind::Live).await?,
+        app.store
+            .transcript(call.client_id, call.id, TranscriptKind::Live)
+            .await?,
     ))
 }
 

@@ -273,7 +273,7 @@ impl LiveMedia {
         let rec = m
             .recording
             .ok_or_else(|| EngineError::invalid("recording", "this call is not being recorded"))?;
-        let current = app.store.recording(rec).await?;
+        let current = app.store.recording_unscoped(rec).await?;
         // Pausing twice, or resuming a running recording, conflicts with its state (409).
         check_pause(&current.pauses, pause)
             .map_err(|e| EngineError::conflict(e.field, e.reason))?;

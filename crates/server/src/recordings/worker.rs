@@ -175,7 +175,7 @@ async fn transcribe_here(store: &Store, r: &Recordings, rec: &Recording) -> Resu
         .ok_or("the recording has no file")?;
     let audio = r.media.get(key).await.map_err(|e| e.to_string())?;
     let live = store
-        .transcript(rec.call_id, TranscriptKind::Live)
+        .transcript(rec.client_id, rec.call_id, TranscriptKind::Live)
         .await
         .map_err(|e| e.to_string())?;
     r.transcriber

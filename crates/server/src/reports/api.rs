@@ -352,10 +352,18 @@ pub async fn cycle_contacts(
         return Err(ApiError::invalid("limit", "must be 1 to 1000"));
     }
     let tz = build::client_zone(app, campaign.client_id).await?;
-    let today = build::cycle_dates(app, campaign.id, tz).await?;
+    let today = build::cycle_dates(app, campaign, tz).await?;
+    let after = q.after.unwrap_or(0);
     Ok(app
         .store
-        .campaign_cycle_contacts(campaign.id, &today, status, q.after.unwrap_or(0), limit)
+        .campaign_cycle_contacts(
+            campaign.client_id,
+            campaign.id,
+            &today,
+            status,
+            after,
+            limit,
+        )
         .await?)
 }
 

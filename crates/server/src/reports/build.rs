@@ -178,8 +178,10 @@ pub async fn campaign_report(
         ..Default::default()
     };
     let now = app.now_ms();
-    let today = cycle_dates(app, campaign.id, range.tz).await?;
-    let (contacts, by_list) = store.campaign_contact_figures(campaign.id, &today).await?;
+    let today = cycle_dates(app, campaign, range.tz).await?;
+    let (contacts, by_list) = store
+        .campaign_contact_figures(client, campaign.id, &today)
+        .await?;
     let period = store
         .tally(client, &of(Some(range.from_ms), Some(range.to_ms)))
         .await?;
@@ -475,7 +477,10 @@ async fn compliance_day(
         .store
         .tally(campaign.client_id, &of(b - 30 * DAY_MS))
         .await?;
-    let facts = app.store.campaign_dial_facts(campaign.id, a, b).await?;
+    let facts = app
+        .store
+        .campaign_dial_facts(campaign.client_id, campaign.id, a, b)
+        .await?;
     let window = &campaign.settings.window;
     let mut d = ComplianceDay {
         day,
@@ -510,13 +515,13 @@ async fn compliance_day(
 /// cycle), the client's date for contacts without a zone.
 pub async fn cycle_dates(
     app: &App,
-    campaign: CampaignId,
+    campaign: &Campaign,
     client_tz: Tz,
 ) -> Result<palera_store::reports::CycleDates, ApiError> {
     let now = from_ms(app.now_ms());
     let by_zone = app
         .store
-        .campaign_time_zones(campaign)
+        .campaign_time_zones(campaign.client_id, campaign.id)
         .await?
         .into_iter()
         .flatten()

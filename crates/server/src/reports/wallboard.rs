@@ -100,13 +100,7 @@ impl BoardQueue {
 
 /// The wallboard of `client` now.
 pub async fn load(app: &App, client: ClientId) -> Result<Wallboard, ApiError> {
-    let open: Vec<_> = app
-        .store
-        .open_calls()
-        .await?
-        .into_iter()
-        .filter(|c| c.client_id == client)
-        .collect();
+    let open = app.store.open_calls(client).await?;
     let mut agents = Vec::new();
     for u in app.store.users(Some(client)).await? {
         if !u.voice_enabled {

@@ -78,7 +78,7 @@ async fn campaign_rows(
 ) -> Result<Vec<CampaignRow>, ApiError> {
     let mut rows = Vec::new();
     for c in app.store.campaigns(client).await? {
-        let picked = app.store.campaign_builder_script(c.id).await?;
+        let picked = app.store.campaign_builder_script(client, c.id).await?;
         rows.push(CampaignRow {
             id: c.id.0,
             name: c.name,

@@ -119,9 +119,18 @@ struct Loaded {
     run: Run,
 }
 
+/// Stores the run as it is now and answers its view.
+async fn save_and_view(app: &App, l: &Loaded) -> Result<Json<RunView>, ApiError> {
+    let call = &l.call;
+    app.store
+        .save_script_run(call.client_id, call.id, l.version.id, &l.run, app.now_ms())
+        .await?;
+    Ok(Json(view(app, l).await?))
+}
+
 async fn load(app: &App, auth: &Auth, id: CallId) -> Result<Loaded, ApiError> {
     let call = workable_call(app, auth, id).await?;
-    if let Some(stored) = app.store.script_run(id).await? {
+    if let Some(stored) = app.store.script_run(call.client_id, id).await? {
         return Ok(Loaded {
             call,
             name: stored.script_name,
@@ -138,7 +147,11 @@ async fn load(app: &App, auth: &Auth, id: CallId) -> Result<Loaded, ApiError> {
     };
     // A campaign call runs its campaign's script; an inbound call the client's inbound one.
     let picked = match call.campaign_id {
-        Some(campaign) => app.store.campaign_builder_script(campaign).await?,
+        Some(campaign) => {
+            app.store
+                .campaign_builder_script(call.client_id, campaign)
+                .await?
+        }
         None if call.direction == "inbound" => {
             app.store.inbound_settings(call.client_id).await?.script_id
         }
@@ -149,7 +162,7 @@ async fn load(app: &App, auth: &Auth, id: CallId) -> Result<Loaded, ApiError> {
     let version = script.published.ok_or_else(no_script)?;
     let run = Run::start(&version.body);
     app.store
-        .save_script_run(id, version.id, &run, app.now_ms())
+        .save_script_run(call.client_id, id, version.id, &run, app.now_ms())
         .await?;
     Ok(Loaded {
         call,
@@ -340,10 +353,7 @@ async fn answer(
                 e
             })?;
     }
-    app.store
-        .save_script_run(l.call.id, l.version.id, &l.run, app.now_ms())
-        .await?;
-    Ok(Json(view(&app, &l).await?))
+    save_and_view(&app, &l).await
 }
 
 #[utoipa::path(post, path = "/api/v1/calls/{call_id}/script/acknowledge", params(("call_id" = i64, Path)), request_body = AckRequest,
@@ -359,10 +369,7 @@ async fn acknowledge(
     l.run
         .acknowledge(&body, &req.disclosure, app.clock.now())
         .map_err(|e| refused(&body, &l.run, e))?;
-    app.store
-        .save_script_run(l.call.id, l.version.id, &l.run, app.now_ms())
-        .await?;
-    Ok(Json(view(&app, &l).await?))
+    save_and_view(&app, &l).await
 }
 
 #[utoipa::path(post, path = "/api/v1/calls/{call_id}/script/next", params(("call_id" = i64, Path)),
@@ -378,8 +385,5 @@ async fn next(
     l.run
         .advance(&body)
         .map_err(|e| refused(&body, &l.run, e))?;
-    app.store
-        .save_script_run(l.call.id, l.version.id, &l.run, app.now_ms())
-        .await?;
-    Ok(Json(view(&app, &l).await?))
+    save_and_view(&app, &l).await
 }

@@ -67,7 +67,7 @@ impl TwilioWebhook {
             return Ok(None);
         };
         // A call we do not know is left to the engine, which ignores events of unknown calls.
-        let call = match app.store.call(palera_core::ids::CallId(id)).await {
+        let call = match app.store.call_unscoped(palera_core::ids::CallId(id)).await {
             Ok(call) => call,
             Err(palera_store::StoreError::NotFound) => return Ok(Some(id)),
             Err(e) => return Err(e.into()),

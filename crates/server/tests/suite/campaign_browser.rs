@@ -143,11 +143,14 @@ async fn a_demo_agent_who_goes_ready_gets_a_call_and_gives_it_a_disposition() {
 async fn dispositions_are_edited_row_by_row_with_menus_and_a_mistake_names_its_row() {
     use crate::common::demo::Demo;
     use kit::{choose, click, fill, js, until};
-    use palera_core::ids::CampaignId;
+    use palera_core::ids::{CampaignId, ClientId};
     let Some(driver) = chromedriver() else { return };
     let d = Demo::start().await;
     let store = d.db.store.clone();
-    let before = store.dispositions(CampaignId(1)).await.unwrap();
+    let before = store
+        .dispositions(ClientId(1), CampaignId(1))
+        .await
+        .unwrap();
     let c = browser(&driver).await;
     login(&c, &d.base, "admin@demo.test").await;
     c.goto(&format!("{}/admin/clients/1/campaigns/1", d.base))
@@ -199,7 +202,10 @@ async fn dispositions_are_edited_row_by_row_with_menus_and_a_mistake_names_its_r
         "bad"
     );
     assert_eq!(
-        store.dispositions(CampaignId(1)).await.unwrap(),
+        store
+            .dispositions(ClientId(1), CampaignId(1))
+            .await
+            .unwrap(),
         before,
         "nothing saved"
     );
@@ -209,7 +215,10 @@ async fn dispositions_are_edited_row_by_row_with_menus_and_a_mistake_names_its_r
     choose(&c, &at("d_list"), &list.id.0.to_string()).await;
     click(&c, "#dispositions-editor button[type=submit]").await;
     until(&c, "document.getElementById('dispositions-error') === null && location.search.includes('saved')", "the save").await;
-    let after = store.dispositions(CampaignId(1)).await.unwrap();
+    let after = store
+        .dispositions(ClientId(1), CampaignId(1))
+        .await
+        .unwrap();
     let added = after
         .iter()
         .find(|x| x.label == "Wrong number")
@@ -242,7 +251,10 @@ async fn dispositions_are_edited_row_by_row_with_menus_and_a_mistake_names_its_r
     fill(&c, first, "").await;
     click(&c, "#dispositions-editor button[type=submit]").await;
     until(&c, "document.getElementById('dispositions-error') === null && location.search.includes('saved')", "the removal").await;
-    let last = store.dispositions(CampaignId(1)).await.unwrap();
+    let last = store
+        .dispositions(ClientId(1), CampaignId(1))
+        .await
+        .unwrap();
     assert_eq!(last.len(), before.len(), "one removed, one added");
     assert!(last.iter().all(|x| x.label != before[0].label));
     c.close().await.unwrap();

@@ -364,7 +364,7 @@ impl Rig {
             })
             .collect();
         self.store()
-            .replace_dispositions(self.campaign, &set)
+            .replace_dispositions(self.client, self.campaign, &set)
             .await
             .unwrap()
             .into_iter()
@@ -867,7 +867,7 @@ rule!(dispositions_apply_their_effects, |b| async move {
         (cb.status, cb.next_due),
         (ContactStatus::Active, callback_at)
     );
-    let stored = r.store().call(done[0].id).await.unwrap();
+    let stored = r.store().call_unscoped(done[0].id).await.unwrap();
     assert_eq!(
         (stored.disposition.as_deref(), stored.notes.as_str()),
         (Some("Sale"), "note 0")
@@ -969,7 +969,7 @@ rule!(
         .await;
         for c in &connected {
             let closed = eventually("the old call closed", WAIT, || async {
-                let c = r.store().call(c.id).await.unwrap();
+                let c = r.store().call_unscoped(c.id).await.unwrap();
                 c.ended_at.is_some().then_some(c)
             })
             .await;
@@ -991,7 +991,7 @@ rule!(
             assert_eq!(cc.attempts.attempts, 1, "the attempt is counted once");
         }
         assert!(
-            r.store().call(unplaced.id).await.is_err(),
+            r.store().call_unscoped(unplaced.id).await.is_err(),
             "unplaced dial removed"
         );
         r.set_state(0, "ready").await;
@@ -1372,7 +1372,7 @@ rule!(
         })
         .await;
         let call = eventually("the agent connected", WAIT, || async {
-            let c = r.store().call(call.id).await.unwrap();
+            let c = r.store().call_unscoped(call.id).await.unwrap();
             (c.connected_at.is_some() || c.outcome == "abandoned_no_agent").then_some(c)
         })
         .await;
@@ -1916,7 +1916,7 @@ async fn a_slow_request_does_not_delay_another_calls_abandon_message(
             assert_eq!(s, 201, "{placed}");
             let call = palera_core::ids::CallId(placed["call_id"].as_i64().unwrap());
             eventually("the manual call connected", WAIT, || async {
-                r.store().call(call).await.unwrap().connected_at
+                r.store().call_unscoped(call).await.unwrap().connected_at
             })
             .await;
             let url = r.server.url(&format!("/api/v1/calls/{}/hold", call.0));

@@ -294,7 +294,7 @@ rule!(
         assert_eq!(conflict["current"]["text"], "Wants the Pro plan");
         assert_eq!(conflict["current"]["version"], 1);
         assert_eq!(conflict["yours"], "Call back Friday");
-        let stored = d.store().call_notes(call).await.unwrap();
+        let stored = d.store().call_notes(d.client, call).await.unwrap();
         assert_eq!(
             (stored.text.as_str(), stored.version),
             ("Wants the Pro plan", 1)
@@ -342,7 +342,7 @@ rule!(
             .set_call_disposition(call, None, "Sale", "Paid by card")
             .await
             .unwrap());
-        let n = d.store().call_notes(call).await.unwrap();
+        let n = d.store().call_notes(d.client, call).await.unwrap();
         assert_eq!(n.text, "Supervisor note\nPaid by card");
         assert_eq!(n.version, 2);
     }
@@ -671,7 +671,7 @@ rule!(
         .await;
         assert_eq!(s, 422, "{busy}");
         eventually("the contact answers and the agent is connected", WAIT, || async {
-            d.store().call(call).await.unwrap().connected_at.map(|_| ())
+            d.store().call_unscoped(call).await.unwrap().connected_at.map(|_| ())
         })
         .await;
         for action in ["hold", "resume"] {
@@ -697,7 +697,7 @@ rule!(
         assert_eq!(r.status(), 204);
         // The end is two writes (the call row, then its event): wait for both.
         let ended = eventually("the call ends", WAIT, || async {
-            let c = d.store().call(call).await.unwrap();
+            let c = d.store().call_unscoped(call).await.unwrap();
             let kinds = d.store().call_event_kinds(call).await.unwrap();
             c.ended_at
                 .filter(|_| kinds.iter().any(|k| k == "ended"))
@@ -756,7 +756,7 @@ rule!(
             .unwrap();
         assert_eq!(r.status(), 204);
         assert_eq!(
-            d.store().call(call).await.unwrap().disposition.as_deref(),
+            d.store().call_unscoped(call).await.unwrap().disposition.as_deref(),
             Some("Call back")
         );
         let (s, list) = common::json(agent.get(d.url("/api/v1/me/callbacks"))).await;
@@ -826,12 +826,17 @@ rule!(
             assert_eq!(s, 201, "{placed}");
             let call = CallId(placed["call_id"].as_i64().unwrap());
             eventually("the agent is connected", WAIT, || async {
-                d.store().call(call).await.unwrap().connected_at.map(|_| ())
+                d.store()
+                    .call_unscoped(call)
+                    .await
+                    .unwrap()
+                    .connected_at
+                    .map(|_| ())
             })
             .await;
             if record {
                 let rec = eventually("the recording starts", WAIT, || async {
-                    d.store().recording_for_call(call).await.unwrap()
+                    d.store().recording_for_call(d.client, call).await.unwrap()
                 })
                 .await;
                 assert_eq!(rec.call_id, call);
@@ -843,7 +848,12 @@ rule!(
                 .unwrap();
             assert_eq!(r.status(), 204);
             eventually("the call ends", WAIT, || async {
-                d.store().call(call).await.unwrap().ended_at.map(|_| ())
+                d.store()
+                    .call_unscoped(call)
+                    .await
+                    .unwrap()
+                    .ended_at
+                    .map(|_| ())
             })
             .await;
             let set = d.store().client_dispositions(d.client).await.unwrap();
@@ -855,7 +865,13 @@ rule!(
                 .await
                 .unwrap();
             assert_eq!(r.status(), 204);
-            recorded.push(d.store().recording_for_call(call).await.unwrap().is_some());
+            recorded.push(
+                d.store()
+                    .recording_for_call(d.client, call)
+                    .await
+                    .unwrap()
+                    .is_some(),
+            );
         }
         assert_eq!(
             recorded,

@@ -261,7 +261,7 @@ async fn wrap_up_warns_before_its_limit_then_saves_the_automatic_disposition() {
             break;
         }
         assert_eq!(
-            d.db.store.call(call).await.unwrap().disposition,
+            d.db.store.call_unscoped(call).await.unwrap().disposition,
             None,
             "disposed before any warning"
         );
@@ -272,7 +272,15 @@ async fn wrap_up_warns_before_its_limit_then_saves_the_automatic_disposition() {
     assert!(text.as_str().unwrap().contains("Wrap-up ends in"), "{text}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if d.db.store.call(call).await.unwrap().disposition.as_deref() == Some("wrap_up_limit") {
+        if d.db
+            .store
+            .call_unscoped(call)
+            .await
+            .unwrap()
+            .disposition
+            .as_deref()
+            == Some("wrap_up_limit")
+        {
             break;
         }
         assert!(Instant::now() < deadline, "no automatic disposition");
@@ -335,7 +343,10 @@ async fn a_callback_in_the_contacts_zone_is_refused_outside_the_window_and_liste
         "the refusal shows beside the controls",
     )
     .await;
-    assert_eq!(d.db.store.call(call).await.unwrap().disposition, None);
+    assert_eq!(
+        d.db.store.call_unscoped(call).await.unwrap().disposition,
+        None
+    );
     let ten = tomorrow_at(&zone, 10, 0);
     js(
         &c,

@@ -42,7 +42,8 @@ async fn call_id_shown(c: &fantoccini::Client) -> i64 {
 async fn stored_notes(d: &Demo, call: CallId, want: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let n = d.db.store.call_notes(call).await.unwrap();
+        let client = d.db.store.call_unscoped(call).await.unwrap().client_id;
+        let n = d.db.store.call_notes(client, call).await.unwrap();
         if n.text == want {
             return;
         }
@@ -175,7 +176,7 @@ async fn a_call_is_handled_end_to_end_notes_survive_a_reload_and_the_next_call_a
     // The disposition is saved with the notes, and the next call arrives.
     let deadline = Instant::now() + Duration::from_secs(10);
     let disposed = loop {
-        let row = d.db.store.call(call).await.unwrap();
+        let row = d.db.store.call_unscoped(call).await.unwrap();
         if row.disposition.is_some() {
             break row;
         }
@@ -304,7 +305,7 @@ async fn the_frequent_actions_have_keyboard_shortcuts_documented_on_the_page() {
     keys(&c, "\u{E007}").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let row = d.db.store.call(call).await.unwrap();
+        let row = d.db.store.call_unscoped(call).await.unwrap();
         if row.disposition.is_some() {
             assert_eq!(row.notes, "Typed from the keyboard");
             break;

@@ -123,7 +123,7 @@ async fn spoke_before(r: &SimRig, contact: ContactId, agent: UserId) {
 }
 
 async fn outcome(r: &SimRig, call: CallId) -> (String, String) {
-    let c = r.store().call(call).await.unwrap();
+    let c = r.store().call_unscoped(call).await.unwrap();
     (c.outcome, c.status)
 }
 
@@ -329,7 +329,7 @@ rule!(
         assert_eq!(board().await.waiting, 0);
         // Nobody is Ready: two callers wait, the first one longest; the second gives up soon.
         let first = arrive(&r, "+12125550100", 600.0, 60.0).await;
-        let t_first = r.store().call(first).await.unwrap().placed_at;
+        let t_first = r.store().call_unscoped(first).await.unwrap().placed_at;
         let second = arrive(&r, "+12125550101", 2.0, 60.0).await;
         let q = board().await;
         assert_eq!(q.waiting, 2);
@@ -407,7 +407,7 @@ rule!(
         let mut rx = r.app.events.subscribe();
         // An unknown caller becomes a contact in no list.
         let call = arrive(&r, "+13035550142", 600.0, 600.0).await;
-        let c = r.store().call(call).await.unwrap();
+        let c = r.store().call_unscoped(call).await.unwrap();
         let contact = r
             .store()
             .contact(r.client, c.contact_id.unwrap())
@@ -447,7 +447,7 @@ rule!(
             .unwrap()
             .status();
         assert_eq!(s, 204);
-        let c = r.store().call(call).await.unwrap();
+        let c = r.store().call_unscoped(call).await.unwrap();
         assert_eq!((c.agent_id, c.status.as_str()), (Some(second), "answered"));
         assert!(c.connected_at.is_some());
         let s = taker
@@ -560,7 +560,14 @@ rule!(
         eventually(
             "the campaign call ends",
             Duration::from_secs(10),
-            || async { r.store().call(first.id).await.unwrap().ended_at.map(|_| ()) },
+            || async {
+                r.store()
+                    .call_unscoped(first.id)
+                    .await
+                    .unwrap()
+                    .ended_at
+                    .map(|_| ())
+            },
         )
         .await;
         // The caller is offered the agent, and the campaign placed no call for them meanwhile.

@@ -145,7 +145,7 @@ async fn a_caller_who_spoke_to_agent_a_rings_at_as_desktop_with_the_card_before_
         "the call is on A's call panel",
     )
     .await;
-    let call = store.call(inbound.id).await.unwrap();
+    let call = store.call_unscoped(inbound.id).await.unwrap();
     assert_eq!(call.agent_id, Some(a), "A took it, not B");
     assert_ne!(call.agent_id, Some(b));
     d.stop().await;

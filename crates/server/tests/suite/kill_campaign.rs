@@ -193,7 +193,10 @@ async fn a_campaign_killed_mid_call_loses_and_doubles_nothing() {
         "agents disposed calls (killed after {kills:?} ms)"
     );
     for call in &acknowledged {
-        let row = store.call(palera_core::ids::CallId(*call)).await.unwrap();
+        let row = store
+            .call_unscoped(palera_core::ids::CallId(*call))
+            .await
+            .unwrap();
         assert_eq!(
             row.disposition_id,
             Some(disposition),

@@ -92,7 +92,7 @@ async fn recording_in(
 ) -> palera_store::recordings::Recording {
     eventually(&format!("recording {status:?}"), limit, || async {
         r.store()
-            .recording_for_call(call)
+            .recording_for_call(r.client, call)
             .await
             .unwrap()
             .filter(|rec| rec.status == status)
@@ -140,13 +140,20 @@ rule!(
         eventually(
             "the unrecorded call ends",
             Duration::from_secs(20),
-            || async { off.store().call(call).await.unwrap().ended_at.map(|_| ()) },
+            || async {
+                off.store()
+                    .call_unscoped(call)
+                    .await
+                    .unwrap()
+                    .ended_at
+                    .map(|_| ())
+            },
         )
         .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(off
             .store()
-            .recording_for_call(call)
+            .recording_for_call(off.client, call)
             .await
             .unwrap()
             .is_none());
@@ -165,7 +172,7 @@ rule!(
         if ringing.connected_at.is_none() {
             assert!(
                 on.store()
-                    .recording_for_call(ringing.id)
+                    .recording_for_call(on.client, ringing.id)
                     .await
                     .unwrap()
                     .is_none(),
@@ -174,7 +181,7 @@ rule!(
         }
         let call = connected_call(&on).await;
         let rec = recording_in(&on, call, RecordingStatus::Stored, Duration::from_secs(30)).await;
-        let row = on.store().call(call).await.unwrap();
+        let row = on.store().call_unscoped(call).await.unwrap();
         let connected = row.connected_at.unwrap();
         assert!(
             rec.started_at >= connected,
@@ -313,7 +320,7 @@ rule!(
         assert!(stray.is_empty());
         let stored = r
             .store()
-            .transcript(call, TranscriptKind::Live)
+            .transcript(r.client, call, TranscriptKind::Live)
             .await
             .unwrap();
         assert!(stored.len() >= 3);
@@ -334,14 +341,18 @@ rule!(
             "the post-call transcript",
             Duration::from_secs(40),
             || async {
-                let rec = r.store().recording_for_call(call).await.unwrap()?;
+                let rec = r
+                    .store()
+                    .recording_for_call(r.client, call)
+                    .await
+                    .unwrap()?;
                 (rec.transcript_status == "done").then_some(())
             },
         )
         .await;
         let lines = r
             .store()
-            .transcript(call, TranscriptKind::Final)
+            .transcript(r.client, call, TranscriptKind::Final)
             .await
             .unwrap();
         let said = palera_carrier::sim::recording::conversation(call.0 as u64, u64::MAX);
@@ -525,17 +536,21 @@ rule!(
         assert_eq!(swept, 1);
         assert!(!media.exists(&key).await.unwrap(), "the file is gone");
         assert!(
-            r.store().recording_for_call(call).await.unwrap().is_none(),
+            r.store()
+                .recording_for_call(r.client, call)
+                .await
+                .unwrap()
+                .is_none(),
             "the row is gone"
         );
         assert!(r
             .store()
-            .transcript(call, TranscriptKind::Final)
+            .transcript(r.client, call, TranscriptKind::Final)
             .await
             .unwrap()
             .is_empty());
         assert_eq!(
-            r.store().call(call).await.unwrap().id,
+            r.store().call_unscoped(call).await.unwrap().id,
             call,
             "the call stays"
         );
@@ -645,7 +660,7 @@ rule!(
             "the fetch fails for good",
             Duration::from_secs(20),
             || async {
-                let rec = store.recording_for_call(call).await.unwrap()?;
+                let rec = store.recording_for_call(client, call).await.unwrap()?;
                 (rec.status == RecordingStatus::Failed).then_some(rec)
             },
         )

@@ -79,14 +79,18 @@ async fn a_recorded_demo_call_shows_live_lines_then_the_player_with_its_transcri
         "the recording and its transcript",
         Duration::from_secs(30),
         || async {
-            let rec = r.store().recording_for_call(call.id).await.unwrap()?;
+            let rec = r
+                .store()
+                .recording_for_call(r.client, call.id)
+                .await
+                .unwrap()?;
             (rec.status == RecordingStatus::Stored && rec.transcript_status == "done").then_some(())
         },
     )
     .await;
     let lines = r
         .store()
-        .transcript(call.id, TranscriptKind::Final)
+        .transcript(r.client, call.id, TranscriptKind::Final)
         .await
         .unwrap();
     assert!(lines.len() >= 3, "{lines:?}");

@@ -95,7 +95,11 @@ async fn a_recorded_transcribed_campaign_call_ends_with_its_recording_in_storage
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let rec = loop {
-        let rec = store.recording_for_call(call).await.unwrap().unwrap();
+        let rec = store
+            .recording_for_call(r.client, call)
+            .await
+            .unwrap()
+            .unwrap();
         if rec.status == RecordingStatus::Stored
             && rec.transcript_status == "done"
             && rec.carrier_deleted_at.is_some()
@@ -126,7 +130,10 @@ async fn a_recorded_transcribed_campaign_call_ends_with_its_recording_in_storage
     assert_eq!(rec.bytes, Some(bytes.len() as i64));
     assert_eq!(rec.pauses.len(), 1, "{:?}", rec.pauses);
 
-    let lines = store.transcript(call, TranscriptKind::Final).await.unwrap();
+    let lines = store
+        .transcript(r.client, call, TranscriptKind::Final)
+        .await
+        .unwrap();
     assert_eq!(
         lines.iter().map(|l| l.speaker).collect::<Vec<_>>(),
         [Speaker::Agent, Speaker::Contact]
@@ -161,8 +168,9 @@ async fn recording_when(
     done: impl Fn(&palera_store::recordings::Recording) -> bool,
 ) -> palera_store::recordings::Recording {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let client = store.call_unscoped(call).await.unwrap().client_id;
     loop {
-        let rec = store.recording_for_call(call).await.unwrap();
+        let rec = store.recording_for_call(client, call).await.unwrap();
         if let Some(rec) = rec.as_ref().filter(|r| done(r)) {
             return rec.clone();
         }
@@ -239,7 +247,10 @@ async fn a_post_call_transcript_comes_from_the_clients_intelligence_service(b: B
         "three passes (ask, in progress, completed): only the last counts as an attempt"
     );
 
-    let lines = store.transcript(call, TranscriptKind::Final).await.unwrap();
+    let lines = store
+        .transcript(r.client, call, TranscriptKind::Final)
+        .await
+        .unwrap();
     let got: Vec<_> = lines
         .iter()
         .map(|l| (l.speaker, l.start_ms, l.text.as_str()))

@@ -371,7 +371,13 @@ on_both!(
         json(agent.post(run("/next"))).await;
         let (s, v) = json(agent.post(run("/next"))).await;
         assert_eq!((s, v["finished"].clone()), (200, json!(true)), "{v}");
-        let stored = app.db.store.script_run(w.call).await.unwrap().unwrap();
+        let stored = app
+            .db
+            .store
+            .script_run(w.client, w.call)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.run.path, vec!["greeting", "offer", "goodbye"]);
         assert!(stored.run.acknowledged.contains_key("recording"));
         // The conversation view shows the run with the call.

@@ -174,7 +174,7 @@ async fn voicemail_drop_frees_the_agent_within_a_second_while_the_contact_hears_
             || async {
                 // The end is stored first, the completed attempt's disposition right after.
                 r.store()
-                    .call(palera_core::ids::CallId(*call))
+                    .call_unscoped(palera_core::ids::CallId(*call))
                     .await
                     .ok()
                     .filter(|c| c.ended_at.is_some() && c.disposition.is_some())
@@ -212,7 +212,7 @@ async fn voicemail_drop_frees_the_agent_within_a_second_while_the_contact_hears_
     for (call, _) in &released {
         let row = r
             .store()
-            .call(palera_core::ids::CallId(*call))
+            .call_unscoped(palera_core::ids::CallId(*call))
             .await
             .unwrap();
         assert_eq!(row.outcome, "voicemail_dropped", "{row:#?}");

@@ -167,7 +167,10 @@ pub(crate) async fn rig(backend: Backend, answer: Outcome, amd: bool) -> Option<
         effect: EffectKind::Final,
         target_list: None,
     }];
-    store.replace_dispositions(campaign, &set).await.unwrap();
+    store
+        .replace_dispositions(client, campaign, &set)
+        .await
+        .unwrap();
     Some(Rig {
         base,
         app,
@@ -680,7 +683,7 @@ async fn an_inbound_twilio_call_is_queued_offered_accepted_bridged_and_completed
     assert_eq!(offer["name"], "Dana Reyes", "the caller's card: {offer}");
     assert_eq!(offer["phone"], CONTACT);
     let call = CallId(offer["call_id"].as_i64().unwrap());
-    let stored = r.db.store.call(call).await.unwrap();
+    let stored = r.db.store.call_unscoped(call).await.unwrap();
     assert_eq!(
         (stored.direction.as_str(), stored.carrier_sid.as_deref()),
         ("inbound", Some(sid.as_str()))
@@ -740,7 +743,14 @@ async fn an_inbound_twilio_call_is_queued_offered_accepted_bridged_and_completed
     eventually(
         "the call is connected in the store",
         Duration::from_secs(10),
-        || async { r.db.store.call(call).await.unwrap().connected_at.is_some() },
+        || async {
+            r.db.store
+                .call_unscoped(call)
+                .await
+                .unwrap()
+                .connected_at
+                .is_some()
+        },
     )
     .await;
 
@@ -749,7 +759,7 @@ async fn an_inbound_twilio_call_is_queued_offered_accepted_bridged_and_completed
         "the inbound call ends answered",
         Duration::from_secs(10),
         || async {
-            let c = r.db.store.call(call).await.unwrap();
+            let c = r.db.store.call_unscoped(call).await.unwrap();
             c.ended_at.is_some() && c.outcome == "answered" && c.status == "answered"
         },
     )
@@ -840,7 +850,7 @@ async fn a_call_from_the_voice_sdk_goes_through_the_manual_call_rules(backend: B
         (Some(CONTACT), Some(CALLER_ID))
     );
     let call = CallId(offer["call_id"].as_i64().unwrap());
-    let stored = r.db.store.call(call).await.unwrap();
+    let stored = r.db.store.call_unscoped(call).await.unwrap();
     assert_eq!(stored.agent_id, Some(palera_core::ids::UserId(r.agent)));
     // Twilio retries the webhook: told it is under way, no second dial.
     r.fake.redeliver(2).await;

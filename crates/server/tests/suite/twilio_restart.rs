@@ -23,7 +23,14 @@ async fn connected_call(r: &Rig) -> (CallId, String) {
     eventually(
         "the call is connected in the store",
         Duration::from_secs(10),
-        || async { r.db.store.call(call).await.unwrap().connected_at.is_some() },
+        || async {
+            r.db.store
+                .call_unscoped(call)
+                .await
+                .unwrap()
+                .connected_at
+                .is_some()
+        },
     )
     .await;
     (call, r.fake.call_to(CONTACT).unwrap())
@@ -66,7 +73,7 @@ async fn a_twilio_call_in_progress_at_restart_stays_with_its_agent(backend: Back
         || async { r.events(call).await.iter().any(|k| k == "reattached") },
     )
     .await;
-    let row = r.db.store.call(call).await.unwrap();
+    let row = r.db.store.call_unscoped(call).await.unwrap();
     assert!(row.ended_at.is_none(), "{row:#?}");
     assert_eq!(row.agent_id.map(|a| a.0), Some(r.agent));
     assert_never_hung_up(&r, &sid);
@@ -104,7 +111,7 @@ async fn a_twilio_call_in_progress_at_restart_stays_with_its_agent(backend: Back
     .await;
     assert!(s == 200 || s == 204, "{s} {body}");
     until(&mut ws, "call_cleared").await;
-    let row = r.db.store.call(call).await.unwrap();
+    let row = r.db.store.call_unscoped(call).await.unwrap();
     assert_eq!(row.outcome, "completed", "{row:#?}");
     assert_eq!(row.disposition.as_deref(), Some("Sale"));
     let cc = claim_of(&r).await;
@@ -127,10 +134,17 @@ async fn a_twilio_call_that_ended_while_the_server_was_down_gets_its_real_outcom
     eventually(
         "the call is closed at start",
         Duration::from_secs(10),
-        || async { r.db.store.call(call).await.unwrap().ended_at.is_some() },
+        || async {
+            r.db.store
+                .call_unscoped(call)
+                .await
+                .unwrap()
+                .ended_at
+                .is_some()
+        },
     )
     .await;
-    let row = r.db.store.call(call).await.unwrap();
+    let row = r.db.store.call_unscoped(call).await.unwrap();
     assert_eq!(row.outcome, "completed", "what Twilio reports: {row:#?}");
     let kinds = r.events(call).await;
     assert!(kinds.iter().any(|k| k == "ended_while_down"), "{kinds:?}");
@@ -182,7 +196,7 @@ async fn a_starting_node_leaves_the_calls_of_another_nodes_campaign_alone() {
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     for id in [call, manual.id] {
-        let row = r.db.store.call(id).await.unwrap();
+        let row = r.db.store.call_unscoped(id).await.unwrap();
         assert!(row.ended_at.is_none(), "left to its owner: {row:#?}");
         let kinds = r.events(id).await;
         assert!(

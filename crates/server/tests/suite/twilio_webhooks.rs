@@ -662,7 +662,7 @@ on_both!(
         // Nothing was forwarded, stored or changed.
         assert!(drain(&mut rx).is_empty());
         assert!(store.recent_webhooks(mine, 10).await.unwrap().is_empty());
-        assert_eq!(store.call(call.id).await.unwrap().ended_at, None);
+        assert_eq!(store.call_unscoped(call.id).await.unwrap().ended_at, None);
         // The right SID passes.
         let right = [
             ("CallSid", "CAmine"),
@@ -744,7 +744,7 @@ on_both!(
             common::WAIT,
             || async {
                 store
-                    .recording_for_call(call)
+                    .recording_for_call(c, call)
                     .await
                     .unwrap()
                     .filter(|r| r.source_url.is_some())

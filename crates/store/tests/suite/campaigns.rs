@@ -159,11 +159,11 @@ conformance!(
                 target_list: Some(l[1]),
             },
         ];
-        let stored = store.replace_dispositions(camp.id, &set).await.unwrap();
+        let stored = store.replace_dispositions(a, camp.id, &set).await.unwrap();
         assert_eq!(stored.len(), 2);
         assert_eq!(stored[1].target_list, Some(l[1]));
         let stored = store
-            .replace_dispositions(camp.id, &set[..1])
+            .replace_dispositions(a, camp.id, &set[..1])
             .await
             .unwrap();
         assert_eq!(stored.len(), 1);
@@ -195,7 +195,7 @@ conformance!(
         assert!(cc.in_flight.is_some());
         assert_eq!(cc.attempts.attempts, 1);
         assert!(store
-            .due_contacts(camp, 30, 2, 10)
+            .due_contacts(c, camp, 30, 2, 10)
             .await
             .unwrap()
             .is_empty());

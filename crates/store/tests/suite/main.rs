@@ -13,4 +13,5 @@ mod import_properties;
 mod list_counts;
 mod recordings;
 mod scripts;
+mod tenant_scope;
 mod twilio_receipts;

@@ -239,29 +239,33 @@ conformance!(
             [old_a]
         );
         store.delete_recording(expired[0].id).await.unwrap();
-        assert!(store.recording_for_call(old_a).await.unwrap().is_none());
+        assert!(store.recording_for_call(a, old_a).await.unwrap().is_none());
         assert!(store
-            .transcript(old_a, TranscriptKind::Live)
+            .transcript(a, old_a, TranscriptKind::Live)
             .await
             .unwrap()
             .is_empty());
-        assert_eq!(store.call(old_a).await.unwrap().id, old_a, "the call stays");
-        assert!(store.recording_for_call(new_a).await.unwrap().is_some());
+        assert_eq!(
+            store.call(a, old_a).await.unwrap().id,
+            old_a,
+            "the call stays"
+        );
+        assert!(store.recording_for_call(a, new_a).await.unwrap().is_some());
         assert_eq!(
             store
-                .transcript(new_a, TranscriptKind::Live)
+                .transcript(a, new_a, TranscriptKind::Live)
                 .await
                 .unwrap()
                 .len(),
             1
         );
         assert!(
-            store.recording_for_call(old_b).await.unwrap().is_some(),
+            store.recording_for_call(b, old_b).await.unwrap().is_some(),
             "another client's retention"
         );
         assert_eq!(
             store
-                .transcript(old_b, TranscriptKind::Live)
+                .transcript(b, old_b, TranscriptKind::Live)
                 .await
                 .unwrap()
                 .len(),
@@ -300,7 +304,7 @@ conformance!(
             )
             .await
             .unwrap());
-        let live = store.transcript(k, TranscriptKind::Live).await.unwrap();
+        let live = store.transcript(c, k, TranscriptKind::Live).await.unwrap();
         assert_eq!(
             live.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
             ["first", "second"]
@@ -324,7 +328,7 @@ conformance!(
             .unwrap();
         assert_eq!(
             store
-                .recording(rec.id)
+                .recording(c, rec.id)
                 .await
                 .unwrap()
                 .transcript_error
@@ -386,10 +390,10 @@ conformance!(
             .await
             .unwrap();
         assert_eq!(
-            store.transcript(k, TranscriptKind::Final).await.unwrap(),
+            store.transcript(c, k, TranscriptKind::Final).await.unwrap(),
             final_lines
         );
-        let r = store.recording(rec.id).await.unwrap();
+        let r = store.recording(c, rec.id).await.unwrap();
         assert_eq!(
             (r.transcript_status.as_str(), r.transcript_error),
             ("done", None)
@@ -457,9 +461,9 @@ conformance!(
         let b = client(&store, "Bolt").await;
         let k = call(&store, a, "+14155550100", 1_000).await;
         let rec = store.start_recording(k, None, false, 2_000).await.unwrap();
-        assert_eq!(store.client_recording(a, rec.id).await.unwrap().call_id, k);
+        assert_eq!(store.recording(a, rec.id).await.unwrap().call_id, k);
         assert!(matches!(
-            store.client_recording(b, rec.id).await,
+            store.recording(b, rec.id).await,
             Err(StoreError::NotFound)
         ));
     }

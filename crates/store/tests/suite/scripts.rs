@@ -75,7 +75,7 @@ conformance!(
         assert_eq!((s.latest.version, s.name.as_str()), (2, "Sales 2"));
         assert_eq!(s.published.as_ref(), Some(&published));
         assert_eq!(
-            store.script_version(published.id).await.unwrap().body,
+            store.script_version(c, published.id).await.unwrap().body,
             body("v1b")
         );
         let s = store.publish_script(c, s.id, 14).await.unwrap();
@@ -134,7 +134,7 @@ conformance!(
         run.answer(&v1.body, "seats", &serde_json::json!(3), None)
             .unwrap();
         store
-            .save_script_run(call.id, v1.id, &run, 20)
+            .save_script_run(c, call.id, v1.id, &run, 20)
             .await
             .unwrap();
         // Editing and publishing again does not change what the call ran.
@@ -143,7 +143,7 @@ conformance!(
             .await
             .unwrap();
         store.publish_script(c, s.id, 22).await.unwrap();
-        let stored = store.script_run(call.id).await.unwrap().unwrap();
+        let stored = store.script_run(c, call.id).await.unwrap().unwrap();
         assert_eq!(stored.version.id, v1.id);
         assert_eq!(stored.version.body, body("v1"));
         assert_eq!(stored.run, run);

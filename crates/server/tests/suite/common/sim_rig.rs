@@ -202,7 +202,10 @@ pub async fn sim_rig(backend: Backend, s: Setup) -> Option<SimRig> {
             target_list: None,
         },
     ];
-    store.replace_dispositions(campaign, &set).await.unwrap();
+    store
+        .replace_dispositions(client, campaign, &set)
+        .await
+        .unwrap();
 
     let mut settings = crate::common::test_settings(&db.url);
     settings.heartbeat_timeout_seconds = 3600;
