@@ -32,6 +32,7 @@ mod scripts_browser;
 mod soak;
 mod softphone_browser;
 mod softphone_page;
+mod tenant_scope;
 mod twilio_account;
 mod twilio_campaign_e2e;
 mod twilio_e2e;
