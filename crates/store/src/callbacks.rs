@@ -2,6 +2,7 @@
 //! disposition, kept with the zone it was set in so the list reads in the contact's local time)
 //! and today's figures (calls handled, talk time).
 
+use crate::clients::Scope;
 use crate::{Result, Store};
 use palera_core::ids::{CallId, CampaignId, ClientId, ContactId, UserId};
 use serde::Serialize;
@@ -61,14 +62,21 @@ impl Store {
         Ok(())
     }
 
-    /// The agent's callbacks due at or after `from` (Unix ms), soonest first.
-    pub async fn agent_callbacks(&self, agent: UserId, from: i64) -> Result<Vec<AgentCallback>> {
-        let rows = sqlx::query(
+    /// The agent's callbacks due at or after `from` (Unix ms) on the clients `scope` allows
+    /// (the agent's clients now: none of a client the agent was taken off), soonest first.
+    pub async fn agent_callbacks(
+        &self,
+        scope: &Scope,
+        agent: UserId,
+        from: i64,
+    ) -> Result<Vec<AgentCallback>> {
+        let rows = sqlx::query(&format!(
             "SELECT b.call_id, b.contact_id, b.client_id, k.first_name, k.last_name, k.phone, \
              m.name AS campaign, b.due_at, b.time_zone FROM agent_callbacks b \
              JOIN contacts k ON k.id = b.contact_id LEFT JOIN campaigns m ON m.id = b.campaign_id \
-             WHERE b.agent_id = $1 AND b.due_at >= $2 ORDER BY b.due_at, b.id LIMIT 200",
-        )
+             WHERE b.agent_id = $1 AND b.due_at >= $2{} ORDER BY b.due_at, b.id LIMIT 200",
+            scope.sql("b.client_id")
+        ))
         .bind(agent.0)
         .bind(from)
         .fetch_all(self.pool())

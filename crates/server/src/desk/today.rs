@@ -58,11 +58,10 @@ async fn my_callbacks(
 ) -> Result<Json<Vec<CallbackEntry>>, ApiError> {
     let rows = app
         .store
-        .agent_callbacks(auth.user.id, app.now_ms())
+        .agent_callbacks(&auth.scope(), auth.user.id, app.now_ms())
         .await?;
     let out = rows
         .into_iter()
-        .filter(|r| auth.check_client(r.client_id).is_ok())
         .map(|r| {
             let at = DateTime::from_timestamp_millis(r.due_at).unwrap_or_default();
             let tz: Tz = r.time_zone.parse().unwrap_or(chrono_tz::UTC);

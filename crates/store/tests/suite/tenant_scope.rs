@@ -14,6 +14,7 @@ use palera_core::phone::PhoneNumber;
 use palera_core::recording::{Speaker, TranscriptLine};
 use palera_core::script::{Run, ScriptBody, Step};
 use palera_core::user::{Email, Role};
+use palera_store::callbacks::NewCallback;
 use palera_store::calls::{Claim, Enrolment};
 use palera_store::campaigns::{CampaignInput, EffectKind, NewDisposition};
 use palera_store::clients::Scope;
@@ -362,17 +363,31 @@ conformance!(
 );
 
 conformance!(
-    a_scope_of_clients_finds_only_their_calls_and_contacts,
+    a_scope_of_clients_finds_only_their_calls_contacts_and_callbacks,
     |store: Store| async move {
         let w = world(&store).await;
+        let callback = NewCallback {
+            call: w.call,
+            agent: w.user,
+            client: w.a,
+            contact: w.contact,
+            campaign: Some(w.campaign),
+            due_at: 100,
+            time_zone: "America/New_York".into(),
+        };
+        store.add_agent_callback(&callback, 50).await.unwrap();
         for scope in [Scope::All, Scope::Only(vec![w.b, w.a])] {
             assert_eq!(store.call_in(&scope, w.call).await.unwrap().id, w.call);
             let contact = store.contact_in(&scope, w.contact).await.unwrap();
             assert_eq!(contact.id, w.contact);
+            let callbacks = store.agent_callbacks(&scope, w.user, 0).await.unwrap();
+            assert_eq!(callbacks.len(), 1);
         }
         for scope in [Scope::Only(vec![w.b]), Scope::Only(vec![])] {
             not_found("call_in", store.call_in(&scope, w.call).await);
             not_found("contact_in", store.contact_in(&scope, w.contact).await);
+            let callbacks = store.agent_callbacks(&scope, w.user, 0).await.unwrap();
+            assert!(callbacks.is_empty(), "{callbacks:?}");
         }
         not_found(
             "call_in of an unknown id",
