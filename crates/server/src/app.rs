@@ -90,7 +90,8 @@ impl App {
         contacts: Arc<dyn ContactDirectory>,
     ) -> Self {
         let store = store.with_node(&settings.node);
-        let (events, _) = broadcast::channel(1024);
+        // Room for a burst: the engine's messages arrive a stored batch at a time.
+        let (events, _) = broadcast::channel(4096);
         let limiter = LoginLimiter::new(
             settings.login_attempts,
             Duration::from_secs(settings.login_window_seconds),

@@ -106,7 +106,7 @@ pub fn outcome_str(o: CallOutcome) -> &'static str {
     }
 }
 
-fn status_str(o: CallOutcome) -> &'static str {
+pub(crate) fn status_str(o: CallOutcome) -> &'static str {
     use palera_core::campaign::SeedStatus::*;
     match o.seed_status() {
         NotCalled => "not_called",
@@ -615,24 +615,13 @@ impl Store {
     }
 
     /// Moves a live call to a new detailed outcome and sets a few columns; ended calls are
-    /// never changed (carrier events repeat).
-    /// Records what happened on a live call. On PostgreSQL the commit does not wait for the
-    /// write-ahead log to reach the disk ([`Store::relaxed_tx`]).
+    /// never changed (carrier events repeat). The engine writes these in batches
+    /// ([`Store::write_call_record`]). On PostgreSQL the commit does not wait for the
+    /// write-ahead log to reach the disk ([`Store::relaxed`]).
     pub async fn update_call(&self, id: CallId, u: &CallUpdate) -> Result<bool> {
-        let mut tx = self.relaxed_tx().await?;
-        let done = sqlx::query("UPDATE calls SET outcome = COALESCE($1, outcome), status = COALESCE($2, status), carrier_sid = COALESCE($3, carrier_sid), answered_by = COALESCE($4, answered_by), answered_at = COALESCE(answered_at, $5), connected_at = COALESCE(connected_at, $6), agent_id = COALESCE($7, agent_id), ended_at = $8 WHERE id = $9 AND ended_at IS NULL")
-            .bind(u.outcome.map(outcome_str))
-            .bind(u.outcome.map(status_str))
-            .bind(&u.sid)
-            .bind(&u.answered_by)
-            .bind(u.answered_at)
-            .bind(u.connected_at)
-            .bind(u.agent.map(|a| a.0))
-            .bind(u.ended_at)
-            .bind(id.0)
-            .execute(&mut *tx)
+        let done = crate::record::update_query(id, u)
+            .execute(self.relaxed())
             .await?;
-        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -668,15 +657,13 @@ impl Store {
         detail: &str,
         at: i64,
     ) -> Result<()> {
-        let mut tx = self.relaxed_tx().await?;
         sqlx::query("INSERT INTO call_events (call_id, kind, detail, at) VALUES ($1,$2,$3,$4)")
             .bind(call.0)
             .bind(kind)
             .bind(detail)
             .bind(at)
-            .execute(&mut *tx)
+            .execute(self.relaxed())
             .await?;
-        tx.commit().await?;
         Ok(())
     }
 

@@ -18,6 +18,7 @@ pub mod import;
 pub mod inbound;
 pub mod lists;
 mod migrate;
+pub mod record;
 pub mod recordings;
 pub mod reports;
 pub mod scripts;
@@ -93,6 +94,9 @@ pub struct Store {
     /// On PostgreSQL, a typed pool beside the `Any` one, for the statements that bind arrays
     /// (the import's batch writes), which the `Any` driver cannot.
     pg: Option<sqlx::PgPool>,
+    /// On PostgreSQL, a small pool whose sessions commit without waiting for the write-ahead
+    /// log's flush, for the live-call record ([`Store::relaxed`]).
+    relaxed: Option<AnyPool>,
     backend: Backend,
     secrets: SecretBox,
     /// Bumped by every write to users or their client assignments through this store, so the
@@ -108,6 +112,24 @@ impl std::fmt::Debug for Store {
             .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
+}
+
+/// The PostgreSQL pool behind [`Store::relaxed`]: four sessions opened on first use, each
+/// set to commit without waiting for the write-ahead log's flush.
+fn relaxed_pool(url: &str) -> Result<AnyPool> {
+    let options =
+        AnyConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+    Ok(AnyPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                use sqlx::Executor;
+                conn.execute("SET synchronous_commit = off").await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(options))
 }
 
 impl Store {
@@ -164,9 +186,14 @@ impl Store {
             ),
             Backend::Sqlite => None,
         };
+        let relaxed = match backend {
+            Backend::Postgres => Some(relaxed_pool(&url)?),
+            Backend::Sqlite => None,
+        };
         Ok(Self {
             pool,
             pg,
+            relaxed,
             backend,
             secrets,
             users_changed: Default::default(),
@@ -215,26 +242,15 @@ impl Store {
         })
     }
 
-    /// A write transaction for the call engine's running record of live calls (state changes
-    /// and events), which it writes several times a call on its loop. On PostgreSQL its commit
-    /// does not wait for the write-ahead log to be flushed to disk (`synchronous_commit = off`
-    /// for this transaction only): the commit costs no disk flush, so the loop does not wait
-    /// behind other writers of the disk; a crash of the *database server* may lose the last
-    /// fraction of a second of these writes, never part of one, and never a claim, attempt or
-    /// disposition (their transactions stay synchronous). A crash of this process loses nothing
-    /// committed. On SQLite, a plain (deferred) transaction.
-    pub async fn relaxed_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(match self.backend {
-            // One statement in a deferred transaction: no lock is taken before the write, as
-            // with the single autocommitted statement this replaced.
-            Backend::Sqlite => self.pool.begin().await?,
-            Backend::Postgres => {
-                use sqlx::Executor;
-                let mut tx = self.pool.begin().await?;
-                tx.execute("SET LOCAL synchronous_commit = off").await?;
-                tx
-            }
-        })
+    /// Where the call engine writes its running record of live calls (state changes and
+    /// events), several times a call, each one autocommitted statement. On PostgreSQL these
+    /// sessions run with `synchronous_commit = off`: a commit costs one round trip and no disk
+    /// flush, so the engine does not wait behind other writers of the disk; a crash of the
+    /// *database server* may lose the last fraction of a second of these writes, never part of
+    /// one, and never a claim, attempt or disposition (written through the synchronous pool). A
+    /// crash of this process loses nothing committed. On SQLite, the one pool.
+    pub fn relaxed(&self) -> &AnyPool {
+        self.relaxed.as_ref().unwrap_or(&self.pool)
     }
 
     /// ` FOR UPDATE` on PostgreSQL, to lock the rows a write transaction reads before it writes
@@ -269,6 +285,9 @@ impl Store {
     pub async fn close(&self) {
         if let Some(pg) = &self.pg {
             pg.close().await;
+        }
+        if let Some(relaxed) = &self.relaxed {
+            relaxed.close().await;
         }
         self.pool.close().await;
     }

@@ -78,14 +78,9 @@ impl Store {
         event_key: &str,
         at_ms: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE webhook_receipts SET applied_at = $1 WHERE client_id = $2 AND event_key = $3 AND applied_at IS NULL",
-        )
-        .bind(at_ms)
-        .bind(client.0)
-        .bind(event_key)
-        .execute(self.pool())
-        .await?;
+        applied_query(client, event_key, at_ms)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
@@ -189,4 +184,19 @@ impl Store {
         r.map(|r| r.try_get("agent_id").map_err(Into::into))
             .transpose()
     }
+}
+
+/// Marks a webhook event applied (also written with the call record that applies it:
+/// [`crate::record::CallWrite::WebhookApplied`]).
+pub(crate) fn applied_query<'q>(
+    client: ClientId,
+    event_key: &'q str,
+    at_ms: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query(
+        "UPDATE webhook_receipts SET applied_at = $1 WHERE client_id = $2 AND event_key = $3 AND applied_at IS NULL",
+    )
+    .bind(at_ms)
+    .bind(client.0)
+    .bind(event_key)
 }

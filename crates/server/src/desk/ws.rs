@@ -261,12 +261,7 @@ async fn session(app: App, user_id: UserId, mut socket: WebSocket) {
     let mut events = app.events.subscribe();
     app.presence.connect(user_id);
     app.metrics.desktop_connections.inc();
-    if let Ok(u) = app.store.user(user_id).await {
-        let _ = send(&mut socket, &state_message(&u)).await;
-    }
-    for msg in current_call(&app, user_id).await {
-        let _ = send(&mut socket, &msg).await;
-    }
+    let _ = catch_up(&app, user_id, &mut socket).await;
     loop {
         tokio::select! {
             msg = socket.recv() => {
@@ -283,11 +278,11 @@ async fn session(app: App, user_id: UserId, mut socket: WebSocket) {
                     if send(&mut socket, &ev.body).await.is_err() { break; }
                 }
                 Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    // Missed events: resend the current state so the page is right again.
-                    if let Ok(u) = app.store.user(user_id).await {
-                        if send(&mut socket, &state_message(&u)).await.is_err() { break; }
-                    }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    // Missed events: resend the state and the call in progress, as at connect,
+                    // so the page is right again.
+                    tracing::warn!(user = %user_id, missed, "a desktop fell behind its events; resynchronised");
+                    if catch_up(&app, user_id, &mut socket).await.is_err() { break; }
                 }
                 Err(_) => break,
             },
@@ -295,6 +290,17 @@ async fn session(app: App, user_id: UserId, mut socket: WebSocket) {
     }
     app.presence.disconnect(user_id);
     app.metrics.desktop_connections.dec();
+}
+
+/// Sends the agent's voice state and call in progress (at connect, and after missed events).
+async fn catch_up(app: &App, user_id: UserId, socket: &mut WebSocket) -> Result<(), axum::Error> {
+    if let Ok(u) = app.store.user(user_id).await {
+        send(socket, &state_message(&u)).await?;
+    }
+    for msg in current_call(app, user_id).await {
+        send(socket, &msg).await?;
+    }
+    Ok(())
 }
 
 /// The agent's call in progress, from the engine (nothing if it does not answer promptly).

@@ -113,7 +113,7 @@ impl Engine {
             CallAction::Resume => Op::Resume,
             CallAction::HangUp => {
                 // The agent's act, recorded as it is asked (the call's end may come first).
-                self.event(call, action.event(), "").await?;
+                self.event(call, action.event(), "");
                 Op::HangUp
             }
             CallAction::VoicemailDrop => return self.voicemail_drop(call).await.map(Some),
@@ -137,7 +137,7 @@ impl Engine {
             None => self.manual_lane(call),
         };
         let Some(lane) = lane else {
-            let _ = reply.send(Err(EngineError::NotFound));
+            self.answer(reply, Err(EngineError::NotFound));
             return;
         };
         let app = self.app.clone();
@@ -166,7 +166,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         if let Some(e) = failure {
             if action == CallAction::HangUp {
-                self.event(call, "hang_up_failed", &e.to_string()).await?;
+                self.event(call, "hang_up_failed", &e.to_string());
             }
             return Err(carrier_failed(e));
         }
@@ -176,7 +176,7 @@ impl Engine {
             CallAction::Resume => false,
             _ => return Ok(()),
         };
-        self.event(call, action.event(), "").await?;
+        self.event(call, action.event(), "");
         if let Some(l) = self.calls.get_mut(&call) {
             l.on_hold = on_hold;
         }
@@ -216,8 +216,7 @@ impl Engine {
         agent: UserId,
         url: &str,
     ) -> Result<(), EngineError> {
-        self.event(call, CallAction::VoicemailDrop.event(), url)
-            .await?;
+        self.event(call, CallAction::VoicemailDrop.event(), url);
         let Some(l) = self.calls.get_mut(&call).filter(|l| l.agent == Some(agent)) else {
             return Ok(()); // the call ended or left the agent meanwhile: that was handled
         };

@@ -214,7 +214,7 @@ impl Engine {
             sid: Some(sid.0.clone()),
             ..Default::default()
         };
-        self.app.store.update_call(call, &update).await?;
+        self.journal.update(call, update);
         Ok(sid)
     }
 
@@ -364,6 +364,8 @@ impl Engine {
         let now = self.now();
         self.agents
             .insert(agent, AgentActivity::OnCall { call, since: now });
+        // Written directly (it sets the call's outcome): the queued record goes first.
+        self.journal.flush().await;
         self.app
             .store
             .inbound_connected(call, agent, now.timestamp_millis())
@@ -546,6 +548,7 @@ impl Engine {
         } else {
             InboundEnd::Missed
         };
+        self.journal.flush().await; // as for `inbound_connected`
         self.app
             .store
             .end_inbound_call(call, end, self.app.now_ms())

@@ -139,17 +139,9 @@ impl Engine {
         Ok((c.settings, c.voicemail_url))
     }
 
-    pub(super) async fn event(
-        &self,
-        call: CallId,
-        kind: &str,
-        detail: &str,
-    ) -> Result<(), EngineError> {
-        self.app
-            .store
-            .add_call_event(call, kind, detail, self.app.now_ms())
-            .await?;
-        Ok(())
+    /// Adds an event to a call's log (written behind the loop: [`super::journal`]).
+    pub(super) fn event(&self, call: CallId, kind: &str, detail: &str) {
+        self.journal.event(call, kind, detail, self.app.now_ms());
     }
 
     /// The runner whose driver placed a live call.
@@ -168,7 +160,7 @@ impl Engine {
             outcome: Some(CallOutcome::Ringing),
             ..Default::default()
         };
-        self.app.store.update_call(call, &u).await?;
+        self.journal.update(call, u);
         Ok(())
     }
 
@@ -246,8 +238,8 @@ impl Engine {
         call: CallId,
         agent: UserId,
     ) -> Result<(), EngineError> {
-        self.event(call, "agent_connected", &agent.to_string())
-            .await
+        self.event(call, "agent_connected", &agent.to_string());
+        Ok(())
     }
 
     /// Carries out one driver command; returns the driver's answer to what happened. A dial is
@@ -277,7 +269,7 @@ impl Engine {
                         since: Instant::now(),
                     };
                 }
-                self.event(call, "waiting_for_agent", "").await?;
+                self.event(call, "waiting_for_agent", "");
             }
             Command::Abandoned { call, play_message } => {
                 if play_message {
@@ -336,8 +328,9 @@ impl Engine {
             ended_at: Some(self.app.now_ms()),
             ..Default::default()
         };
-        self.app.store.update_call(call, &u).await?;
-        self.event(call, "ended", outcome_str(outcome)).await
+        self.journal.update(call, u);
+        self.event(call, "ended", outcome_str(outcome));
+        Ok(())
     }
 
     /// The attempt is over (disposed by the agent or the system): the store is the record, the
@@ -381,8 +374,9 @@ impl Engine {
             answered_at: Some(self.app.now_ms()),
             ..Default::default()
         };
-        self.app.store.update_call(call, &u).await?;
-        self.event(call, "answered_detecting", "").await
+        self.journal.update(call, u);
+        self.event(call, "answered_detecting", "");
+        Ok(())
     }
 
     /// Who answered is known.
@@ -401,7 +395,7 @@ impl Engine {
             answered_at: first_report.then(|| self.app.now_ms()),
             ..Default::default()
         };
-        self.app.store.update_call(call, &u).await?;
+        self.journal.update(call, u);
         Ok(())
     }
 
@@ -415,7 +409,7 @@ impl Engine {
         if hang_up {
             l.lane.send(Op::HangUp);
         }
-        self.event(call, "machine_detected", "").await?;
+        self.event(call, "machine_detected", "");
         Ok(())
     }
 
@@ -428,7 +422,7 @@ impl Engine {
         let (_, url) = self.settings_of(campaign).await?;
         self.to_lane(call, Op::message_or_hang_up(url.as_deref()));
         if let Some(url) = url {
-            self.event(call, "voicemail_left", &url).await?;
+            self.event(call, "voicemail_left", &url);
         }
         Ok(())
     }
@@ -509,7 +503,7 @@ impl Engine {
                 contact,
             },
         );
-        self.app.store.update_call(call, &u).await?;
+        self.journal.update(call, u);
         if let Some(at) = at {
             let cmds = match self.runner_mut(at) {
                 Some(r) => r.driver.connected(now, call),
@@ -535,8 +529,7 @@ impl Engine {
             };
         }
         self.set_idle(agent);
-        self.event(call, "agent_unreachable", &agent.to_string())
-            .await?;
+        self.event(call, "agent_unreachable", &agent.to_string());
         let user = self.app.store.user(agent).await?;
         crate::desk::ws::change_voice_state(
             &self.app,
@@ -596,10 +589,10 @@ impl Engine {
             outcome: Some(CallOutcome::AbandonedNoAgent),
             ..Default::default()
         };
-        self.app.store.update_call(call, &u).await?;
+        self.journal.update(call, u);
         match url {
-            Some(url) => self.event(call, "identification_played", &url).await?,
-            None => self.event(call, "abandoned_without_message", "").await?,
+            Some(url) => self.event(call, "identification_played", &url),
+            None => self.event(call, "abandoned_without_message", ""),
         }
         tracing::info!(call = %call, "abandoned: no agent within 2 s");
         Ok(())
@@ -669,6 +662,8 @@ impl Engine {
         notes: &str,
         callback_at: Option<DateTime<Utc>>,
     ) -> Result<(), EngineError> {
+        // The row is read back (its agent is written behind the loop).
+        self.journal.flush().await;
         let row = self.app.store.call_unscoped(call).await?;
         if !staff && row.agent_id != Some(by) {
             return Err(EngineError::NotFound);
@@ -715,7 +710,7 @@ impl Engine {
             .store
             .set_call_disposition(call, Some(d.id), &d.label, notes)
             .await?;
-        self.event(call, "disposition", &d.label).await?;
+        self.event(call, "disposition", &d.label);
         tracing::info!(call = %call, disposition = %d.label, "disposition saved");
         match driven {
             Some((at, cmds)) => {

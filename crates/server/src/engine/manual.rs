@@ -188,7 +188,7 @@ impl Engine {
         let (call, carrier, dial) = match self.prepare_manual_dial(&m).await {
             Ok(ready) => ready,
             Err(e) => {
-                let _ = reply.send(Err(e));
+                self.answer(reply, Err(e));
                 return;
             }
         };
@@ -255,7 +255,7 @@ impl Engine {
         {
             self.set_idle(agent);
         }
-        let _ = p.reply.send(done.map(|_| call));
+        self.answer(p.reply, done.map(|_| call));
         for ev in early {
             if let Err(e) = self.on_carrier(ev).await {
                 tracing::error!(call = %call, error = %e, "carrier event failed");
@@ -271,8 +271,7 @@ impl Engine {
         placed: Result<CallSid, palera_carrier::CarrierError>,
     ) -> Result<(), EngineError> {
         let sid = self.record_placed(call, placed).await?;
-        self.event(call, "manual_dial", &m.agent.to_string())
-            .await?;
+        self.event(call, "manual_dial", &m.agent.to_string());
         let offer = DesktopMessage::ManualCall {
             call_id: call,
             client_id: m.client,
@@ -362,7 +361,7 @@ impl Engine {
                 ..Default::default()
             },
         };
-        self.app.store.update_call(call, &u).await?;
+        self.journal.update(call, u);
         placed.map_err(carrier_failed)
     }
 
@@ -375,13 +374,13 @@ impl Engine {
                     outcome: Some(CallOutcome::Ringing),
                     ..Default::default()
                 };
-                self.app.store.update_call(call, &u).await?;
+                self.journal.update(call, u);
                 Ok(())
             }
             CarrierEvent::Answered { .. } => self.manual_answered(call).await,
             CarrierEvent::AgentConnected { agent_id, .. } => {
-                self.event(call, "agent_connected", &agent_id.to_string())
-                    .await
+                self.event(call, "agent_connected", &agent_id.to_string());
+                Ok(())
             }
             CarrierEvent::Ended { end, .. } => self.manual_ended(call, end).await,
             _ => Ok(()),
@@ -408,7 +407,7 @@ impl Engine {
             agent: Some(agent),
             ..Default::default()
         };
-        self.app.store.update_call(call, &u).await?;
+        self.journal.update(call, u);
         self.tell(
             agent,
             DesktopMessage::CallConnected {
@@ -437,8 +436,9 @@ impl Engine {
             // wraps up with the client's dispositions like after a manual call.
             let now = self.app.now_ms();
             let answered = palera_store::inbound::InboundEnd::Answered;
+            self.journal.flush().await; // the queued record goes before the direct end
             self.app.store.end_inbound_call(call, answered, now).await?;
-            self.event(call, "ended", "answered").await?;
+            self.event(call, "ended", "answered");
             tracing::info!(call = %call, "inbound call ended");
             return self.manual_wrap_up(call, m).await;
         }
@@ -453,8 +453,8 @@ impl Engine {
             ended_at: Some(self.app.now_ms()),
             ..Default::default()
         };
-        self.app.store.update_call(call, &u).await?;
-        self.event(call, "ended", outcome_str(outcome)).await?;
+        self.journal.update(call, u);
+        self.event(call, "ended", outcome_str(outcome));
         if m.connected.is_some() {
             return self.manual_wrap_up(call, m).await;
         }
@@ -485,7 +485,7 @@ impl Engine {
         let op = match action {
             CallAction::HangUp => {
                 // The agent's act, recorded as it is asked (the call's end may come first).
-                self.event(call, action.event(), "").await?;
+                self.event(call, action.event(), "");
                 Op::HangUp
             }
             _ if m.connected.is_none() => {
@@ -617,7 +617,7 @@ impl Engine {
             .store
             .set_call_disposition(call, None, &d.label, notes)
             .await?;
-        self.event(call, "disposition", &d.label).await?;
+        self.event(call, "disposition", &d.label);
         self.end_manual_wrap_up(call);
         tracing::info!(call = %call, disposition = %d.label, "manual call disposition saved");
         Ok(())
@@ -652,6 +652,7 @@ impl Engine {
             let campaign = self.manual.get(&call).and_then(|m| m.campaign);
             if let Some(campaign) = campaign {
                 // As the campaign driver does at the limit: the attempt ends, to be retried.
+                self.journal.flush().await; // the row is read back
                 let row = self.app.store.call_unscoped(call).await?;
                 if let Some(contact) = row.contact_id {
                     let auto = palera_core::campaign::Disposition {
@@ -666,7 +667,7 @@ impl Engine {
                 .store
                 .set_call_disposition(call, None, "wrap_up_limit", "")
                 .await?;
-            self.event(call, "disposition", "wrap_up_limit").await?;
+            self.event(call, "disposition", "wrap_up_limit");
             self.end_manual_wrap_up(call);
             tracing::info!(call = %call, "manual call wrap-up limit reached");
         }

@@ -107,7 +107,7 @@ impl Engine {
         } else {
             CallAction::ResumeRecording
         };
-        self.event(call, action.event(), "").await?;
+        self.event(call, action.event(), "");
         self.tell(
             agent,
             DesktopMessage::RecordingPaused {

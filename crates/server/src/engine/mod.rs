@@ -25,6 +25,7 @@ mod control;
 pub mod directory;
 mod error;
 mod inbound;
+mod journal;
 mod lane;
 mod live;
 mod manual;
@@ -309,6 +310,8 @@ pub struct Engine {
     placed_rx: Option<mpsc::UnboundedReceiver<runner::Placed>>,
     /// Recording and live transcription of calls in progress.
     media: crate::recordings::live::LiveMedia,
+    /// The running record of live calls, written behind the loop.
+    journal: journal::Journal,
 }
 
 /// Runs the engine until `stop` flips.
@@ -326,10 +329,14 @@ pub async fn engine_loop(app: App, mut stop: watch::Receiver<bool>) {
         events,
         requests,
     };
+    // The writer outlives each life of the engine, so a rebuilt engine finds what the last
+    // one queued stored (it flushes before it reconciles).
+    let (journal, writer) = journal::Journal::start(app.store.clone());
     // Supervision: a panic in the engine is logged with its cause, `/readyz` turns unready, and
     // after a pause the engine is rebuilt from the stored state with the same inputs.
     loop {
-        let run = std::panic::AssertUnwindSafe(run_engine(&app, &mut inputs, &mut stop));
+        let run =
+            std::panic::AssertUnwindSafe(run_engine(&app, journal.clone(), &mut inputs, &mut stop));
         match futures::FutureExt::catch_unwind(run).await {
             Ok(()) => break,
             Err(cause) => {
@@ -347,6 +354,10 @@ pub async fn engine_loop(app: App, mut stop: watch::Receiver<bool>) {
         }
     }
     app.engine.set_running(false);
+    drop(journal);
+    if writer.await.is_err() {
+        tracing::error!("the call record writer failed while stopping");
+    }
     tracing::info!("call engine stopped");
 }
 
@@ -361,8 +372,13 @@ struct Inputs {
 }
 
 /// One life of the engine: rebuilt from the store, then the loop until `stop`.
-async fn run_engine(app: &App, inputs: &mut Inputs, stop: &mut watch::Receiver<bool>) {
-    let mut engine = Engine::new(app.clone());
+async fn run_engine(
+    app: &App,
+    journal: journal::Journal,
+    inputs: &mut Inputs,
+    stop: &mut watch::Receiver<bool>,
+) {
+    let mut engine = Engine::new(app.clone(), journal);
     let mut placed = engine.placed_rx.take().expect("a new engine");
     if let Err(e) = engine.reconcile().await {
         tracing::error!(error = %e, "reconciling calls left in flight failed");
@@ -442,11 +458,6 @@ fn panic_text(cause: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Logs a failed step; the loop goes on.
-/// Answers a request; the asker may have stopped waiting, which is no error.
-fn answer<T>(reply: oneshot::Sender<T>, value: T) {
-    let _ = reply.send(value);
-}
-
 fn log(r: Result<(), EngineError>, step: &str) {
     if let Err(e) = r {
         tracing::error!(error = %e, step, "engine step failed");
@@ -454,7 +465,7 @@ fn log(r: Result<(), EngineError>, step: &str) {
 }
 
 impl Engine {
-    fn new(app: App) -> Self {
+    fn new(app: App, journal: journal::Journal) -> Self {
         let (placed_tx, placed_rx) = mpsc::unbounded_channel();
         Self {
             app,
@@ -479,6 +490,7 @@ impl Engine {
             placed_tx,
             placed_rx: Some(placed_rx),
             media: Default::default(),
+            journal,
         }
     }
 
@@ -486,8 +498,20 @@ impl Engine {
         self.app.clock.now()
     }
 
+    /// Tells an agent's desktops, once what the loop wrote before is stored.
     fn tell(&self, user: UserId, body: DesktopMessage) {
-        let _ = self.app.events.send(DesktopEvent { user, body });
+        let events = self.app.events.clone();
+        self.journal.then(move || {
+            let _ = events.send(DesktopEvent { user, body });
+        });
+    }
+
+    /// Answers a request once what the loop wrote before is stored; the asker may have stopped
+    /// waiting, which is no error.
+    fn answer<T: Send + 'static>(&self, reply: oneshot::Sender<T>, value: T) {
+        self.journal.then(move || {
+            let _ = reply.send(value);
+        });
     }
 
     fn activity(&self, agent: UserId) -> AgentActivity {
@@ -639,14 +663,24 @@ impl Engine {
                 notes,
                 callback_at,
                 reply,
-            } => answer(
-                reply,
-                self.dispose(call, by, staff, disposition, &notes, callback_at)
-                    .await,
-            ),
-            Request::PreviewCall { agent, reply } => answer(reply, self.preview_call(agent).await),
-            Request::PreviewSkip { agent, reply } => answer(reply, self.preview_skip(agent).await),
-            Request::CurrentCall { agent, reply } => answer(reply, self.current_of(agent).await),
+            } => {
+                let v = self
+                    .dispose(call, by, staff, disposition, &notes, callback_at)
+                    .await;
+                self.answer(reply, v)
+            }
+            Request::PreviewCall { agent, reply } => {
+                let v = self.preview_call(agent).await;
+                self.answer(reply, v)
+            }
+            Request::PreviewSkip { agent, reply } => {
+                let v = self.preview_skip(agent).await;
+                self.answer(reply, v)
+            }
+            Request::CurrentCall { agent, reply } => {
+                let v = self.current_of(agent).await;
+                self.answer(reply, v)
+            }
             Request::Control {
                 call,
                 agent,
@@ -660,11 +694,12 @@ impl Engine {
                 detail,
                 failure,
                 reply,
-            } => answer(
-                reply,
-                self.control_done(call, agent, action, &detail, failure)
-                    .await,
-            ),
+            } => {
+                let v = self
+                    .control_done(call, agent, action, &detail, failure)
+                    .await;
+                self.answer(reply, v)
+            }
             Request::ManualDial { dial, reply } => self.manual_dial(dial, reply).await,
             Request::ManualPlaced(placed) => self.manual_placed(placed).await,
             Request::AgentBridged {
@@ -683,14 +718,20 @@ impl Engine {
                 agent,
                 accept,
                 reply,
-            } => answer(reply, self.inbound_answer(call, agent, accept).await),
+            } => {
+                let v = self.inbound_answer(call, agent, accept).await;
+                self.answer(reply, v)
+            }
             Request::Crash { message } => panic!("{message}"),
             Request::Webhook {
                 client,
                 event_key,
                 event,
             } => self.apply_webhook(client, &event_key, event).await,
-            Request::Snapshot { campaign, reply } => answer(reply, self.snapshot(campaign)),
+            Request::Snapshot { campaign, reply } => {
+                let v = self.snapshot(campaign);
+                self.answer(reply, v)
+            }
         }
     }
 
@@ -704,9 +745,7 @@ impl Engine {
     ) {
         match self.control(call, agent, action).await {
             Ok(Some(pending)) => self.control_on_lane(call, agent, action, pending, reply),
-            done => {
-                let _ = reply.send(done.map(drop));
-            }
+            done => self.answer(reply, done.map(drop)),
         }
     }
 
@@ -721,7 +760,7 @@ impl Engine {
             tracing::error!(error = %e, "inbound arrival failed");
         }
         if let Some(reply) = reply {
-            let _ = reply.send(r);
+            self.answer(reply, r);
         }
     }
 
@@ -775,11 +814,7 @@ impl Engine {
                     .await
             }
             CarrierEvent::PlaybackFinished { call_id } => {
-                let at = self.app.now_ms();
-                self.app
-                    .store
-                    .add_call_event(CallId(call_id), "playback_finished", "", at)
-                    .await?;
+                self.event(CallId(call_id), "playback_finished", "");
                 Ok(())
             }
             CarrierEvent::Ended {

@@ -1,5 +1,7 @@
 //! The webhook outbox (issue 19): a Twilio webhook's receipt and its event are stored in one
-//! insert; the engine applies the event, then marks the receipt applied. A process that stops in
+//! insert; the engine applies the event, then marks the receipt applied (queued on the
+//! journal after the call record the event wrote, so both commit in one transaction, or the mark
+//! after the record when the record is direct). A process that stops in
 //! between leaves the event pending, and the next engine replays it at start, after reconciling
 //! the calls left in flight — so a crash either redelivers (Twilio retries a webhook that got no
 //! answer; the receipt makes the retry a no-op) or has the event applied, never neither. Events
@@ -48,10 +50,9 @@ impl Engine {
         if let Err(e) = done {
             tracing::error!(%client, key = event_key, error = %e, "webhook event failed");
         }
-        let now = self.app.now_ms();
-        if let Err(e) = self.app.store.webhook_applied(client, event_key, now).await {
-            tracing::error!(%client, key = event_key, error = %e, "marking a webhook event applied failed");
-        }
+        // Marked applied with the call record the event wrote, in its transaction (a crash
+        // before it stores both or neither; the replay finds the event unapplied).
+        self.journal.applied(client, event_key, self.app.now_ms());
     }
 
     /// Replays the events a stopped process received but never applied, oldest first.

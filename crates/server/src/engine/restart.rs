@@ -46,6 +46,8 @@ impl Engine {
     pub(super) async fn reconcile(&mut self) -> Result<(), EngineError> {
         let mut leads: HashMap<CampaignId, bool> = HashMap::new();
         let mut kept: HashSet<CallId> = HashSet::new();
+        // What an earlier life of the engine queued is stored before the open calls are read.
+        self.journal.flush().await;
         let node = self.app.store.node().to_string();
         let mut owned = Vec::new();
         for call in self.app.store.open_calls_of_node(&node).await? {
@@ -173,7 +175,8 @@ impl Engine {
             } else {
                 "missed"
             };
-            return self.event(call.id, kind, label).await;
+            self.event(call.id, kind, label);
+            return Ok(());
         }
         let dropped = self
             .app
@@ -188,8 +191,9 @@ impl Engine {
             ended_at: Some(now_ms),
             ..Default::default()
         };
-        self.app.store.update_call(call.id, &u).await?;
-        self.event(call.id, kind, outcome_str(outcome)).await
+        self.journal.update(call.id, u);
+        self.event(call.id, kind, outcome_str(outcome));
+        Ok(())
     }
 
     /// A call still up with its agent after a restart: the agent is on it again (their desktop
@@ -237,8 +241,7 @@ impl Engine {
                 contact: None,
             },
         );
-        self.event(call.id, "reattached", &agent.to_string())
-            .await?;
+        self.event(call.id, "reattached", &agent.to_string());
         tracing::info!(call = %call.id, agent = %agent, "call still in progress after the restart stays with its agent");
         Ok(())
     }

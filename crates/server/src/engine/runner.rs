@@ -818,16 +818,13 @@ impl Engine {
                 .await?;
             return Ok(false);
         };
-        self.app
-            .store
-            .update_call(
-                call,
-                &CallUpdate {
-                    sid: Some(sid.0.clone()),
-                    ..Default::default()
-                },
-            )
-            .await?;
+        self.journal.update(
+            call,
+            CallUpdate {
+                sid: Some(sid.0.clone()),
+                ..Default::default()
+            },
+        );
         tracing::info!(campaign = %at.campaign, call = %call, contact = %d.record.contact_id, agent = ?agent, "dialled");
         if let Some(a) = agent {
             self.tell(

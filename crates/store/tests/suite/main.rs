@@ -3,6 +3,7 @@
 //! binary of its own because it measures its process's peak memory.
 
 mod call_hours;
+mod call_record;
 mod campaigns;
 mod common;
 mod conformance;

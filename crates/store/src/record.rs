@@ -1,0 +1,102 @@
+//! The running record of live calls: what the call engine writes several times a call (state
+//! changes and the call's event log). The engine writes it behind its loop, in batches: one
+//! transaction per batch, in the order given. On PostgreSQL through [`Store::relaxed`] (the
+//! commit does not wait for the write-ahead log's flush).
+
+use crate::calls::{outcome_str, status_str, CallUpdate};
+use crate::{Backend, Result, Store};
+use palera_core::ids::{CallId, ClientId};
+
+/// One change to the running record of a live call.
+#[derive(Debug, Clone)]
+pub enum CallWrite {
+    /// Moves the call on ([`Store::update_call`]).
+    Update(CallId, CallUpdate),
+    /// Adds an event to the call's log ([`Store::add_call_event`]).
+    Event {
+        call: CallId,
+        kind: String,
+        detail: String,
+        at: i64,
+    },
+    /// Marks a webhook event applied ([`Store::webhook_applied`]), in the transaction that
+    /// stores its effect: a crash stores both or neither, and a replay finds it unapplied.
+    WebhookApplied {
+        client: ClientId,
+        event_key: String,
+        at: i64,
+    },
+}
+
+/// Rows per `INSERT` of events (four parameters each, well inside every backend's limit).
+const EVENTS_PER_INSERT: usize = 200;
+
+/// The update of one live call: ended calls are never changed (carrier events repeat).
+pub(crate) fn update_query<'q>(
+    id: CallId,
+    u: &'q CallUpdate,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query("UPDATE calls SET outcome = COALESCE($1, outcome), status = COALESCE($2, status), carrier_sid = COALESCE($3, carrier_sid), answered_by = COALESCE($4, answered_by), answered_at = COALESCE(answered_at, $5), connected_at = COALESCE(connected_at, $6), agent_id = COALESCE($7, agent_id), ended_at = $8 WHERE id = $9 AND ended_at IS NULL")
+        .bind(u.outcome.map(outcome_str))
+        .bind(u.outcome.map(status_str))
+        .bind(u.sid.as_deref())
+        .bind(u.answered_by.as_deref())
+        .bind(u.answered_at)
+        .bind(u.connected_at)
+        .bind(u.agent.map(|a| a.0))
+        .bind(u.ended_at)
+        .bind(id.0)
+}
+
+impl Store {
+    /// Writes `writes` in one transaction: every update in order, then the events, many rows
+    /// per statement, in order (their ids follow it). All or nothing.
+    pub async fn write_call_record(&self, writes: &[CallWrite]) -> Result<()> {
+        let mut tx = match self.backend() {
+            Backend::Sqlite => self.write_tx().await?,
+            Backend::Postgres => self.relaxed().begin().await?,
+        };
+        let mut events = Vec::new();
+        for w in writes {
+            match w {
+                CallWrite::Update(id, u) => {
+                    update_query(*id, u).execute(&mut *tx).await?;
+                }
+                CallWrite::Event {
+                    call,
+                    kind,
+                    detail,
+                    at,
+                } => events.push((*call, kind.as_str(), detail.as_str(), *at)),
+                CallWrite::WebhookApplied {
+                    client,
+                    event_key,
+                    at,
+                } => {
+                    crate::twilio::applied_query(*client, event_key, *at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        for chunk in events.chunks(EVENTS_PER_INSERT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p = i * 4;
+                    format!("(${},${},${},${})", p + 1, p + 2, p + 3, p + 4)
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO call_events (call_id, kind, detail, at) VALUES {}",
+                rows.join(",")
+            );
+            let mut q = sqlx::query(&sql);
+            for (call, kind, detail, at) in chunk {
+                q = q.bind(call.0).bind(*kind).bind(*detail).bind(*at);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
