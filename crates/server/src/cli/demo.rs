@@ -317,11 +317,12 @@ async fn seed_contacts(
     Ok(())
 }
 
-/// Runs the demo on `port` with data in `data` until Ctrl-C.
-pub async fn run(port: u16, data: PathBuf) -> anyhow::Result<()> {
+/// Runs the demo on `port` with data in `data` (and the database at `database_url`, when
+/// given, instead of the folder's SQLite file) until Ctrl-C.
+pub async fn run(port: u16, data: PathBuf, database_url: Option<String>) -> anyhow::Result<()> {
     let (secret_key, key) = data_key(&data)?;
-    let db = data.join("palera.sqlite");
-    let url = format!("sqlite://{}", db.display());
+    let url = database_url
+        .unwrap_or_else(|| format!("sqlite://{}", data.join("palera.sqlite").display()));
     let store = Store::connect(&url, key).await?;
     store.migrate().await?;
     let seeded = seed(&store, chrono::Utc::now().timestamp_millis()).await?;

@@ -35,6 +35,10 @@ pub enum Command {
         port: u16,
         #[arg(long, default_value = "palera-data")]
         data: PathBuf,
+        /// A database to use instead of the data folder's SQLite file (`postgres://…` to run
+        /// the demo on PostgreSQL); the folder still keeps the secret key.
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// Run the production server.
     Serve,
@@ -195,7 +199,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let now = chrono::Utc::now().timestamp_millis();
     match cli.command {
         Command::Simulate { .. } => unreachable!("handled above"),
-        Command::Demo { port, data } => crate::cli::demo::run(port, data).await,
+        Command::Demo {
+            port,
+            data,
+            database_url,
+        } => crate::cli::demo::run(port, data, database_url).await,
         Command::Serve => {
             settings.require_for_serve()?;
             let listener = tokio::net::TcpListener::bind(&settings.listen).await?;

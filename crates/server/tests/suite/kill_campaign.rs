@@ -1,5 +1,6 @@
 //! Crash safety of a running campaign (issue 19): the real `palera-voice demo` process
-//! (SQLite, simulated network, its running progressive campaign) with three virtual agents
+//! (SQLite, or PostgreSQL through `--database-url`; simulated network, its running progressive
+//! campaign) with three virtual agents
 //! taking calls, killed with SIGKILL at a random moment, started again over the same data
 //! folder; four runs. Afterwards nothing is lost or counted twice: every contact's attempts
 //! equal its calls, no claim outlives its call, no call is left open, every disposition the
@@ -22,12 +23,17 @@ const RUNS: usize = 4;
 const AGENTS: [&str; 3] = ["agent1@demo.test", "agent2@demo.test", "agent3@demo.test"];
 const DEMO_PASSWORD: &str = "palera-demo";
 
-/// Starts `palera-voice demo` over `data` and waits until its engine is ready.
-async fn start(data: &Path) -> Server {
+/// Starts `palera-voice demo` over `data` (and the database at `url`, when given) and waits
+/// until its engine is ready.
+async fn start(data: &Path, url: Option<&str>) -> Server {
     let port = free_port();
-    let child = binary()
-        .args(["demo", "--port", &port.to_string(), "--data"])
-        .arg(data)
+    let mut demo = binary();
+    demo.args(["demo", "--port", &port.to_string(), "--data"])
+        .arg(data);
+    if let Some(url) = url {
+        demo.args(["--database-url", url]);
+    }
+    let child = demo
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -109,10 +115,37 @@ async fn number(store: &palera_store::Store, sql: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "heavy: scripts/test runs it after the suite"]
 async fn a_campaign_killed_mid_call_loses_and_doubles_nothing() {
+    killed_campaign(palera_store::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: scripts/test runs it after the suite"]
+async fn a_campaign_killed_mid_call_loses_and_doubles_nothing_on_postgres() {
+    killed_campaign(palera_store::Backend::Postgres).await;
+}
+
+async fn killed_campaign(backend: palera_store::Backend) {
     let data = tempfile_dir();
+    // The demo's own SQLite file, or a fresh PostgreSQL database given to it.
+    let db = match backend {
+        palera_store::Backend::Sqlite => None,
+        palera_store::Backend::Postgres => {
+            let Some(db) = palera_store::testing::fresh(backend).await else {
+                return; // PostgreSQL is not required here and not reachable
+            };
+            Some(db)
+        }
+    };
+    let given = db.as_ref().map(|d| d.url.clone());
+    let url = given
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", data.join("palera.sqlite").display()));
+    let launch = |data: std::path::PathBuf| {
+        let given = given.clone();
+        async move { start(&data, given.as_deref()).await }
+    };
     // The first start seeds the demo; its store is read beside the process (SQLite in WAL mode).
-    drop(start(&data).await);
-    let url = format!("sqlite://{}", data.join("palera.sqlite").display());
+    drop(launch(data.clone()).await);
     let store = palera_store::Store::connect(&url, palera_store::testing::test_secrets())
         .await
         .unwrap();
@@ -124,7 +157,7 @@ async fn a_campaign_killed_mid_call_loses_and_doubles_nothing() {
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
     let mut kills = Vec::new();
     for _ in 0..RUNS {
-        let demo = start(&data).await;
+        let demo = launch(data.clone()).await;
         let agents: Vec<_> = AGENTS
             .iter()
             .map(|email| {
@@ -145,7 +178,7 @@ async fn a_campaign_killed_mid_call_loses_and_doubles_nothing() {
         }
     }
     // Started once more with no agent: its engine reconciles what the last process left.
-    let demo = start(&data).await;
+    let demo = launch(data.clone()).await;
     let calls = number(
         &store,
         "SELECT COUNT(*) AS n FROM calls WHERE campaign_id IS NOT NULL",
