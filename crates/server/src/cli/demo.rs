@@ -331,6 +331,8 @@ pub async fn run(port: u16, data: PathBuf, database_url: Option<String>) -> anyh
     let base = format!("http://{addr}");
     let settings = Settings {
         database_url: Some(url),
+        // In the data folder whichever database is used (beside the SQLite file by default).
+        recordings_dir: Some(data.join("recordings").display().to_string()),
         listen: addr.to_string(),
         public_url: Some(base.clone()),
         carrier: CarrierMode::Simulated,
