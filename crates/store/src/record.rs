@@ -50,53 +50,80 @@ pub(crate) fn update_query<'q>(
 
 impl Store {
     /// Writes `writes` in one transaction: every update in order, then the events, many rows
-    /// per statement, in order (their ids follow it). All or nothing.
+    /// per statement, in order (their ids follow it). All or nothing. A batch of one statement
+    /// (the common case when the engine is not busy) is sent alone, atomic as it is, one round
+    /// trip instead of three.
     pub async fn write_call_record(&self, writes: &[CallWrite]) -> Result<()> {
-        let mut tx = match self.backend() {
-            Backend::Sqlite => self.write_tx().await?,
-            Backend::Postgres => self.relaxed().begin().await?,
+        use sqlx::Connection;
+        let pool = match self.backend() {
+            Backend::Sqlite => self.pool(),
+            Backend::Postgres => self.relaxed(),
         };
-        let mut events = Vec::new();
-        for w in writes {
-            match w {
-                CallWrite::Update(id, u) => {
-                    update_query(*id, u).execute(&mut *tx).await?;
-                }
-                CallWrite::Event {
-                    call,
-                    kind,
-                    detail,
-                    at,
-                } => events.push((*call, kind.as_str(), detail.as_str(), *at)),
-                CallWrite::WebhookApplied {
-                    client,
-                    event_key,
-                    at,
-                } => {
-                    crate::twilio::applied_query(*client, event_key, *at)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
+        let mut conn = pool.acquire().await?;
+        if statements(writes) <= 1 {
+            return apply(&mut conn, writes).await;
         }
-        for chunk in events.chunks(EVENTS_PER_INSERT) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let p = i * 4;
-                    format!("(${},${},${},${})", p + 1, p + 2, p + 3, p + 4)
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO call_events (call_id, kind, detail, at) VALUES {}",
-                rows.join(",")
-            );
-            let mut q = sqlx::query(&sql);
-            for (call, kind, detail, at) in chunk {
-                q = q.bind(call.0).bind(*kind).bind(*detail).bind(*at);
-            }
-            q.execute(&mut *tx).await?;
-        }
+        let mut tx = match self.backend() {
+            // Takes the write lock at once, as `write_tx` does.
+            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => conn.begin().await?,
+        };
+        apply(&mut tx, writes).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// How many statements [`apply`] sends for `writes`.
+fn statements(writes: &[CallWrite]) -> usize {
+    let events = writes
+        .iter()
+        .filter(|w| matches!(w, CallWrite::Event { .. }))
+        .count();
+    writes.len() - events + events.div_ceil(EVENTS_PER_INSERT)
+}
+
+/// Sends `writes` on `conn`: the updates and webhook marks in order, then the events.
+async fn apply(conn: &mut sqlx::AnyConnection, writes: &[CallWrite]) -> Result<()> {
+    let mut events = Vec::new();
+    for w in writes {
+        match w {
+            CallWrite::Update(id, u) => {
+                update_query(*id, u).execute(&mut *conn).await?;
+            }
+            CallWrite::Event {
+                call,
+                kind,
+                detail,
+                at,
+            } => events.push((*call, kind.as_str(), detail.as_str(), *at)),
+            CallWrite::WebhookApplied {
+                client,
+                event_key,
+                at,
+            } => {
+                crate::twilio::applied_query(*client, event_key, *at)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+    for chunk in events.chunks(EVENTS_PER_INSERT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p = i * 4;
+                format!("(${},${},${},${})", p + 1, p + 2, p + 3, p + 4)
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO call_events (call_id, kind, detail, at) VALUES {}",
+            rows.join(",")
+        );
+        let mut q = sqlx::query(&sql);
+        for (call, kind, detail, at) in chunk {
+            q = q.bind(call.0).bind(*kind).bind(*detail).bind(*at);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
