@@ -614,17 +614,6 @@ impl Store {
         rows.iter().map(call_from_row).collect()
     }
 
-    /// Moves a live call to a new detailed outcome and sets a few columns; ended calls are
-    /// never changed (carrier events repeat). The engine writes these in batches
-    /// ([`Store::write_call_record`]). On PostgreSQL the commit does not wait for the
-    /// write-ahead log to reach the disk ([`Store::relaxed`]).
-    pub async fn update_call(&self, id: CallId, u: &CallUpdate) -> Result<bool> {
-        let done = crate::record::update_query(id, u)
-            .execute(self.relaxed())
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
     /// Stores the disposition an agent (or the system) gave a call, once.
     pub async fn set_call_disposition(
         &self,
@@ -649,7 +638,7 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Adds an event to a call's log (relaxed commit on PostgreSQL, as [`Store::update_call`]).
+    /// Adds an event to a call's log: a call record of one write ([`Store::write_call_record`]).
     pub async fn add_call_event(
         &self,
         call: CallId,
@@ -657,14 +646,13 @@ impl Store {
         detail: &str,
         at: i64,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO call_events (call_id, kind, detail, at) VALUES ($1,$2,$3,$4)")
-            .bind(call.0)
-            .bind(kind)
-            .bind(detail)
-            .bind(at)
-            .execute(self.relaxed())
-            .await?;
-        Ok(())
+        self.write_call_record(&[crate::record::CallWrite::Event {
+            call,
+            kind: kind.into(),
+            detail: detail.into(),
+            at,
+        }])
+        .await
     }
 
     /// The kinds of a call's events, oldest first.

@@ -10,9 +10,10 @@ use palera_core::ids::{CallId, ClientId};
 /// One change to the running record of a live call.
 #[derive(Debug, Clone)]
 pub enum CallWrite {
-    /// Moves the call on ([`Store::update_call`]).
+    /// Moves the call on: a few columns and its detailed outcome; an ended call is never
+    /// changed (carrier events repeat).
     Update(CallId, CallUpdate),
-    /// Adds an event to the call's log ([`Store::add_call_event`]).
+    /// Adds an event to the call's log.
     Event {
         call: CallId,
         kind: String,
@@ -55,11 +56,7 @@ impl Store {
     /// trip instead of three.
     pub async fn write_call_record(&self, writes: &[CallWrite]) -> Result<()> {
         use sqlx::Connection;
-        let pool = match self.backend() {
-            Backend::Sqlite => self.pool(),
-            Backend::Postgres => self.relaxed(),
-        };
-        let mut conn = pool.acquire().await?;
+        let mut conn = self.relaxed().acquire().await?;
         if statements(writes) <= 1 {
             return apply(&mut conn, writes).await;
         }

@@ -34,7 +34,7 @@ const SYSTEM_FUNCTIONS: &[&str] = &[
     "save_attempts",
     "open_calls_of_node",
     "campaign_calls",
-    "update_call",
+    "write_call_record",
     "set_call_disposition",
     "add_call_event",
     "call_event_kinds",
