@@ -20,8 +20,8 @@ pub enum CallWrite {
         detail: String,
         at: i64,
     },
-    /// Marks a webhook event applied ([`Store::webhook_applied`]), in the transaction that
-    /// stores its effect: a crash stores both or neither, and a replay finds it unapplied.
+    /// Marks a webhook event applied ([`Store::webhook_applied`]); queued after its effect, it
+    /// is stored with it or after it, never before.
     WebhookApplied {
         client: ClientId,
         event_key: String,

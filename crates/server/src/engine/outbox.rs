@@ -1,7 +1,7 @@
 //! The webhook outbox (issue 19): a Twilio webhook's receipt and its event are stored in one
 //! insert; the engine applies the event, then marks the receipt applied (queued on the
-//! journal after the call record the event wrote, so both commit in one transaction, or the mark
-//! after the record when the record is direct). A process that stops in
+//! journal after the call record the event wrote, so the mark is never stored before it: in the
+//! same transaction when both fall in one batch, else after). A process that stops in
 //! between leaves the event pending, and the next engine replays it at start, after reconciling
 //! the calls left in flight — so a crash either redelivers (Twilio retries a webhook that got no
 //! answer; the receipt makes the retry a no-op) or has the event applied, never neither. Events
@@ -50,8 +50,8 @@ impl Engine {
         if let Err(e) = done {
             tracing::error!(%client, key = event_key, error = %e, "webhook event failed");
         }
-        // Marked applied with the call record the event wrote, in its transaction (a crash
-        // before it stores both or neither; the replay finds the event unapplied).
+        // Marked applied after the call record the event wrote (the journal keeps the order):
+        // a crash never leaves the mark without the effect; the replay finds the event unapplied.
         self.journal.applied(client, event_key, self.app.now_ms());
     }
 
