@@ -34,7 +34,7 @@ async fn lists(store: &Store, c: ClientId, names: &[&str]) -> Vec<ListId> {
 }
 
 /// A contact in `list`; returns its id.
-async fn contact(store: &Store, c: ClientId, list: ListId, phone: &str) -> ContactId {
+pub(crate) async fn contact(store: &Store, c: ClientId, list: ListId, phone: &str) -> ContactId {
     let data = ContactData {
         phone: PhoneNumber::parse_e164(phone).unwrap(),
         first_name: "Ann".into(),

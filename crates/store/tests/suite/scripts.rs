@@ -11,7 +11,7 @@ use palera_store::contacts::Actor;
 use palera_store::users::NewUser;
 use palera_store::{conformance, Store, StoreError};
 
-async fn author(store: &Store, c: ClientId) -> UserId {
+pub(crate) async fn author(store: &Store, c: ClientId) -> UserId {
     let u = NewUser {
         email: Email::parse("email", &format!("s{}@x.io", c.0)).unwrap(),
         name: "Sam".into(),

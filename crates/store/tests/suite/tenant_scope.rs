@@ -6,25 +6,20 @@
 
 use crate::common::new_client;
 use palera_core::campaign::CampaignSettings;
-use palera_core::contact::ContactData;
 use palera_core::ids::{
     CallId, CampaignId, ClientId, ContactId, RecordingId, ScriptId, ScriptVersionId, UserId,
 };
-use palera_core::phone::PhoneNumber;
 use palera_core::recording::{Speaker, TranscriptLine};
 use palera_core::script::{Run, ScriptBody, Step};
-use palera_core::user::{Email, Role};
 use palera_store::callbacks::NewCallback;
 use palera_store::calls::{Claim, Enrolment};
 use palera_store::campaigns::{CampaignInput, EffectKind, NewDisposition};
 use palera_store::clients::Scope;
-use palera_store::contacts::Actor;
 use palera_store::desk::NotesSave;
 use palera_store::recordings::Recording;
 use palera_store::reports::CycleDates;
 use palera_store::scripts::Script;
 use palera_store::transcripts::TranscriptKind;
-use palera_store::users::NewUser;
 use palera_store::{conformance, Store, StoreError};
 
 /// An id no row has.
@@ -42,18 +37,6 @@ struct World {
     call: CallId,
     recording: Recording,
     script: Script,
-}
-
-async fn user(store: &Store, c: ClientId) -> UserId {
-    let u = NewUser {
-        email: Email::parse("email", &format!("s{}@x.io", c.0)).unwrap(),
-        name: "Sam".into(),
-        role: Role::Supervisor,
-        password_hash: "hash".into(),
-        voice_enabled: true,
-        clients: vec![c],
-    };
-    store.create_user(&u, 1).await.unwrap().id
 }
 
 fn body() -> ScriptBody {
@@ -90,20 +73,9 @@ async fn campaign(store: &Store, a: ClientId) -> (ContactId, CampaignId) {
     let list = store.create_list(a, "Leads", 1).await.unwrap().id;
     let mut enrolments = Vec::new();
     for phone in ["+14155550111", "+14155550112"] {
-        let data = ContactData {
-            phone: PhoneNumber::parse_e164(phone).unwrap(),
-            first_name: "Ann".into(),
-            last_name: String::new(),
-            email: None,
-            time_zone: Some(chrono_tz::America::New_York),
-            properties: Default::default(),
-        };
-        let contact = store
-            .create_contact(a, Some(list), &data, &Actor::system("test"), 1)
-            .await
-            .unwrap();
+        let contact = crate::campaigns::contact(store, a, list, phone).await;
         enrolments.push(Enrolment {
-            contact_id: contact.id,
+            contact_id: contact,
             phone: phone.into(),
             time_zone: Some("America/New_York".into()),
             name: "Ann".into(),
@@ -165,7 +137,7 @@ async fn world(store: &Store) -> World {
         .numbers(&["+14155550101"])
         .create(store)
         .await;
-    let user = user(store, a).await;
+    let user = crate::scripts::author(store, a).await;
     let (contact, campaign) = campaign(store, a).await;
     let call = call(store, a, contact, campaign).await;
     let saved = store
@@ -339,7 +311,13 @@ conformance!(
         );
         // Nor may a client's call run another client's script version.
         let theirs = store
-            .create_script(b, "Theirs", &body(), user(&store, b).await, 41)
+            .create_script(
+                b,
+                "Theirs",
+                &body(),
+                crate::scripts::author(&store, b).await,
+                41,
+            )
             .await
             .unwrap();
         let theirs = store.publish_script(b, theirs.id, 42).await.unwrap();
