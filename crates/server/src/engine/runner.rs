@@ -384,7 +384,9 @@ impl Engine {
 
     /// Agents busy with something this driver did not start (another campaign's call, a manual
     /// or inbound call), or kept free for a waiting inbound caller, are offered nothing by it
-    /// meanwhile.
+    /// meanwhile; nor is an agent this engine no longer sees as ready while the driver still
+    /// counts them (set to Standby inside a step, e.g. by two rung-out inbound offers: the
+    /// driver hears they left at the next users refresh, which may come after this poll).
     fn busy_elsewhere(&self, r: &Runner) -> Vec<(UserId, bool)> {
         r.campaign
             .agents
@@ -394,7 +396,8 @@ impl Engine {
                     .driver
                     .activity(*a)
                     .is_none_or(|m| m == DriverActivity::Idle);
-                let busy = !matches!(self.activity(*a), AgentActivity::Idle { .. });
+                let busy = !matches!(self.activity(*a), AgentActivity::Idle { .. })
+                    || !self.is_ready_for(*a, &r.campaign);
                 (*a, (idle_here && busy) || self.kept_for_inbound(*a))
             })
             .collect()

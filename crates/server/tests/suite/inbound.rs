@@ -583,3 +583,55 @@ rule!(
         );
     }
 );
+
+rule!(
+    an_agent_put_on_standby_by_rung_out_offers_gets_no_campaign_call,
+    |b| async move {
+        let Some(r) = sim_rig(
+            b,
+            Setup {
+                agents: 1,
+                contacts: 10,
+                time_scale: SCALE,
+                behaviour: crate::common::sim_rig::humans(1.0, 40.0),
+                ..Default::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
+        settings(&r, |s| s.ring_timeout_seconds = 1).await;
+        state(&r, 0, "ready").await;
+        let mut rx = r.app.events.subscribe();
+        // Two callers wait; the first is offered to the agent, then the campaign starts (the
+        // agent is busy with the offer, so it dials nothing yet).
+        let first = arrive(&r, "+13035550142", 6000.0, 600.0).await;
+        let second = arrive(&r, "+13035550143", 6000.0, 600.0).await;
+        offered(&mut rx, first, Duration::from_secs(5))
+            .await
+            .expect("the first caller is offered");
+        r.start().await;
+        // Both offers ring out: the second miss in a row puts the agent on Standby, in the
+        // same step in which the campaign would dial for an agent it still counts as ready.
+        offered(&mut rx, second, Duration::from_secs(5))
+            .await
+            .expect("the second caller is offered");
+        eventually(
+            "the agent is on Standby",
+            Duration::from_secs(5),
+            || async {
+                let u = r.store().user(r.agents[0]).await.unwrap();
+                (u.voice_state == palera_core::user::VoiceState::Standby).then_some(())
+            },
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let calls = r.calls().await;
+        assert!(
+            calls.is_empty(),
+            "no campaign call for an agent on Standby: {:?}",
+            calls.iter().map(|c| (c.id, c.agent_id)).collect::<Vec<_>>()
+        );
+    }
+);
