@@ -50,6 +50,8 @@ pub struct AppInner {
     pub carriers: CarrierHub,
     /// The call engine's command channel.
     pub engine: EngineHandle,
+    /// How events cross nodes: on PostgreSQL only (SQLite is single-node).
+    pub bus: Option<crate::bus::Bus>,
     /// Contacts, lists and DNC as the engine sees them.
     pub contacts: Arc<dyn ContactDirectory>,
     /// The import jobs this process is running now (never started twice here).
@@ -90,6 +92,8 @@ impl App {
         contacts: Arc<dyn ContactDirectory>,
     ) -> Self {
         let store = store.with_node(&settings.node);
+        let bus = (store.backend() == palera_store::Backend::Postgres)
+            .then(|| crate::bus::Bus::new(&settings.node));
         // Room for a burst: the engine's messages arrive a stored batch at a time.
         let (events, _) = broadcast::channel(4096);
         let limiter = LoginLimiter::new(
@@ -102,6 +106,7 @@ impl App {
             watchers: Default::default(),
             carriers,
             engine: EngineHandle::default(),
+            bus,
             contacts,
             store,
             settings,
@@ -152,7 +157,9 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let callers = app.settings.sim_inbound_per_hour;
-    let loops = vec![
+    // First: a node hears the other nodes before its engine runs and it serves.
+    let mut loops = crate::bus::start(&app, stop_rx.clone()).await;
+    loops.extend([
         tokio::spawn(crate::inbound::sim::arrivals(
             app.clone(),
             if app.carriers.sim().is_some() {
@@ -176,7 +183,7 @@ pub async fn serve(
             app.clone(),
             stop_rx.clone(),
         )),
-    ];
+    ]);
     crate::contacts::api::resume_imports(&app).await;
     tracing::info!(addr = %listener.local_addr()?, "listening");
     let streams = app.shutting_down.clone();

@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod app;
+pub mod bus;
 pub mod campaigns;
 pub mod cli;
 pub mod clients;

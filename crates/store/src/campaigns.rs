@@ -110,7 +110,7 @@ impl std::str::FromStr for EffectKind {
 }
 
 /// One disposition of a campaign's set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoredDisposition {
     pub id: i64,
     pub label: String,

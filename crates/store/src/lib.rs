@@ -5,6 +5,7 @@
 //! above this crate ever matches on `sqlx::Error`.
 
 pub mod actions;
+pub mod bus;
 pub mod callbacks;
 pub mod calls;
 pub mod campaigns;

@@ -105,6 +105,25 @@ impl Store {
             .collect()
     }
 
+    /// The event of receipt `(client, event_key)` as JSON, while it is not applied (`None` once
+    /// it is, or when there is no such receipt or it carries no event).
+    pub async fn unapplied_webhook(
+        &self,
+        client: ClientId,
+        event_key: &str,
+    ) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT event FROM webhook_receipts WHERE client_id = $1 AND event_key = $2 \
+             AND event IS NOT NULL AND applied_at IS NULL",
+        )
+        .bind(client.0)
+        .bind(event_key)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| r.try_get("event").map_err(Into::into))
+            .transpose()
+    }
+
     /// Deletes receipts received before `before_ms` (past Twilio's retry horizon, shown no more).
     /// Returns how many.
     pub async fn prune_webhooks(&self, before_ms: i64) -> Result<u64> {

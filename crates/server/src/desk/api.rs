@@ -280,14 +280,14 @@ async fn put_notes(
     match saved {
         NotesSave::Saved(notes) => {
             let tell = |user: UserId| {
-                let _ = app.events.send(DesktopEvent {
+                let _ = app.events.send(DesktopEvent::new(
                     user,
-                    body: DesktopMessage::NotesSaved {
+                    DesktopMessage::NotesSaved {
                         call_id: call.id,
                         version: notes.version,
                         text: notes.text.clone(),
                     },
-                });
+                ));
             };
             tell(auth.user.id);
             if let Some(agent) = call.agent_id.filter(|a| *a != auth.user.id) {

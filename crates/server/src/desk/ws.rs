@@ -28,15 +28,32 @@ pub struct DesktopEvent {
     pub user: UserId,
     #[serde(flatten)]
     pub body: DesktopMessage,
+    /// Published by another node and relayed here by the bus ([`crate::bus`]): sent to this
+    /// node's desktops, never sent on to the other nodes again.
+    #[serde(skip)]
+    pub relayed: bool,
 }
 
-/// Messages from the server to a desktop.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+impl DesktopEvent {
+    /// An event published on this node (the bus tells the other nodes on PostgreSQL).
+    pub fn new(user: UserId, body: DesktopMessage) -> Self {
+        Self {
+            user,
+            body,
+            relayed: false,
+        }
+    }
+}
+
+/// Messages from the server to a desktop. They read back from their JSON too: that is how they
+/// cross nodes ([`crate::bus`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum DesktopMessage {
     State {
         state: VoiceState,
-        label: &'static str,
+        #[serde(deserialize_with = "voice_state_label")]
+        label: StateLabel,
         since: i64,
     },
     Error {
@@ -117,7 +134,7 @@ pub enum DesktopMessage {
 }
 
 /// One earlier call of an inbound caller, as the offer shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct InboundPastCall {
     pub at: i64,
     pub agent: Option<String>,
@@ -126,13 +143,27 @@ pub struct InboundPastCall {
 }
 
 /// The audio of a call after the agent left it.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum CallAudio {
     /// The campaign's voicemail message plays to the contact.
     MessagePlaying,
     /// The call is over.
     Ended,
+}
+
+/// A voice state's label. Named so serde does not take the field for text borrowed from the
+/// input: it is read back by [`voice_state_label`].
+type StateLabel = &'static str;
+
+/// A voice state's label read back: one of the labels the server gives (they are `'static`).
+fn voice_state_label<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let text = String::deserialize(d)?;
+    [VoiceState::Ready, VoiceState::Standby, VoiceState::Offline]
+        .into_iter()
+        .map(VoiceState::label)
+        .find(|l| *l == text)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown voice state label {text:?}")))
 }
 
 /// Messages from a desktop to the server.
@@ -233,10 +264,9 @@ pub async fn change_voice_state(
     let user = app.store.user(user.id).await?;
     if changed {
         tracing::info!(user = %user.id, state = state.as_str(), source, "voice state changed");
-        let _ = app.events.send(DesktopEvent {
-            user: user.id,
-            body: state_message(&user),
-        });
+        let _ = app
+            .events
+            .send(DesktopEvent::new(user.id, state_message(&user)));
     }
     Ok(user)
 }

@@ -15,9 +15,16 @@
 //!
 //! Multi-node: the claim is safe on both backends (a conditional update in the transaction that
 //! creates the call), and on PostgreSQL one node leads each campaign through a session advisory
-//! lock (others retry every few seconds and take over when the leader goes). Not built yet:
-//! cross-node events (LISTEN/NOTIFY) — carrier webhooks and voice-state changes reach only the
-//! node that receives them, so calls of a campaign must be answered on its leader — and
+//! lock (others retry every few seconds and take over when the leader goes). Events cross nodes
+//! on PostgreSQL through [`crate::bus`] (LISTEN/NOTIFY): what the engine tells desktops reaches
+//! them on every node; another node's voice-state changes reach this engine at once (it reads
+//! users again, as for a change made here); a webhook about a call this engine does not run (not
+//! a call of its lanes, a manual or inbound call of its own, nor a dial it is placing) is
+//! forwarded unapplied and unmarked, and applied and marked by the engine that runs it
+//! ([`Request::Forwarded`]). With no bus (SQLite) or while the bus is not listening, webhooks are
+//! applied here as before. Not built yet: an agent's requests about a call (disposition, call
+//! control, preview, the call shown at reconnect) are answered by the engine of the node that
+//! receives them, so an agent's desktop should be served by the campaign's leader; and
 //! `FOR UPDATE SKIP LOCKED` work queues.
 
 pub mod carriers;
@@ -149,6 +156,16 @@ pub enum Request {
         event_key: String,
         event: outbox::WebhookEffect,
     },
+    /// A webhook's event another node received for a call it does not run ([`crate::bus`]):
+    /// applied and marked if the call is this engine's, else left alone — unless `last_resort`
+    /// (the receiving node's own event that nobody claimed), which is applied as a single node
+    /// applies an event for a call it does not know.
+    Forwarded {
+        client: ClientId,
+        event_key: String,
+        event: outbox::WebhookEffect,
+        last_resort: bool,
+    },
     /// A caller rings one of a client's numbers (the simulated network's arrivals).
     InboundArrived {
         arrival: Arrival,
@@ -225,7 +242,7 @@ impl EngineHandle {
 }
 
 /// The contact an agent is shown.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct ContactSummary {
     pub contact_id: ContactId,
     pub name: String,
@@ -419,6 +436,9 @@ async fn run_engine(
                 engine.on_request(cmd).await;
                 ("request", started)
             }
+            // Voice states set on this node and, on PostgreSQL, those another node's desktops
+            // set (relayed by the bus, which told the store users changed elsewhere): users are
+            // read again at once. Relayed events are never sent on, so nothing loops.
             ev = inputs.states.recv() => {
                 let started = Instant::now();
                 if let Ok(DesktopEvent { body: DesktopMessage::State { .. }, .. }) = ev {
@@ -502,7 +522,7 @@ impl Engine {
     fn tell(&self, user: UserId, body: DesktopMessage) {
         let events = self.app.events.clone();
         self.journal.then(move || {
-            let _ = events.send(DesktopEvent { user, body });
+            let _ = events.send(DesktopEvent::new(user, body));
         });
     }
 
@@ -728,6 +748,15 @@ impl Engine {
                 event_key,
                 event,
             } => self.apply_webhook(client, &event_key, event).await,
+            Request::Forwarded {
+                client,
+                event_key,
+                event,
+                last_resort,
+            } => {
+                self.apply_forwarded(client, &event_key, event, last_resort)
+                    .await
+            }
             Request::Snapshot { campaign, reply } => {
                 let v = self.snapshot(campaign);
                 self.answer(reply, v)

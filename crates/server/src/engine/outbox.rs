@@ -6,7 +6,10 @@
 //! the calls left in flight — so a crash either redelivers (Twilio retries a webhook that got no
 //! answer; the receipt makes the retry a no-op) or has the event applied, never neither. Events
 //! are idempotent for the engine (DESIGN §3), so one applied twice changes nothing; so is a new
-//! inbound caller (a second arrival of one call SID finds the call already recorded).
+//! inbound caller (a second arrival of one call SID finds the call already recorded). On
+//! PostgreSQL an event about a call another node runs is neither applied nor marked here: it is
+//! forwarded ([`crate::bus`]), and the engine that runs the call applies it and marks it, the
+//! same way.
 
 use super::{Arrival, Engine};
 use palera_carrier::CarrierEvent;
@@ -36,13 +39,57 @@ const REPLAY_WITHIN_MS: i64 = 10 * 60 * 1000;
 const REPLAY_LIMIT: i64 = 10_000;
 
 impl Engine {
-    /// Applies a webhook's event, then marks its receipt applied.
+    /// Applies a webhook's event, then marks its receipt applied; on PostgreSQL an event about a
+    /// call another node runs is forwarded to it instead, unapplied and unmarked ([`crate::bus`]).
     pub(super) async fn apply_webhook(
         &mut self,
         client: ClientId,
         event_key: &str,
         event: WebhookEffect,
     ) {
+        if let WebhookEffect::Carrier(ev) = &event {
+            if !self.owns(ev) && crate::bus::forward_webhook(&self.app, client, event_key, &event) {
+                return;
+            }
+        }
+        self.apply_here(client, event_key, event).await
+    }
+
+    /// Another node's webhook (see [`super::Request::Forwarded`]).
+    pub(super) async fn apply_forwarded(
+        &mut self,
+        client: ClientId,
+        event_key: &str,
+        event: WebhookEffect,
+        last_resort: bool,
+    ) {
+        let ours = match &event {
+            WebhookEffect::Carrier(ev) => self.owns(ev),
+            WebhookEffect::Inbound { .. } => false, // never forwarded
+        };
+        if ours || last_resort {
+            self.apply_here(client, event_key, event).await
+        } else {
+            tracing::debug!(%client, key = event_key, "a forwarded webhook is about a call another node runs");
+        }
+    }
+
+    /// Whether the carrier event is about a call this engine runs: a campaign call of its
+    /// lanes, a manual call, an inbound call, or a dial being placed. A finished recording is
+    /// everyone's (stored by whichever node hears it, as a single node does).
+    fn owns(&self, ev: &CarrierEvent) -> bool {
+        if matches!(ev, CarrierEvent::RecordingReady { .. }) {
+            return true;
+        }
+        let call = super::manual::event_call(ev);
+        self.placing.contains_key(&call)
+            || self.calls.contains_key(&call)
+            || self.manual.contains_key(&call)
+            || self.inbound.contains_key(&call)
+    }
+
+    /// Applies a webhook's event here, then marks its receipt applied.
+    async fn apply_here(&mut self, client: ClientId, event_key: &str, event: WebhookEffect) {
         let done = match event {
             WebhookEffect::Carrier(event) => self.on_carrier(event).await,
             WebhookEffect::Inbound { inbound } => self.inbound_arrived(inbound).await.map(drop),

@@ -252,7 +252,7 @@ impl LiveMedia {
                 call_id: call,
                 line: line.clone(),
             };
-            let _ = app.events.send(DesktopEvent { user, body });
+            let _ = app.events.send(DesktopEvent::new(user, body));
         }
         Ok(())
     }

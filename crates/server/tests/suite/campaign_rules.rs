@@ -119,6 +119,21 @@ impl Server {
         Self::start_wrapped(store, url, clock, behaviour, time_scale, None).await
     }
 
+    /// Another node on the same database, named `node`: a process of its own, with its own
+    /// store (what it changes reaches the first node only through the database and the bus).
+    async fn start_node(
+        url: &str,
+        clock: Arc<TestClock>,
+        behaviour: Behaviour,
+        time_scale: f64,
+        node: &str,
+    ) -> Server {
+        let store = Store::connect(url, palera_store::testing::test_secrets())
+            .await
+            .unwrap();
+        Self::start_as(store, url, clock, behaviour, time_scale, None, node).await
+    }
+
     async fn start_wrapped(
         store: Store,
         url: &str,
@@ -127,8 +142,22 @@ impl Server {
         time_scale: f64,
         wrap: Option<palera_server::engine::carriers::CarrierWrapper>,
     ) -> Server {
+        let node = palera_store::DEFAULT_NODE;
+        Self::start_as(store, url, clock, behaviour, time_scale, wrap, node).await
+    }
+
+    async fn start_as(
+        store: Store,
+        url: &str,
+        clock: Arc<TestClock>,
+        behaviour: Behaviour,
+        time_scale: f64,
+        wrap: Option<palera_server::engine::carriers::CarrierWrapper>,
+        node: &str,
+    ) -> Server {
         let mut settings = common::test_settings(url);
         settings.heartbeat_timeout_seconds = 3600;
+        settings.node = node.into();
         let mut hub = CarrierHub::simulated(&settings, behaviour, 7, time_scale);
         if let Some(w) = wrap {
             hub = hub.wrapped(w);
@@ -341,13 +370,25 @@ impl Rig {
     }
 
     async fn set_state(&self, agent: usize, state: &str) {
-        let c = self.server.login(&format!("agent{agent}@x.io")).await;
-        let (status, body) = common::json(
-            c.put(self.server.url("/api/v1/me/voice-state"))
-                .json(&json!({ "state": state })),
-        )
+        set_state_on(&self.server, agent, state).await
+    }
+
+    /// Waits until this rig's node leads the campaign (a PostgreSQL advisory lock is held).
+    async fn leads(&self) {
+        use sqlx::Row;
+        eventually("the campaign has its leader", WAIT, || async {
+            let held: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            )
+            .fetch_one(self.store().pool())
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+            (held > 0).then_some(())
+        })
         .await;
-        assert_eq!(status, 200, "{body}");
     }
 
     async fn calls(&self) -> Vec<Call> {
@@ -376,6 +417,17 @@ impl Rig {
     async fn settle(&self) {
         tokio::time::sleep(Duration::from_millis(1200)).await;
     }
+}
+
+/// Sets agent `agent`'s voice state through `server`'s API.
+async fn set_state_on(server: &Server, agent: usize, state: &str) {
+    let c = server.login(&format!("agent{agent}@x.io")).await;
+    let (status, body) = common::json(
+        c.put(server.url("/api/v1/me/voice-state"))
+            .json(&json!({ "state": state })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 macro_rules! rule {
@@ -2320,3 +2372,65 @@ rule!(
         assert_eq!(r.calls().await.len(), 1, "no dial for an agent on Standby");
     }
 );
+
+/// Multi-node on PostgreSQL (SQLite is single-node): the campaign's leader publishes the call it
+/// offers an agent, and the agent's desktop, open on another node, hears it there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desktop_on_another_node_hears_its_campaign_call() {
+    let Some(r) = rig(Backend::Postgres, Setup::default()).await else {
+        return;
+    };
+    r.start_campaign().await;
+    r.leads().await;
+    let mut second =
+        Server::start_node(&r.db.url, r.clock.clone(), humans(3600.0), 50.0, "second").await;
+    let mut ws = desktop(&second, "agent0@x.io").await;
+    // Ready through the leader: its engine dials at once and tells the agent.
+    r.set_state(0, "ready").await;
+    let (offered, _) = crate::twilio_campaign_e2e::until(&mut ws, "call_offered").await;
+    let calls = r.calls().await;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(offered["call_id"], json!(calls[0].id), "{offered}");
+    crate::twilio_campaign_e2e::until(&mut ws, "call_connected").await;
+    second.stop().await;
+}
+
+/// Multi-node on PostgreSQL: an agent who goes Ready (or Standby) through another node is
+/// offered the leader's calls (or released) at once, not at the leader's next periodic read of
+/// users (every 5 s). Preview mode: Ready holds a contact for the agent, Standby gives it back.
+/// Three changes in a row: without the bus, the second waits a whole read period after the
+/// first one was seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_going_ready_on_another_node_is_offered_calls_at_once() {
+    let mut settings = Setup::default().settings;
+    settings.dial_mode = DialMode::Preview;
+    let Some(r) = rig(
+        Backend::Postgres,
+        Setup {
+            settings,
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    r.start_campaign().await;
+    r.leads().await;
+    let mut second =
+        Server::start_node(&r.db.url, r.clock.clone(), humans(3600.0), 50.0, "second").await;
+    let limit = Duration::from_secs(2);
+    for (state, holds) in [("ready", true), ("standby", false), ("ready", true)] {
+        set_state_on(&second, 0, state).await;
+        let set = std::time::Instant::now();
+        eventually(
+            &format!("the leader sees the agent {state}"),
+            WAIT,
+            || async { ((r.held_by(r.agents[0]).await > 0) == holds).then_some(()) },
+        )
+        .await;
+        let took = set.elapsed();
+        assert!(took < limit, "{state} reached the leader after {took:?}");
+    }
+    second.stop().await;
+}

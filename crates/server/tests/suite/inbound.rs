@@ -83,6 +83,7 @@ async fn offered(
             body: DesktopMessage::InboundOffer {
                 call_id, affinity, ..
             },
+            ..
         }) = ev
         {
             if call_id == call {

@@ -117,6 +117,7 @@ async fn pushed_lines(
         if let Ok(DesktopEvent {
             user: to,
             body: DesktopMessage::TranscriptLine { call_id, line },
+            ..
         }) = ev
         {
             if to == user && call_id == call {

@@ -69,6 +69,19 @@ pub(crate) struct Rig {
     served: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// Another node beside the rig's ([`Rig::second_node`]).
+pub(crate) struct OtherNode {
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for OtherNode {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
 impl Drop for Rig {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
@@ -197,11 +210,27 @@ async fn twilio_server(
     oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
-    let mut settings = common::test_settings(&db.url);
+    twilio_node(db.store.clone(), &db.url, fake, palera_store::DEFAULT_NODE).await
+}
+
+/// [`twilio_server`] for the node called `node`, on `store` (the same database).
+async fn twilio_node(
+    store: Store,
+    url: &str,
+    fake: &FakeTwilio,
+    node: &str,
+) -> (
+    App,
+    String,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let mut settings = common::test_settings(url);
     settings.carrier = CarrierMode::Twilio;
     settings.heartbeat_timeout_seconds = 3600;
+    settings.node = node.into();
     let app = App::with_clock(
-        db.store.clone(),
+        store,
         settings,
         Arc::new(OpenHours(std::time::Instant::now())),
     );
@@ -283,6 +312,17 @@ impl Rig {
 
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// Starts another node (`node`) on the rig's database, a process of its own with its own
+    /// store; the fake Twilio's webhooks go to it from now on. It stops when dropped.
+    pub(crate) async fn second_node(&self, node: &str) -> OtherNode {
+        let store = Store::connect(&self.db.url, palera_store::testing::test_secrets())
+            .await
+            .unwrap();
+        let (app, _base, stop, _served) = twilio_node(store, &self.db.url, &self.fake, node).await;
+        common::engine_started(&app).await;
+        OtherNode { stop: Some(stop) }
     }
 
     pub(crate) async fn login(&self, email: &str) -> (reqwest::Client, String) {

@@ -217,5 +217,63 @@ async fn a_starting_node_leaves_the_calls_of_another_nodes_campaign_alone() {
     drop(lead);
 }
 
+/// PostgreSQL (several nodes share it): a webhook about a call the campaign's leader runs, posted
+/// to another node, is stored there and forwarded: the leader applies it — the contact's hang-up
+/// ends the call and its agent wraps up — once, and marks its receipt applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_received_by_another_node_is_applied_by_the_calls_owner() {
+    let Some(r) = rig(Backend::Postgres, Outcome::Human, false).await else {
+        return;
+    };
+    let (http, cookie) = r.login("ann@x.io").await;
+    let mut ws = r.desktop(&cookie).await;
+    let (s, body) = common::json(
+        http.put(r.url("/api/v1/me/voice-state"))
+            .json(&json!({"state": "ready"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    r.start().await;
+    let (offered, _) = until(&mut ws, "call_offered").await;
+    let call = CallId(offered["call_id"].as_i64().unwrap());
+    until(&mut ws, "call_connected").await;
+    let sid = r.fake.call_to(CONTACT).unwrap();
+    // From here Twilio's webhooks go to the other node, which does not run the call.
+    let other = r.second_node("node-b").await;
+    r.fake.caller_hangs_up(&sid);
+    let (ended, _) = until(&mut ws, "call_ended").await;
+    assert_eq!(ended["call_id"], call.0, "{ended}");
+    let key = format!("status:{sid}:contact:completed");
+    let applied_at = || async {
+        use sqlx::Row;
+        sqlx::query("SELECT applied_at FROM webhook_receipts WHERE event_key = $1")
+            .bind(&key)
+            .fetch_all(r.db.store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<Option<i64>, _>("applied_at").unwrap())
+            .collect::<Vec<_>>()
+    };
+    eventually(
+        "the receipt is marked applied",
+        Duration::from_secs(10),
+        || async { matches!(applied_at().await.as_slice(), [Some(_)]) },
+    )
+    .await;
+    let marked = applied_at().await;
+    // Past the time a forwarded webhook nobody claims is applied by its receiver: nothing more.
+    tokio::time::sleep(palera_server::bus::UNCLAIMED_AFTER + Duration::from_millis(500)).await;
+    assert_eq!(applied_at().await, marked, "marked once");
+    let kinds = r.events(call).await;
+    let ends = kinds.iter().filter(|k| *k == "ended").count();
+    assert_eq!(ends, 1, "applied once: {kinds:?}");
+    let row = r.db.store.call_unscoped(call).await.unwrap();
+    assert!(row.ended_at.is_some(), "{row:#?}");
+    let cc = claim_of(&r).await;
+    assert_eq!(cc.attempts.attempts, 1, "{cc:#?}");
+    drop(other);
+}
+
 twins!(a_twilio_call_in_progress_at_restart_stays_with_its_agent);
 twins!(a_twilio_call_that_ended_while_the_server_was_down_gets_its_real_outcome);
