@@ -1,6 +1,7 @@
 //! The running record of live calls, written behind the engine's loop. The loop hands each
-//! state change and call event to the journal and goes on; one writer task stores what is queued
-//! in one transaction per batch, in order. What the loop says to the outside after a write (a
+//! state change and call event to the journal and goes on; one writer task stores what is queued,
+//! in order: on SQLite in one transaction per batch, on PostgreSQL one statement at a time (see
+//! [`store_batch`]). What the loop says to the outside after a write (a
 //! desktop message, the answer to an API request) goes through the journal too and is delivered
 //! once everything queued before it is stored: a desktop or API caller never sees a state the
 //! store does not have yet, and the loop never waits for a commit (it waits, with
@@ -116,7 +117,28 @@ async fn writer(store: Store, mut rx: mpsc::UnboundedReceiver<Entry>) {
 /// one write at a time, so one write that cannot be stored (its call deleted meanwhile, say)
 /// costs only itself: it is logged and given up, and the calls' next events or the restart's
 /// reconcile correct the record.
+///
+/// On PostgreSQL each write is its own statement, committed alone (in order, so the rules above
+/// hold): a write to `calls` also adds to the `call_hours` rollup, whose rows every call of the
+/// hour shares, and one statement takes them in key order, but a transaction of several
+/// statements takes them statement by statement. Such a batch and a single statement writing
+/// a call beside it (a disposition, a claim) then each held a rollup row the other wanted: a
+/// deadlock, which PostgreSQL breaks after a second by failing one of them (seen in the
+/// 200-agent soak: the engine's loop stalled for that second and a disposition was lost).
+/// Statements sent alone cost no more round trips than the batch's BEGIN and COMMIT saved
+/// (the record's commits do not wait for the disk: [`Store::relaxed`]).
 async fn store_batch(store: &Store, writes: &[CallWrite]) {
+    if store.backend() == palera_store::Backend::Postgres {
+        for w in writes {
+            store_together(store, std::slice::from_ref(w)).await;
+        }
+    } else {
+        store_together(store, writes).await;
+    }
+}
+
+/// Stores `writes` in one transaction (one write: one statement), as [`store_batch`] says.
+async fn store_together(store: &Store, writes: &[CallWrite]) {
     let started = Instant::now();
     let failed = match store_with_retry(store, writes).await {
         Ok(()) => {
