@@ -340,6 +340,11 @@ pub async fn run(port: u16, data: PathBuf, database_url: Option<String>) -> anyh
         secret_key: Some(secret_key),
         // A Ready demo agent gets an inbound call within a minute or so, some from earlier contacts.
         sim_inbound_per_hour: 90.0,
+        // Two demos on one PostgreSQL database are two nodes: each needs its own name.
+        node: std::env::var("PALERA_NODE")
+            .ok()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| Settings::default().node),
         ..Settings::default()
     };
     println!(
