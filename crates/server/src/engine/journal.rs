@@ -26,7 +26,7 @@ pub(crate) struct Journal {
     tx: mpsc::UnboundedSender<Entry>,
 }
 
-/// The most entries stored in one transaction.
+/// The most entries taken from the queue at once (stored in one transaction on SQLite).
 const MAX_BATCH: usize = 1_000;
 /// A batch whose commit takes longer than this is logged.
 const SLOW_BATCH: Duration = Duration::from_millis(250);
